@@ -1,0 +1,92 @@
+// Geometry and tunables of one emulated machine.
+//
+// Constants describe x86-64 with 4 KiB pages; the `g*` globals are fixed once by
+// `boot()` (phys.ts) and the tunables may be changed at run time by the host, like
+// Linux's sysctl / debugfs knobs.
+
+export const PAGE_SHIFT: u32 = 12;
+export const PAGE_SIZE: u32 = 1 << PAGE_SHIFT;
+export const PAGE_MASK: u64 = ~(<u64>PAGE_SIZE - 1);
+export const PTRS_PER_TABLE: u32 = 512;
+export const PMD_SHIFT: u32 = 21;
+export const PMD_SIZE: u64 = 1 << PMD_SHIFT;
+export const PUD_SHIFT: u32 = 30;
+export const PGD_SHIFT: u32 = 39;
+export const HPAGE_PMD_ORDER: u32 = 9;
+export const HPAGE_PMD_NR: u32 = 512;
+
+// Buddy orders 0..MAX_ORDER inclusive; order 9 is one 2 MiB huge page.
+export const MAX_ORDER: u32 = 9;
+
+// User address space: 47 bits, like x86-64 without LA57.
+export const TASK_SIZE: u64 = 0x0000_8000_0000_0000 - <u64>PAGE_SIZE;
+// Top-down mmap placement starts below this (a stack gap under TASK_SIZE).
+export const MMAP_BASE: u64 = 0x0000_7f00_0000_0000;
+export const MMAP_MIN_ADDR: u64 = 0x10000;
+
+// Physical address width the walker enforces (bits above are reserved, SDM 4.5).
+export const MAXPHYADDR: u32 = 40;
+
+// Largest RAM the wasm32 address space leaves room for.
+export const MAX_RAM_BYTES: u64 = <u64>3 << 30;
+
+// ---- geometry, set once by boot() ----
+export let gRamBase: usize = 0; // linear address of PFN 0 (2 MiB aligned)
+export let gNrFrames: u32 = 0; // RAM frames; PFNs >= this have no struct page
+export let gMemmapBase: usize = 0; // struct page array, one per RAM frame
+export let gZeroPfn: u32 = 0; // the shared zero page
+export let gBooted: bool = false;
+
+export function setGeometry(ramBase: usize, nrFrames: u32, memmapBase: usize): void {
+  gRamBase = ramBase;
+  gNrFrames = nrFrames;
+  gMemmapBase = memmapBase;
+}
+
+export function setZeroPfn(pfn: u32): void {
+  gZeroPfn = pfn;
+  gBooted = true;
+}
+
+// ---- tunables ----
+// Linux's fault_around_bytes, in pages (R2.2). 1 disables fault-around.
+export let gFaultAroundPages: u32 = 16;
+// arch_wants_old_prefaulted_pte() (seed 001, R2.6).
+export let gPrefaultOld: bool = false;
+// false = a kernel without the shared zero page: anonymous read faults allocate.
+export let gUseZeroPage: bool = true;
+// false = vm_normal_page uses the linear rule of architectures without pte_special (R6.2).
+export let gHasPteSpecial: bool = true;
+
+export function setFaultAroundBytes(bytes: u32): void {
+  let pages = bytes >> PAGE_SHIFT;
+  if (pages < 1) pages = 1;
+  if (pages > PTRS_PER_TABLE) pages = PTRS_PER_TABLE;
+  // R2.2: rounded down to a power of two.
+  gFaultAroundPages = 1 << (31 - clz(pages));
+}
+
+export function setPrefaultOld(on: bool): void { gPrefaultOld = on; }
+export function setUseZeroPage(on: bool): void { gUseZeroPage = on; }
+export function setHasPteSpecial(on: bool): void { gHasPteSpecial = on; }
+
+// Linux errno values, returned negated by every system call.
+export const EPERM: i32 = 1;
+export const ENOENT: i32 = 2;
+export const EINTR: i32 = 4;
+export const EIO: i32 = 5;
+export const EBADF: i32 = 9;
+export const EAGAIN: i32 = 11;
+export const ENOMEM: i32 = 12;
+export const EACCES: i32 = 13;
+export const EFAULT: i32 = 14;
+export const EBUSY: i32 = 16;
+export const EEXIST: i32 = 17;
+export const ENODEV: i32 = 19;
+export const EINVAL: i32 = 22;
+export const ENFILE: i32 = 23;
+export const EFBIG: i32 = 27;
+export const ENOSPC: i32 = 28;
+export const EOVERFLOW: i32 = 75;
+export const EOPNOTSUPP: i32 = 95;
+export const EHWPOISON: i32 = 133;

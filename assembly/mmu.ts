@@ -1,0 +1,168 @@
+// The hardware walker: x86-64 4-level translation as the SDM (vol. 3, ch. 4) describes it,
+// and the TLB refill built on it.
+//
+// Permissions combine across levels: RW and US are ANDed, NX is ORed. A user access needs
+// US at every level; a write needs RW at every level when it is a user write or CR0.WP is
+// set; an instruction fetch with EFER.NXE needs NX clear at every level. A present entry
+// with a reserved bit set (physical-address bits at or above MAXPHYADDR, NX without
+// EFER.NXE, PS in a PML4E, bits 13..20 of a 2 MiB leaf, 13..29 of a 1 GiB leaf) is a
+// reserved-bit fault. On success A is set in every entry used and D in the leaf of a
+// write; a failed walk changes nothing (the SDM allows either; we pick the repeatable one).
+//
+// Addresses are the 48-bit linear address (bit 47 implies the sign extension). A table
+// pointer outside RAM reads as a reserved-bit fault: there is no memory there to walk.
+
+import { PAGE_SHIFT, MAXPHYADDR, gNrFrames } from "./config";
+import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE,
+  _PAGE_NX } from "./pte";
+import { LEVEL_PGD, LEVEL_PTE, LEVEL_PUD, slot_addr, table_index } from "./pgtable";
+import { ACCESS_WRITE, ACCESS_EXEC, TLB_USER, TLB_LARGE, tlb_lookup, tlb_fill, gTlbEntries,
+  entryAddr, entry_key, tlb_root_of, KEY_ASID_SCALE } from "./tlb";
+import { count, ST_WALK, ST_TLB_HIT, ST_TLB_MISS, inv_report, INV_TLB_STALE,
+  INV_TLB_PERM } from "./stats";
+
+// Walk modes (bit flags).
+export const MODE_USER: u32 = 1; // CPL 3
+export const MODE_WP: u32 = 2; // CR0.WP
+export const MODE_NXE: u32 = 4; // EFER.NXE
+export const MODE_PEEK: u32 = 8; // look only: set no A/D bits, count no walk
+// What Linux user space runs with.
+export const MODE_LINUX_USER: u32 = MODE_USER | MODE_WP | MODE_NXE;
+
+// #PF error code bits.
+export const PF_PROT: u32 = 1;
+export const PF_WRITE: u32 = 2;
+export const PF_USER: u32 = 4;
+export const PF_RSVD: u32 = 8;
+export const PF_INSTR: u32 = 16;
+
+export const WALK_OK: i32 = -1;
+
+// Results of the last walk.
+export let walkPa: u64 = 0;
+export let walkPfn: u32 = 0; // the 4 KiB frame of the address
+export let walkLevel: u32 = 0; // level of the leaf (1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB)
+export let walkLeafSlot: usize = 0;
+export let walkWritable: bool = false; // effective RW across levels
+export let walkUser: bool = false; // effective US
+export let walkExec: bool = false; // effective !NX (or NXE off)
+export let walkDirty: bool = false; // leaf D after the walk
+
+const slots: usize = memory.data(8 * 5);
+const PHYS_RSVD: u64 = ((<u64>1 << 52) - 1) & ~((<u64>1 << MAXPHYADDR) - 1);
+
+@inline function errorCode(access: u32, mode: u32, prot: bool, rsvd: bool): i32 {
+  let c: u32 = 0;
+  if (prot) c |= PF_PROT;
+  if (access == ACCESS_WRITE) c |= PF_WRITE;
+  if ((mode & MODE_USER) != 0) c |= PF_USER;
+  if (rsvd) c |= PF_RSVD | PF_PROT;
+  if (access == ACCESS_EXEC && (mode & MODE_NXE) != 0) c |= PF_INSTR;
+  return <i32>c;
+}
+
+function reservedBits(e: u64, level: u32, mode: u32): bool {
+  if ((e & PHYS_RSVD) != 0) return true;
+  if ((e & _PAGE_NX) != 0 && (mode & MODE_NXE) == 0) return true;
+  if (level == LEVEL_PGD && (e & _PAGE_PSE) != 0) return true;
+  if ((e & _PAGE_PSE) != 0) {
+    if (level == 2 && (e & 0x1f_e000) != 0) return true; // bits 13..20
+    if (level == LEVEL_PUD && (e & 0x3fff_e000) != 0) return true; // bits 13..29
+  }
+  return false;
+}
+
+// Translate `va` for `access` (ACCESS_*) under `mode` (MODE_*), starting at the PML4 in
+// frame `root`. Returns WALK_OK (results in walk*) or the #PF error code.
+export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
+  if ((mode & MODE_PEEK) == 0) count(ST_WALK);
+  let table = root;
+  let rw = true, us = true, nx = false;
+  let level = LEVEL_PGD;
+  let e: u64 = 0;
+  for (;;) {
+    if (table >= gNrFrames) return errorCode(access, mode, true, true);
+    const slot = slot_addr(table, table_index(va, level));
+    store<usize>(slots + (<usize>level << 3), slot);
+    e = load<u64>(slot);
+    if ((e & _PAGE_PRESENT) == 0) return errorCode(access, mode, false, false);
+    if (reservedBits(e, level, mode)) return errorCode(access, mode, true, true);
+    rw = rw && (e & _PAGE_RW) != 0;
+    us = us && (e & _PAGE_USER) != 0;
+    nx = nx || (e & _PAGE_NX) != 0;
+    if (level == LEVEL_PTE || (e & _PAGE_PSE) != 0) break;
+    table = <u32>((e & 0x000f_ffff_ffff_f000) >> PAGE_SHIFT);
+    level--;
+  }
+  const user = (mode & MODE_USER) != 0;
+  const exec = !(nx && (mode & MODE_NXE) != 0);
+  if (user && !us) return errorCode(access, mode, true, false);
+  if (access == ACCESS_WRITE && !rw && (user || (mode & MODE_WP) != 0)) {
+    return errorCode(access, mode, true, false);
+  }
+  if (access == ACCESS_EXEC && !exec) return errorCode(access, mode, true, false);
+
+  const shift = 12 + 9 * (level - 1);
+  const base = (e & 0x000f_ffff_ffff_f000) & ~((<u64>1 << shift) - 1);
+  walkPa = base | (va & ((<u64>1 << shift) - 1));
+  walkPfn = <u32>(walkPa >> PAGE_SHIFT);
+  walkLevel = level;
+  walkLeafSlot = load<usize>(slots + (<usize>level << 3));
+  walkWritable = rw;
+  walkUser = us;
+  walkExec = exec;
+  if ((mode & MODE_PEEK) == 0) {
+    for (let l = LEVEL_PGD; l >= level; l--) {
+      const s = load<usize>(slots + (<usize>l << 3));
+      let v = load<u64>(s) | _PAGE_ACCESSED;
+      if (l == level && access == ACCESS_WRITE) v |= _PAGE_DIRTY;
+      store<u64>(s, v);
+    }
+  }
+  walkDirty = (load<u64>(walkLeafSlot) & _PAGE_DIRTY) != 0;
+  return WALK_OK;
+}
+
+// TLB-backed translation: a hit costs a tag compare; a miss walks and refills.
+// Returns the physical address, or -(1 + error code) when the walk faults.
+export function translate(asid: u32, root: u32, va: u64, access: u32, mode: u32): i64 {
+  const user = (mode & MODE_USER) != 0;
+  const hit = tlb_lookup(asid, va, access, user);
+  if (hit >= 0) {
+    count(ST_TLB_HIT);
+    return (hit << PAGE_SHIFT) | <i64>(va & 0xfff);
+  }
+  count(ST_TLB_MISS);
+  const r = walk(root, va, access, mode);
+  if (r != WALK_OK) return -1 - <i64>r;
+  fill_from_walk(asid, root, va);
+  return <i64>walkPa;
+}
+
+// Enter the last successful walk: a write tag only for a writable and dirty leaf, so the
+// first write through a clean translation walks and sets D.
+export function fill_from_walk(asid: u32, root: u32, va: u64): void {
+  let flags: u32 = 0;
+  if (walkUser) flags |= TLB_USER;
+  if (walkLevel > LEVEL_PTE) flags |= TLB_LARGE;
+  tlb_fill(asid, root, va, walkPfn, flags, true, walkWritable && walkDirty, walkExec);
+}
+
+// Every valid TLB entry must agree with a fresh look at the tables it came from: the same
+// frame, and no permission the tables do not give.
+export function tlb_check(): void {
+  for (let i: u32 = 0; i < gTlbEntries; i++) {
+    const e = entryAddr(i);
+    const key = entry_key(e);
+    if (key < 0) continue;
+    const asid = <u32>(key / KEY_ASID_SCALE);
+    const vpn = <u64>(key - <f64>asid * KEY_ASID_SCALE);
+    const root = tlb_root_of(asid);
+    const r = walk(root, vpn << PAGE_SHIFT, 0, MODE_PEEK | MODE_NXE);
+    if (r != WALK_OK || walkPfn != load<u32>(e, 24)) { inv_report(INV_TLB_STALE, i, asid); continue; }
+    const userOk = (load<u32>(e, 28) & TLB_USER) == 0 || walkUser;
+    const writeOk = load<f64>(e, 8) < 0 || (walkWritable && walkDirty);
+    const execOk = load<f64>(e, 16) < 0 || walkExec;
+    if (!userOk || !writeOk || !execOk) inv_report(INV_TLB_PERM, i, asid);
+  }
+}

@@ -1,0 +1,145 @@
+// struct page: one 32-byte record per RAM frame (the memmap), its flags and page states.
+//
+// Layout (little-endian, at gMemmapBase + pfn * 32):
+//   +0  u32 flags     PG_* bits 0..21 below; 24..25 guest usage state, 26..27 residency,
+//                     28..31 vpn bits 32..35 (anon) or folio order (large folio head)
+//   +4  i32 refcount  references: page cache, each mapping, pins, the allocator's own
+//   +8  i32 mapcount  PTEs (and PMDs) that map this frame, across all address spaces
+//   +12 u32 mapping   file id for page cache, anon_vma id for anonymous pages
+//   +16 u32 index     page index in the file; for anon pages the low 32 bits of the vpn
+//   +20 u32 private   buddy order / swap slot / pin count (by PG_* state)
+//   +24 u32 lru_next  pfn + 1 of the next page on a list (0 = none)
+//   +28 u32 lru_prev  pfn + 1 of the previous page (0 = none)
+
+import { gMemmapBase, gNrFrames } from "./config";
+
+export const STRUCT_PAGE_SIZE: u32 = 32;
+
+// ---- PG_* flags ----
+export const PG_locked: u32 = 1 << 0;
+export const PG_uptodate: u32 = 1 << 1;
+export const PG_dirty: u32 = 1 << 2;
+export const PG_lru: u32 = 1 << 3;
+export const PG_active: u32 = 1 << 4;
+export const PG_referenced: u32 = 1 << 5;
+export const PG_anon: u32 = 1 << 6;
+export const PG_anon_exclusive: u32 = 1 << 7;
+export const PG_swapcache: u32 = 1 << 8;
+export const PG_reserved: u32 = 1 << 9;
+export const PG_buddy: u32 = 1 << 10; // head of a free buddy block
+export const PG_head: u32 = 1 << 11; // head of an allocated block; order in `private`
+export const PG_pgtable: u32 = 1 << 12;
+export const PG_readahead: u32 = 1 << 13;
+export const PG_writeback: u32 = 1 << 14;
+export const PG_mlocked: u32 = 1 << 15;
+export const PG_unevictable: u32 = 1 << 16;
+export const PG_workingset: u32 = 1 << 17;
+export const PG_hwpoison: u32 = 1 << 18;
+export const PG_pinned: u32 = 1 << 19; // has FOLL_PIN references (count in `private`)
+export const PG_tail: u32 = 1 << 20; // a tail page of a large folio; head pfn in `private`
+export const PG_large: u32 = 1 << 21; // head of a large page-cache folio; order in 28..31
+// Bits 28..31: anon pages keep bits 32..35 of their vpn there, large folios their order.
+export const VPN_HI_SHIFT: u32 = 28;
+export const FOLIO_ORDER_SHIFT: u32 = 28;
+
+// ---- guest page-hinting states (R12.1) ----
+export const STATE_SHIFT: u32 = 24;
+export const PS_STABLE: u32 = 0;
+export const PS_UNUSED: u32 = 1;
+export const PS_VOLATILE: u32 = 2;
+export const PS_POT_VOLATILE: u32 = 3;
+export const RESIDENCY_SHIFT: u32 = 26;
+export const RES_RESIDENT: u32 = 0;
+export const RES_PRESERVED: u32 = 1;
+export const RES_DISCARDED: u32 = 2;
+
+@inline export function pfn_valid(pfn: u32): bool { return pfn < gNrFrames; }
+@inline export function page_addr(pfn: u32): usize {
+  return gMemmapBase + (<usize>pfn << 5);
+}
+
+@inline export function page_flags(pfn: u32): u32 { return load<u32>(page_addr(pfn)); }
+@inline export function set_page_flags(pfn: u32, v: u32): void { store<u32>(page_addr(pfn), v); }
+@inline export function page_test(pfn: u32, f: u32): bool { return (page_flags(pfn) & f) != 0; }
+@inline export function page_set(pfn: u32, f: u32): void {
+  const a = page_addr(pfn);
+  store<u32>(a, load<u32>(a) | f);
+}
+@inline export function page_clear(pfn: u32, f: u32): void {
+  const a = page_addr(pfn);
+  store<u32>(a, load<u32>(a) & ~f);
+}
+
+@inline export function page_ref(pfn: u32): i32 { return load<i32>(page_addr(pfn), 4); }
+@inline export function set_page_ref(pfn: u32, v: i32): void { store<i32>(page_addr(pfn), v, 4); }
+@inline export function get_page(pfn: u32): void {
+  const a = page_addr(pfn);
+  store<i32>(a, load<i32>(a, 4) + 1, 4);
+}
+// Drops one reference; returns the references left.
+@inline export function put_page_ref(pfn: u32): i32 {
+  const a = page_addr(pfn);
+  const r = load<i32>(a, 4) - 1;
+  store<i32>(a, r, 4);
+  return r;
+}
+
+@inline export function page_mapcount(pfn: u32): i32 { return load<i32>(page_addr(pfn), 8); }
+@inline export function set_page_mapcount(pfn: u32, v: i32): void { store<i32>(page_addr(pfn), v, 8); }
+
+@inline export function page_mapping(pfn: u32): u32 { return load<u32>(page_addr(pfn), 12); }
+@inline export function set_page_mapping(pfn: u32, v: u32): void { store<u32>(page_addr(pfn), v, 12); }
+@inline export function page_index(pfn: u32): u32 { return load<u32>(page_addr(pfn), 16); }
+@inline export function set_page_index(pfn: u32, v: u32): void { store<u32>(page_addr(pfn), v, 16); }
+@inline export function page_private(pfn: u32): u32 { return load<u32>(page_addr(pfn), 20); }
+@inline export function set_page_private(pfn: u32, v: u32): void { store<u32>(page_addr(pfn), v, 20); }
+@inline export function page_lru_next(pfn: u32): u32 { return load<u32>(page_addr(pfn), 24); }
+@inline export function set_page_lru_next(pfn: u32, v: u32): void { store<u32>(page_addr(pfn), v, 24); }
+@inline export function page_lru_prev(pfn: u32): u32 { return load<u32>(page_addr(pfn), 28); }
+@inline export function set_page_lru_prev(pfn: u32, v: u32): void { store<u32>(page_addr(pfn), v, 28); }
+
+// An anonymous page remembers the virtual page it was first mapped at (all sharers map it
+// at the same address: fork keeps addresses), which is what its reverse map needs.
+export function set_page_anon_vpn(pfn: u32, vpn: u64): void {
+  set_page_index(pfn, <u32>vpn);
+  const f = page_flags(pfn) & ~(<u32>0xf << VPN_HI_SHIFT);
+  set_page_flags(pfn, f | ((<u32>(vpn >> 32) & 0xf) << VPN_HI_SHIFT));
+}
+export function page_anon_vpn(pfn: u32): u64 {
+  return (<u64>(page_flags(pfn) >>> VPN_HI_SHIFT) << 32) | <u64>page_index(pfn);
+}
+
+@inline export function page_state(pfn: u32): u32 { return (page_flags(pfn) >> STATE_SHIFT) & 3; }
+export function set_page_state(pfn: u32, s: u32): void {
+  const f = page_flags(pfn) & ~(<u32>3 << STATE_SHIFT);
+  set_page_flags(pfn, f | ((s & 3) << STATE_SHIFT));
+}
+@inline export function page_residency(pfn: u32): u32 { return (page_flags(pfn) >> RESIDENCY_SHIFT) & 3; }
+export function set_page_residency(pfn: u32, r: u32): void {
+  const f = page_flags(pfn) & ~(<u32>3 << RESIDENCY_SHIFT);
+  set_page_flags(pfn, f | ((r & 3) << RESIDENCY_SHIFT));
+}
+
+// Zero a whole record (a frame leaving the allocator starts from a clean struct page).
+@inline export function page_reset(pfn: u32): void {
+  memory.fill(page_addr(pfn), 0, STRUCT_PAGE_SIZE);
+}
+
+// ---- intrusive page lists through lru_next / lru_prev ----
+// `head` is the address of a u32 holding the first pfn + 1 (0 = empty list).
+export function plist_add(head: usize, pfn: u32): void {
+  const first = load<u32>(head);
+  set_page_lru_prev(pfn, 0);
+  set_page_lru_next(pfn, first);
+  if (first != 0) set_page_lru_prev(first - 1, pfn + 1);
+  store<u32>(head, pfn + 1);
+}
+export function plist_del(head: usize, pfn: u32): void {
+  const next = page_lru_next(pfn);
+  const prev = page_lru_prev(pfn);
+  if (prev != 0) set_page_lru_next(prev - 1, next);
+  else store<u32>(head, next);
+  if (next != 0) set_page_lru_prev(next - 1, prev);
+  set_page_lru_next(pfn, 0);
+  set_page_lru_prev(pfn, 0);
+}

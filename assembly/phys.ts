@@ -1,0 +1,168 @@
+// The frame arena and its buddy allocator.
+//
+// RAM is one 2 MiB-aligned run of linear memory reserved once at boot through the
+// runtime's allocator (a raw memory.grow would collide with it: TOOLCHAIN.md). Free
+// blocks of order 0..MAX_ORDER sit on per-order lists threaded through struct page;
+// a free block's head has PG_buddy and its order in `private`, an allocated block's
+// head has PG_head and its order, so a double or misaligned free is caught.
+
+import {
+  PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, MAX_ORDER, MAX_RAM_BYTES, gRamBase, gNrFrames,
+  setGeometry, setZeroPfn, gBooted, EINVAL, ENOMEM,
+} from "./config";
+import {
+  STRUCT_PAGE_SIZE, PG_buddy, PG_head, PG_reserved, page_addr, page_flags, set_page_flags,
+  page_private, set_page_private, set_page_ref, page_ref, page_mapcount, plist_add, plist_del,
+  page_lru_next,
+} from "./page";
+import { count, ST_PGALLOC, ST_PGFREE, inv_report, INV_FREE_LIST_BAD, INV_FREE_COUNT,
+  INV_FREE_REFERENCED, INV_BLOCK_OVERLAP } from "./stats";
+
+export const NO_PFN: u32 = 0xffff_ffff;
+
+const freeHeads: usize = memory.data((MAX_ORDER + 1) * 4); // first pfn + 1 per order
+let nrFree: u32 = 0;
+
+@inline function freeHead(order: u32): usize { return freeHeads + (<usize>order << 2); }
+
+// Linear address of a physical address inside RAM.
+@inline export function phys_to_virt(pa: u64): usize { return gRamBase + <usize>pa; }
+@inline export function pfn_to_virt(pfn: u32): usize { return gRamBase + (<usize>pfn << PAGE_SHIFT); }
+
+// Reserve RAM and the memmap, free every frame, set aside the zero page.
+// Returns 0, -EINVAL for a bad size, -ENOMEM if linear memory cannot grow.
+export function boot(ramBytes: u64): i32 {
+  if (gBooted) return -EINVAL;
+  if (ramBytes < PMD_SIZE || ramBytes > MAX_RAM_BYTES || (ramBytes & (PMD_SIZE - 1)) != 0) {
+    return -EINVAL;
+  }
+  const nr = <u32>(ramBytes >> PAGE_SHIFT);
+  const memmapBytes = <usize>nr * STRUCT_PAGE_SIZE;
+  const need = <u64>memmapBytes + ramBytes + PMD_SIZE + 4096;
+  const pagesNeeded = <i32>((<u64>memory.size() << 16) + need + 0xffff >> 16) - memory.size();
+  // Probe first so that a too-large request is an errno, not a trap.
+  if (pagesNeeded > 0 && memory.grow(pagesNeeded) < 0) return -ENOMEM;
+  const memmap = heap.alloc(memmapBytes);
+  const rawRam = heap.alloc(<usize>ramBytes + <usize>PMD_SIZE);
+  const ram = (rawRam + <usize>PMD_SIZE - 1) & ~(<usize>PMD_SIZE - 1);
+  memory.fill(memmap, 0, memmapBytes);
+  setGeometry(ram, nr, memmap);
+  for (let o: u32 = 0; o <= MAX_ORDER; o++) store<u32>(freeHead(o), 0);
+  nrFree = 0;
+  // Push blocks in descending pfn order so the lists hand out low frames first.
+  const blk: u32 = 1 << MAX_ORDER;
+  for (let pfn: i64 = <i64>nr - blk; pfn >= 0; pfn -= blk) addFree(<u32>pfn, MAX_ORDER);
+  const zero = alloc_pages(0);
+  memory.fill(pfn_to_virt(zero), 0, PAGE_SIZE);
+  set_page_flags(zero, page_flags(zero) | PG_reserved);
+  setZeroPfn(zero);
+  return 0;
+}
+
+function addFree(pfn: u32, order: u32): void {
+  set_page_flags(pfn, PG_buddy);
+  set_page_private(pfn, order);
+  set_page_ref(pfn, 0);
+  plist_add(freeHead(order), pfn);
+  nrFree += 1 << order;
+}
+
+function delFree(pfn: u32, order: u32): void {
+  plist_del(freeHead(order), pfn);
+  set_page_flags(pfn, 0);
+  set_page_private(pfn, 0);
+  nrFree -= 1 << order;
+}
+
+// Allocate 2^order contiguous frames. Returns the first pfn (its struct pages cleared,
+// refcount 1 on the head) or NO_PFN. The bytes are not zeroed.
+export function alloc_pages(order: u32): u32 {
+  if (order > MAX_ORDER) return NO_PFN;
+  let o = order;
+  while (o <= MAX_ORDER && load<u32>(freeHead(o)) == 0) o++;
+  if (o > MAX_ORDER) return NO_PFN;
+  const pfn = load<u32>(freeHead(o)) - 1;
+  delFree(pfn, o);
+  while (o > order) { // split: the upper half goes back on the next list down
+    o--;
+    addFree(pfn + (1 << o), o);
+  }
+  memory.fill(page_addr(pfn), 0, <usize>STRUCT_PAGE_SIZE << order);
+  set_page_flags(pfn, PG_head);
+  set_page_private(pfn, order);
+  set_page_ref(pfn, 1);
+  count(ST_PGALLOC);
+  return pfn;
+}
+
+// Return a block to the allocator, merging with free buddies. Returns 0, or -EINVAL for a
+// pfn that is not the head of an allocated block of that order (double free included).
+export function free_pages(pfn: u32, order: u32): i32 {
+  if (pfn >= gNrFrames || order > MAX_ORDER || (pfn & ((1 << order) - 1)) != 0) return -EINVAL;
+  const f = page_flags(pfn);
+  if ((f & PG_head) == 0 || (f & (PG_buddy | PG_reserved)) != 0 || page_private(pfn) != order) {
+    return -EINVAL;
+  }
+  memory.fill(page_addr(pfn), 0, <usize>STRUCT_PAGE_SIZE << order);
+  let p = pfn;
+  let o = order;
+  while (o < MAX_ORDER) {
+    const buddy = p ^ (1 << o);
+    if (buddy >= gNrFrames) break;
+    if ((page_flags(buddy) & PG_buddy) == 0 || page_private(buddy) != o) break;
+    delFree(buddy, o);
+    p = p < buddy ? p : buddy;
+    o++;
+  }
+  addFree(p, o);
+  count(ST_PGFREE);
+  return 0;
+}
+
+// An order-0 frame filled with zeroes, or NO_PFN.
+export function alloc_zeroed_page(): u32 {
+  const pfn = alloc_pages(0);
+  if (pfn != NO_PFN) memory.fill(pfn_to_virt(pfn), 0, PAGE_SIZE);
+  return pfn;
+}
+
+export function nr_free_frames(): u32 { return nrFree; }
+
+// Buddy invariants: every listed block well formed, the free count right, every frame
+// covered exactly once by a free or an allocated block, free frames unreferenced.
+export function phys_check(): void {
+  let listed: u32 = 0;
+  for (let o: u32 = 0; o <= MAX_ORDER; o++) {
+    let it = load<u32>(freeHead(o));
+    let guard: u32 = 0;
+    while (it != 0 && guard <= gNrFrames) {
+      const pfn = it - 1;
+      if (pfn >= gNrFrames || (page_flags(pfn) & PG_buddy) == 0 || page_private(pfn) != o ||
+          (pfn & ((1 << o) - 1)) != 0) {
+        inv_report(INV_FREE_LIST_BAD, pfn, o);
+        break;
+      }
+      listed += 1 << o;
+      it = page_lru_next(pfn);
+      guard++;
+    }
+  }
+  if (listed != nrFree) inv_report(INV_FREE_COUNT, listed, nrFree);
+  let pfn: u32 = 0;
+  while (pfn < gNrFrames) {
+    const f = page_flags(pfn);
+    if ((f & (PG_buddy | PG_head)) == 0) { inv_report(INV_BLOCK_OVERLAP, pfn, 0); pfn++; continue; }
+    const o = page_private(pfn);
+    if (o > MAX_ORDER) { inv_report(INV_BLOCK_OVERLAP, pfn, o); pfn++; continue; }
+    if ((f & PG_buddy) != 0) {
+      for (let i: u32 = 0; i < (<u32>1 << o); i++) {
+        const q = pfn + i;
+        if (page_ref(q) != 0 || page_mapcount(q) != 0 || (i > 0 && (page_flags(q) & (PG_buddy | PG_head)) != 0)) {
+          inv_report(INV_FREE_REFERENCED, q, o);
+          break;
+        }
+      }
+    }
+    pfn += 1 << o;
+  }
+}

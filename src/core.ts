@@ -1,0 +1,167 @@
+// The boundary: loads the Wasm core, types its raw exports, answers its host imports,
+// and turns an internal trap into a dead core that refuses further work.
+import { instantiate } from '@assemblyscript/loader';
+import { CoreCrashedError } from './errors.js';
+
+/** The raw exports of assembly/index.ts. Numbers only. */
+export interface CoreExports {
+  memory: WebAssembly.Memory;
+  mmu_boot(ramBytes: number, tlbEntries: number): number;
+  mmu_ram_base(): number;
+  mmu_nr_frames(): number;
+  mmu_memmap_base(): number;
+  mmu_zero_pfn(): number;
+  mmu_booted(): number;
+  mmu_tlb_base(): number;
+  mmu_tlb_entries(): number;
+  mmu_free_frames(): number;
+  mmu_nr_pgtables(): number;
+  mmu_stat(id: number): number;
+  mmu_set_fault_around_bytes(bytes: number): number;
+  mmu_set_prefault_old(on: number): void;
+  mmu_set_zero_page(on: number): void;
+  mmu_set_pte_special(on: number): void;
+  phys_alloc(order: number): number;
+  phys_free(pfn: number, order: number): number;
+  hw_walk(root: number, va: number, access: number, mode: number): number;
+  hw_walk_pa(): number;
+  hw_walk_level(): number;
+  hw_walk_perms(): number;
+  hw_translate(asid: number, root: number, va: number, access: number, mode: number): number;
+  hw_tlb_flush_page(asid: number, va: number): void;
+  hw_tlb_flush_range(asid: number, va: number, npages: number): void;
+  hw_tlb_flush_asid(asid: number): void;
+  hw_tlb_flush_all(): void;
+  check_invariants(): number;
+  inv_field(i: number, f: number): number;
+  [name: string]: unknown;
+}
+
+/** What the core may ask of the host (assembly/host.ts). Filled in by the layers above. */
+export interface HostHandlers {
+  readPage(fileId: number, index: number, dst: number): number;
+  writePage(fileId: number, index: number, src: number, len: number): number;
+}
+
+/** Counter ids of assembly/stats.ts, by name. Append only. */
+export const STAT_NAMES = [
+  'tlbHits', 'tlbMisses', 'tlbFlushPage', 'tlbFlushRange', 'tlbFlushAsid', 'tlbFlushAll',
+  'tlbEntriesFlushed', 'walks', 'pgfault', 'pgmajfault', 'pgalloc', 'pgfree',
+  'faultAroundMapped', 'cowCopies', 'wpReuses', 'zeroPageMapped', 'pgscan', 'pgsteal',
+  'pswpout', 'pswpin', 'writeback', 'discarded', 'unevictableCulled', 'thpFileMapped',
+  'pagecacheReads', 'doneCow', 'sigsegv', 'sigbus',
+] as const;
+export type StatName = (typeof STAT_NAMES)[number];
+
+/** Messages for the invariant codes of assembly/stats.ts. */
+export const INVARIANT_MESSAGES: Record<number, (a: number, b: number) => string> = {
+  1: (a, b) => `free list ${b} holds a bad block at pfn ${a}`,
+  2: (a, b) => `free lists hold ${a} frames but the allocator counts ${b}`,
+  3: (a, b) => `free frame ${a} (in an order-${b} block) is referenced or mapped`,
+  4: (a, b) => `frame ${a} is covered by no block, or by a bad one (order ${b})`,
+  5: (a, b) => `TLB slot ${a} (asid ${b}) disagrees with the page tables`,
+  6: (a, b) => `TLB slot ${a} (asid ${b}) grants more permission than the page tables`,
+  7: (a, b) => `frame ${a}: mapcount differs from the ${b} PTEs that map it`,
+  8: (a, b) => `frame ${a}: refcount ${b} is below its mapcount`,
+  9: (a, b) => `address space ${a}: RSS counter ${b} differs from a recount`,
+  10: (a, b) => `address space ${a}: ${b} page-table pages counted differ from its record`,
+  11: (a) => `free frame ${a} is mapped by a PTE`,
+  12: (a, b) => `file ${a}: page-cache entry ${b} disagrees with its frame`,
+  13: (a, b) => `address space ${a}: VMA ${b} is malformed or out of order`,
+  14: (a, b) => `frame ${a} is on the wrong LRU list (${b})`,
+  15: (a, b) => `address space ${a}: locked_vm differs from the locked VMAs (${b} pages)`,
+  16: (a, b) => `swap slot ${a}: count ${b} differs from its references`,
+};
+
+/** A loaded core instance. */
+export class Core {
+  dead: string | null = null;
+  private u8: Uint8Array;
+  constructor(readonly x: CoreExports, readonly host: HostHandlers, readonly getString: (p: number) => string) {
+    this.u8 = new Uint8Array(x.memory.buffer);
+  }
+
+  /** A byte view of all linear memory, refreshed after memory growth. */
+  bytes(): Uint8Array {
+    if (this.u8.length === 0 || this.u8.buffer !== this.x.memory.buffer) {
+      this.u8 = new Uint8Array(this.x.memory.buffer);
+    }
+    return this.u8;
+  }
+
+  /** Throw if the core has crashed before. */
+  alive(): void {
+    if (this.dead !== null) throw new CoreCrashedError(this.dead);
+  }
+
+  /** Record a trap: every later call fails with CoreCrashedError. Returns the error to throw. */
+  crash(e: unknown): Error {
+    if (e instanceof WebAssembly.RuntimeError || (e instanceof Error && e.message.startsWith('abort:'))) {
+      this.dead = e.message;
+      return new CoreCrashedError(e.message);
+    }
+    return e as Error;
+  }
+
+  stats(): Record<StatName, number> {
+    const out = {} as Record<StatName, number>;
+    STAT_NAMES.forEach((n, i) => { out[n] = this.x.mmu_stat(i); });
+    return out;
+  }
+
+  invariants(): string[] {
+    const n = this.x.check_invariants();
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const code = this.x.inv_field(i, 0);
+      const msg = INVARIANT_MESSAGES[code];
+      const a = this.x.inv_field(i, 1), b = this.x.inv_field(i, 2);
+      out.push(msg ? msg(a, b) : `invariant ${code} broken (${a}, ${b})`);
+    }
+    return out;
+  }
+}
+
+const DEFAULT_WASM = new URL('../build/release.wasm', import.meta.url);
+
+async function loadBytes(source: URL | string | ArrayBuffer | Uint8Array | WebAssembly.Module):
+  Promise<ArrayBuffer | Uint8Array | WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module || source instanceof ArrayBuffer || source instanceof Uint8Array) {
+    return source;
+  }
+  const url = typeof source === 'string' ? new URL(source, import.meta.url) : source;
+  if (url.protocol === 'file:') {
+    // Node only: a browser never sees a file: URL here.
+    const fs = await import(/* @vite-ignore */ 'node:fs/promises');
+    return fs.readFile(url);
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`wasm-mmu: cannot fetch ${url}: ${res.status}`);
+  return res.arrayBuffer();
+}
+
+let compiled: Promise<WebAssembly.Module> | null = null;
+
+/** Instantiate a fresh core (one per Mmu: all core state is per instance). */
+export async function loadCore(host: HostHandlers,
+  wasm?: URL | string | ArrayBuffer | Uint8Array | WebAssembly.Module): Promise<Core> {
+  let module: WebAssembly.Module;
+  if (wasm === undefined) {
+    compiled ??= loadBytes(DEFAULT_WASM).then((b) => (b instanceof WebAssembly.Module ? b : WebAssembly.compile(b as BufferSource)));
+    module = await compiled;
+  } else {
+    const b = await loadBytes(wasm);
+    module = b instanceof WebAssembly.Module ? b : await WebAssembly.compile(b as BufferSource);
+  }
+  let core: Core | null = null;
+  const imports = {
+    host: {
+      readPage: (fileId: number, index: number, dst: number) => core!.host.readPage(fileId, index, dst),
+      writePage: (fileId: number, index: number, src: number, len: number) =>
+        core!.host.writePage(fileId, index, src, len),
+    },
+  };
+  const { exports } = await instantiate<CoreExports>(module, imports);
+  core = new Core(exports as unknown as CoreExports, host, (p) => exports.__getString(p));
+  return core;
+}

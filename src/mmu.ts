@@ -1,0 +1,266 @@
+// Mmu: one emulated machine — RAM, the hardware walker and TLB, and (in the layers
+// above) address spaces and files. Created by createMmu().
+import { loadCore, type Core, type HostHandlers, type StatName } from './core.js';
+import { LinuxError } from './errors.js';
+import { TlbView, ACCESS_CODE, type Access } from './tlb-view.js';
+import { PAGE_SIZE } from './constants.js';
+
+export interface MmuOptions {
+  /** Emulated RAM in bytes: a multiple of 2 MiB, at most 3 GiB. Default 64 MiB. */
+  ramBytes?: number;
+  /** Linux's fault_around_bytes: a power of two from 4096 (off) to 2 MiB. Default 65536. */
+  faultAroundBytes?: number;
+  /** Seed 001: prefaulted PTEs start old (arm64 with hardware AF). Default false (x86). */
+  prefaultOld?: boolean;
+  /** Software TLB entries, a power of two. Default 1024. */
+  tlbEntries?: number;
+  /** false = a kernel without the shared zero page (anonymous reads allocate). Default true. */
+  zeroPage?: boolean;
+  /** false = vm_normal_page's linear rule for architectures without pte_special (R6.2). */
+  pteSpecial?: boolean;
+  /** Where to load the core from (URL, bytes or a compiled module); default build/release.wasm. */
+  wasm?: URL | string | ArrayBuffer | Uint8Array | WebAssembly.Module;
+}
+
+export interface WalkOptions {
+  /** CPL 3 access (default true). */
+  user?: boolean;
+  /** CR0.WP (default true). */
+  wp?: boolean;
+  /** EFER.NXE (default true). */
+  nxe?: boolean;
+  /** Only look: set no accessed/dirty bits (default false). */
+  peek?: boolean;
+}
+
+export type WalkResult =
+  | { ok: true; pa: number; level: 1 | 2 | 3; writable: boolean; user: boolean; exec: boolean; dirty: boolean }
+  | { ok: false; errorCode: number };
+
+const MODE_USER = 1, MODE_WP = 2, MODE_NXE = 4, MODE_PEEK = 8;
+const TWO_MIB = 2 * 1024 * 1024;
+const VA_LIMIT = 2 ** 48;
+
+function modeOf(o: WalkOptions = {}): number {
+  return (o.user !== false ? MODE_USER : 0) | (o.wp !== false ? MODE_WP : 0) |
+    (o.nxe !== false ? MODE_NXE : 0) | (o.peek ? MODE_PEEK : 0);
+}
+
+function accessCode(access: Access): number {
+  const c = ACCESS_CODE[access];
+  if (c === undefined) throw new RangeError(`access must be 'read', 'write' or 'exec', not ${String(access)}`);
+  return c;
+}
+
+function checkVa(va: number, what = 'address'): void {
+  if (!Number.isInteger(va) || va < 0 || va >= VA_LIMIT) {
+    throw new RangeError(`${what} must be an integer in [0, 2^48), got ${va}`);
+  }
+}
+
+function isPow2(n: number): boolean { return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0; }
+
+/** Validate options and fill defaults. Throws RangeError with the offending option named. */
+export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm'>> {
+  const ramBytes = o.ramBytes ?? 64 * 1024 * 1024;
+  if (!Number.isInteger(ramBytes) || ramBytes < TWO_MIB || ramBytes % TWO_MIB !== 0) {
+    throw new RangeError(`ramBytes must be a positive multiple of 2 MiB, got ${ramBytes}`);
+  }
+  if (ramBytes > 3 * 1024 ** 3) {
+    throw new RangeError(`ramBytes ${ramBytes} is too big for wasm32: at most 3 GiB`);
+  }
+  const tlbEntries = o.tlbEntries ?? 1024;
+  if (!isPow2(tlbEntries) || tlbEntries > 1 << 20) {
+    throw new RangeError(`tlbEntries must be a power of two from 1 to 2^20, got ${tlbEntries}`);
+  }
+  const faultAroundBytes = o.faultAroundBytes ?? 65536;
+  checkFaultAround(faultAroundBytes);
+  return {
+    ramBytes, tlbEntries, faultAroundBytes,
+    prefaultOld: o.prefaultOld ?? false,
+    zeroPage: o.zeroPage ?? true,
+    pteSpecial: o.pteSpecial ?? true,
+  };
+}
+
+function checkFaultAround(b: number): void {
+  if (!isPow2(b) || b < PAGE_SIZE || b > TWO_MIB) {
+    throw new RangeError(`faultAroundBytes must be a power of two from 4096 to 2 MiB, got ${b}`);
+  }
+}
+
+/** Physical memory: frames from the buddy allocator and bytes by physical address. */
+export class PhysicalMemory {
+  constructor(private readonly core: Core) {}
+
+  /** RAM size in bytes; physical addresses [0, size) are RAM. */
+  get size(): number { return this.core.x.mmu_nr_frames() * PAGE_SIZE; }
+  get frames(): number { return this.core.x.mmu_nr_frames(); }
+  get freeFrames(): number { return this.core.x.mmu_free_frames(); }
+  /** The shared zero page's frame. */
+  get zeroPfn(): number { return this.core.x.mmu_zero_pfn(); }
+
+  /** Allocate 2^order contiguous frames (not zeroed); returns the first PFN. */
+  alloc(order = 0): number {
+    this.core.alive();
+    if (!Number.isInteger(order) || order < 0 || order > 9) throw new RangeError(`order must be 0..9, got ${order}`);
+    const r = this.core.x.phys_alloc(order);
+    if (r < 0) throw new LinuxError(-r, 'phys.alloc', `no free block of order ${order}`);
+    return r;
+  }
+
+  /** Free a block from alloc(); a double or mismatched free is EINVAL. */
+  free(pfn: number, order = 0): void {
+    this.core.alive();
+    if (!Number.isInteger(pfn) || !Number.isInteger(order)) throw new RangeError('pfn and order must be integers');
+    const r = this.core.x.phys_free(pfn, order);
+    if (r < 0) throw new LinuxError(-r, 'phys.free', `pfn ${pfn} is not an allocated block of order ${order}`);
+  }
+
+  private span(pa: number, n: number): number {
+    if (!Number.isInteger(pa) || !Number.isInteger(n) || pa < 0 || n < 0 || pa + n > this.size) {
+      throw new RangeError(`physical range [${pa}, ${pa + n}) is outside RAM [0, ${this.size})`);
+    }
+    return this.core.x.mmu_ram_base() + pa;
+  }
+
+  /** Copy `n` bytes from physical address `pa`. */
+  read(pa: number, n: number): Uint8Array {
+    const at = this.span(pa, n);
+    return this.core.bytes().slice(at, at + n);
+  }
+
+  /** Write bytes at physical address `pa`. */
+  write(pa: number, data: Uint8Array): void {
+    const at = this.span(pa, data.length);
+    this.core.bytes().set(data, at);
+  }
+
+  /** Read a 64-bit entry (e.g. a PTE) at `pa`. */
+  readU64(pa: number): bigint {
+    const at = this.span(pa, 8);
+    return new DataView(this.core.x.memory.buffer).getBigUint64(at, true);
+  }
+
+  /** Write a 64-bit entry at `pa`. */
+  writeU64(pa: number, value: bigint): void {
+    const at = this.span(pa, 8);
+    new DataView(this.core.x.memory.buffer).setBigUint64(at, BigInt.asUintN(64, value), true);
+  }
+}
+
+/** The hardware TLB for emulators that drive it themselves. */
+export class HardwareTlb {
+  readonly view: TlbView;
+  constructor(private readonly core: Core) { this.view = new TlbView(core); }
+
+  get entries(): number { return this.view.entries; }
+
+  /** Translate through the TLB, walking on a miss. */
+  translate(asid: number, cr3Pfn: number, va: number, access: Access, opts?: WalkOptions):
+    { ok: true; pa: number } | { ok: false; errorCode: number } {
+    this.core.alive();
+    checkVa(va);
+    if (!Number.isInteger(asid) || asid < 0 || asid >= 4096) throw new RangeError(`asid must be 0..4095, got ${asid}`);
+    const r = this.core.x.hw_translate(asid, cr3Pfn, va, accessCode(access), modeOf(opts));
+    if (r >= 0) return { ok: true, pa: r };
+    if (r <= -1e9) throw new RangeError('bad translate arguments');
+    return { ok: false, errorCode: -r - 1 };
+  }
+
+  flushPage(asid: number, va: number): void { checkVa(va); this.core.x.hw_tlb_flush_page(asid, va); }
+  flushRange(asid: number, va: number, length: number): void {
+    checkVa(va);
+    this.core.x.hw_tlb_flush_range(asid, Math.floor(va / PAGE_SIZE) * PAGE_SIZE, Math.ceil((va % PAGE_SIZE + length) / PAGE_SIZE));
+  }
+  flushAsid(asid: number): void { this.core.x.hw_tlb_flush_asid(asid); }
+  flushAll(): void { this.core.x.hw_tlb_flush_all(); }
+}
+
+export type MmuStats = Record<StatName, number> & { freeFrames: number; pageTables: number; ramFrames: number };
+
+export class Mmu {
+  readonly phys: PhysicalMemory;
+  readonly tlb: HardwareTlb;
+  /** @internal */
+  readonly core: Core;
+  private fab: number;
+  private pfo: boolean;
+
+  /** @internal use createMmu() */
+  constructor(core: Core, readonly options: Required<Omit<MmuOptions, 'wasm'>>) {
+    this.core = core;
+    this.phys = new PhysicalMemory(core);
+    this.tlb = new HardwareTlb(core);
+    this.fab = options.faultAroundBytes;
+    this.pfo = options.prefaultOld;
+  }
+
+  /** Linux's fault_around_bytes, changeable at run time like the debugfs knob. */
+  get faultAroundBytes(): number { return this.fab; }
+  set faultAroundBytes(b: number) {
+    checkFaultAround(b);
+    this.core.x.mmu_set_fault_around_bytes(b);
+    this.fab = b;
+  }
+
+  /** Seed 001: whether prefaulted PTEs start old. */
+  get prefaultOld(): boolean { return this.pfo; }
+  set prefaultOld(on: boolean) {
+    this.core.x.mmu_set_prefault_old(on ? 1 : 0);
+    this.pfo = on;
+  }
+
+  /**
+   * The hardware page walk over tables the caller built in `phys`: 4 levels from the PML4
+   * at frame `cr3Pfn`. Returns the physical address or the #PF error code (P W U RSVD I).
+   */
+  walk(cr3Pfn: number, va: number, access: Access, opts?: WalkOptions): WalkResult {
+    this.core.alive();
+    checkVa(va);
+    if (!Number.isInteger(cr3Pfn) || cr3Pfn < 0) throw new RangeError(`cr3Pfn must be a frame number, got ${cr3Pfn}`);
+    const r = this.core.x.hw_walk(cr3Pfn, va, accessCode(access), modeOf(opts));
+    if (r !== -1) return { ok: false, errorCode: r };
+    const perms = this.core.x.hw_walk_perms();
+    return {
+      ok: true, pa: this.core.x.hw_walk_pa(), level: this.core.x.hw_walk_level() as 1 | 2 | 3,
+      writable: (perms & 1) !== 0, user: (perms & 2) !== 0, exec: (perms & 4) !== 0, dirty: (perms & 8) !== 0,
+    };
+  }
+
+  /** vmstat-like counters, TLB hits/misses/flushes, free frames. */
+  stats(): MmuStats {
+    return {
+      ...this.core.stats(),
+      freeFrames: this.core.x.mmu_free_frames(),
+      pageTables: this.core.x.mmu_nr_pgtables(),
+      ramFrames: this.core.x.mmu_nr_frames(),
+    };
+  }
+
+  /** Every broken invariant of the core, as a sentence; [] when it is consistent. */
+  checkInvariants(): string[] {
+    this.core.alive();
+    return this.core.invariants();
+  }
+}
+
+/** Create an emulated machine. Every option has a sane default. */
+export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
+  const opts = resolveOptions(options);
+  const host: HostHandlers = {
+    readPage: () => -5,
+    writePage: () => -5,
+  };
+  const core = await loadCore(host, options.wasm);
+  const r = core.x.mmu_boot(opts.ramBytes, opts.tlbEntries);
+  if (r < 0) {
+    if (r === -12) throw new RangeError(`ramBytes ${opts.ramBytes}: linear memory cannot grow that far`);
+    throw new LinuxError(-r, 'createMmu');
+  }
+  core.x.mmu_set_fault_around_bytes(opts.faultAroundBytes);
+  core.x.mmu_set_prefault_old(opts.prefaultOld ? 1 : 0);
+  core.x.mmu_set_zero_page(opts.zeroPage ? 1 : 0);
+  core.x.mmu_set_pte_special(opts.pteSpecial ? 1 : 0);
+  return new Mmu(core, opts);
+}
