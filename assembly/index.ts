@@ -91,3 +91,46 @@ export function check_invariants(): i32 {
   tlb_check();
   return inv_count();
 }
+
+// ---- benchmark references and bulk loops (one call, the loop inside Wasm) ----
+let benchScratch: usize = 0;
+function scratch(): usize {
+  if (benchScratch == 0) benchScratch = (heap.alloc(8192 + 64) + 63) & ~(<usize>63);
+  return benchScratch;
+}
+// memory.fill of one 4 KiB page, `n` times: the physical reference for a zeroing fault.
+export function bench_fill(n: i32): i32 {
+  const p = scratch();
+  for (let i = 0; i < n; i++) memory.fill(p, <u8>i, 4096);
+  return load<u8>(p);
+}
+// memory.copy of one 4 KiB page, `n` times: the reference for a COW copy.
+export function bench_copy(n: i32): i32 {
+  const p = scratch();
+  for (let i = 0; i < n; i++) memory.copy(p + 4096, p, 4096);
+  return load<u8>(p + 4096);
+}
+// `n` TLB translations of `pages` consecutive pages from `va`, round robin, in Wasm.
+export function hw_translate_loop(asid: i32, root: i32, va: f64, pages: i32, n: i32, access: i32, mode: i32): f64 {
+  if (!vaOk(va) || pages < 1 || <u32>access > 2) return -1;
+  let sum: i64 = 0;
+  let p: i32 = 0;
+  const base = <u64>va;
+  for (let i = 0; i < n; i++) {
+    sum += translate(<u32>asid, <u32>root, base + (<u64>p << PAGE_SHIFT), <u32>access, <u32>mode);
+    if (++p == pages) p = 0;
+  }
+  return <f64>sum;
+}
+// `n` hardware walks of `pages` consecutive pages (no TLB): the cost of a miss.
+export function hw_walk_loop(root: i32, va: f64, pages: i32, n: i32, access: i32, mode: i32): i32 {
+  if (!vaOk(va) || pages < 1 || <u32>access > 2) return -2;
+  let bad = 0;
+  let p: i32 = 0;
+  const base = <u64>va;
+  for (let i = 0; i < n; i++) {
+    if (walk(<u32>root, base + (<u64>p << PAGE_SHIFT), <u32>access, <u32>mode) != -1) bad++;
+    if (++p == pages) p = 0;
+  }
+  return bad;
+}

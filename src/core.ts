@@ -33,6 +33,10 @@ export interface CoreExports {
   hw_tlb_flush_asid(asid: number): void;
   hw_tlb_flush_all(): void;
   check_invariants(): number;
+  bench_fill(n: number): number;
+  bench_copy(n: number): number;
+  hw_translate_loop(asid: number, root: number, va: number, pages: number, n: number, access: number, mode: number): number;
+  hw_walk_loop(root: number, va: number, pages: number, n: number, access: number, mode: number): number;
   inv_field(i: number, f: number): number;
   [name: string]: unknown;
 }
