@@ -43,7 +43,8 @@ export function boot(ramBytes: u64): i32 {
   // Probe first so that a too-large request is an errno, not a trap.
   if (pagesNeeded > 0 && memory.grow(pagesNeeded) < 0) return -ENOMEM;
   const memmap = heap.alloc(memmapBytes);
-  const rawRam = heap.alloc(<usize>ramBytes + <usize>PMD_SIZE);
+  const rawRam = reserve(<usize>ramBytes + <usize>PMD_SIZE);
+  if (rawRam == 0) return -ENOMEM;
   const ram = (rawRam + <usize>PMD_SIZE - 1) & ~(<usize>PMD_SIZE - 1);
   memory.fill(memmap, 0, memmapBytes);
   setGeometry(ram, nr, memmap);
@@ -57,6 +58,25 @@ export function boot(ramBytes: u64): i32 {
   set_page_flags(zero, page_flags(zero) | PG_reserved);
   setZeroPfn(zero);
   return 0;
+}
+
+// One heap.alloc block is capped below 1 GiB (the runtime's BLOCK_MAXSIZE: a larger
+// request aborts), so RAM is reserved in chunks that the stub runtime lays out back to
+// back, each after a small header that RAM then overwrites (the stub never frees them).
+// Returns the start of `bytes` contiguous bytes, or 0 if the chunks were not contiguous.
+const RESERVE_CHUNK: usize = 256 << 20;
+function reserve(bytes: usize): usize {
+  let n = bytes < RESERVE_CHUNK ? bytes : RESERVE_CHUNK;
+  const first = heap.alloc(n);
+  let end = first + n;
+  while (end - first < bytes) {
+    const left = bytes - (end - first);
+    n = left < RESERVE_CHUNK ? left : RESERVE_CHUNK;
+    const p = heap.alloc(n);
+    if (p < end || p - end > 64) return 0;
+    end = p + n;
+  }
+  return first;
 }
 
 function addFree(pfn: u32, order: u32): void {

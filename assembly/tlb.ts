@@ -107,6 +107,9 @@ export function tlb_flush_page(asid: u32, va: u64): void {
 export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
   count(ST_TLB_FLUSH_RANGE);
   const vpn0 = va >> PAGE_SHIFT;
+  // Keys of the next ASID follow this one's last vpn: never run past it.
+  const room = (<u64>1 << 36) - vpn0;
+  if (npages > room) npages = room;
   let dropped: u32 = 0;
   if (npages >= <u64>gTlbEntries) {
     const lo = tlb_key(asid, vpn0);

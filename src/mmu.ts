@@ -121,7 +121,7 @@ export class PhysicalMemory {
     if (!Number.isInteger(pa) || !Number.isInteger(n) || pa < 0 || n < 0 || pa + n > this.size) {
       throw new RangeError(`physical range [${pa}, ${pa + n}) is outside RAM [0, ${this.size})`);
     }
-    return this.core.x.mmu_ram_base() + pa;
+    return (this.core.x.mmu_ram_base() >>> 0) + pa; // usize arrives as a signed i32
   }
 
   /** Copy `n` bytes from physical address `pa`. */

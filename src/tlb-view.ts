@@ -21,7 +21,8 @@ export class TlbView {
 
   private refresh(): void {
     const buf = this.core.x.memory.buffer;
-    this.base = this.core.x.mmu_tlb_base();
+    // A usize export arrives as a signed i32: above 2 GiB it must be read unsigned.
+    this.base = this.core.x.mmu_tlb_base() >>> 0;
     this.f64 = new Float64Array(buf, this.base, this.entries * 4);
     this.u32 = new Uint32Array(buf, this.base, this.entries * 8);
   }
