@@ -9,3 +9,18 @@ export declare function host_read_page(fileId: u32, index: f64, dst: usize): i32
 // Write one page of `fileId` back from linear address `src`; `len` bytes (EOF-clamped).
 @external("host", "writePage")
 export declare function host_write_page(fileId: u32, index: f64, src: usize, len: u32): i32;
+
+// A backend's own vm_operations (seed 000, 002, 004). The fault record is at a fixed
+// address the host reads (vmfault.ts); each returns VM_FAULT_* bits.
+@external("host", "fault")
+export declare function host_fault(fileId: u32): u32;
+
+// Map pages [start, end] the backend already has, without blocking (seed 000).
+@external("host", "mapPages")
+export declare function host_map_pages(fileId: u32, start: f64, end: f64): void;
+
+@external("host", "pageMkwrite")
+export declare function host_page_mkwrite(fileId: u32): u32;
+
+@external("host", "pfnMkwrite")
+export declare function host_pfn_mkwrite(fileId: u32): u32;

@@ -2,7 +2,7 @@
 // addresses and lengths as f64 (exact to 2^53), PFNs and ids as i32, results as Linux's
 // (0 / -errno, VM_FAULT_* masks, or a value >= 0).
 
-import { MAX_RAM_BYTES, gRamBase, gNrFrames, gMemmapBase, gZeroPfn, gBooted, EINVAL, ENOMEM,
+import { MAX_RAM_BYTES, gRamBase, gNrFrames, gMemmapBase, gZeroPfn, gBooted, EINVAL, ENOMEM, EBUSY, EIO,
   setFaultAroundBytes, setPrefaultOld, setUseZeroPage, setHasPteSpecial, gFaultAroundPages,
   PAGE_SHIFT } from "./config";
 import { boot, alloc_pages, free_pages, nr_free_frames, NO_PFN, phys_check } from "./phys";
@@ -12,6 +12,26 @@ import { tlb_init, gTlbBase, gTlbEntries, tlb_flush_page, tlb_flush_range, tlb_f
 import { walk, translate, walkPa, walkLevel, walkWritable, walkUser, walkExec, walkDirty,
   tlb_check } from "./mmu";
 import { stat_value, inv_reset, inv_count, inv_field } from "./stats";
+import { mapping_init, file_alloc, file_release, file_valid, file_size, file_flags, set_file_flags,
+  file_nrpages, pc_lookup, AS_OPEN, file_nr_dirty } from "./mapping";
+import { gup_init, get_user_pages, mm_populate } from "./gup";
+import { mm_alloc, mm_alive, mm_rss, mm_minflt, mm_majflt, mm_locked_vm, mm_total_vm,
+  mm_map_count, mm_first_vma, mm_nr_ptes, set_mm_memlock_limit, mm_def_flags } from "./mm";
+import { vma_start, vma_end, vma_flags, vma_pgoff, vma_file, vma_next, vma_iflags, nr_vmas } from "./vma";
+import { do_mmap, do_munmap, exit_mmap, file_map_count } from "./mmap";
+import { do_mprotect, clear_soft_dirty } from "./mprotect";
+import { do_madvise } from "./madvise";
+import { do_msync } from "./msync";
+import { dup_mm } from "./fork";
+import { user_access, touch, copy_user } from "./uaccess";
+import { sigNo, sigCode, sigAddr } from "./fault";
+import { pagemap_read, vma_smaps } from "./pagemap";
+import { mm_check, pagecache_check, lru_check } from "./check";
+import { page_cache_ra, truncate_setsize, invalidate_mapping_pages, drop_all_pages,
+  filemap_write_range } from "./filemap";
+import { page_flags, page_set, page_clear, page_ref, page_mapcount, get_page } from "./page";
+import { vmf, vmf_vma, vmf_mm, vmf_page, set_vmf_page, vmf_max_pgoff } from "./vmfault";
+import { map_one_cached_page, add_page } from "./filemap";
 
 export { inv_field };
 
@@ -26,6 +46,12 @@ export function mmu_boot(ramBytes: f64, tlbEntries: i32): i32 {
   const r = boot(<u64>ramBytes);
   if (r != 0) return r;
   tlb_init(<u32>tlbEntries);
+  mapping_init();
+  gup_init();
+  staging = (heap.alloc(STAGING_BYTES + 64) + 63) & ~(<usize>63);
+  pmBuf64 = heap.alloc(<usize>PAGEMAP_CHUNK * 8);
+  pmBuf32 = heap.alloc(<usize>PAGEMAP_CHUNK * 4);
+  smapsBuf = heap.alloc(64);
   return 0;
 }
 export function mmu_ram_base(): usize { return gRamBase; }
@@ -89,6 +115,9 @@ export function check_invariants(): i32 {
   if (!gBooted) return 0;
   phys_check();
   tlb_check();
+  mm_check();
+  pagecache_check();
+  lru_check();
   return inv_count();
 }
 
@@ -133,4 +162,246 @@ export function hw_walk_loop(root: i32, va: f64, pages: i32, n: i32, access: i32
     if (++p == pages) p = 0;
   }
   return bad;
+}
+
+
+// ---- address spaces ----
+const STAGING_BYTES: u32 = 1 << 20;
+const PAGEMAP_CHUNK: u32 = 4096;
+let staging: usize = 0;
+let pmBuf64: usize = 0;
+let pmBuf32: usize = 0;
+let smapsBuf: usize = 0;
+
+export function staging_addr(): usize { return staging; }
+export function staging_size(): i32 { return <i32>STAGING_BYTES; }
+export function pagemap_buf64(): usize { return pmBuf64; }
+export function pagemap_buf32(): usize { return pmBuf32; }
+export function pagemap_chunk(): i32 { return <i32>PAGEMAP_CHUNK; }
+export function smaps_buf(): usize { return smapsBuf; }
+
+@inline function mmOk(mm: i32): bool { return gBooted && mm > 0 && mm_alive(<u32>mm); }
+
+export function mm_create(): i32 {
+  if (!gBooted) return -EINVAL;
+  const mm = mm_alloc(0);
+  return mm == 0 ? -ENOMEM : <i32>mm;
+}
+export function mm_destroy(mm: i32): i32 {
+  if (!mmOk(mm)) return -EINVAL;
+  exit_mmap(<u32>mm);
+  return 0;
+}
+export function mm_fork(mm: i32): i32 {
+  if (!mmOk(mm)) return -EINVAL;
+  const c = dup_mm(<u32>mm);
+  return c == 0 ? -ENOMEM : <i32>c;
+}
+export function sys_mmap(mm: i32, addr: f64, len: f64, prot: i32, flags: i32, file: i32, pgoff: f64): f64 {
+  if (!mmOk(mm)) return -EINVAL;
+  if (!vaOk(addr) || !(len >= 0) || len > 1e15 || !(pgoff >= 0) || pgoff > 4503599627370496.0 || file < 0) return -EINVAL;
+  return <f64>do_mmap(<u32>mm, <u64>addr, <u64>len, <u32>prot, <u32>flags, <u32>file, <u64>pgoff);
+}
+export function sys_munmap(mm: i32, addr: f64, len: f64): i32 {
+  if (!mmOk(mm)) return -EINVAL;
+  if (!vaOk(addr) || !(len >= 0) || len > 1e15) return -EINVAL;
+  return do_munmap(<u32>mm, <u64>addr, <u64>len);
+}
+export function sys_mprotect(mm: i32, addr: f64, len: f64, prot: i32): i32 {
+  if (!mmOk(mm)) return -EINVAL;
+  if (!vaOk(addr)) return -EINVAL;
+  if (!(len >= 0) || len > 1e15) return -ENOMEM;
+  return do_mprotect(<u32>mm, <u64>addr, <u64>len, <u32>prot);
+}
+export function sys_madvise(mm: i32, addr: f64, len: f64, advice: i32): i32 {
+  if (!mmOk(mm)) return -EINVAL;
+  if (!vaOk(addr) || !(len >= 0) || len > 1e15) return -EINVAL;
+  return do_madvise(<u32>mm, <u64>addr, <u64>len, advice);
+}
+export function sys_msync(mm: i32, addr: f64, len: f64, flags: i32): i32 {
+  if (!mmOk(mm)) return -EINVAL;
+  if (!vaOk(addr) || !(len >= 0) || len > 1e15) return -EINVAL;
+  return do_msync(<u32>mm, <u64>addr, <u64>len, <u32>flags);
+}
+export function mm_clear_soft_dirty(mm: i32): i32 {
+  if (!mmOk(mm)) return -EINVAL;
+  clear_soft_dirty(<u32>mm);
+  return 0;
+}
+export function mm_set_memlock_limit(mm: i32, pages: f64): i32 {
+  if (!mmOk(mm)) return -EINVAL;
+  set_mm_memlock_limit(<u32>mm, pages < 0 || pages >= 4294967295.0 ? 0xffff_ffff : <u32>pages);
+  return 0;
+}
+
+// Access: results are >= 0 (pa, bytes) or negative: -7 SIGBUS, -11 SIGSEGV (see
+// fault_sig_*), -101 out of memory, -102 retry later, -1000 an internal failure.
+export function mm_touch(mm: i32, va: f64, len: f64, access: i32): f64 {
+  if (!mmOk(mm) || !vaOk(va) || !(len >= 0) || <u32>access > 2) return -1e9;
+  return <f64>touch(<u32>mm, <u64>va, <u64>len, <u32>access);
+}
+export function mm_translate(mm: i32, va: f64, access: i32): f64 {
+  if (!mmOk(mm) || !vaOk(va) || <u32>access > 2) return -1e9;
+  return <f64>user_access(<u32>mm, <u64>va, <u32>access);
+}
+export function mm_copy(mm: i32, va: f64, n: i32, toUser: i32): f64 {
+  if (!mmOk(mm) || !vaOk(va) || n < 0 || <u32>n > STAGING_BYTES) return -1e9;
+  return <f64>copy_user(<u32>mm, <u64>va, staging, <u32>n, toUser != 0);
+}
+export function fault_sig_no(): i32 { return sigNo; }
+export function fault_sig_code(): i32 { return sigCode; }
+export function fault_sig_addr(): f64 { return <f64>sigAddr; }
+
+export function mm_pagemap(mm: i32, va: f64, n: i32): i32 {
+  if (!mmOk(mm) || !vaOk(va) || n < 0 || <u32>n > PAGEMAP_CHUNK) return -EINVAL;
+  pagemap_read(<u32>mm, <u64>va, <u32>n, pmBuf64, pmBuf32);
+  return n;
+}
+// GUP for tests and users: pages done or -errno.
+export function mm_gup(mm: i32, va: f64, n: i32, foll: i32): i32 {
+  if (!mmOk(mm) || !vaOk(va) || n < 0) return -EINVAL;
+  return get_user_pages(<u32>mm, <u64>va, <u32>n, <u32>foll, 0);
+}
+export function mm_populate_range(mm: i32, va: f64, len: f64): i32 {
+  if (!mmOk(mm) || !vaOk(va) || !(len >= 0)) return -EINVAL;
+  return mm_populate(<u32>mm, <u64>va, <u64>va + <u64>len, false);
+}
+
+// mm_info: 0 rss anon, 1 rss file, 2 rss shmem, 3 swap entries, 4 minflt, 5 majflt,
+// 6 locked_vm, 7 total_vm, 8 map_count, 9 page tables, 10 def_flags
+export function mm_info(mm: i32, what: i32): f64 {
+  if (!mmOk(mm)) return -1;
+  const m = <u32>mm;
+  switch (what) {
+    case 0: case 1: case 2: case 3: return <f64>mm_rss(m, <u32>what);
+    case 4: return mm_minflt(m);
+    case 5: return mm_majflt(m);
+    case 6: return <f64>mm_locked_vm(m);
+    case 7: return <f64>mm_total_vm(m);
+    case 8: return <f64>mm_map_count(m);
+    case 9: return <f64>mm_nr_ptes(m);
+    case 10: return <f64>mm_def_flags(m);
+  }
+  return -1;
+}
+
+// VMA iteration for maps/smaps: ids, then fields.
+export function mm_vma_first(mm: i32): i32 { return mmOk(mm) ? <i32>mm_first_vma(<u32>mm) : 0; }
+export function vma_next_id(v: i32): i32 { return <i32>vma_next(<u32>v); }
+export function vma_info(v: i32, what: i32): f64 {
+  const x = <u32>v;
+  switch (what) {
+    case 0: return <f64>vma_start(x);
+    case 1: return <f64>vma_end(x);
+    case 2: return <f64>vma_pgoff(x);
+    case 3: return <f64>vma_flags(x);
+    case 4: return <f64>vma_file(x);
+    case 5: return <f64>vma_iflags(x);
+  }
+  return -1;
+}
+export function vma_smaps_fill(mm: i32, v: i32): usize {
+  vma_smaps(<u32>mm, <u32>v, smapsBuf);
+  return smapsBuf;
+}
+export function nr_vmas_total(): i32 { return <i32>nr_vmas(); }
+
+// ---- files ----
+export function file_open(size: f64, flags: i32): i32 {
+  if (!gBooted || !(size >= 0) || size > 17592186044416.0) return -EINVAL;
+  const f = file_alloc(<u64>size, <u32>flags & ~AS_OPEN);
+  return f == 0 ? -ENOMEM : <i32>f;
+}
+// Close: drop the cache (written back first unless `discard`). Mapped files stay.
+export function file_close(f: i32, discard: i32): i32 {
+  if (!file_valid(<u32>f)) return -EINVAL;
+  if (file_map_count(<u32>f) != 0) return -EBUSY;
+  drop_all_pages(<u32>f, discard == 0);
+  if (file_nrpages(<u32>f) != 0) return -EIO;
+  file_release(<u32>f);
+  return 0;
+}
+export function file_info(f: i32, what: i32): f64 {
+  if (!file_valid(<u32>f)) return -1;
+  switch (what) {
+    case 0: return <f64>file_size(<u32>f);
+    case 1: return <f64>file_nrpages(<u32>f);
+    case 2: return <f64>file_flags(<u32>f);
+    case 3: return <f64>file_map_count(<u32>f);
+    case 4: return <f64>file_nr_dirty(<u32>f);
+  }
+  return -1;
+}
+export function file_set_flag(f: i32, flag: i32, on: i32): i32 {
+  if (!file_valid(<u32>f)) return -EINVAL;
+  const x = file_flags(<u32>f);
+  set_file_flags(<u32>f, on != 0 ? x | <u32>flag : x & ~<u32>flag);
+  return 0;
+}
+export function file_truncate(f: i32, size: f64): i32 {
+  if (!file_valid(<u32>f) || !(size >= 0) || size > 17592186044416.0) return -EINVAL;
+  truncate_setsize(<u32>f, <u64>size);
+  return 0;
+}
+// Page-cache controls for tests: read pages in, evict, inspect and set page flags.
+export function file_prime(f: i32, index: f64, n: i32): i32 {
+  if (!file_valid(<u32>f) || !(index >= 0) || n < 0) return -EINVAL;
+  page_cache_ra(<u32>f, <u64>index, <u32>n, 0xffff_ffff_ffff_ffff);
+  return 0;
+}
+export function file_evict(f: i32, first: f64, last: f64): i32 {
+  if (!file_valid(<u32>f) || !(first >= 0) || !(last >= first)) return -EINVAL;
+  return <i32>invalidate_mapping_pages(<u32>f, <u64>first, <u64>last);
+}
+export function file_sync(f: i32, first: f64, last: f64): i32 {
+  if (!file_valid(<u32>f) || !(first >= 0) || !(last >= first)) return -EINVAL;
+  return filemap_write_range(<u32>f, <u64>first, <u64>last);
+}
+// The cached page's flags, or -1 if absent; 16 bits of PG_* below 0x10000.
+export function file_page_pfn(f: i32, index: f64): i32 {
+  if (!file_valid(<u32>f) || !(index >= 0) || index > 4294967294.0) return -1;
+  const pfn = pc_lookup(<u32>f, <u32>index);
+  return pfn == NO_PFN ? -1 : <i32>pfn;
+}
+export function page_info(pfn: i32, what: i32): f64 {
+  if (pfn < 0 || <u32>pfn >= gNrFrames) return -1;
+  switch (what) {
+    case 0: return <f64>page_flags(<u32>pfn);
+    case 1: return <f64>page_ref(<u32>pfn);
+    case 2: return <f64>page_mapcount(<u32>pfn);
+  }
+  return -1;
+}
+// Set or clear test-controllable page flags (locked, uptodate, readahead, hwpoison, dirty).
+export function page_test_flags(pfn: i32, set: i32, clear: i32): i32 {
+  if (pfn < 0 || <u32>pfn >= gNrFrames) return -EINVAL;
+  const allowed: u32 = 1 | 2 | 4 | (1 << 13) | (1 << 18);
+  if (((<u32>set | <u32>clear) & ~allowed) != 0) return -EINVAL;
+  page_clear(<u32>pfn, <u32>clear);
+  page_set(<u32>pfn, <u32>set);
+  return 0;
+}
+
+// ---- a backend's own vm_operations, called back from the host during a fault ----
+export function vmf_addr(): usize { return vmf; }
+// mapPages: map the cached page at `pgoff` if it is ready (seed 000). 1 mapped, 0 not.
+export function vmf_map_cached(pgoff: f64): i32 {
+  const v = vmf_vma();
+  if (v == 0 || !(pgoff >= 0) || pgoff > <f64>vmf_max_pgoff()) return 0;
+  return map_one_cached_page(v, vmf_mm(), <u64>pgoff) ? 1 : 0;
+}
+// fault: the page-cache page for `pgoff` (a blank uptodate one if absent), handed back as
+// vmf.page with a reference. Returns its pfn for the host to fill, or -errno.
+export function vmf_add_page(pgoff: f64): i32 {
+  const v = vmf_vma();
+  if (v == 0 || !(pgoff >= 0) || pgoff > 4294967294.0) return -EINVAL;
+  const file = vma_file(v);
+  let pfn = pc_lookup(file, <u32>pgoff);
+  if (pfn == NO_PFN) pfn = add_page(file, <u32>pgoff, false);
+  if (pfn == NO_PFN) return -ENOMEM;
+  if (vmf_page() == 0) {
+    get_page(pfn);
+    set_vmf_page(pfn + 1);
+  }
+  return <i32>pfn;
 }

@@ -11,7 +11,7 @@ import {
   setGeometry, setZeroPfn, gBooted, EINVAL, ENOMEM,
 } from "./config";
 import {
-  STRUCT_PAGE_SIZE, PG_buddy, PG_head, PG_reserved, page_addr, page_flags, set_page_flags,
+  STRUCT_PAGE_SIZE, PG_buddy, PG_head, PG_reserved, PG_user, PG_large, FOLIO_ORDER_SHIFT, page_addr, page_flags, set_page_flags,
   page_private, set_page_private, set_page_ref, page_ref, page_mapcount, plist_add, plist_del,
   page_lru_next,
 } from "./page";
@@ -115,12 +115,20 @@ export function alloc_pages(order: u32): u32 {
   return pfn;
 }
 
+// The order of an allocated block: user pages (PG_user) use `private` for their own
+// state, so their order is 0 or their folio order; other blocks keep it in `private`.
+export function block_order(pfn: u32): u32 {
+  const f = page_flags(pfn);
+  if ((f & PG_user) == 0) return page_private(pfn);
+  return (f & PG_large) != 0 ? f >>> FOLIO_ORDER_SHIFT : 0;
+}
+
 // Return a block to the allocator, merging with free buddies. Returns 0, or -EINVAL for a
 // pfn that is not the head of an allocated block of that order (double free included).
 export function free_pages(pfn: u32, order: u32): i32 {
   if (pfn >= gNrFrames || order > MAX_ORDER || (pfn & ((1 << order) - 1)) != 0) return -EINVAL;
   const f = page_flags(pfn);
-  if ((f & PG_head) == 0 || (f & (PG_buddy | PG_reserved)) != 0 || page_private(pfn) != order) {
+  if ((f & PG_head) == 0 || (f & (PG_buddy | PG_reserved)) != 0 || block_order(pfn) != order) {
     return -EINVAL;
   }
   memory.fill(page_addr(pfn), 0, <usize>STRUCT_PAGE_SIZE << order);
@@ -172,7 +180,7 @@ export function phys_check(): void {
   while (pfn < gNrFrames) {
     const f = page_flags(pfn);
     if ((f & (PG_buddy | PG_head)) == 0) { inv_report(INV_BLOCK_OVERLAP, pfn, 0); pfn++; continue; }
-    const o = page_private(pfn);
+    const o = (f & PG_buddy) != 0 ? page_private(pfn) : block_order(pfn);
     if (o > MAX_ORDER) { inv_report(INV_BLOCK_OVERLAP, pfn, o); pfn++; continue; }
     if ((f & PG_buddy) != 0) {
       for (let i: u32 = 0; i < (<u32>1 << o); i++) {

@@ -38,6 +38,51 @@ export interface CoreExports {
   hw_translate_loop(asid: number, root: number, va: number, pages: number, n: number, access: number, mode: number): number;
   hw_walk_loop(root: number, va: number, pages: number, n: number, access: number, mode: number): number;
   inv_field(i: number, f: number): number;
+  staging_addr(): number;
+  staging_size(): number;
+  pagemap_buf64(): number;
+  pagemap_buf32(): number;
+  pagemap_chunk(): number;
+  smaps_buf(): number;
+  mm_create(): number;
+  mm_destroy(mm: number): number;
+  mm_fork(mm: number): number;
+  sys_mmap(mm: number, addr: number, len: number, prot: number, flags: number, file: number, pgoff: number): number;
+  sys_munmap(mm: number, addr: number, len: number): number;
+  sys_mprotect(mm: number, addr: number, len: number, prot: number): number;
+  sys_madvise(mm: number, addr: number, len: number, advice: number): number;
+  sys_msync(mm: number, addr: number, len: number, flags: number): number;
+  mm_clear_soft_dirty(mm: number): number;
+  mm_set_memlock_limit(mm: number, pages: number): number;
+  mm_touch(mm: number, va: number, len: number, access: number): number;
+  mm_translate(mm: number, va: number, access: number): number;
+  mm_copy(mm: number, va: number, n: number, toUser: number): number;
+  fault_sig_no(): number;
+  fault_sig_code(): number;
+  fault_sig_addr(): number;
+  mm_pagemap(mm: number, va: number, n: number): number;
+  mm_gup(mm: number, va: number, n: number, foll: number): number;
+  mm_populate_range(mm: number, va: number, len: number): number;
+  mm_info(mm: number, what: number): number;
+  mm_vma_first(mm: number): number;
+  vma_next_id(v: number): number;
+  vma_info(v: number, what: number): number;
+  vma_smaps_fill(mm: number, v: number): number;
+  nr_vmas_total(): number;
+  file_open(size: number, flags: number): number;
+  file_close(f: number, discard: number): number;
+  file_info(f: number, what: number): number;
+  file_set_flag(f: number, flag: number, on: number): number;
+  file_truncate(f: number, size: number): number;
+  file_prime(f: number, index: number, n: number): number;
+  file_evict(f: number, first: number, last: number): number;
+  file_sync(f: number, first: number, last: number): number;
+  file_page_pfn(f: number, index: number): number;
+  page_info(pfn: number, what: number): number;
+  page_test_flags(pfn: number, set: number, clear: number): number;
+  vmf_addr(): number;
+  vmf_map_cached(pgoff: number): number;
+  vmf_add_page(pgoff: number): number;
   [name: string]: unknown;
 }
 
@@ -45,6 +90,10 @@ export interface CoreExports {
 export interface HostHandlers {
   readPage(fileId: number, index: number, dst: number): number;
   writePage(fileId: number, index: number, src: number, len: number): number;
+  fault(fileId: number): number;
+  mapPages(fileId: number, start: number, end: number): void;
+  pageMkwrite(fileId: number): number;
+  pfnMkwrite(fileId: number): number;
 }
 
 /** Counter ids of assembly/stats.ts, by name. Append only. */
@@ -159,10 +208,15 @@ export async function loadCore(host: HostHandlers,
   }
   let core: Core | null = null;
   const imports = {
+    // Each import runs inside a Wasm call: it must never throw (the handlers catch).
     host: {
-      readPage: (fileId: number, index: number, dst: number) => core!.host.readPage(fileId, index, dst),
+      readPage: (fileId: number, index: number, dst: number) => core!.host.readPage(fileId, index, dst >>> 0),
       writePage: (fileId: number, index: number, src: number, len: number) =>
-        core!.host.writePage(fileId, index, src, len),
+        core!.host.writePage(fileId, index, src >>> 0, len),
+      fault: (fileId: number) => core!.host.fault(fileId),
+      mapPages: (fileId: number, start: number, end: number) => core!.host.mapPages(fileId, start, end),
+      pageMkwrite: (fileId: number) => core!.host.pageMkwrite(fileId),
+      pfnMkwrite: (fileId: number) => core!.host.pfnMkwrite(fileId),
     },
   };
   const { exports } = await instantiate<CoreExports>(module, imports);

@@ -2,6 +2,10 @@
 export { createMmu, Mmu, PhysicalMemory, HardwareTlb } from './mmu.js';
 export type { MmuOptions, WalkOptions, WalkResult, MmuStats } from './mmu.js';
 export { TlbView } from './tlb-view.js';
+export { AddressSpace } from './address-space.js';
+export type { MmapOptions, PageInfo, VmaInfo, SmapsEntry } from './address-space.js';
+export { File, MemoryFile, VmFault } from './file.js';
+export type { Backend, OpenOptions, CachedPage } from './file.js';
 export type { Access } from './tlb-view.js';
 export { LinuxError, SegmentationFault, BusError, OutOfMemoryError, CoreCrashedError } from './errors.js';
 export * from './constants.js';

@@ -1,9 +1,12 @@
 // Mmu: one emulated machine — RAM, the hardware walker and TLB, and (in the layers
 // above) address spaces and files. Created by createMmu().
 import { loadCore, type Core, type HostHandlers, type StatName } from './core.js';
-import { LinuxError } from './errors.js';
+import { LinuxError, OutOfMemoryError } from './errors.js';
 import { TlbView, ACCESS_CODE, type Access } from './tlb-view.js';
 import { PAGE_SIZE } from './constants.js';
+import { AddressSpace } from './address-space.js';
+import { File, VmFault, type Backend, type OpenOptions, AS_READONLY, AS_HAS_FAULT, AS_HAS_MAP_PAGES,
+  AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT, AS_NO_MAP_PAGES } from './file.js';
 
 export interface MmuOptions {
   /** Emulated RAM in bytes: a multiple of 2 MiB, at most 3 GiB. Default 64 MiB. */
@@ -187,9 +190,15 @@ export class Mmu {
   private fab: number;
   private pfo: boolean;
 
+  private readonly files = new Map<number, File>();
+  private readonly spaces = new Map<number, AddressSpace>();
+  /** Errors a backend threw inside a fault, kept for the caller (the core saw -EIO). */
+  readonly backendErrors: unknown[] = [];
+
   /** @internal use createMmu() */
   constructor(core: Core, readonly options: Required<Omit<MmuOptions, 'wasm'>>) {
     this.core = core;
+    this.installHost();
     this.phys = new PhysicalMemory(core);
     this.tlb = new HardwareTlb(core);
     this.fab = options.faultAroundBytes;
@@ -228,6 +237,92 @@ export class Mmu {
     };
   }
 
+  /** A new, empty address space (its own page tables and ASID). */
+  createAddressSpace(): AddressSpace {
+    this.core.alive();
+    const id = this.core.x.mm_create();
+    if (id < 0) throw new OutOfMemoryError('createAddressSpace: no address-space id or frame left');
+    return this.attach(id);
+  }
+
+  private attach(id: number): AddressSpace {
+    const mm = new AddressSpace(this.core, id, (f) => this.files.get(f), (m) => this.spaces.delete(m.id));
+    mm.spawn = (c) => this.attach(c);
+    this.spaces.set(id, mm);
+    return mm;
+  }
+
+  /** Live address spaces. */
+  addressSpaces(): AddressSpace[] { return [...this.spaces.values()]; }
+
+  /** Open a file over a backend (MemoryFile, NodeFile, or your own). */
+  openFile(backend: Backend, opts: OpenOptions = {}): File {
+    this.core.alive();
+    if (!backend || typeof backend.size !== 'function' || typeof backend.readPage !== 'function') {
+      throw new RangeError('a backend needs size() and readPage(index, dst)');
+    }
+    const size = backend.size();
+    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`backend size must be an integer in [0, 2^44], got ${size}`);
+    let flags = 0;
+    if (opts.readOnly) flags |= AS_READONLY;
+    if (opts.dirtyAccounting !== false) flags |= AS_DIRTY_ACCOUNT;
+    if (opts.noMapPages) flags |= AS_NO_MAP_PAGES;
+    if (backend.fault) flags |= AS_HAS_FAULT;
+    if (backend.mapPages) flags |= AS_HAS_MAP_PAGES;
+    if (backend.pageMkwrite) flags |= AS_HAS_PAGE_MKWRITE;
+    if (backend.pfnMkwrite) flags |= AS_HAS_PFN_MKWRITE;
+    const id = this.core.x.file_open(size, flags);
+    if (id < 0) throw new LinuxError(23, 'openFile', 'too many open files');
+    const f = new File(this.core, id, backend, (x) => this.files.delete(x.id));
+    this.files.set(id, f);
+    return f;
+  }
+
+  // The host side of assembly/host.ts. Each handler runs inside a Wasm call and must not
+  // throw: a backend's exception becomes -EIO (a SIGBUS for the access, as Linux gives
+  // for an I/O error) and is kept in backendErrors.
+  private installHost(): void {
+    const h = this.core.host;
+    const vmf = new VmFault(this.core);
+    const fail = (e: unknown, code = -5) => { this.backendErrors.push(e); return code; };
+    h.readPage = (fileId, index, dst) => {
+      const f = this.files.get(fileId);
+      if (!f) return -5;
+      try {
+        const view = this.core.bytes().subarray(dst, dst + PAGE_SIZE);
+        const n = f.backend.readPage(index, view);
+        if (!Number.isInteger(n) || n < 0 || n > PAGE_SIZE) return fail(new RangeError(`readPage returned ${n}: must be 0..4096 bytes`));
+        return n;
+      } catch (e) { return fail(e); }
+    };
+    h.writePage = (fileId, index, src, len) => {
+      const f = this.files.get(fileId);
+      if (!f) return -5;
+      if (!f.backend.writePage) return 0; // a read-only backend keeps nothing
+      try {
+        f.backend.writePage(index, this.core.bytes().slice(src, src + len));
+        return 0;
+      } catch (e) { return fail(e); }
+    };
+    h.fault = (fileId) => {
+      const f = this.files.get(fileId);
+      if (!f?.backend.fault) return 2; // VM_FAULT_SIGBUS
+      try { return f.backend.fault(vmf) >>> 0; } catch (e) { return fail(e, 2); }
+    };
+    h.mapPages = (fileId, start, end) => {
+      const f = this.files.get(fileId);
+      try { f?.backend.mapPages?.(vmf, start, end); } catch (e) { fail(e); }
+    };
+    h.pageMkwrite = (fileId) => {
+      const f = this.files.get(fileId);
+      try { return (f?.backend.pageMkwrite?.(vmf) ?? 0) >>> 0; } catch (e) { return fail(e, 2); }
+    };
+    h.pfnMkwrite = (fileId) => {
+      const f = this.files.get(fileId);
+      try { return (f?.backend.pfnMkwrite?.(vmf) ?? 0) >>> 0; } catch (e) { return fail(e, 2); }
+    };
+  }
+
   /** vmstat-like counters, TLB hits/misses/flushes, free frames. */
   stats(): MmuStats {
     return {
@@ -249,8 +344,8 @@ export class Mmu {
 export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   const opts = resolveOptions(options);
   const host: HostHandlers = {
-    readPage: () => -5,
-    writePage: () => -5,
+    readPage: () => -5, writePage: () => -5, fault: () => 2, mapPages: () => {},
+    pageMkwrite: () => 0, pfnMkwrite: () => 0,
   };
   const core = await loadCore(host, options.wasm);
   const r = core.x.mmu_boot(opts.ramBytes, opts.tlbEntries);

@@ -1,0 +1,149 @@
+// The invariant checker: a slow, complete recount of what the fast paths keep
+// incrementally. Run after every mutating test (checkInvariants() in the host).
+
+import { gNrFrames, PTRS_PER_TABLE } from "./config";
+import { _PAGE_PSE, pte_present, pte_pfn, is_swap_pte, is_pte_marker } from "./pte";
+import { PG_buddy, PG_head, PG_lru, PG_swapbacked, PG_user, PG_tail, page_flags, page_ref,
+  page_mapcount, page_mapping, page_index } from "./page";
+import { slot_addr } from "./pgtable";
+import { nr_pgtables } from "./pgtable";
+import { lru_first, lru_size, lru_next, page_lru_list, NR_LRU_LISTS } from "./lru";
+import { VM_LOCKED, vma_start, vma_end, vma_next, vma_flags, vma_tree_height, vma_mm } from "./vma";
+import { MAX_MM, mm_alive, mm_pgd, mm_first_vma, mm_map_count, mm_nr_ptes, mm_rss, mm_locked_vm,
+  mm_total_vm, mm_root_at, find_vma, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP } from "./mm";
+import { page_is_anon } from "./rmap";
+import { vm_normal_page, NO_PAGE } from "./special";
+import { pc_capacity, pc_slot_file, pc_slot_index, pc_slot_pfn, file_valid, file_nrpages,
+  MAX_FILES } from "./mapping";
+import { inv_report, INV_MAPCOUNT, INV_REFCOUNT, INV_RSS, INV_PGTABLES, INV_FREE_MAPPED,
+  INV_PAGECACHE, INV_VMA, INV_LRU, INV_LOCKED_VM } from "./stats";
+
+let counts: usize = 0; // u32 per frame: PTEs seen mapping it
+
+let rss0: u32 = 0, rss1: u32 = 0, rss2: u32 = 0, rss3: u32 = 0, tables: u32 = 0;
+
+function check_pte(mm: u32, va: u64, pte: u64): void {
+  if (pte == 0) return;
+  const v = find_vma(mm, va);
+  if (v == 0 || va < vma_start(v)) { inv_report(INV_VMA, mm, <u32>(va >> 12)); return; }
+  if (!pte_present(pte)) {
+    if (is_swap_pte(pte) && !is_pte_marker(pte)) rss3++;
+    return;
+  }
+  const page = vm_normal_page(v, va, pte);
+  if (page == NO_PAGE) return;
+  const f = page_flags(page);
+  if ((f & PG_buddy) != 0 || page_ref(page) <= 0) { inv_report(INV_FREE_MAPPED, page, mm); return; }
+  const c = counts + (<usize>page << 2);
+  store<u32>(c, load<u32>(c) + 1);
+  if (page_is_anon(page)) rss0++;
+  else if ((f & PG_swapbacked) != 0) rss2++;
+  else rss1++;
+}
+
+function walk_level(mm: u32, table: u32, level: u32, base: u64): void {
+  tables++;
+  const shift: u64 = 12 + 9 * (<u64>level - 1);
+  for (let i: u32 = 0; i < PTRS_PER_TABLE; i++) {
+    const e = load<u64>(slot_addr(table, i));
+    if (e == 0) continue;
+    const va = base + (<u64>i << shift);
+    if (level == 1) { check_pte(mm, va, e); continue; }
+    if ((e & _PAGE_PSE) != 0) { // a PMD-mapped folio: 512 pages of file RSS, one mapcount
+      const page = pte_pfn(e);
+      if (page < gNrFrames) {
+        const c = counts + (<usize>page << 2);
+        store<u32>(c, load<u32>(c) + 1);
+        rss1 += 512;
+      }
+      continue;
+    }
+    if (pte_pfn(e) >= gNrFrames) { inv_report(INV_PGTABLES, mm, level); continue; }
+    walk_level(mm, pte_pfn(e), level - 1, va);
+  }
+}
+
+function check_vmas(mm: u32): void {
+  let v = mm_first_vma(mm);
+  let prevEnd: u64 = 0;
+  let n: u32 = 0, locked: u64 = 0, total: u64 = 0;
+  while (v != 0 && n <= mm_map_count(mm)) {
+    const s = vma_start(v), e = vma_end(v);
+    if (s >= e || (s & 4095) != 0 || (e & 4095) != 0 || s < prevEnd || vma_mm(v) != mm) inv_report(INV_VMA, mm, v);
+    if (find_vma(mm, s) != v) inv_report(INV_VMA, mm, v); // the tree finds what the list has
+    const pages = (e - s) >> 12;
+    total += pages;
+    if ((vma_flags(v) & VM_LOCKED) != 0) locked += pages;
+    prevEnd = e;
+    n++;
+    v = vma_next(v);
+  }
+  if (n != mm_map_count(mm)) inv_report(INV_VMA, mm, 0);
+  if (<u64>mm_locked_vm(mm) != locked) inv_report(INV_LOCKED_VM, mm, <u32>locked);
+  if (<u64>mm_total_vm(mm) != total) inv_report(INV_VMA, mm, 0xffff_fff0);
+  // An AVL tree of n nodes is at most 1.45 log2(n + 2) high.
+  const h = vma_tree_height(load<u32>(mm_root_at(mm)));
+  if (n > 0 && <f64>h > 1.45 * Math.log2(<f64>n + 2) + 1) inv_report(INV_VMA, mm, 0xffff_ffff);
+}
+
+export function mm_check(): void {
+  if (counts == 0) counts = heap.alloc(<usize>gNrFrames << 2);
+  memory.fill(counts, 0, <usize>gNrFrames << 2);
+  let allTables: u32 = 0;
+  for (let mm: u32 = 1; mm < MAX_MM; mm++) {
+    if (!mm_alive(mm)) continue;
+    rss0 = 0; rss1 = 0; rss2 = 0; rss3 = 0; tables = 0;
+    check_vmas(mm);
+    walk_level(mm, mm_pgd(mm), 4, 0);
+    if (rss0 != mm_rss(mm, RSS_ANON)) inv_report(INV_RSS, mm, RSS_ANON);
+    if (rss1 != mm_rss(mm, RSS_FILE)) inv_report(INV_RSS, mm, RSS_FILE);
+    if (rss2 != mm_rss(mm, RSS_SHMEM)) inv_report(INV_RSS, mm, RSS_SHMEM);
+    if (rss3 != mm_rss(mm, RSS_SWAP)) inv_report(INV_RSS, mm, RSS_SWAP);
+    if (tables != mm_nr_ptes(mm)) inv_report(INV_PGTABLES, mm, tables);
+    allTables += tables;
+  }
+  if (allTables != nr_pgtables()) inv_report(INV_PGTABLES, 0, allTables);
+  // Mapcounts equal the PTEs found; references cover the mappings.
+  for (let pfn: u32 = 0; pfn < gNrFrames; pfn++) {
+    const f = page_flags(pfn);
+    if ((f & (PG_user | PG_tail)) == 0 && (f & PG_head) == 0) continue;
+    const seen = <i32>load<u32>(counts + (<usize>pfn << 2));
+    if ((f & PG_user) == 0) continue;
+    if (page_mapcount(pfn) != seen) inv_report(INV_MAPCOUNT, pfn, <u32>seen);
+    if (page_ref(pfn) < page_mapcount(pfn)) inv_report(INV_REFCOUNT, pfn, <u32>page_ref(pfn));
+  }
+}
+
+// The page cache: every entry names a live user frame that names it back; per-file counts.
+export function pagecache_check(): void {
+  const cap = pc_capacity();
+  for (let i: u32 = 0; i < cap; i++) {
+    const f = pc_slot_file(i);
+    if (f == 0) continue;
+    const idx = pc_slot_index(i), pfn = pc_slot_pfn(i);
+    if (!file_valid(f) || pfn >= gNrFrames || (page_flags(pfn) & PG_user) == 0 || page_ref(pfn) < 1 ||
+        page_mapping(pfn) != f || page_index(pfn) != idx) {
+      inv_report(INV_PAGECACHE, f, idx);
+    }
+  }
+  let total: u32 = 0;
+  for (let f: u32 = 1; f < MAX_FILES; f++) if (file_valid(f)) total += file_nrpages(f);
+  let slots: u32 = 0;
+  for (let i: u32 = 0; i < cap; i++) if (pc_slot_file(i) != 0) slots++;
+  if (slots != total) inv_report(INV_PAGECACHE, 0, slots);
+}
+
+// The LRU lists hold exactly the pages whose flags say so.
+export function lru_check(): void {
+  for (let l: u32 = 0; l < NR_LRU_LISTS; l++) {
+    let it = lru_first(l);
+    let n: u32 = 0;
+    while (it != 0 && n <= gNrFrames) {
+      const pfn = it - 1;
+      if ((page_flags(pfn) & PG_lru) == 0 || page_lru_list(pfn) != l) { inv_report(INV_LRU, pfn, l); break; }
+      n++;
+      it = lru_next(pfn);
+    }
+    if (n != lru_size(l)) inv_report(INV_LRU, 0xffff_ffff, l);
+  }
+}

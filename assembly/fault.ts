@@ -1,0 +1,473 @@
+// The page-fault path: the arch entry (x86 do_user_addr_fault), handle_mm_fault and the
+// do_* handlers, reading top-down as the decision table of LINUX-SPEC §1.
+
+import { PAGE_SIZE, PAGE_MASK, PTRS_PER_TABLE, gZeroPfn, gUseZeroPage, gFaultAroundPages } from "./config";
+import { _PAGE_PSE, pfn_pte, pte_present, pte_protnone, pte_write, pte_mkdirty, pte_mkyoung,
+  pte_mkwrite, pte_mkspecial, pte_pfn, pte_none } from "./pte";
+import { PG_anon_exclusive, PG_swapbacked, PG_swapcache, page_flags, page_set, page_ref } from "./page";
+import { NO_PFN, pfn_to_virt } from "./phys";
+import { LEVEL_PMD, WALK_NOMEM, WALK_HUGE, pt_walk, nr_pgtables, slot_addr, table_index, LEVEL_PTE } from "./pgtable";
+import { tlb_flush_page, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
+import { PF_PROT } from "./mmu";
+import { lru_add, alloc_user_page, put_page } from "./lru";
+import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_ACCESS_FLAGS, VM_GROWSDOWN,
+  vma_flags, vma_start, vma_end, vma_file, vma_iflags, vma_page_prot, is_cow_mapping,
+  linear_page_index, vma_is_anonymous, VMA_DAX } from "./vma";
+import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_majflt,
+  mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
+import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon } from "./rmap";
+import { vm_normal_page, NO_PAGE } from "./special";
+import { file_flags, AS_HAS_FAULT, AS_HAS_MAP_PAGES, AS_NO_MAP_PAGES, AS_HAS_PAGE_MKWRITE,
+  AS_HAS_PFN_MKWRITE, AS_DAX, mark_page_dirty } from "./mapping";
+import { set_pte, pte_alloc_vmf, prealloc_pte, release_prealloc, pte_lock, pte_unlock,
+  set_mlock_page_hook } from "./install";
+import { filemap_fault, filemap_map_pages } from "./filemap";
+import { host_fault, host_map_pages, host_page_mkwrite, host_pfn_mkwrite } from "./host";
+import { vmf_fill, vmf_flags, vmf_vma, vmf_mm, vmf_address, vmf_pgoff, vmf_pte, vmf_orig_pte,
+  vmf_page, vmf_cow_page, vmf_pmd, set_vmf_pmd, set_vmf_pte, set_vmf_orig_pte, set_vmf_page,
+  set_vmf_cow_page, set_vmf_max_pgoff, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
+  VM_FAULT_MAJOR, VM_FAULT_NOPAGE, VM_FAULT_LOCKED, VM_FAULT_RETRY, VM_FAULT_DONE_COW,
+  VM_FAULT_ERROR, VM_FAULT_HWPOISON, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_INSTRUCTION,
+  FAULT_FLAG_TRIED, FAULT_FLAG_UNSHARE } from "./vmfault";
+import { count, ST_PGFAULT, ST_COW_COPY, ST_WP_REUSE, ST_ZERO_PAGE_MAP, ST_SIGSEGV, ST_SIGBUS,
+  ST_DONE_COW } from "./stats";
+
+// ---- signal delivered by the last failed access (R1.1 step 4, R1.7) ----
+export const SIGBUS: i32 = 7;
+export const SIGSEGV: i32 = 11;
+export const SEGV_MAPERR: i32 = 1;
+export const SEGV_ACCERR: i32 = 2;
+export const BUS_ADRERR: i32 = 2;
+export const BUS_MCEERR_AR: i32 = 4;
+export const FAULT_OOM: i32 = -1; // not a signal: the host raises OutOfMemoryError
+export const FAULT_RETRY: i32 = -2; // a backend must wait: the host retries asynchronously
+
+export let sigNo: i32 = 0;
+export let sigCode: i32 = 0;
+export let sigAddr: u64 = 0;
+
+function signal(no: i32, code: i32, addr: u64): i32 {
+  sigNo = no;
+  sigCode = code;
+  sigAddr = addr;
+  count(no == SIGSEGV ? ST_SIGSEGV : ST_SIGBUS);
+  return no;
+}
+
+// Host-side hooks for what lives above this file.
+function noSwapFault(): u32 { return VM_FAULT_SIGBUS; }
+let swapFaultHook: () => u32 = noSwapFault;
+export function set_swap_fault_hook(f: () => u32): void { swapFaultHook = f; }
+function noReuseSwapcache(pfn: u32): void {}
+let reuseSwapcacheHook: (pfn: u32) => void = noReuseSwapcache;
+export function set_reuse_swapcache_hook(f: (pfn: u32) => void): void { reuseSwapcacheHook = f; }
+function zeroFillCopy(dst: usize, pfn: u32): void { memory.fill(dst, 0, PAGE_SIZE); }
+let copyPfnHook: (dst: usize, pfn: u32) => void = zeroFillCopy;
+export function set_copy_pfn_hook(f: (dst: usize, pfn: u32) => void): void { copyPfnHook = f; }
+function noHugePmd(): u32 { return 0; }
+let hugePmdFaultHook: () => u32 = noHugePmd;
+export function set_huge_pmd_fault_hook(f: () => u32): void { hugePmdFaultHook = f; }
+
+// ---- the arch entry ----
+
+// x86 access_error: may this access touch this VMA at all? (R1.1 step 2)
+function access_error(vma: u32, access: u32, errorCode: u32): bool {
+  const f = vma_flags(vma);
+  if (access == ACCESS_WRITE) return (f & VM_WRITE) == 0;
+  if ((errorCode & PF_PROT) != 0) return true; // read/exec protection fault on a present PTE
+  return (f & VM_ACCESS_FLAGS) == 0;
+}
+
+// A user access at `va` that the walker refused with `errorCode`. Returns 0 when the fault
+// was handled (retry the access), a signal number (sigNo/sigCode/sigAddr set), FAULT_OOM
+// or FAULT_RETRY.
+export function do_user_addr_fault(mm: u32, va: u64, access: u32, errorCode: u32): i32 {
+  const vma = find_vma(mm, va);
+  if (vma == 0 || va < vma_start(vma)) {
+    // R1.1 step 1: a grows-down stack may expand to cover the address.
+    if (vma == 0 || (vma_flags(vma) & VM_GROWSDOWN) == 0 || !expand_stack_hook(mm, vma, va)) {
+      return signal(SIGSEGV, SEGV_MAPERR, va);
+    }
+  }
+  if (access_error(vma, access, errorCode)) return signal(SIGSEGV, SEGV_ACCERR, va);
+  let flags = FAULT_FLAG_USER;
+  if (access == ACCESS_WRITE) flags |= FAULT_FLAG_WRITE;
+  if (access == ACCESS_EXEC) flags |= FAULT_FLAG_INSTRUCTION;
+  return fault_result(mm, va, handle_mm_fault(mm, vma, va, flags), flags);
+}
+
+function noExpand(mm: u32, vma: u32, va: u64): bool { return false; }
+let expand_stack_hook: (mm: u32, vma: u32, va: u64) => bool = noExpand;
+export function set_expand_stack_hook(f: (mm: u32, vma: u32, va: u64) => bool): void { expand_stack_hook = f; }
+
+// Account a handle_mm_fault result (R11.5) and turn it into a signal (R1.1 step 4).
+export function fault_result(mm: u32, va: u64, ret: u32, flags: u32): i32 {
+  if ((ret & VM_FAULT_RETRY) != 0) return FAULT_RETRY;
+  mm_account_fault(mm, ret, flags);
+  if ((ret & VM_FAULT_ERROR) == 0) return 0;
+  if ((ret & VM_FAULT_OOM) != 0) return FAULT_OOM;
+  if ((ret & VM_FAULT_HWPOISON) != 0) return signal(SIGBUS, BUS_MCEERR_AR, va);
+  if ((ret & VM_FAULT_SIGBUS) != 0) return signal(SIGBUS, BUS_ADRERR, va);
+  return signal(SIGSEGV, SEGV_MAPERR, va); // VM_FAULT_SIGSEGV reports MAPERR (R1.1)
+}
+
+// mm_account_fault (R11.5): errors count nowhere per task; MAJOR or TRIED is major.
+export function mm_account_fault(mm: u32, ret: u32, flags: u32): void {
+  if ((ret & (VM_FAULT_RETRY | VM_FAULT_ERROR)) != 0) return;
+  if ((ret & VM_FAULT_MAJOR) != 0 || (flags & FAULT_FLAG_TRIED) != 0) mm_count_majflt(mm);
+  else mm_count_minflt(mm);
+}
+
+// ---- handle_mm_fault ----
+
+// R1.3/R1.4: build the fault record, allocate the upper levels, dispatch on the PTE.
+export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): u32 {
+  count(ST_PGFAULT);
+  const addr = address & PAGE_MASK;
+  const vf = vma_flags(vma);
+  // R1.2 sanitize_fault_flags.
+  if ((flags & FAULT_FLAG_WRITE) != 0) {
+    if ((vf & VM_MAYWRITE) == 0) return VM_FAULT_SIGSEGV;
+    if ((vf & VM_WRITE) == 0 && !is_cow_mapping(vf)) return VM_FAULT_SIGSEGV;
+  }
+  if ((flags & FAULT_FLAG_UNSHARE) != 0 && !is_cow_mapping(vf)) flags &= ~FAULT_FLAG_UNSHARE;
+  vmf_fill(mm, vma, addr, vma_is_anonymous(vma) ? 0 : linear_page_index(vma, addr), flags);
+  const before = nr_pgtables();
+  const pmdSlot = pt_walk(mm_pgd(mm), addr, LEVEL_PMD, true);
+  mm_add_ptes(mm, <i32>(nr_pgtables() - before));
+  if (pmdSlot == WALK_NOMEM) return VM_FAULT_OOM;
+  if (pmdSlot <= WALK_HUGE) return VM_FAULT_SIGBUS; // a 1 GiB leaf: not made by this core
+  set_vmf_pmd(pmdSlot);
+  const pmd = load<u64>(pmdSlot);
+  if (pmd != 0 && (pmd & _PAGE_PSE) != 0) return hugePmdFaultHook(); // R3.3 PMD-mapped folio
+  if (pmd != 0) {
+    const slot = slot_addr(<u32>((pmd & 0x000f_ffff_ffff_f000) >> 12), table_index(addr, LEVEL_PTE));
+    set_vmf_pte(slot);
+    set_vmf_orig_pte(load<u64>(slot));
+  }
+  return handle_pte_fault();
+}
+
+// R1.5: none → missing; not present → swap; else write-protect or a spurious A/D fault.
+function handle_pte_fault(): u32 {
+  const orig = vmf_orig_pte();
+  if (vmf_pte() == 0 || pte_none(orig)) return do_pte_missing();
+  if (!pte_present(orig)) return swapFaultHook();
+  if (pte_protnone(orig)) return 0; // NUMA hinting: out of scope (R1.5)
+  pte_lock();
+  const slot = vmf_pte();
+  let entry = load<u64>(slot);
+  if (entry != orig) { pte_unlock(); return 0; } // changed under us: nothing to do
+  const write = (vmf_flags() & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) != 0;
+  if (write && !pte_write(entry)) {
+    pte_unlock();
+    return do_wp_page();
+  }
+  if ((vmf_flags() & FAULT_FLAG_WRITE) != 0) entry = pte_mkdirty(entry);
+  store<u64>(slot, pte_mkyoung(entry));
+  pte_unlock();
+  return 0;
+}
+
+function do_pte_missing(): u32 {
+  const vma = vmf_vma();
+  return vma_is_anonymous(vma) ? do_anonymous_page() : do_fault();
+}
+
+// ---- anonymous memory (R4) ----
+
+// R4.1-R4.3: the zero page on read, a zeroed exclusive page on write.
+function do_anonymous_page(): u32 {
+  const vma = vmf_vma();
+  const mm = vmf_mm();
+  const addr = vmf_address();
+  const vf = vma_flags(vma);
+  if ((vf & VM_SHARED) != 0) return VM_FAULT_SIGBUS; // R4.3
+  if (!pte_alloc_vmf(addr)) return VM_FAULT_OOM;
+  const slot = vmf_pte();
+  if (gUseZeroPage && (vmf_flags() & FAULT_FLAG_WRITE) == 0) {
+    pte_lock();
+    if (load<u64>(slot) == 0) {
+      store<u64>(slot, pte_mkspecial(pfn_pte(gZeroPfn, vma_page_prot(vma))));
+      count(ST_ZERO_PAGE_MAP);
+    }
+    pte_unlock();
+    return 0;
+  }
+  if ((mm_flags(mm) & MMF_OOM_REAPED) != 0) return VM_FAULT_SIGBUS; // R3.4
+  const page = alloc_user_page();
+  if (page == NO_PFN) return VM_FAULT_OOM;
+  memory.fill(pfn_to_virt(page), 0, PAGE_SIZE);
+  pte_lock();
+  if (load<u64>(slot) != 0) { pte_unlock(); put_page(page); return 0; }
+  let entry = pfn_pte(page, vma_page_prot(vma));
+  if ((vf & VM_WRITE) != 0) entry = pte_mkwrite(pte_mkdirty(entry));
+  add_mm_counter(mm, RSS_ANON, 1);
+  page_add_new_anon_rmap(page, mm, vma, addr);
+  lru_add(page);
+  mlock_new_page(vma, page);
+  store<u64>(slot, entry);
+  pte_unlock();
+  return 0;
+}
+
+function noMlockNew(vma: u32, pfn: u32): void {}
+let mlock_new_page: (vma: u32, pfn: u32) => void = noMlockNew;
+export function set_mlock_new_page_hook(f: (vma: u32, pfn: u32) => void): void { mlock_new_page = f; }
+
+// ---- write-protect faults (R5.2-R5.4, R5.9, R6.6) ----
+
+function do_wp_page(): u32 {
+  const vma = vmf_vma();
+  const addr = vmf_address();
+  const orig = vmf_orig_pte();
+  const vf = vma_flags(vma);
+  const page = vm_normal_page(vma, addr, orig);
+  if ((vf & (VM_SHARED | VM_MAYSHARE)) != 0) {
+    if (page == NO_PAGE) return wp_pfn_shared();
+    return wp_page_shared(page);
+  }
+  if (page != NO_PAGE && page_is_anon(page)) {
+    if ((page_flags(page) & PG_anon_exclusive) != 0 || wp_can_reuse_anon_page(page)) {
+      page_set(page, PG_anon_exclusive);
+      if ((vmf_flags() & FAULT_FLAG_UNSHARE) != 0) return 0; // exclusive, still read-only
+      wp_page_reuse();
+      count(ST_WP_REUSE);
+      return 0;
+    }
+  }
+  return wp_page_copy(page);
+}
+
+// R5.3: reuse only an anonymous page whose only reference is this mapping (+ swap cache).
+function wp_can_reuse_anon_page(page: u32): bool {
+  const swapcache = (page_flags(page) & PG_swapcache) != 0;
+  if (page_ref(page) != 1 + (swapcache ? 1 : 0)) return false;
+  if (swapcache) reuseSwapcacheHook(page);
+  return true;
+}
+
+// Make the faulting PTE young, dirty and (if the VMA allows) writable: raising a
+// permission needs no TLB flush.
+function wp_page_reuse(): void {
+  const slot = vmf_pte();
+  let entry = pte_mkyoung(pte_mkdirty(load<u64>(slot)));
+  if ((vma_flags(vmf_vma()) & VM_WRITE) != 0) entry = pte_mkwrite(entry);
+  store<u64>(slot, entry);
+}
+
+// R5.4: a private copy (zeroed for the zero page, copied otherwise, through the pfn for a
+// special mapping) replaces the shared page in this PTE.
+function wp_page_copy(old: u32): u32 {
+  const vma = vmf_vma();
+  const mm = vmf_mm();
+  const addr = vmf_address();
+  const orig = vmf_orig_pte();
+  const oldPfn = pte_pfn(orig);
+  if ((mm_flags(mm) & MMF_OOM_REAPED) != 0) return VM_FAULT_SIGBUS;
+  const page = alloc_user_page();
+  if (page == NO_PFN) return VM_FAULT_OOM;
+  const dst = pfn_to_virt(page);
+  if (oldPfn == gZeroPfn) memory.fill(dst, 0, PAGE_SIZE);
+  else if (old != NO_PAGE) memory.copy(dst, pfn_to_virt(old), PAGE_SIZE);
+  else copyPfnHook(dst, oldPfn);
+  pte_lock();
+  const slot = vmf_pte();
+  if (load<u64>(slot) != orig) { pte_unlock(); put_page(page); return 0; } // re-check
+  if (old != NO_PAGE) {
+    if (!page_is_anon(old)) {
+      add_mm_counter(mm, (page_flags(old) & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, -1);
+      add_mm_counter(mm, RSS_ANON, 1);
+    }
+  } else {
+    add_mm_counter(mm, RSS_ANON, 1);
+  }
+  let entry = pte_mkyoung(pfn_pte(page, vma_page_prot(vma)));
+  if ((vma_flags(vma) & VM_WRITE) != 0) entry = pte_mkwrite(pte_mkdirty(entry));
+  store<u64>(slot, 0);
+  tlb_flush_page(mm, addr); // the old translation dies before the old page can
+  page_add_new_anon_rmap(page, mm, vma, addr);
+  lru_add(page);
+  mlock_new_page(vma, page);
+  store<u64>(slot, entry);
+  pte_unlock();
+  if (old != NO_PAGE) {
+    page_remove_rmap(old);
+    put_page(old);
+  }
+  count(ST_COW_COPY);
+  return 0;
+}
+
+// R5.9: a shared file page made writable: page_mkwrite, then dirty it.
+function wp_page_shared(page: u32): u32 {
+  const file = vma_file(vmf_vma());
+  if ((file_flags(file) & AS_HAS_PAGE_MKWRITE) != 0) {
+    set_vmf_page(page + 1);
+    const r = host_page_mkwrite(file);
+    if ((r & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) != 0) return r & ~VM_FAULT_LOCKED;
+    if (load<u64>(vmf_pte()) != vmf_orig_pte()) return 0; // re-check after the callback
+  }
+  wp_page_reuse();
+  mark_page_dirty(page);
+  return 0;
+}
+
+// R6.6 / R7.2: a shared special mapping: pfn_mkwrite, then writable in place.
+function wp_pfn_shared(): u32 {
+  const file = vma_file(vmf_vma());
+  if (file != 0 && (file_flags(file) & AS_HAS_PFN_MKWRITE) != 0) {
+    const r = host_pfn_mkwrite(file);
+    if ((r & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) != 0) return r & ~VM_FAULT_LOCKED;
+    if (load<u64>(vmf_pte()) != vmf_orig_pte()) return 0;
+  }
+  wp_page_reuse();
+  return 0;
+}
+
+// ---- file-backed faults (R1.6, R2, R3, R5.1, R5.9) ----
+
+function do_fault(): u32 {
+  const vma = vmf_vma();
+  const file = vma_file(vma);
+  let ret: u32;
+  if (file == 0) {
+    ret = VM_FAULT_SIGBUS; // vm_ops without ->fault
+  } else if ((vmf_flags() & FAULT_FLAG_WRITE) == 0) {
+    ret = do_read_fault();
+  } else if ((vma_flags(vma) & VM_SHARED) == 0) {
+    ret = do_cow_fault();
+  } else {
+    ret = do_shared_fault();
+  }
+  release_prealloc(); // R1.6 / R3.5
+  return ret;
+}
+
+// R2.1: fault around on read faults of files with map_pages and a window > 1 page.
+function should_fault_around(): bool {
+  const vma = vmf_vma();
+  const ff = file_flags(vma_file(vma));
+  if ((ff & (AS_NO_MAP_PAGES | AS_DAX)) != 0 || (vma_iflags(vma) & VMA_DAX) != 0) return false;
+  if ((vma_flags(vma) & VM_UFFD_WP) != 0) return false;
+  return gFaultAroundPages > 1;
+}
+
+// R2.3: the window by virtual address, clamped to the VMA and the PTE table; then
+// map_pages. Returns NOPAGE if the faulting address got its PTE.
+function do_fault_around(): u32 {
+  const vma = vmf_vma();
+  const addr = vmf_address();
+  const n = gFaultAroundPages;
+  const p = <u32>(addr >> 12) & (PTRS_PER_TABLE - 1);
+  const v = (addr - vma_start(vma)) >> 12;
+  const nPages = (vma_end(vma) - vma_start(vma)) >> 12;
+  const fromA = p & ~(n - 1);
+  const fromB = p - <u32>(v < <u64>p ? v : <u64>p);
+  const from = fromA > fromB ? fromA : fromB;
+  let to = <u64>from + n;
+  if (to > <u64>PTRS_PER_TABLE) to = PTRS_PER_TABLE;
+  const vmaEnd = <u64>p + (nPages - v);
+  if (to > vmaEnd) to = vmaEnd;
+  const pgoff = vmf_pgoff();
+  const startPg = pgoff + from - p;
+  const endPg = pgoff + (to - 1) - p;
+  // A table for the attempt, allocated before the (named) lock (R2.3, R3.1).
+  if (load<u64>(vmf_pmd()) == 0) {
+    if (!prealloc_pte() || !pte_alloc_vmf(addr)) return VM_FAULT_OOM;
+  }
+  const vmfMaxSet = <u32>(endPg > 0xffff_ffff ? 0xffff_ffff : endPg);
+  set_vmf_max_pgoff(vmfMaxSet);
+  const file = vma_file(vma);
+  if ((file_flags(file) & AS_HAS_MAP_PAGES) != 0) host_map_pages(file, <f64>startPg, <f64>endPg);
+  else filemap_map_pages(vma, vmf_mm(), startPg, endPg);
+  if (!pte_alloc_vmf(addr)) return 0;
+  return load<u64>(vmf_pte()) != 0 ? VM_FAULT_NOPAGE : 0;
+}
+
+// __do_fault (R3.1): the VMA's fault method; the page comes back in vmf.page with a ref.
+function __do_fault(): u32 {
+  if (load<u64>(vmf_pmd()) == 0 && !prealloc_pte()) return VM_FAULT_OOM;
+  const vma = vmf_vma();
+  const file = vma_file(vma);
+  let ret: u32;
+  if ((file_flags(file) & AS_HAS_FAULT) != 0) ret = host_fault(file);
+  else ret = filemap_fault(vma, vmf_pgoff());
+  if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY | VM_FAULT_DONE_COW)) != 0) return ret;
+  if (vmf_page() == 0) return ret | VM_FAULT_SIGBUS;
+  return ret;
+}
+
+// R3.2 finish_fault: install the prepared page (the COW copy for a private write).
+function finish_fault(): u32 {
+  const vma = vmf_vma();
+  const mm = vmf_mm();
+  const addr = vmf_address();
+  const write = (vmf_flags() & FAULT_FLAG_WRITE) != 0;
+  const cow = write && (vma_flags(vma) & VM_SHARED) == 0;
+  const pfn = (cow ? vmf_cow_page() : vmf_page()) - 1;
+  if ((vma_flags(vma) & VM_SHARED) == 0 && (mm_flags(mm) & MMF_OOM_REAPED) != 0) return VM_FAULT_SIGBUS;
+  if (!pte_alloc_vmf(addr)) return VM_FAULT_OOM;
+  pte_lock();
+  const slot = vmf_pte();
+  if (load<u64>(slot) != vmf_orig_pte()) { pte_unlock(); return VM_FAULT_NOPAGE; } // re-check
+  set_pte(vma, mm, pfn, addr, slot, write, false, cow);
+  pte_unlock();
+  return 0;
+}
+
+// do_read_fault: fault-around first, then ->fault for the one page (R2.7).
+function do_read_fault(): u32 {
+  if (should_fault_around()) {
+    const r = do_fault_around();
+    if (r != 0) return r;
+  }
+  let ret = __do_fault();
+  if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) != 0) return ret;
+  const page = vmf_page() - 1;
+  const fin = finish_fault();
+  if (fin != 0) put_page(page); // not mapped: the fault's reference goes
+  return ret | fin & ~VM_FAULT_NOPAGE;
+}
+
+// R5.1 / R7.1: a private write: copy the page-cache page into a fresh anonymous page, or
+// let a DAX handler fill the preallocated cow_page itself (DONE_COW).
+function do_cow_fault(): u32 {
+  const cow = alloc_user_page();
+  if (cow == NO_PFN) return VM_FAULT_OOM;
+  set_vmf_cow_page(cow + 1);
+  let ret = __do_fault();
+  if ((ret & VM_FAULT_DONE_COW) != 0) { count(ST_DONE_COW); return ret; }
+  if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) != 0) {
+    put_page(cow);
+    return ret;
+  }
+  const page = vmf_page() - 1;
+  memory.copy(pfn_to_virt(cow), pfn_to_virt(page), PAGE_SIZE);
+  const fin = finish_fault();
+  put_page(page); // the page-cache page was only read
+  if (fin != 0) put_page(cow);
+  return ret | fin & ~VM_FAULT_NOPAGE;
+}
+
+// R5.9: a shared write through a none PTE: page_mkwrite, then a dirty writable PTE.
+function do_shared_fault(): u32 {
+  let ret = __do_fault();
+  if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) != 0) return ret;
+  const page = vmf_page() - 1;
+  const file = vma_file(vmf_vma());
+  if ((file_flags(file) & AS_HAS_PAGE_MKWRITE) != 0) {
+    const r = host_page_mkwrite(file);
+    if ((r & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) != 0) { put_page(page); return r & ~VM_FAULT_LOCKED; }
+  }
+  const fin = finish_fault();
+  if (fin != 0) { put_page(page); return ret | fin & ~VM_FAULT_NOPAGE; }
+  mark_page_dirty(page);
+  return ret;
+}
+
+// Hooks that mlock.ts / reclaim.ts install live here so the lower rooms stay ignorant.
+export function install_mlock_hooks(newPage: (vma: u32, pfn: u32) => void, mapped: (pfn: u32) => void): void {
+  set_mlock_new_page_hook(newPage);
+  set_mlock_page_hook(mapped);
+}

@@ -1,0 +1,333 @@
+// The page cache's policy: filemap_fault (with read-around, R2.9), the generic
+// filemap_map_pages of fault-around (R2.4, R2.5), shmem's fault, write-back, msync and
+// truncation (R10). Reading or writing a page is the only thing that calls the host.
+
+import { PAGE_SIZE } from "./config";
+import { pte_present, pte_pfn, pte_dirty, pte_mkclean, pte_wrprotect, pte_write } from "./pte";
+import { PG_uptodate, PG_locked, PG_readahead, PG_dirty, PG_hwpoison, PG_workingset,
+  PG_swapbacked, PG_writeback, PG_referenced, page_flags, page_set, page_clear,
+  set_page_mapping, set_page_index, get_page, page_mapcount, page_mapping,
+  page_index } from "./page";
+import { NO_PFN, pfn_to_virt } from "./phys";
+import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
+import { tlb_flush_page } from "./tlb";
+import { lru_add, alloc_user_page, put_page } from "./lru";
+import { VM_RAND_READ, VM_SEQ_READ, vma_flags, vma_file, vma_start, vma_pgoff } from "./vma";
+import { file_size, file_flags, file_pages, pc_lookup, pc_insert, pc_delete, file_mmap_miss,
+  set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages } from "./mapping";
+import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
+import { unmap_mapping_range } from "./unmap";
+import { set_prefault_pte, pte_lock, pte_unlock } from "./install";
+import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
+  VM_FAULT_LOCKED } from "./vmfault";
+import { host_read_page, host_write_page } from "./host";
+import { count, count_n, ST_PGMAJFAULT, ST_PAGECACHE_READ, ST_WRITEBACK, ST_FAULT_AROUND } from "./stats";
+
+export const RA_PAGES: u32 = 32; // default read-ahead window (128 KiB)
+const MMAP_LOTSAMISS: u32 = 100;
+
+// ---- adding pages ----
+
+// Read page `index` of `file` into a new frame and cache it. Returns the frame (with the
+// cache's reference only) or NO_PFN: out of memory, or the backend failed (AS_IO_ERROR set
+// on the file and the failed read leaves nothing cached).
+export let gReadFailed: bool = false; // the last add_to_page_cache failed in the backend
+
+export function add_to_page_cache(file: u32, index: u32): u32 {
+  return add_page(file, index, (file_flags(file) & AS_SHMEM) == 0);
+}
+
+// A page for `index`, read from the backend if `read`, else zero-filled (shmem, or a
+// backend's own fault that fills it next).
+export function add_page(file: u32, index: u32, read: bool): u32 {
+  gReadFailed = false;
+  const pfn = alloc_user_page();
+  if (pfn == NO_PFN) return NO_PFN;
+  const dst = pfn_to_virt(pfn);
+  const shmem = (file_flags(file) & AS_SHMEM) != 0;
+  if (!read) {
+    memory.fill(dst, 0, PAGE_SIZE);
+  } else {
+    const n = host_read_page(file, <f64>index, dst);
+    if (n < 0 || n > <i32>PAGE_SIZE) {
+      gReadFailed = true;
+      put_page(pfn);
+      return NO_PFN;
+    }
+    if (n < <i32>PAGE_SIZE) memory.fill(dst + <usize>n, 0, PAGE_SIZE - <u32>n);
+    count(ST_PAGECACHE_READ);
+  }
+  page_set(pfn, PG_uptodate | (shmem ? PG_swapbacked : 0));
+  set_page_mapping(pfn, file);
+  set_page_index(pfn, index);
+  pc_insert(file, index, pfn);
+  lru_add(pfn);
+  return pfn;
+}
+
+// Read [start, start+n) into the cache where absent, marking `mark` with PG_readahead.
+export function page_cache_ra(file: u32, start: u64, n: u32, mark: u64): void {
+  const end = file_pages(file);
+  for (let i: u64 = start; i < start + n && i < end; i++) {
+    if (pc_lookup(file, <u32>i) != NO_PFN) continue;
+    const pfn = add_to_page_cache(file, <u32>i);
+    if (pfn == NO_PFN) return;
+    if (i == mark) page_set(pfn, PG_readahead);
+    if (gReadFailed) return;
+  }
+}
+
+// ---- filemap_fault ----
+
+// The fault method of page-cache files and shmem: find (or read) the page for the fault's
+// pgoff and hand it to the caller with one reference in vmf.page. SIGBUS beyond EOF
+// (R10.1) or on a read error; MAJOR when the page had to be read (R11.6).
+export function filemap_fault(vma: u32, pgoff: u64): u32 {
+  const file = vma_file(vma);
+  if (pgoff >= file_pages(file) || pgoff > 0xffff_fffe) return VM_FAULT_SIGBUS;
+  const index = <u32>pgoff;
+  let ret: u32 = 0;
+  let pfn = pc_lookup(file, index);
+  const shmem = (file_flags(file) & AS_SHMEM) != 0;
+  if (pfn == NO_PFN) {
+    if (shmem) {
+      pfn = add_to_page_cache(file, index); // a hole: a zeroed page, minor
+      if (pfn == NO_PFN) return VM_FAULT_OOM;
+    } else {
+      // R2.9: a miss; synchronous read-around unless random access or too many misses.
+      const miss = file_mmap_miss(file);
+      if (miss < 1000) set_file_mmap_miss(file, miss + 1);
+      const vf = vma_flags(vma);
+      if ((vf & VM_RAND_READ) != 0 || miss + 1 > MMAP_LOTSAMISS) {
+        page_cache_ra(file, pgoff, 1, 0xffff_ffff_ffff_ffff);
+      } else if ((vf & VM_SEQ_READ) != 0) {
+        page_cache_ra(file, pgoff, RA_PAGES, pgoff + RA_PAGES - RA_PAGES / 4);
+      } else {
+        const start = pgoff > RA_PAGES / 2 ? pgoff - RA_PAGES / 2 : 0;
+        page_cache_ra(file, start, RA_PAGES, start + RA_PAGES - RA_PAGES / 4);
+      }
+      pfn = pc_lookup(file, index);
+      if (pfn == NO_PFN) {
+        // The read-around may have stopped early: read the page itself.
+        if (!gReadFailed) pfn = add_to_page_cache(file, index);
+        if (pfn == NO_PFN) return gReadFailed ? VM_FAULT_SIGBUS : VM_FAULT_OOM;
+      }
+      ret |= VM_FAULT_MAJOR;
+      count(ST_PGMAJFAULT);
+    }
+  } else {
+    if (!shmem) {
+      const miss = file_mmap_miss(file);
+      if (miss > 0) set_file_mmap_miss(file, miss - 1);
+      if ((page_flags(pfn) & PG_readahead) != 0) {
+        // Async readahead: the marker starts the next window (minor for this fault).
+        page_clear(pfn, PG_readahead);
+        if ((vma_flags(vma) & VM_RAND_READ) == 0) {
+          const next = pgoff + RA_PAGES / 4;
+          page_cache_ra(file, next, RA_PAGES, next + RA_PAGES - RA_PAGES / 4);
+        }
+      }
+    }
+    if ((page_flags(pfn) & PG_uptodate) == 0) {
+      // Re-read a page that is cached but not up to date (a failed or dropped read).
+      const n = shmem ? 0 : host_read_page(file, <f64>index, pfn_to_virt(pfn));
+      if (n < 0 || n > <i32>PAGE_SIZE) return VM_FAULT_SIGBUS;
+      if (!shmem && n < <i32>PAGE_SIZE) memory.fill(pfn_to_virt(pfn) + <usize>n, 0, PAGE_SIZE - <u32>n);
+      page_set(pfn, PG_uptodate);
+      ret |= VM_FAULT_MAJOR;
+      count(ST_PGMAJFAULT);
+    }
+  }
+  if ((page_flags(pfn) & PG_hwpoison) != 0) return ret | 0x10; // VM_FAULT_HWPOISON
+  // Re-check under the page lock: truncated meanwhile? (R10.1)
+  if (pgoff >= file_pages(file)) return VM_FAULT_SIGBUS;
+  get_page(pfn);
+  page_set(pfn, PG_referenced);
+  set_vmf_page(pfn + 1);
+  return ret | VM_FAULT_LOCKED;
+}
+
+// ---- filemap_map_pages: fault-around's generic map_pages (R2.4, R2.5) ----
+
+// The frame of file page `index` if fault-around may map it now without blocking, else
+// NO_PFN: absent, locked, not uptodate, readahead-marked, hwpoisoned, beyond EOF.
+export function filemap_ready_page(file: u32, index: u64, end: u64): u32 {
+  if (index >= end || index > 0xffff_fffe) return NO_PFN;
+  const pfn = pc_lookup(file, <u32>index);
+  if (pfn == NO_PFN) return NO_PFN;
+  const f = page_flags(pfn);
+  if ((f & (PG_locked | PG_readahead | PG_hwpoison)) != 0 || (f & PG_uptodate) == 0) return NO_PFN;
+  return pfn;
+}
+
+// Map every ready page of [startPgoff, endPgoff] whose PTE is none into the PTE table of
+// the fault (vmf.pmd populated by the caller). Returns the PTEs installed.
+export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: u64): u32 {
+  const file = vma_file(vma);
+  const eof = file_pages(file);
+  const last = endPgoff < eof ? endPgoff : eof - 1;
+  const pmd = load<u64>(vmf_pmd());
+  if (pmd == 0 || eof == 0) return 0;
+  const table = <u32>((pmd & 0x000f_ffff_ffff_f000) >> 12);
+  const faultVa = vmf_address();
+  let mapped: u32 = 0;
+  let looked: u32 = 0;
+  pte_lock();
+  for (let pg = startPgoff; pg <= last && eof > 0; pg++) {
+    const va = vma_start(vma) + ((pg - vma_pgoff(vma)) << 12);
+    const pfn = filemap_ready_page(file, pg, eof);
+    if (pfn == NO_PFN) continue;
+    looked++;
+    if ((page_flags(pfn) & PG_workingset) != 0) looked--;
+    const slot = slot_addr(table, table_index(va, LEVEL_PTE));
+    if (load<u64>(slot) != 0) continue; // already mapped, or a marker (R2.5)
+    set_prefault_pte(vma, mm, pfn, va, slot, va == faultVa);
+    mapped++;
+  }
+  pte_unlock();
+  // R2.9: map_pages pays back mmap_miss for the pages it looked at.
+  const miss = file_mmap_miss(file);
+  set_file_mmap_miss(file, miss > looked ? miss - looked : 0);
+  count_n(ST_FAULT_AROUND, <f64>mapped);
+  return mapped;
+}
+
+// Map one cached page at file page `pg` for a backend's own mapPages (the backend calls
+// this through the host, seed 000). Returns true if a PTE was installed.
+export function map_one_cached_page(vma: u32, mm: u32, pg: u64): bool {
+  const file = vma_file(vma);
+  const pfn = filemap_ready_page(file, pg, file_pages(file));
+  if (pfn == NO_PFN) return false;
+  const pmd = load<u64>(vmf_pmd());
+  if (pmd == 0) return false;
+  const va = vma_start(vma) + ((pg - vma_pgoff(vma)) << 12);
+  const slot = slot_addr(<u32>((pmd & 0x000f_ffff_ffff_f000) >> 12), table_index(va, LEVEL_PTE));
+  if (load<u64>(slot) != 0) return false;
+  set_prefault_pte(vma, mm, pfn, va, slot, va == vmf_address());
+  count(ST_FAULT_AROUND);
+  return true;
+}
+
+// ---- write-back ----
+
+// Write one dirty page-cache page to its backend (EOF-clamped), then clean it.
+// Returns 0 or -errno (the page stays dirty on failure).
+export function writeback_page(pfn: u32): i32 {
+  const file = page_mapping(pfn);
+  if ((file_flags(file) & AS_SHMEM) != 0) return 0;
+  const index = <u64>page_index(pfn);
+  const size = file_size(file);
+  const off = index << 12;
+  if (off >= size) { clear_dirty(pfn); return 0; } // beyond EOF: never written (R10.1)
+  const len: u32 = size - off >= PAGE_SIZE ? PAGE_SIZE : <u32>(size - off);
+  page_set(pfn, PG_writeback);
+  const r = host_write_page(file, <f64>index, pfn_to_virt(pfn), len);
+  page_clear(pfn, PG_writeback);
+  if (r < 0) return r;
+  clear_dirty(pfn);
+  count(ST_WRITEBACK);
+  return 0;
+}
+
+function clear_dirty(pfn: u32): void {
+  if ((page_flags(pfn) & PG_dirty) == 0) return;
+  page_clear(pfn, PG_dirty);
+  file_add_dirty(page_mapping(pfn), -1);
+}
+
+// folio_mkclean: write-protect and clean every PTE mapping the page, moving PTE dirty bits
+// to the folio first. Returns true if any PTE was dirty.
+export function page_mkclean(pfn: u32): bool {
+  let dirty = false;
+  rmap_walk_start(pfn);
+  for (let slot = rmap_walk_next(); slot != 0; slot = rmap_walk_next()) {
+    const pte = load<u64>(slot);
+    if (pte_dirty(pte) || pte_write(pte)) {
+      if (pte_dirty(pte)) dirty = true;
+      store<u64>(slot, pte_wrprotect(pte_mkclean(pte)));
+      tlb_flush_page(rmapMm, rmapVa());
+    }
+  }
+  return dirty;
+}
+import { rmapVa as rmapVaGlobal } from "./rmap";
+@inline function rmapVa(): u64 { return rmapVaGlobal; }
+
+// Write back the dirty pages of [first, last] (msync, fsync). Returns 0 or the first -errno.
+export function filemap_write_range(file: u32, first: u64, last: u64): i32 {
+  let err: i32 = 0;
+  const end = file_pages(file);
+  if (last >= end) last = end - 1;
+  if (end == 0) return 0;
+  for (let i = first; i <= last; i++) {
+    const pfn = pc_lookup(file, <u32>i);
+    if (pfn == NO_PFN) continue;
+    if (page_mkclean(pfn)) mark_dirty(pfn);
+    if ((page_flags(pfn) & PG_dirty) != 0) {
+      const r = writeback_page(pfn);
+      if (r < 0 && err == 0) err = r;
+    }
+  }
+  return err;
+}
+import { mark_page_dirty } from "./mapping";
+@inline function mark_dirty(pfn: u32): void { mark_page_dirty(pfn); }
+
+// ---- removal ----
+
+// Drop one cached page that nobody maps (eviction, truncation). A dirty page is written
+// back first unless `discard`. Returns false if it is mapped or could not be written.
+export function remove_cached_page(pfn: u32, discard: bool): bool {
+  if (page_mapcount(pfn) != 0) return false;
+  if (!discard && (page_flags(pfn) & PG_dirty) != 0 && writeback_page(pfn) < 0) return false;
+  clear_dirty(pfn);
+  pc_delete(page_mapping(pfn), page_index(pfn));
+  set_page_mapping(pfn, 0);
+  page_clear(pfn, PG_uptodate | PG_readahead);
+  put_page(pfn); // the cache's reference
+  return true;
+}
+
+// truncate_setsize (R10.2): set i_size, zap mappings beyond it even of private copies,
+// drop cached pages wholly beyond it, zero the tail of the partial last page, zap again.
+export function truncate_setsize(file: u32, newSize: u64): void {
+  const oldSize = file_size(file);
+  set_file_size(file, newSize);
+  if (newSize >= oldSize) return;
+  const firstGone = (newSize + 4095) >> 12;
+  const oldEnd = (oldSize + 4095) >> 12;
+  unmap_mapping_range(file, firstGone, 0xffff_fffe, true);
+  for (let i = firstGone; i < oldEnd; i++) {
+    const pfn = pc_lookup(file, <u32>i);
+    if (pfn != NO_PFN) remove_cached_page(pfn, true);
+  }
+  if ((newSize & 4095) != 0) {
+    const pfn = pc_lookup(file, <u32>(newSize >> 12));
+    if (pfn != NO_PFN) {
+      const off = <u32>(newSize & 4095);
+      memory.fill(pfn_to_virt(pfn) + off, 0, PAGE_SIZE - off);
+    }
+  }
+  unmap_mapping_range(file, firstGone, 0xffff_fffe, true);
+}
+
+// Evict clean (or written-back) unmapped pages of [first, last]; returns pages dropped.
+export function invalidate_mapping_pages(file: u32, first: u64, last: u64): u32 {
+  let n: u32 = 0;
+  const end = file_pages(file);
+  for (let i = first; i <= last && i < end; i++) {
+    const pfn = pc_lookup(file, <u32>i);
+    if (pfn != NO_PFN && remove_cached_page(pfn, false)) n++;
+  }
+  return n;
+}
+
+// Every cached page of the file: dropped (close of the last reference).
+export function drop_all_pages(file: u32, writeBack: bool): void {
+  const end = file_pages(file);
+  for (let i: u64 = 0; i < end && file_nrpages(file) > 0; i++) {
+    const pfn = pc_lookup(file, <u32>i);
+    if (pfn != NO_PFN) remove_cached_page(pfn, !writeBack);
+  }
+}
+

@@ -1,0 +1,166 @@
+// get_user_pages and population (R8.3, R8.5, R9.3, R9.4): follow_page_pte, faulting in
+// what is missing through handle_mm_fault (counted against the address space, R11.5).
+
+import { EFAULT, ENOMEM, EHWPOISON } from "./config";
+import { pte_present, pte_write, pte_dirty, pte_mkyoung, pte_mkdirty } from "./pte";
+import { PG_anon_exclusive, PG_referenced, PG_pinned, page_flags, page_set, get_page } from "./page";
+import { LEVEL_PTE, WALK_HUGE, pt_walk } from "./pgtable";
+import { VM_IO, VM_PFNMAP, VM_LOCKONFAULT, VM_LOCKED, VM_WRITE, VM_SHARED, VM_READ,
+  VM_MAYREAD, VM_ACCESS_FLAGS, vma_flags, vma_start, vma_end, is_cow_mapping } from "./vma";
+import { mm_pgd, find_vma, mm_set_flag, mm_add_pinned, MMF_HAS_PINNED } from "./mm";
+import { page_is_anon } from "./rmap";
+import { vm_normal_page, NO_PAGE } from "./special";
+import { mark_page_dirty } from "./mapping";
+import { handle_mm_fault, mm_account_fault } from "./fault";
+import { set_populate_hook } from "./mmap";
+import { VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_HWPOISON, FAULT_FLAG_WRITE } from "./vmfault";
+import { gZeroPfn } from "./config";
+
+export const FOLL_WRITE: u32 = 0x01;
+export const FOLL_GET: u32 = 0x04;
+export const FOLL_DUMP: u32 = 0x08;
+export const FOLL_FORCE: u32 = 0x10;
+export const FOLL_TOUCH: u32 = 0x02;
+export const FOLL_PIN: u32 = 0x40000;
+
+// seed 003: follow_page on a VM_LOCKED VMA makes the page stable; reclaim.ts installs it.
+function noStable(pfn: u32, vma: u32): void {}
+let followLockedHook: (pfn: u32, vma: u32) => void = noStable;
+export function set_follow_locked_hook(f: (pfn: u32, vma: u32) => void): void { followLockedHook = f; }
+
+// The last page follow_page found (pfn; gZeroPfn for the zero page).
+export let gupPfn: u32 = 0;
+
+// R8.5: is the page at `va` usable for this access right now? Returns 1 yes, 0 fault it in,
+// -errno refused.
+function follow_page_pte(mm: u32, v: u32, va: u64, foll: u32): i32 {
+  const slot = pt_walk(mm_pgd(mm), va, LEVEL_PTE, false);
+  if (slot <= WALK_HUGE) return 0;
+  let pte = load<u64>(slot);
+  if (!pte_present(pte) || (pte & 1) == 0) return 0; // none, swap, protnone
+  const page = vm_normal_page(v, va, pte);
+  if ((foll & FOLL_WRITE) != 0 && !pte_write(pte)) {
+    // A forced write into a COW mapping may use only an exclusive anon page via a dirty
+    // PTE: never the page cache (R8.5, dirtyc0w).
+    if (!((foll & FOLL_FORCE) != 0 && is_cow_mapping(vma_flags(v)) && page != NO_PAGE &&
+          page_is_anon(page) && (page_flags(page) & PG_anon_exclusive) != 0 && pte_dirty(pte))) return 0;
+  }
+  if (page == NO_PAGE) {
+    if ((pte >> 12 & 0xffffffffff) == <u64>gZeroPfn && (foll & FOLL_DUMP) == 0) { gupPfn = gZeroPfn; return 1; }
+    return -EFAULT;
+  }
+  if ((foll & FOLL_TOUCH) != 0) {
+    page_set(page, PG_referenced);
+    pte = pte_mkyoung(pte);
+    if ((foll & FOLL_WRITE) != 0) {
+      pte = pte_mkdirty(pte);
+      if (!page_is_anon(page)) mark_page_dirty(page);
+    }
+    store<u64>(slot, pte);
+  }
+  if ((vma_flags(v) & VM_LOCKED) != 0) followLockedHook(page, v);
+  gupPfn = page;
+  return 1;
+}
+
+// check_vma_flags for GUP: IO/PFNMAP refused; write needs W (or FORCE on a COW mapping);
+// read needs R (or FORCE with MAYREAD).
+function check_vma_flags(v: u32, foll: u32): i32 {
+  const f = vma_flags(v);
+  if ((f & (VM_IO | VM_PFNMAP)) != 0) return -EFAULT;
+  if ((foll & FOLL_WRITE) != 0) {
+    if ((f & VM_WRITE) == 0 && !((foll & FOLL_FORCE) != 0 && is_cow_mapping(f))) return -EFAULT;
+  } else if ((f & VM_READ) == 0 && !((foll & FOLL_FORCE) != 0 && (f & VM_MAYREAD) != 0)) {
+    return -EFAULT;
+  }
+  return 0;
+}
+
+// Fault in one page for GUP; returns 0 or -errno (R8.1 translations are the caller's).
+function faultin_page(mm: u32, v: u32, va: u64, foll: u32): i32 {
+  let flags: u32 = 0;
+  if ((foll & FOLL_WRITE) != 0) flags |= FAULT_FLAG_WRITE;
+  const ret = handle_mm_fault(mm, v, va, flags);
+  mm_account_fault(mm, ret, flags);
+  if ((ret & VM_FAULT_ERROR) == 0) return 0;
+  if ((ret & VM_FAULT_OOM) != 0) return -ENOMEM;
+  if ((ret & VM_FAULT_HWPOISON) != 0) return -EHWPOISON;
+  return -EFAULT; // SIGBUS or SIGSEGV
+}
+
+// __get_user_pages over [start, start + n pages). With FOLL_PIN each page is pinned and
+// its pfn stored at `out` (u32 each) if out != 0. Returns pages done or -errno if none.
+export function get_user_pages(mm: u32, start: u64, n: u32, foll: u32, out: usize): i32 {
+  let done: u32 = 0;
+  while (done < n) {
+    const va = start + (<u64>done << 12);
+    const v = find_vma(mm, va);
+    if (v == 0 || vma_start(v) > va) return done > 0 ? <i32>done : -EFAULT;
+    const c = check_vma_flags(v, foll);
+    if (c < 0) return done > 0 ? <i32>done : c;
+    let tries = 0;
+    for (;;) {
+      const r = follow_page_pte(mm, v, va, foll);
+      if (r == 1) break;
+      if (r < 0) return done > 0 ? <i32>done : r;
+      if (++tries > 3) return done > 0 ? <i32>done : -EFAULT;
+      const e = faultin_page(mm, v, va, foll);
+      if (e < 0) return done > 0 ? <i32>done : e;
+    }
+    if ((foll & FOLL_PIN) != 0 && gupPfn != gZeroPfn) {
+      get_page(gupPfn);
+      page_set(gupPfn, PG_pinned);
+      mm_set_flag(mm, MMF_HAS_PINNED);
+      mm_add_pinned(mm, 1);
+    }
+    if (out != 0) store<u32>(out + (<usize>done << 2), gupPfn);
+    done++;
+  }
+  return <i32>done;
+}
+
+// R8.3 populate_vma_page_range over the VMAs of [start, end). Returns 0 or -errno
+// (-EFAULT for PROT_NONE, -ENOMEM for holes); stops at the first error.
+export function mm_populate(mm: u32, start: u64, end: u64, skipHoles: bool): i32 {
+  let va = start;
+  while (va < end) {
+    const v = find_vma(mm, va);
+    if (v == 0 || vma_start(v) >= end) return skipHoles ? 0 : -ENOMEM;
+    if (vma_start(v) > va) {
+      if (!skipHoles) return -ENOMEM;
+      va = vma_start(v);
+    }
+    const stop = vma_end(v) < end ? vma_end(v) : end;
+    const f = vma_flags(v);
+    if ((f & (VM_IO | VM_PFNMAP)) == 0 && (f & VM_LOCKONFAULT) == 0) {
+      if ((f & VM_ACCESS_FLAGS) == 0) return -EFAULT;
+      let foll = FOLL_TOUCH;
+      if ((f & (VM_WRITE | VM_SHARED)) == VM_WRITE) foll |= FOLL_WRITE; // breaks COW
+      else foll |= FOLL_FORCE;
+      const n = <u32>((stop - va) >> 12);
+      const r = get_user_pages(mm, va, n, foll, 0);
+      if (r < 0) return r;
+      if (<u32>r < n) return -EFAULT;
+    }
+    va = stop;
+  }
+  return 0;
+}
+
+// MAP_POPULATE / MAP_LOCKED: populate, errors ignored (R9.4).
+function populate_ignoring_errors(mm: u32, start: u64, len: u64): void {
+  mm_populate(mm, start, start + len, true);
+}
+
+// Release pins taken by get_user_pages(FOLL_PIN).
+import { put_page } from "./lru";
+export function unpin_user_page(mm: u32, pfn: u32): void {
+  if (pfn == gZeroPfn) return;
+  mm_add_pinned(mm, -1);
+  put_page(pfn);
+}
+
+export function gup_init(): void {
+  set_populate_hook(populate_ignoring_errors);
+}
+

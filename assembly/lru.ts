@@ -1,0 +1,105 @@
+// The LRU lists (Linux's lruvec): inactive/active × anon/file, and unevictable.
+// Only the lists live here; the aging and reclaim policy is reclaim.ts's.
+// A page on a list has PG_lru; which list is told by PG_unevictable, PG_swapbacked
+// (anonymous and shmem pages go to swap, so they sit on the anon lists) and PG_active.
+
+import { PG_lru, PG_active, PG_unevictable, PG_swapbacked, page_flags, page_set, page_clear,
+  plist_add, plist_del, page_lru_next } from "./page";
+
+export const LRU_INACTIVE_ANON: u32 = 0;
+export const LRU_ACTIVE_ANON: u32 = 1;
+export const LRU_INACTIVE_FILE: u32 = 2;
+export const LRU_ACTIVE_FILE: u32 = 3;
+export const LRU_UNEVICTABLE: u32 = 4;
+export const NR_LRU_LISTS: u32 = 5;
+
+const heads: usize = memory.data(NR_LRU_LISTS * 4);
+const sizes: usize = memory.data(NR_LRU_LISTS * 4);
+
+@inline export function lru_head_at(list: u32): usize { return heads + (<usize>list << 2); }
+@inline export function lru_first(list: u32): u32 { return load<u32>(lru_head_at(list)); } // pfn + 1
+@inline export function lru_size(list: u32): u32 { return load<u32>(sizes + (<usize>list << 2)); }
+@inline function addSize(list: u32, d: i32): void {
+  const a = sizes + (<usize>list << 2);
+  store<u32>(a, <u32>(<i32>load<u32>(a) + d));
+}
+
+// The list a page belongs on, from its flags.
+export function page_lru_list(pfn: u32): u32 {
+  const f = page_flags(pfn);
+  if ((f & PG_unevictable) != 0) return LRU_UNEVICTABLE;
+  const base = (f & PG_swapbacked) != 0 ? LRU_INACTIVE_ANON : LRU_INACTIVE_FILE;
+  return base + ((f & PG_active) != 0 ? 1 : 0);
+}
+
+export function lru_add(pfn: u32): void {
+  if ((page_flags(pfn) & PG_lru) != 0) return;
+  const l = page_lru_list(pfn);
+  plist_add(lru_head_at(l), pfn);
+  addSize(l, 1);
+  page_set(pfn, PG_lru);
+}
+
+export function lru_del(pfn: u32): void {
+  if ((page_flags(pfn) & PG_lru) == 0) return;
+  const l = page_lru_list(pfn);
+  plist_del(lru_head_at(l), pfn);
+  addSize(l, -1);
+  page_clear(pfn, PG_lru);
+}
+
+// Move a page after its PG_active / PG_unevictable flags are to change: call with the
+// flags to set and clear; the page is taken off its list and put on the new one.
+export function lru_move(pfn: u32, set: u32, clear: u32): void {
+  const on = (page_flags(pfn) & PG_lru) != 0;
+  if (on) lru_del(pfn);
+  page_clear(pfn, clear);
+  page_set(pfn, set);
+  if (on) lru_add(pfn);
+}
+
+@inline export function lru_next(pfn: u32): u32 { return page_lru_next(pfn); }
+
+// ---- page lifetime: allocation for user pages and the last put ----
+import { alloc_pages, free_pages, NO_PFN } from "./phys";
+import { PG_head, PG_user, PG_large, FOLIO_ORDER_SHIFT, set_page_flags, set_page_private,
+  put_page_ref } from "./page";
+
+// Reclaim, when it exists (reclaim.ts), frees up to `n` frames and returns how many.
+function noReclaim(n: u32): u32 { return 0; }
+let reclaimHook: (n: u32) => u32 = noReclaim;
+export function set_reclaim_hook(f: (n: u32) => u32): void { reclaimHook = f; }
+
+// One frame for user data (not zeroed), trying direct reclaim once when none is free.
+export function alloc_user_page(): u32 {
+  let pfn = alloc_pages(0);
+  if (pfn == NO_PFN && reclaimHook(32) > 0) pfn = alloc_pages(0);
+  if (pfn != NO_PFN) { set_page_flags(pfn, PG_head | PG_user); set_page_private(pfn, 0); }
+  return pfn;
+}
+
+// 2^order frames, with the same fallback (large folios of the page cache).
+export function alloc_user_pages(order: u32): u32 {
+  let pfn = alloc_pages(order);
+  if (pfn == NO_PFN && reclaimHook(32 << order) > 0) pfn = alloc_pages(order);
+  if (pfn != NO_PFN) {
+    set_page_flags(pfn, PG_head | PG_user | (order > 0 ? PG_large | (order << FOLIO_ORDER_SHIFT) : 0));
+    set_page_private(pfn, 0);
+  }
+  return pfn;
+}
+
+// The last reference is gone: off the LRU, back to the allocator.
+export function free_user_page(pfn: u32): void {
+  lru_del(pfn);
+  const f = page_flags(pfn);
+  const order: u32 = (f & PG_large) != 0 ? (f >>> FOLIO_ORDER_SHIFT) : 0;
+  set_page_flags(pfn, PG_head);
+  set_page_private(pfn, order);
+  free_pages(pfn, order);
+}
+
+// Drop a reference; frees the page when it was the last.
+export function put_page(pfn: u32): void {
+  if (put_page_ref(pfn) == 0) free_user_page(pfn);
+}

@@ -1,0 +1,166 @@
+// madvise (R9.1-R9.3, LTP madvise01/02/10): argument checks, per-VMA flag advice with
+// split and merge, DONTNEED's zap, WILLNEED's readahead, POPULATE_READ/WRITE.
+
+import { TASK_SIZE, EINVAL, ENOMEM, EFAULT } from "./config";
+import { VM_LOCKED, VM_PFNMAP, VM_IO, VM_HUGETLB, VM_DONTCOPY, VM_WIPEONFORK, VM_SEQ_READ,
+  VM_RAND_READ, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTDUMP, VM_MERGEABLE, VM_SHARED, VM_READ,
+  VM_WRITE, VM_SPECIAL, vma_flags, set_vma_flags, vma_start, vma_end, vma_next, vma_file,
+  vma_pgoff, vma_is_anonymous } from "./vma";
+import { find_vma } from "./mm";
+import { file_flags, AS_SHMEM, AS_DAX } from "./mapping";
+import { zap_page_range, tlb_gather_mmu, tlb_finish_mmu } from "./unmap";
+import { page_cache_ra } from "./filemap";
+import { split_at_edges, vma_merge_around } from "./mmap";
+import { get_user_pages, FOLL_TOUCH, FOLL_WRITE } from "./gup";
+
+export const MADV_NORMAL: i32 = 0;
+export const MADV_RANDOM: i32 = 1;
+export const MADV_SEQUENTIAL: i32 = 2;
+export const MADV_WILLNEED: i32 = 3;
+export const MADV_DONTNEED: i32 = 4;
+export const MADV_FREE: i32 = 8;
+export const MADV_REMOVE: i32 = 9;
+export const MADV_DONTFORK: i32 = 10;
+export const MADV_DOFORK: i32 = 11;
+export const MADV_MERGEABLE: i32 = 12;
+export const MADV_UNMERGEABLE: i32 = 13;
+export const MADV_HUGEPAGE: i32 = 14;
+export const MADV_NOHUGEPAGE: i32 = 15;
+export const MADV_DONTDUMP: i32 = 16;
+export const MADV_DODUMP: i32 = 17;
+export const MADV_WIPEONFORK: i32 = 18;
+export const MADV_KEEPONFORK: i32 = 19;
+export const MADV_COLD: i32 = 20;
+export const MADV_PAGEOUT: i32 = 21;
+export const MADV_POPULATE_READ: i32 = 22;
+export const MADV_POPULATE_WRITE: i32 = 23;
+export const MADV_DONTNEED_LOCKED: i32 = 24;
+
+// Swap-in for anonymous WILLNEED and PAGEOUT / COLD belong to reclaim.ts.
+function noRange(mm: u32, v: u32, start: u64, end: u64): void {}
+let swapinHook: (mm: u32, v: u32, start: u64, end: u64) => void = noRange;
+let pageoutHook: (mm: u32, v: u32, start: u64, end: u64) => void = noRange;
+let coldHook: (mm: u32, v: u32, start: u64, end: u64) => void = noRange;
+export function set_madvise_reclaim_hooks(swapin: (mm: u32, v: u32, start: u64, end: u64) => void,
+    pageout: (mm: u32, v: u32, start: u64, end: u64) => void,
+    cold: (mm: u32, v: u32, start: u64, end: u64) => void): void {
+  swapinHook = swapin;
+  pageoutHook = pageout;
+  coldHook = cold;
+}
+
+function known(advice: i32): bool {
+  return (advice >= 0 && advice <= 4) || (advice >= 8 && advice <= 24);
+}
+
+// Advice that only changes vm_flags: the new flags, or 0xffffffff for EINVAL.
+function new_flags(v: u32, advice: i32): u32 {
+  const f = vma_flags(v);
+  switch (advice) {
+    case MADV_NORMAL: return f & ~(VM_SEQ_READ | VM_RAND_READ);
+    case MADV_RANDOM: return (f & ~VM_SEQ_READ) | VM_RAND_READ;
+    case MADV_SEQUENTIAL: return (f & ~VM_RAND_READ) | VM_SEQ_READ;
+    case MADV_DONTFORK: return f | VM_DONTCOPY;
+    case MADV_DOFORK: return (f & VM_IO) != 0 ? 0xffff_ffff : f & ~VM_DONTCOPY;
+    case MADV_WIPEONFORK:
+      return (f & VM_SHARED) != 0 || !vma_is_anonymous(v) ? 0xffff_ffff : f | VM_WIPEONFORK;
+    case MADV_KEEPONFORK: return f & ~VM_WIPEONFORK;
+    case MADV_HUGEPAGE: return (f & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
+    case MADV_NOHUGEPAGE: return (f & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
+    case MADV_DONTDUMP: return f | VM_DONTDUMP;
+    case MADV_DODUMP: return (f & VM_SPECIAL) != 0 ? 0xffff_ffff : f & ~VM_DONTDUMP;
+    case MADV_MERGEABLE: return (f & VM_SPECIAL) != 0 ? f : f | VM_MERGEABLE;
+    case MADV_UNMERGEABLE: return f & ~VM_MERGEABLE;
+  }
+  return f;
+}
+
+function is_flag_advice(a: i32): bool {
+  return a == MADV_NORMAL || a == MADV_RANDOM || a == MADV_SEQUENTIAL || a == MADV_DONTFORK ||
+    a == MADV_DOFORK || a == MADV_WIPEONFORK || a == MADV_KEEPONFORK || a == MADV_HUGEPAGE ||
+    a == MADV_NOHUGEPAGE || a == MADV_DONTDUMP || a == MADV_DODUMP || a == MADV_MERGEABLE ||
+    a == MADV_UNMERGEABLE;
+}
+
+export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
+  if (!known(advice) || advice == 5 || advice == 6 || advice == 7) return -EINVAL;
+  if ((start & 4095) != 0) return -EINVAL;
+  const plen = (len + 4095) & ~(<u64>4095);
+  if (plen < len) return -EINVAL;
+  const end = start + plen;
+  if (end < start || end > TASK_SIZE + 4096) return -EINVAL;
+  if (end == start) return 0;
+  if (advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE) return madvise_populate(mm, start, end, advice);
+  // Check every VMA first, so an EINVAL changes nothing.
+  let hole = false;
+  let at = start;
+  let v = find_vma(mm, start);
+  while (v != 0 && vma_start(v) < end) {
+    if (vma_start(v) > at) hole = true;
+    const f = vma_flags(v);
+    if (advice == MADV_DONTNEED && (f & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) != 0) return -EINVAL;
+    if (advice == MADV_DONTNEED_LOCKED && (f & (VM_PFNMAP | VM_HUGETLB)) != 0) return -EINVAL;
+    if (advice == MADV_REMOVE && ((f & VM_SHARED) == 0 || vma_file(v) == 0)) return -EINVAL;
+    if (advice == MADV_FREE && !vma_is_anonymous(v)) return -EINVAL;
+    if ((advice == MADV_COLD || advice == MADV_PAGEOUT) && (f & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) != 0) return -EINVAL;
+    if (is_flag_advice(advice) && new_flags(v, advice) == 0xffff_ffff) return -EINVAL;
+    at = vma_end(v);
+    v = vma_next(v);
+  }
+  if (at < end) hole = true;
+  if (find_vma(mm, start) == 0 || vma_start(find_vma(mm, start)) >= end) return -ENOMEM;
+  if (is_flag_advice(advice)) {
+    const r = split_at_edges(mm, start, end);
+    if (r < 0) return r;
+  }
+  v = find_vma(mm, start);
+  while (v != 0 && vma_start(v) < end) {
+    const next = vma_next(v);
+    const s = vma_start(v) > start ? vma_start(v) : start;
+    const e = vma_end(v) < end ? vma_end(v) : end;
+    if (is_flag_advice(advice)) {
+      set_vma_flags(v, new_flags(v, advice));
+      vma_merge_around(mm, v);
+    } else if (advice == MADV_DONTNEED || advice == MADV_DONTNEED_LOCKED || advice == MADV_REMOVE) {
+      tlb_gather_mmu(mm);
+      zap_page_range(mm, v, s, e, true); // R9.1: "even cows"
+      tlb_finish_mmu();
+    } else if (advice == MADV_WILLNEED) {
+      const file = vma_file(v);
+      if (file == 0 || (file_flags(file) & AS_SHMEM) != 0) swapinHook(mm, v, s, e);
+      else if ((file_flags(file) & AS_DAX) == 0) {
+        const first = vma_pgoff(v) + ((s - vma_start(v)) >> 12);
+        page_cache_ra(file, first, <u32>((e - s) >> 12), 0xffff_ffff_ffff_ffff);
+      }
+    } else if (advice == MADV_PAGEOUT) {
+      pageoutHook(mm, v, s, e);
+    } else if (advice == MADV_COLD) {
+      coldHook(mm, v, s, e);
+    }
+    // MADV_FREE: lazily freeable: keeping the data is a valid outcome without pressure.
+    v = next;
+  }
+  return hole ? -ENOMEM : 0;
+}
+
+// R9.3: populate without FOLL_FORCE; EINVAL for a VMA without the permission or a special
+// VMA, ENOMEM for a hole, EFAULT when a fault fails.
+function madvise_populate(mm: u32, start: u64, end: u64, advice: i32): i32 {
+  const write = advice == MADV_POPULATE_WRITE;
+  let va = start;
+  while (va < end) {
+    const v = find_vma(mm, va);
+    if (v == 0 || vma_start(v) > va) return -ENOMEM;
+    const f = vma_flags(v);
+    if ((f & (VM_IO | VM_PFNMAP)) != 0) return -EINVAL;
+    if (write ? (f & VM_WRITE) == 0 : (f & VM_READ) == 0) return -EINVAL;
+    const e = vma_end(v) < end ? vma_end(v) : end;
+    const n = <u32>((e - va) >> 12);
+    const r = get_user_pages(mm, va, n, FOLL_TOUCH | (write ? FOLL_WRITE : 0), 0);
+    if (r < 0) return r == -ENOMEM ? -ENOMEM : -EFAULT;
+    if (<u32>r < n) return -EFAULT;
+    va = e;
+  }
+  return 0;
+}
+

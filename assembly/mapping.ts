@@ -1,0 +1,173 @@
+// struct address_space: one record per open file (and per shmem object), and the page
+// index that maps (file, page index) to the frame holding it — Linux's xarray role,
+// here one open-addressing hash table for all files (linear probing, backward-shift
+// deletion), sized at boot to twice the RAM frames so it can never fill.
+//
+// File record (64 bytes, ids 1 .. MAX_FILES-1):
+//   +0 u64 i_size (bytes)   +8 u32 i_mmap head (first VMA)   +12 u32 nrpages
+//   +16 u32 flags (AS_*)    +20 u32 mmap_miss                 +24 u32 nr_dirty
+//   +28 u32 ra window start +32 u32 ra size  +36 u32 swap/shmem pages  +40 u32 mapped VMAs
+
+import { gNrFrames } from "./config";
+
+export const MAX_FILES: u32 = 65536;
+const FILE_SIZE: u32 = 64;
+let files: usize = 0;
+
+export const AS_OPEN: u32 = 1;
+export const AS_SHMEM: u32 = 2; // anonymous shared memory: no backend, reads are zeros
+export const AS_READONLY: u32 = 4; // opened without write permission (MAYWRITE off for shared)
+export const AS_HAS_FAULT: u32 = 8; // the backend has its own fault()
+export const AS_HAS_MAP_PAGES: u32 = 16; // the backend has its own mapPages()
+export const AS_HAS_PAGE_MKWRITE: u32 = 32; // page_mkwrite()
+export const AS_HAS_PFN_MKWRITE: u32 = 64; // pfn_mkwrite()
+export const AS_DAX: u32 = 128; // execute-in-place: no page cache
+export const AS_MLOCKED: u32 = 256; // ever had an mlocked VMA: pages stay stable (seed 003)
+export const AS_DIRTY_ACCOUNT: u32 = 512; // write-back caching: shared writable VMAs write-notify
+export const AS_NO_MAP_PAGES: u32 = 1024; // no map_pages at all: no fault-around
+export const AS_IO_ERROR: u32 = 2048;
+
+@inline export function file_addr(f: u32): usize { return files + <usize>f * FILE_SIZE; }
+@inline export function file_size(f: u32): u64 { return load<u64>(file_addr(f)); }
+@inline export function set_file_size(f: u32, s: u64): void { store<u64>(file_addr(f), s); }
+@inline export function file_immap_at(f: u32): usize { return file_addr(f) + 8; }
+@inline export function file_immap(f: u32): u32 { return load<u32>(file_addr(f), 8); }
+@inline export function file_nrpages(f: u32): u32 { return load<u32>(file_addr(f), 12); }
+@inline export function file_flags(f: u32): u32 { return load<u32>(file_addr(f), 16); }
+@inline export function set_file_flags(f: u32, x: u32): void { store<u32>(file_addr(f), x, 16); }
+@inline export function file_mmap_miss(f: u32): u32 { return load<u32>(file_addr(f), 20); }
+@inline export function set_file_mmap_miss(f: u32, x: u32): void { store<u32>(file_addr(f), x, 20); }
+@inline export function file_nr_dirty(f: u32): u32 { return load<u32>(file_addr(f), 24); }
+@inline export function file_add_dirty(f: u32, d: i32): void {
+  store<u32>(file_addr(f), <u32>(<i32>file_nr_dirty(f) + d), 24);
+}
+@inline export function file_valid(f: u32): bool {
+  return f > 0 && f < MAX_FILES && files != 0 && (file_flags(f) & AS_OPEN) != 0;
+}
+// Pages of the file: ceil(i_size / 4096).
+@inline export function file_pages(f: u32): u64 { return (file_size(f) + 4095) >> 12; }
+
+let nextFileHint: u32 = 1;
+
+export function mapping_init(): void {
+  files = heap.alloc(<usize>MAX_FILES * FILE_SIZE);
+  memory.fill(files, 0, <usize>MAX_FILES * FILE_SIZE);
+  let cap: u32 = 16;
+  while (cap < gNrFrames * 2) cap <<= 1;
+  pcCap = cap;
+  pcMask = cap - 1;
+  pcTable = heap.alloc(<usize>cap * 12);
+  memory.fill(pcTable, 0, <usize>cap * 12);
+}
+
+// A new file record, or 0 when all are in use.
+export function file_alloc(size: u64, flags: u32): u32 {
+  for (let i: u32 = 0; i < MAX_FILES - 1; i++) {
+    const f = 1 + (nextFileHint - 1 + i) % (MAX_FILES - 1);
+    if ((file_flags(f) & AS_OPEN) == 0) {
+      memory.fill(file_addr(f), 0, FILE_SIZE);
+      set_file_size(f, size);
+      set_file_flags(f, flags | AS_OPEN);
+      nextFileHint = f + 1;
+      return f;
+    }
+  }
+  return 0;
+}
+
+export function file_release(f: u32): void { memory.fill(file_addr(f), 0, FILE_SIZE); }
+
+// ---- the page index: slots of (file u32, index u32, pfn u32); file 0 = empty ----
+let pcTable: usize = 0;
+let pcCap: u32 = 0;
+let pcMask: u32 = 0;
+let pcCount: u32 = 0;
+
+@inline function pcHash(f: u32, index: u32): u32 {
+  let h = f * 0x9e3779b1 ^ index * 0x85ebca77;
+  h ^= h >>> 15;
+  h *= 0x2c1b3c6d;
+  h ^= h >>> 13;
+  return h & pcMask;
+}
+@inline function slotAt(i: u32): usize { return pcTable + <usize>i * 12; }
+
+// The frame caching page `index` of file `f`, or 0xffffffff.
+export function pc_lookup(f: u32, index: u32): u32 {
+  let i = pcHash(f, index);
+  for (;;) {
+    const s = slotAt(i);
+    const sf = load<u32>(s);
+    if (sf == 0) return 0xffff_ffff;
+    if (sf == f && load<u32>(s, 4) == index) return load<u32>(s, 8);
+    i = (i + 1) & pcMask;
+  }
+  return 0xffff_ffff;
+}
+
+export function pc_insert(f: u32, index: u32, pfn: u32): void {
+  let i = pcHash(f, index);
+  for (;;) {
+    const s = slotAt(i);
+    const sf = load<u32>(s);
+    if (sf == 0 || (sf == f && load<u32>(s, 4) == index)) {
+      if (sf == 0) {
+        pcCount++;
+        store<u32>(file_addr(f), file_nrpages(f) + 1, 12);
+      }
+      store<u32>(s, f);
+      store<u32>(s, index, 4);
+      store<u32>(s, pfn, 8);
+      return;
+    }
+    i = (i + 1) & pcMask;
+  }
+}
+
+export function pc_delete(f: u32, index: u32): void {
+  let i = pcHash(f, index);
+  for (;;) {
+    const s = slotAt(i);
+    const sf = load<u32>(s);
+    if (sf == 0) return;
+    if (sf == f && load<u32>(s, 4) == index) break;
+    i = (i + 1) & pcMask;
+  }
+  pcCount--;
+  store<u32>(file_addr(f), file_nrpages(f) - 1, 12);
+  // Backward-shift deletion keeps every probe chain unbroken without tombstones.
+  let hole = i;
+  let j = i;
+  for (;;) {
+    j = (j + 1) & pcMask;
+    const s = slotAt(j);
+    const sf = load<u32>(s);
+    if (sf == 0) break;
+    const home = pcHash(sf, load<u32>(s, 4));
+    // Move j into the hole if its home is not cyclically within (hole, j].
+    const between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+    if (!between) {
+      memory.copy(slotAt(hole), s, 12);
+      hole = j;
+    }
+  }
+  store<u32>(slotAt(hole), 0);
+  store<u32>(slotAt(hole), 0, 4);
+  store<u32>(slotAt(hole), 0, 8);
+}
+
+export function pc_count(): u32 { return pcCount; }
+export function pc_capacity(): u32 { return pcCap; }
+// Raw slot access for invariant checks: file (0 = empty), index, pfn.
+export function pc_slot_file(i: u32): u32 { return load<u32>(slotAt(i)); }
+export function pc_slot_index(i: u32): u32 { return load<u32>(slotAt(i), 4); }
+export function pc_slot_pfn(i: u32): u32 { return load<u32>(slotAt(i), 8); }
+
+// folio_mark_dirty for a page-cache page: counted once per page.
+import { PG_dirty, page_flags, page_set, page_mapping } from "./page";
+export function mark_page_dirty(pfn: u32): void {
+  if ((page_flags(pfn) & PG_dirty) != 0) return;
+  page_set(pfn, PG_dirty);
+  const f = page_mapping(pfn);
+  if (f != 0) file_add_dirty(f, 1);
+}

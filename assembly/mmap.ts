@@ -1,0 +1,341 @@
+// mmap, munmap and address-space teardown: argument checks with Linux's errnos, top-down
+// placement, VMA split and merge, and the zap that goes with unmapping (R9.4, R9.11).
+
+import { TASK_SIZE, MMAP_BASE, MMAP_MIN_ADDR, EINVAL, ENOMEM, EEXIST, EACCES, EBADF,
+  EOVERFLOW, EOPNOTSUPP, EAGAIN } from "./config";
+import { LEVEL_PGD, free_table_tree } from "./pgtable";
+import { tlb_flush_asid } from "./tlb";
+import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC,
+  VM_MAYSHARE, VM_LOCKED, VM_LOCKONFAULT, VM_NORESERVE, VM_GROWSDOWN, VM_SOFTDIRTY,
+  VM_SPECIAL, VM_LOCKED_MASK, MAX_MAP_COUNT, VMA_WRITENOTIFY, VMA_SHMEM, VMA_DAX, vma_alloc,
+  vma_free, vma_dup, vma_init, vma_start, vma_end, vma_pgoff, vma_flags, vma_file,
+  vma_anon_vma, vma_iflags, vma_next, vma_prev, set_vma_start, set_vma_end, set_vma_pgoff,
+  set_vma_iflags, set_vma_anon_vma, vma_file_link, vma_file_unlink, vma_pages } from "./vma";
+import { mm_pgd, mm_map_count, mm_first_vma, mm_last_vma, find_vma, mm_link_vma,
+  mm_unlink_vma, mm_add_total_vm, mm_add_locked_vm, mm_locked_vm, mm_memlock_limit,
+  mm_def_flags, mm_free_cache, set_mm_free_cache, mm_release, mm_alive } from "./mm";
+import { file_valid, file_flags, file_alloc, file_release, file_immap_at, file_addr,
+  AS_SHMEM, AS_READONLY, AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT,
+  AS_DAX } from "./mapping";
+import { zap_page_range, free_pgtables, tlb_gather_mmu, tlb_finish_mmu } from "./unmap";
+import { drop_all_pages } from "./filemap";
+
+export const PROT_READ: u32 = 1;
+export const PROT_WRITE: u32 = 2;
+export const PROT_EXEC: u32 = 4;
+export const PROT_SEM: u32 = 8;
+export const PROT_GROWSDOWN: u32 = 0x01000000;
+export const PROT_GROWSUP: u32 = 0x02000000;
+
+export const MAP_SHARED: u32 = 0x01;
+export const MAP_PRIVATE: u32 = 0x02;
+export const MAP_SHARED_VALIDATE: u32 = 0x03;
+export const MAP_TYPE: u32 = 0x0f;
+export const MAP_FIXED: u32 = 0x10;
+export const MAP_ANONYMOUS: u32 = 0x20;
+export const MAP_GROWSDOWN: u32 = 0x0100;
+export const MAP_DENYWRITE: u32 = 0x0800;
+export const MAP_EXECUTABLE: u32 = 0x1000;
+export const MAP_LOCKED: u32 = 0x2000;
+export const MAP_NORESERVE: u32 = 0x4000;
+export const MAP_POPULATE: u32 = 0x8000;
+export const MAP_NONBLOCK: u32 = 0x10000;
+export const MAP_STACK: u32 = 0x20000;
+export const MAP_HUGETLB: u32 = 0x40000;
+export const MAP_SYNC: u32 = 0x80000;
+export const MAP_FIXED_NOREPLACE: u32 = 0x100000;
+// Flags MAP_SHARED_VALIDATE accepts (anything else is EOPNOTSUPP).
+const MAP_KNOWN: u32 = MAP_TYPE | MAP_FIXED | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_DENYWRITE |
+  MAP_EXECUTABLE | MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK | MAP_STACK |
+  MAP_HUGETLB | MAP_FIXED_NOREPLACE | 0x40 /* MAP_32BIT */;
+
+// Populate after mmap: gup.ts installs it (R9.4).
+function noPopulate(mm: u32, start: u64, len: u64): void {}
+let populateHook: (mm: u32, start: u64, len: u64) => void = noPopulate;
+export function set_populate_hook(f: (mm: u32, start: u64, len: u64) => void): void { populateHook = f; }
+
+@inline function pageAlignUp(x: u64): u64 { return (x + 4095) & ~(<u64>4095); }
+
+// ---- per-file mapping counts (a file record stays while VMAs map it) ----
+@inline function fileMapInc(f: u32, d: i32): void {
+  store<u32>(file_addr(f), <u32>(<i32>load<u32>(file_addr(f), 40) + d), 40);
+}
+export function file_map_count(f: u32): u32 { return load<u32>(file_addr(f), 40); }
+
+// ---- write-notify (R9.10) ----
+export function vma_set_page_prot(v: u32): void {
+  const f = vma_flags(v);
+  let wn = false;
+  if ((f & (VM_SHARED | VM_WRITE)) == (VM_SHARED | VM_WRITE)) {
+    const file = vma_file(v);
+    const ff = file != 0 ? file_flags(file) : 0;
+    if ((ff & (AS_HAS_PAGE_MKWRITE | AS_HAS_PFN_MKWRITE | AS_DIRTY_ACCOUNT)) != 0) wn = true;
+    if ((f & VM_SOFTDIRTY) == 0) wn = true; // soft-dirty tracking active
+  }
+  const i = vma_iflags(v);
+  set_vma_iflags(v, wn ? i | VMA_WRITENOTIFY : i & ~VMA_WRITENOTIFY);
+}
+
+// ---- VMA bookkeeping ----
+
+function attach(mm: u32, v: u32): void {
+  mm_link_vma(mm, v);
+  const f = vma_file(v);
+  if (f != 0) { vma_file_link(file_immap_at(f), v); fileMapInc(f, 1); }
+}
+
+// Unlink and free a VMA (its PTEs already zapped); a shmem object dies with its last VMA.
+function detach(mm: u32, v: u32): void {
+  mm_unlink_vma(mm, v);
+  const f = vma_file(v);
+  mm_add_total_vm(mm, -<i64>vma_pages(v));
+  if ((vma_flags(v) & VM_LOCKED) != 0) mm_add_locked_vm(mm, -<i64>vma_pages(v));
+  if (f != 0) {
+    vma_file_unlink(file_immap_at(f), v);
+    fileMapInc(f, -1);
+    if ((file_flags(f) & AS_SHMEM) != 0 && file_map_count(f) == 0) {
+      drop_all_pages(f, false);
+      file_release(f);
+    }
+  }
+  vma_free(v);
+}
+
+// Split `v` at `addr` (inside it); `v` keeps the lower part. Returns the upper part, or 0.
+export function split_vma(mm: u32, v: u32, addr: u64): u32 {
+  const n = vma_dup(v);
+  if (n == 0) return 0;
+  set_vma_start(n, addr);
+  set_vma_pgoff(n, vma_pgoff(v) + ((addr - vma_start(v)) >> 12));
+  set_vma_end(v, addr);
+  attach(mm, n);
+  return n;
+}
+
+// Can `b` (starting where `a` ends) be folded into `a`? (is_mergeable_vma)
+export function can_merge(a: u32, b: u32): bool {
+  if (vma_end(a) != vma_start(b)) return false;
+  const fa = vma_flags(a), fb = vma_flags(b);
+  if (((fa ^ fb) & ~VM_SOFTDIRTY) != 0 || (fa & VM_SPECIAL) != 0) return false;
+  if (vma_file(a) != vma_file(b) || vma_iflags(a) != vma_iflags(b)) return false;
+  if ((vma_iflags(a) & VMA_SHMEM) != 0 && vma_file(a) != vma_file(b)) return false;
+  if (vma_pgoff(a) + vma_pages(a) != vma_pgoff(b)) return false;
+  const aa = vma_anon_vma(a), ab = vma_anon_vma(b);
+  return aa == 0 || ab == 0 || aa == ab;
+}
+
+// Fold `b` into `a` (a precedes b and can_merge said yes).
+function merge_into(mm: u32, a: u32, b: u32): void {
+  set_vma_end(a, vma_end(b));
+  if (vma_anon_vma(a) == 0) set_vma_anon_vma(a, vma_anon_vma(b));
+  const fa = vma_flags(a);
+  // Merged VMAs stay soft-dirty if either was (a new part is reported dirty, R9.9).
+  if ((vma_flags(b) & VM_SOFTDIRTY) != 0) store<u32>(vma_addr_of(a) + 24, fa | VM_SOFTDIRTY);
+  const locked = (vma_flags(b) & VM_LOCKED) != 0;
+  mm_add_total_vm(mm, <i64>vma_pages(b)); // detach subtracts them again
+  if (locked) mm_add_locked_vm(mm, <i64>vma_pages(b));
+  detach(mm, b);
+}
+import { vma_addr } from "./vma";
+@inline function vma_addr_of(v: u32): usize { return vma_addr(v); }
+
+// Try to merge `v` with its neighbours; returns the VMA that now covers it.
+export function vma_merge_around(mm: u32, v: u32): u32 {
+  const n = vma_next(v);
+  if (n != 0 && can_merge(v, n)) merge_into(mm, v, n);
+  const p = vma_prev(v);
+  if (p != 0 && can_merge(p, v)) { merge_into(mm, p, v); return p; }
+  return v;
+}
+
+// ---- placement ----
+
+// Top-down: the highest gap of `len` below the mmap base, searched from the free-area
+// cache (the lowest address handed out, raised again by munmap) so that piles of
+// mappings are not rescanned on every call; a full search from the top if that fails.
+function find_gap(mm: u32, len: u64, top: u64): u64 {
+  let high = top;
+  // `cur`: the highest VMA that starts below `high`.
+  const v = find_vma(mm, high - 1);
+  let cur: u32 = v != 0 && vma_start(v) < high ? v : (v != 0 ? vma_prev(v) : mm_last_vma(mm));
+  for (;;) {
+    if (cur != 0 && vma_end(cur) > high) { // it covers the top of the candidate gap
+      high = vma_start(cur);
+      cur = vma_prev(cur);
+      continue;
+    }
+    const floor = cur != 0 ? vma_end(cur) : MMAP_MIN_ADDR;
+    if (high > floor && high - floor >= len) return high - len;
+    if (cur == 0) return 0;
+    high = vma_start(cur);
+    cur = vma_prev(cur);
+  }
+  return 0;
+}
+
+export function get_unmapped_area(mm: u32, hint: u64, len: u64): u64 {
+  if (len > TASK_SIZE) return 0;
+  if (hint != 0) {
+    const a = pageAlignUp(hint);
+    if (a >= MMAP_MIN_ADDR && a <= TASK_SIZE - len) {
+      const v = find_vma(mm, a);
+      if (v == 0 || a + len <= vma_start(v)) return a;
+    }
+  }
+  let cache = mm_free_cache(mm);
+  if (cache > MMAP_BASE || cache == 0) cache = MMAP_BASE;
+  let a = find_gap(mm, len, cache);
+  if (a == 0 && cache != MMAP_BASE) a = find_gap(mm, len, MMAP_BASE);
+  if (a != 0) set_mm_free_cache(mm, a);
+  return a;
+}
+
+// ---- mmap ----
+
+// do_mmap: returns the address (>= 0) or -errno. `file` 0 with MAP_ANONYMOUS.
+export function do_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, file: u32, pgoff: u64): i64 {
+  if (len == 0) return -EINVAL;
+  if (len > TASK_SIZE) return -ENOMEM;
+  len = pageAlignUp(len);
+  let type = flags & MAP_TYPE;
+  if (type == MAP_SHARED_VALIDATE) {
+    if ((flags & ~MAP_KNOWN) != 0) return -EOPNOTSUPP;
+    type = MAP_SHARED;
+  }
+  if (type != MAP_SHARED && type != MAP_PRIVATE) return -EINVAL;
+  const anon = (flags & MAP_ANONYMOUS) != 0;
+  if (!anon && !file_valid(file)) return -EBADF;
+  if (!anon && pgoff + (len >> 12) < pgoff) return -EOVERFLOW;
+  if (!anon && (pgoff + (len >> 12)) > 0xffff_ffff) return -EOVERFLOW;
+  if (mm_map_count(mm) > MAX_MAP_COUNT) return -ENOMEM;
+  const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0;
+  if (fixed) {
+    if ((addr & 4095) != 0) return -EINVAL;
+    if (addr > TASK_SIZE - len || addr < MMAP_MIN_ADDR) return -ENOMEM;
+    if ((flags & MAP_FIXED_NOREPLACE) != 0) {
+      const v = find_vma(mm, addr);
+      if (v != 0 && vma_start(v) < addr + len) return -EEXIST;
+    }
+  } else {
+    addr = get_unmapped_area(mm, addr, len);
+    if (addr == 0) return -ENOMEM;
+  }
+  let vf: u32 = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) |
+    (prot & PROT_EXEC ? VM_EXEC : 0) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | mm_def_flags(mm);
+  if ((flags & MAP_LOCKED) != 0) vf |= VM_LOCKED;
+  if ((flags & MAP_NORESERVE) != 0) vf |= VM_NORESERVE;
+  if ((flags & MAP_GROWSDOWN) != 0) vf |= VM_GROWSDOWN;
+  let iflags: u32 = 0;
+  if (anon) {
+    if (type == MAP_SHARED) {
+      file = file_alloc(len, AS_SHMEM);
+      if (file == 0) return -ENOMEM;
+      pgoff = 0;
+      vf |= VM_SHARED | VM_MAYSHARE;
+      iflags |= VMA_SHMEM;
+    } else {
+      file = 0;
+      pgoff = addr >> 12;
+    }
+  } else {
+    const ff = file_flags(file);
+    if (type == MAP_SHARED) {
+      vf |= VM_SHARED | VM_MAYSHARE;
+      if ((ff & AS_READONLY) != 0) {
+        if ((prot & PROT_WRITE) != 0) return -EACCES;
+        vf &= ~(VM_MAYWRITE | VM_SHARED); // R9.5: never writable through this mapping
+      }
+    }
+    if ((ff & AS_SHMEM) != 0) iflags |= VMA_SHMEM;
+    if ((ff & AS_DAX) != 0) iflags |= VMA_DAX;
+  }
+  const pages = len >> 12;
+  if ((vf & VM_LOCKED) != 0 && mm_memlock_limit(mm) != 0xffff_ffff &&
+      <u64>mm_locked_vm(mm) + pages > <u64>mm_memlock_limit(mm)) {
+    if (anon && type == MAP_SHARED) file_release(file);
+    return -EAGAIN;
+  }
+  vf |= VM_SOFTDIRTY; // R9.9: new VMAs report soft-dirty
+  if (fixed && (flags & MAP_FIXED_NOREPLACE) == 0) {
+    const r = do_munmap(mm, addr, len);
+    if (r < 0) return r;
+  }
+  const v = vma_alloc();
+  if (v == 0) return -ENOMEM;
+  vma_init(v, mm, addr, addr + len, pgoff, vf, file);
+  set_vma_iflags(v, iflags);
+  vma_set_page_prot(v);
+  attach(mm, v);
+  mm_add_total_vm(mm, <i64>pages);
+  if ((vf & VM_LOCKED) != 0) mm_add_locked_vm(mm, <i64>pages);
+  vma_merge_around(mm, v);
+  if (((flags & MAP_POPULATE) != 0 && (flags & MAP_NONBLOCK) == 0) ||
+      (vf & VM_LOCKED_MASK) == VM_LOCKED) {
+    populateHook(mm, addr, len); // errors ignored (R9.4)
+  }
+  return <i64>addr;
+}
+
+// ---- munmap ----
+
+// Split so that no VMA straddles `start` or `end`; returns -ENOMEM if the map count
+// would overflow. Nothing is changed on failure.
+export function split_at_edges(mm: u32, start: u64, end: u64): i32 {
+  const v = find_vma(mm, start);
+  if (v == 0 || vma_start(v) >= end) return 0;
+  const w = find_vma(mm, end - 1);
+  const needA = vma_start(v) < start;
+  const needB = w != 0 && vma_start(w) < end && vma_end(w) > end;
+  const extra: u32 = (needA ? 1 : 0) + (needB ? 1 : 0);
+  if (extra > 0 && mm_map_count(mm) + extra > MAX_MAP_COUNT) return -ENOMEM;
+  if (needA && split_vma(mm, v, start) == 0) return -ENOMEM;
+  if (needB) {
+    const w2 = find_vma(mm, end - 1);
+    if (split_vma(mm, w2, end) == 0) return -ENOMEM;
+  }
+  return 0;
+}
+
+// Zap and remove every VMA inside [start, end) (already split at the edges).
+export function unmap_region(mm: u32, start: u64, end: u64): void {
+  tlb_gather_mmu(mm);
+  let v = find_vma(mm, start);
+  while (v != 0 && vma_start(v) < end) {
+    const next = vma_next(v);
+    zap_page_range(mm, v, vma_start(v), vma_end(v), true);
+    detach(mm, v);
+    v = next;
+  }
+  tlb_finish_mmu();
+  free_pgtables(mm, start, end);
+}
+
+export function do_munmap(mm: u32, start: u64, len: u64): i32 {
+  if ((start & 4095) != 0 || start > TASK_SIZE || len > TASK_SIZE - start) return -EINVAL;
+  len = pageAlignUp(len);
+  if (len == 0) return -EINVAL;
+  const end = start + len;
+  const r = split_at_edges(mm, start, end);
+  if (r < 0) return r;
+  unmap_region(mm, start, end);
+  const cache = mm_free_cache(mm);
+  if (end > cache) set_mm_free_cache(mm, end > MMAP_BASE ? MMAP_BASE : end);
+  return 0;
+}
+
+// exit_mmap: zap everything, free every page table and the mm itself.
+export function exit_mmap(mm: u32): void {
+  tlb_gather_mmu(mm);
+  let v = mm_first_vma(mm);
+  while (v != 0) {
+    const next = vma_next(v);
+    zap_page_range(mm, v, vma_start(v), vma_end(v), true);
+    detach(mm, v);
+    v = next;
+  }
+  tlb_finish_mmu();
+  tlb_flush_asid(mm);
+  free_table_tree(mm_pgd(mm), LEVEL_PGD);
+  mm_release(mm);
+}
+

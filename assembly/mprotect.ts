@@ -1,0 +1,141 @@
+// mprotect (R9.5-R9.8) and soft-dirty clearing (clear_refs 4, R9.9).
+
+import { TASK_SIZE, EINVAL, ENOMEM, EACCES } from "./config";
+import { _PAGE_PSE, pte_present, pte_write, pte_modify, pte_mkwrite, pte_soft_dirty,
+  pte_dirty, pte_uffd_wp, pte_protnone, pte_clear_soft_dirty, pte_wrprotect, pte_pfn } from "./pte";
+import { PG_anon_exclusive, page_flags } from "./page";
+import { LEVEL_PMD, LEVEL_PTE, WALK_HUGE, pt_walk, slot_addr, table_index } from "./pgtable";
+import { tlb_flush_range, tlb_flush_asid } from "./tlb";
+import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_SOFTDIRTY, VM_LOCKED, VM_LOCKONFAULT,
+  VM_ACCESS_FLAGS, VMA_WRITENOTIFY, vma_flags, set_vma_flags, vma_start, vma_end, vma_next,
+  vma_iflags, vma_page_prot } from "./vma";
+import { mm_pgd, find_vma, mm_first_vma } from "./mm";
+import { page_is_anon } from "./rmap";
+import { vm_normal_page, NO_PAGE } from "./special";
+import { split_at_edges, vma_set_page_prot, vma_merge_around, PROT_READ, PROT_WRITE,
+  PROT_EXEC, PROT_SEM, PROT_GROWSDOWN, PROT_GROWSUP } from "./mmap";
+
+// R8.8: a locked private VMA that becomes writable is re-populated with write faults.
+function noRepopulate(mm: u32, start: u64, end: u64): void {}
+let lockedWriteHook: (mm: u32, start: u64, end: u64) => void = noRepopulate;
+export function set_mprotect_locked_hook(f: (mm: u32, start: u64, end: u64) => void): void { lockedWriteHook = f; }
+
+// R9.7 can_change_pte_writable: may this PTE skip its write fault?
+function can_change_pte_writable(v: u32, va: u64, pte: u64): bool {
+  if (pte_protnone(pte) || pte_uffd_wp(pte)) return false;
+  const f = vma_flags(v);
+  const tracking = (f & VM_SOFTDIRTY) == 0;
+  if (tracking && !pte_soft_dirty(pte)) return false; // R9.9: the write must fault
+  if ((f & VM_SHARED) == 0) {
+    const page = vm_normal_page(v, va, pte);
+    return page != NO_PAGE && page_is_anon(page) && (page_flags(page) & PG_anon_exclusive) != 0;
+  }
+  if ((vma_iflags(v) & VMA_WRITENOTIFY) != 0) return pte_dirty(pte);
+  return true;
+}
+
+// change_protection over [start, end) of one VMA with its current flags (R9.6).
+// Returns true if any PTE lost a permission (the caller flushes).
+export function change_protection(mm: u32, v: u32, start: u64, end: u64): bool {
+  const prot = vma_page_prot(v);
+  const writable = (vma_flags(v) & VM_WRITE) != 0;
+  let lowered = false;
+  let va = start;
+  while (va < end) {
+    let next = (va + 0x20_0000) & ~(<u64>0x1f_ffff);
+    if (next > end) next = end;
+    const pmdSlot = pt_walk(mm_pgd(mm), va, LEVEL_PMD, false);
+    if (pmdSlot > WALK_HUGE) {
+      const pmd = load<u64>(pmdSlot);
+      if (pmd != 0 && (pmd & _PAGE_PSE) == 0) {
+        const table = pte_pfn(pmd);
+        let idx = table_index(va, LEVEL_PTE);
+        for (let a = va; a < next; a += 4096, idx++) {
+          const slot = slot_addr(table, idx);
+          const old = load<u64>(slot);
+          if (old == 0 || !pte_present(old)) continue; // swap entries carry no write bit
+          let pte = pte_modify(old, prot);
+          if (writable && !pte_write(pte) && can_change_pte_writable(v, a, pte)) pte = pte_mkwrite(pte);
+          if ((old & ~pte & (2 | 4 | 1)) != 0 || ((pte & (<u64>1 << 63)) != 0 && (old & (<u64>1 << 63)) == 0)) lowered = true;
+          store<u64>(slot, pte);
+        }
+      }
+    }
+    va = next;
+  }
+  return lowered;
+}
+
+export function do_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 {
+  if ((start & 4095) != 0) return -EINVAL;
+  if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM | PROT_GROWSDOWN | PROT_GROWSUP)) != 0) return -EINVAL;
+  if ((prot & (PROT_GROWSDOWN | PROT_GROWSUP)) == (PROT_GROWSDOWN | PROT_GROWSUP)) return -EINVAL;
+  if (len == 0) return 0;
+  const plen = (len + 4095) & ~(<u64>4095);
+  if (plen < len || start + plen > TASK_SIZE + 4096 || start + plen < start) return -ENOMEM;
+  const end = start + plen;
+  const newbits: u32 = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) |
+    (prot & PROT_EXEC ? VM_EXEC : 0);
+  // Validate the whole range first, so a failure changes nothing.
+  let at = start;
+  let v = find_vma(mm, start);
+  while (at < end) {
+    if (v == 0 || vma_start(v) > at) return -ENOMEM;
+    // VM_MAY* sit four bits above the permission they allow (R9.5: EACCES).
+    if ((newbits & ~(vma_flags(v) >> 4) & VM_ACCESS_FLAGS) != 0) return -EACCES;
+    at = vma_end(v);
+    v = vma_next(v);
+  }
+  const r = split_at_edges(mm, start, end);
+  if (r < 0) return r;
+  let lowered = false;
+  v = find_vma(mm, start);
+  while (v != 0 && vma_start(v) < end) {
+    const old = vma_flags(v);
+    const nf = (old & ~VM_ACCESS_FLAGS) | newbits;
+    set_vma_flags(v, nf);
+    vma_set_page_prot(v);
+    if (change_protection(mm, v, vma_start(v), vma_end(v))) lowered = true;
+    if ((nf & (VM_LOCKED | VM_LOCKONFAULT | VM_SHARED)) == VM_LOCKED && (old & VM_WRITE) == 0 && (nf & VM_WRITE) != 0) {
+      lockedWriteHook(mm, vma_start(v), vma_end(v));
+    }
+    const next = vma_next(v);
+    vma_merge_around(mm, v);
+    v = next;
+  }
+  if (lowered) tlb_flush_range(mm, start, plen >> 12);
+  return 0;
+}
+
+// clear_refs 4 (R9.9): clear soft-dirty everywhere, write-protect, start tracking.
+export function clear_soft_dirty(mm: u32): void {
+  let v = mm_first_vma(mm);
+  while (v != 0) {
+    set_vma_flags(v, vma_flags(v) & ~VM_SOFTDIRTY);
+    vma_set_page_prot(v);
+    const end = vma_end(v);
+    let va = vma_start(v);
+    while (va < end) {
+      let next = (va + 0x20_0000) & ~(<u64>0x1f_ffff);
+      if (next > end) next = end;
+      const pmdSlot = pt_walk(mm_pgd(mm), va, LEVEL_PMD, false);
+      if (pmdSlot > WALK_HUGE) {
+        const pmd = load<u64>(pmdSlot);
+        if (pmd != 0 && (pmd & _PAGE_PSE) == 0) {
+          const table = pte_pfn(pmd);
+          let idx = table_index(va, LEVEL_PTE);
+          for (let a = va; a < next; a += 4096, idx++) {
+            const slot = slot_addr(table, idx);
+            const pte = load<u64>(slot);
+            if (pte == 0) continue;
+            if (pte_present(pte)) store<u64>(slot, pte_wrprotect(pte_clear_soft_dirty(pte)));
+            else store<u64>(slot, pte_clear_soft_dirty(pte));
+          }
+        }
+      }
+      va = next;
+    }
+    v = vma_next(v);
+  }
+  tlb_flush_asid(mm);
+}

@@ -1,0 +1,184 @@
+// Tearing mappings down: zap (munmap, MADV_DONTNEED, truncate, exit), the mmu_gather
+// that flushes the TLB before any frame is freed, freeing page tables no VMA covers, and
+// unmap_mapping_range for a file's mappings (R9.1, R9.11, R10.2, R10.3).
+
+import { PAGE_SHIFT, PMD_SIZE, PTRS_PER_TABLE } from "./config";
+import { _PAGE_PSE, pte_present, pte_pfn, pte_dirty, pte_young, is_swap_pte,
+  is_pte_marker } from "./pte";
+import { PG_referenced, PG_swapbacked, page_set, page_flags } from "./page";
+import { LEVEL_PTE, LEVEL_PMD, LEVEL_PUD, LEVEL_PGD, WALK_HUGE, pt_walk, slot_addr,
+  table_index, pgtable_free } from "./pgtable";
+import { tlb_flush_range } from "./tlb";
+import { put_page } from "./lru";
+import { vma_start, vma_end, vma_pgoff, vma_file_next, vma_mm, vma_flags, VM_LOCKED } from "./vma";
+import { mm_pgd, add_mm_counter, mm_add_ptes, find_vma, RSS_ANON, RSS_FILE, RSS_SHMEM,
+  RSS_SWAP } from "./mm";
+import { page_remove_rmap, page_is_anon } from "./rmap";
+import { vm_normal_page, NO_PAGE } from "./special";
+import { file_immap, mark_page_dirty } from "./mapping";
+
+// ---- mmu_gather: pages wait here until the TLB no longer maps them ----
+const BATCH: u32 = 256;
+const batch: usize = memory.data(BATCH * 4);
+let nBatch: u32 = 0;
+let gMm: u32 = 0;
+let gLo: u64 = 0xffff_ffff_ffff_ffff;
+let gHi: u64 = 0;
+
+export function tlb_gather_mmu(mm: u32): void {
+  gMm = mm;
+  nBatch = 0;
+  gLo = 0xffff_ffff_ffff_ffff;
+  gHi = 0;
+}
+
+// Note a PTE that was cleared at `va` (the range to flush grows to cover it).
+@inline export function tlb_note(va: u64): void {
+  if (va < gLo) gLo = va;
+  if (va + 4096 > gHi) gHi = va + 4096;
+}
+
+// Free `pfn`'s reference after the flush.
+export function tlb_remove_page(pfn: u32, va: u64): void {
+  tlb_note(va);
+  store<u32>(batch + (<usize>nBatch << 2), pfn);
+  if (++nBatch == BATCH) tlb_finish_mmu();
+}
+
+export function tlb_finish_mmu(): void {
+  if (gHi > gLo) tlb_flush_range(gMm, gLo, (gHi - gLo) >> PAGE_SHIFT);
+  for (let i: u32 = 0; i < nBatch; i++) put_page(load<u32>(batch + (<usize>i << 2)));
+  nBatch = 0;
+  gLo = 0xffff_ffff_ffff_ffff;
+  gHi = 0;
+}
+
+// Swap slots die with their PTEs; swap.ts installs the real release.
+function noSwapFree(entry: u64): void {}
+let swapFreeHook: (entry: u64) => void = noSwapFree;
+export function set_swap_free_hook(f: (entry: u64) => void): void { swapFreeHook = f; }
+
+// mlocked pages lose one mapping of a locked VMA; mlock.ts installs the real one.
+function noMunlock(pfn: u32): void {}
+let munlockHook: (pfn: u32) => void = noMunlock;
+export function set_munlock_hook(f: (pfn: u32) => void): void { munlockHook = f; }
+
+// Huge PMD mappings of page-cache folios: filemap.ts installs the zap (R3.3).
+function noHugeZap(mm: u32, vma: u32, va: u64, slot: usize): void {}
+let hugeZapHook: (mm: u32, vma: u32, va: u64, slot: usize) => void = noHugeZap;
+export function set_huge_zap_hook(f: (mm: u32, vma: u32, va: u64, slot: usize) => void): void { hugeZapHook = f; }
+
+// Clear one PTE and release what it held. `evenCows` false spares private anonymous
+// copies (page-cache invalidation); true zaps them too (truncate, munmap, DONTNEED).
+export function zap_pte(mm: u32, vma: u32, va: u64, slot: usize, evenCows: bool): void {
+  const pte = load<u64>(slot);
+  if (pte == 0) return;
+  if (pte_present(pte)) {
+    const page = vm_normal_page(vma, va, pte);
+    if (page == NO_PAGE) {
+      store<u64>(slot, 0);
+      tlb_note(va);
+      return;
+    }
+    const anon = page_is_anon(page);
+    if (anon && !evenCows) return;
+    store<u64>(slot, 0);
+    if (anon) {
+      add_mm_counter(mm, RSS_ANON, -1);
+    } else {
+      add_mm_counter(mm, (page_flags(page) & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, -1);
+      if (pte_dirty(pte)) mark_page_dirty(page); // the PTE's dirty bit goes to the folio
+    }
+    if (pte_young(pte)) page_set(page, PG_referenced);
+    if ((vma_flags(vma) & VM_LOCKED) != 0) munlockHook(page);
+    page_remove_rmap(page);
+    tlb_remove_page(page, va);
+    return;
+  }
+  if (!evenCows && !is_pte_marker(pte)) return;
+  store<u64>(slot, 0);
+  if (is_swap_pte(pte) && !is_pte_marker(pte)) {
+    add_mm_counter(mm, RSS_SWAP, -1);
+    swapFreeHook(pte);
+  }
+}
+
+// Zap [start, end) of one VMA (start/end page aligned, inside the VMA).
+export function zap_page_range(mm: u32, vma: u32, start: u64, end: u64, evenCows: bool): void {
+  const pgd = mm_pgd(mm);
+  let va = start;
+  while (va < end) {
+    let next = (va + PMD_SIZE) & ~(PMD_SIZE - 1);
+    if (next > end) next = end;
+    const pmdSlot = pt_walk(pgd, va, LEVEL_PMD, false);
+    if (pmdSlot > WALK_HUGE) {
+      const pmd = load<u64>(pmdSlot);
+      if (pmd != 0) {
+        if ((pmd & _PAGE_PSE) != 0) {
+          hugeZapHook(mm, vma, va, pmdSlot);
+        } else {
+          const table = pte_pfn(pmd);
+          let idx = table_index(va, LEVEL_PTE);
+          for (let a = va; a < next; a += 4096) {
+            zap_pte(mm, vma, a, slot_addr(table, idx), evenCows);
+            idx++;
+          }
+        }
+      }
+    }
+    va = next;
+  }
+}
+
+// Is any VMA of `mm` inside [lo, hi)?
+@inline function covered(mm: u32, lo: u64, hi: u64): bool {
+  const v = find_vma(mm, lo);
+  return v != 0 && vma_start(v) < hi;
+}
+
+// Free the page tables (PTE, PMD, PUD levels) that only served [start, end) and that no
+// VMA needs any more (R9.11). Leaves in them are already none.
+export function free_pgtables(mm: u32, start: u64, end: u64): void {
+  if (end <= start) return;
+  const pgd = mm_pgd(mm);
+  for (let level = LEVEL_PMD; level <= LEVEL_PGD; level++) {
+    // An entry at `level` points to a table spanning 2^shift bytes.
+    const shift: u64 = 12 + 9 * (<u64>level - 1);
+    const span: u64 = <u64>1 << shift;
+    let a = start & ~(span - 1);
+    while (a < end) {
+      if (!covered(mm, a, a + span)) {
+        const slot = level == LEVEL_PGD ? slot_addr(pgd, table_index(a, LEVEL_PGD))
+                                        : pt_walk(pgd, a, level, false);
+        if (slot > WALK_HUGE) {
+          const e = load<u64>(slot);
+          if (e != 0 && (e & _PAGE_PSE) == 0) {
+            store<u64>(slot, 0);
+            pgtable_free(pte_pfn(e));
+            mm_add_ptes(mm, -1);
+          }
+        }
+      }
+      a += span;
+    }
+  }
+}
+
+// Zap every mapping of file pages [first, last] in every VMA of the file (R10.3).
+export function unmap_mapping_range(file: u32, first: u64, last: u64, evenCows: bool): void {
+  let v = file_immap(file);
+  while (v != 0) {
+    const pg0 = vma_pgoff(v);
+    const npages = (vma_end(v) - vma_start(v)) >> 12;
+    const lo = first > pg0 ? first : pg0;
+    const hiEx = last + 1 < pg0 + npages ? last + 1 : pg0 + npages;
+    if (lo < hiEx) {
+      const mm = vma_mm(v);
+      tlb_gather_mmu(mm);
+      zap_page_range(mm, v, vma_start(v) + ((lo - pg0) << 12), vma_start(v) + ((hiEx - pg0) << 12), evenCows);
+      tlb_finish_mmu();
+    }
+    v = vma_file_next(v);
+  }
+}
+

@@ -1,0 +1,295 @@
+// VMAs: the records of an address space's mappings, an AVL tree per address space keyed
+// by vm_start (O(log n) lookup, insert, remove) threaded by a sorted prev/next list
+// (neighbours for split and merge, iteration), and Linux's vm_flags.
+//
+// A VMA is an id (1 .. gVmaCapacity) into a pool of 96-byte records, allocated in
+// chunks of 4096 as address spaces need them (never freed back to the runtime: ids
+// are recycled through a free list).
+//   +0  u64 vm_start   +8 u64 vm_end   +16 u64 vm_pgoff (file page of vm_start)
+//   +24 u32 vm_flags   +28 u32 mm      +32 u32 file (0 = anonymous)
+//   +36 u32 anon_vma   (0 = no anonymous page was ever faulted here; else the family)
+//   +40 u32 left  +44 u32 right  +48 i32 height      (tree)
+//   +52 u32 prev  +56 u32 next                       (sorted list of the mm)
+//   +60 u32 file_prev  +64 u32 file_next             (the file's i_mmap list)
+//   +68 u32 internal flags (VMA_* below)
+
+export const VM_NONE: u32 = 0x00000000;
+export const VM_READ: u32 = 0x00000001;
+export const VM_WRITE: u32 = 0x00000002;
+export const VM_EXEC: u32 = 0x00000004;
+export const VM_SHARED: u32 = 0x00000008;
+export const VM_MAYREAD: u32 = 0x00000010;
+export const VM_MAYWRITE: u32 = 0x00000020;
+export const VM_MAYEXEC: u32 = 0x00000040;
+export const VM_MAYSHARE: u32 = 0x00000080;
+export const VM_GROWSDOWN: u32 = 0x00000100;
+export const VM_UFFD_MISSING: u32 = 0x00000200;
+export const VM_PFNMAP: u32 = 0x00000400;
+export const VM_UFFD_WP: u32 = 0x00001000;
+export const VM_LOCKED: u32 = 0x00002000;
+export const VM_IO: u32 = 0x00004000;
+export const VM_SEQ_READ: u32 = 0x00008000;
+export const VM_RAND_READ: u32 = 0x00010000;
+export const VM_DONTCOPY: u32 = 0x00020000;
+export const VM_DONTEXPAND: u32 = 0x00040000;
+export const VM_LOCKONFAULT: u32 = 0x00080000;
+export const VM_ACCOUNT: u32 = 0x00100000;
+export const VM_NORESERVE: u32 = 0x00200000;
+export const VM_HUGETLB: u32 = 0x00400000;
+export const VM_SYNC: u32 = 0x00800000;
+export const VM_WIPEONFORK: u32 = 0x02000000;
+export const VM_DONTDUMP: u32 = 0x04000000;
+export const VM_SOFTDIRTY: u32 = 0x08000000;
+export const VM_MIXEDMAP: u32 = 0x10000000;
+export const VM_HUGEPAGE: u32 = 0x20000000;
+export const VM_NOHUGEPAGE: u32 = 0x40000000;
+export const VM_MERGEABLE: u32 = 0x80000000;
+
+export const VM_ACCESS_FLAGS: u32 = VM_READ | VM_WRITE | VM_EXEC;
+export const VM_SPECIAL: u32 = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
+export const VM_LOCKED_MASK: u32 = VM_LOCKED | VM_LOCKONFAULT;
+
+// Internal flags (+68).
+export const VMA_WRITENOTIFY: u32 = 1; // shared writable, but PTEs start read-only (R9.10)
+export const VMA_SHMEM: u32 = 2; // MAP_SHARED|MAP_ANONYMOUS: an internal shmem file
+export const VMA_DAX: u32 = 4; // an XIP/DAX file: no page cache, no fault-around
+
+// Linux's default vm.max_map_count.
+export const MAX_MAP_COUNT: u32 = 65530;
+
+const VMA_SIZE: u32 = 96;
+const CHUNK_SHIFT: u32 = 12;
+const CHUNK: u32 = 1 << CHUNK_SHIFT;
+const MAX_CHUNKS: u32 = 128; // 524288 VMAs in all
+const chunks: usize = memory.data(MAX_CHUNKS * 4);
+let nrChunks: u32 = 0;
+let freeList: u32 = 0;
+let nextFresh: u32 = 1; // id 0 is "none"
+let nrLive: u32 = 0;
+
+@inline export function vma_addr(v: u32): usize {
+  return load<usize>(chunks + (<usize>(v >> CHUNK_SHIFT) << 2)) + <usize>(v & (CHUNK - 1)) * VMA_SIZE;
+}
+
+@inline export function vma_start(v: u32): u64 { return load<u64>(vma_addr(v)); }
+@inline export function vma_end(v: u32): u64 { return load<u64>(vma_addr(v), 8); }
+@inline export function vma_pgoff(v: u32): u64 { return load<u64>(vma_addr(v), 16); }
+@inline export function vma_flags(v: u32): u32 { return load<u32>(vma_addr(v), 24); }
+@inline export function vma_mm(v: u32): u32 { return load<u32>(vma_addr(v), 28); }
+@inline export function vma_file(v: u32): u32 { return load<u32>(vma_addr(v), 32); }
+@inline export function vma_anon_vma(v: u32): u32 { return load<u32>(vma_addr(v), 36); }
+@inline export function vma_prev(v: u32): u32 { return load<u32>(vma_addr(v), 52); }
+@inline export function vma_next(v: u32): u32 { return load<u32>(vma_addr(v), 56); }
+@inline export function vma_file_next(v: u32): u32 { return load<u32>(vma_addr(v), 64); }
+@inline export function vma_iflags(v: u32): u32 { return load<u32>(vma_addr(v), 68); }
+@inline export function set_vma_start(v: u32, x: u64): void { store<u64>(vma_addr(v), x); }
+@inline export function set_vma_end(v: u32, x: u64): void { store<u64>(vma_addr(v), x, 8); }
+@inline export function set_vma_pgoff(v: u32, x: u64): void { store<u64>(vma_addr(v), x, 16); }
+@inline export function set_vma_flags(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 24); }
+@inline export function set_vma_anon_vma(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 36); }
+@inline export function set_vma_iflags(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 68); }
+@inline function left(v: u32): u32 { return load<u32>(vma_addr(v), 40); }
+@inline function right(v: u32): u32 { return load<u32>(vma_addr(v), 44); }
+@inline function height(v: u32): i32 { return v == 0 ? 0 : load<i32>(vma_addr(v), 48); }
+@inline function setLeft(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 40); }
+@inline function setRight(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 44); }
+@inline function setPrev(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 52); }
+@inline function setNext(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 56); }
+
+@inline export function vma_pages(v: u32): u64 { return (vma_end(v) - vma_start(v)) >> 12; }
+@inline export function vma_is_anonymous(v: u32): bool { return vma_file(v) == 0; }
+// A COW mapping: private but may become writable.
+@inline export function is_cow_mapping(flags: u32): bool {
+  return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE;
+}
+// File page offset of `va` inside the VMA.
+@inline export function linear_page_index(v: u32, va: u64): u64 {
+  return vma_pgoff(v) + ((va - vma_start(v)) >> 12);
+}
+
+export function nr_vmas(): u32 { return nrLive; }
+
+// A fresh record with every field zero, or 0 when the pool is exhausted.
+export function vma_alloc(): u32 {
+  let v = freeList;
+  if (v != 0) {
+    freeList = load<u32>(vma_addr(v), 56);
+  } else {
+    if ((nextFresh >> CHUNK_SHIFT) >= nrChunks) {
+      if (nrChunks == MAX_CHUNKS) return 0;
+      store<usize>(chunks + (<usize>nrChunks << 2), heap.alloc(<usize>CHUNK * VMA_SIZE));
+      nrChunks++;
+    }
+    v = nextFresh++;
+  }
+  memory.fill(vma_addr(v), 0, VMA_SIZE);
+  nrLive++;
+  return v;
+}
+
+export function vma_free(v: u32): void {
+  memory.fill(vma_addr(v), 0, VMA_SIZE);
+  store<u32>(vma_addr(v), freeList, 56);
+  freeList = v;
+  nrLive--;
+}
+
+// A copy of `src`'s fields (not its links) in a new record.
+export function vma_dup(src: u32): u32 {
+  const v = vma_alloc();
+  if (v == 0) return 0;
+  memory.copy(vma_addr(v), vma_addr(src), 40);
+  set_vma_iflags(v, vma_iflags(src));
+  return v;
+}
+
+export function vma_init(v: u32, mm: u32, start: u64, end: u64, pgoff: u64, flags: u32, file: u32): void {
+  set_vma_start(v, start);
+  set_vma_end(v, end);
+  set_vma_pgoff(v, pgoff);
+  set_vma_flags(v, flags);
+  store<u32>(vma_addr(v), mm, 28);
+  store<u32>(vma_addr(v), file, 32);
+}
+
+// ---- the AVL tree; `root` lives in the mm (a u32 at address `rootAt`) ----
+
+@inline function fix(v: u32): void {
+  const hl = height(left(v)), hr = height(right(v));
+  store<i32>(vma_addr(v), (hl > hr ? hl : hr) + 1, 48);
+}
+function rotRight(v: u32): u32 {
+  const l = left(v);
+  setLeft(v, right(l));
+  setRight(l, v);
+  fix(v);
+  fix(l);
+  return l;
+}
+function rotLeft(v: u32): u32 {
+  const r = right(v);
+  setRight(v, left(r));
+  setLeft(r, v);
+  fix(v);
+  fix(r);
+  return r;
+}
+function balance(v: u32): u32 {
+  fix(v);
+  const bf = height(left(v)) - height(right(v));
+  if (bf > 1) {
+    if (height(left(left(v))) < height(right(left(v)))) setLeft(v, rotLeft(left(v)));
+    return rotRight(v);
+  }
+  if (bf < -1) {
+    if (height(right(right(v))) < height(left(right(v)))) setRight(v, rotRight(right(v)));
+    return rotLeft(v);
+  }
+  return v;
+}
+function insertAt(n: u32, v: u32): u32 {
+  if (n == 0) {
+    setLeft(v, 0);
+    setRight(v, 0);
+    store<i32>(vma_addr(v), 1, 48);
+    return v;
+  }
+  if (vma_start(v) < vma_start(n)) setLeft(n, insertAt(left(n), v));
+  else setRight(n, insertAt(right(n), v));
+  return balance(n);
+}
+function removeMin(n: u32): u32 {
+  if (left(n) == 0) return right(n);
+  setLeft(n, removeMin(left(n)));
+  return balance(n);
+}
+function minOf(n: u32): u32 {
+  while (left(n) != 0) n = left(n);
+  return n;
+}
+function removeAt(n: u32, v: u32): u32 {
+  if (n == 0) return 0;
+  if (n == v) {
+    const l = left(n), r = right(n);
+    if (r == 0) return l;
+    const m = minOf(r);
+    setRight(m, removeMin(r));
+    setLeft(m, l);
+    return balance(m);
+  }
+  if (vma_start(v) < vma_start(n)) setLeft(n, removeAt(left(n), v));
+  else setRight(n, removeAt(right(n), v));
+  return balance(n);
+}
+
+// The first VMA with vm_end > addr (Linux's find_vma), or 0.
+export function vma_find(root: u32, addr: u64): u32 {
+  let n = root;
+  let best: u32 = 0;
+  while (n != 0) {
+    if (addr < vma_end(n)) {
+      best = n;
+      if (addr >= vma_start(n)) return n;
+      n = left(n);
+    } else {
+      n = right(n);
+    }
+  }
+  return best;
+}
+
+// Link `v` into the tree at `rootAt` and the list whose head/tail are at `firstAt`/`lastAt`.
+export function vma_link(rootAt: usize, firstAt: usize, lastAt: usize, v: u32): void {
+  const next = vma_find(load<u32>(rootAt), vma_start(v));
+  const prev = next != 0 ? vma_prev(next) : load<u32>(lastAt);
+  setPrev(v, prev);
+  setNext(v, next);
+  if (prev != 0) setNext(prev, v); else store<u32>(firstAt, v);
+  if (next != 0) setPrev(next, v); else store<u32>(lastAt, v);
+  store<u32>(rootAt, insertAt(load<u32>(rootAt), v));
+}
+
+export function vma_unlink(rootAt: usize, firstAt: usize, lastAt: usize, v: u32): void {
+  store<u32>(rootAt, removeAt(load<u32>(rootAt), v));
+  const prev = vma_prev(v), next = vma_next(v);
+  if (prev != 0) setNext(prev, next); else store<u32>(firstAt, next);
+  if (next != 0) setPrev(next, prev); else store<u32>(lastAt, prev);
+  setPrev(v, 0);
+  setNext(v, 0);
+}
+
+// Tree height (for the invariant check: an AVL of n nodes is at most ~1.44 log2 n high).
+export function vma_tree_height(root: u32): i32 { return height(root); }
+
+// ---- a file's i_mmap list (the VMAs that map it), head stored by the file ----
+export function vma_file_link(headAt: usize, v: u32): void {
+  const first = load<u32>(headAt);
+  store<u32>(vma_addr(v), 0, 60);
+  store<u32>(vma_addr(v), first, 64);
+  if (first != 0) store<u32>(vma_addr(first), v, 60);
+  store<u32>(headAt, v);
+}
+export function vma_file_unlink(headAt: usize, v: u32): void {
+  const p = load<u32>(vma_addr(v), 60), n = load<u32>(vma_addr(v), 64);
+  if (p != 0) store<u32>(vma_addr(p), n, 64); else store<u32>(headAt, n);
+  if (n != 0) store<u32>(vma_addr(n), p, 60);
+  store<u32>(vma_addr(v), 0, 60);
+  store<u32>(vma_addr(v), 0, 64);
+}
+
+// ---- vm_get_page_prot: the base protection new PTEs of a VMA get ----
+import { _PAGE_PRESENT, _PAGE_USER, _PAGE_ACCESSED, _PAGE_RW, _PAGE_NX, _PAGE_PROTNONE } from "./pte";
+
+// Present, user, young; writable only for a shared writable VMA without write-notify
+// (private VMAs take a write fault to COW, R9.7); NX unless VM_EXEC. PROT_NONE VMAs get
+// protnone entries: the hardware faults on them, Linux still knows the page (R9.6).
+export function vma_page_prot(v: u32): u64 {
+  const f = vma_flags(v);
+  if ((f & VM_ACCESS_FLAGS) == 0) return _PAGE_PROTNONE | _PAGE_ACCESSED;
+  let prot: u64 = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
+  if ((f & (VM_SHARED | VM_WRITE)) == (VM_SHARED | VM_WRITE) && (vma_iflags(v) & VMA_WRITENOTIFY) == 0) {
+    prot |= _PAGE_RW;
+  }
+  if ((f & VM_EXEC) == 0) prot |= _PAGE_NX;
+  return prot;
+}

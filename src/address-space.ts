@@ -1,0 +1,327 @@
+// AddressSpace: one emulated process's memory — Linux's mm_struct and its system calls.
+import type { Core } from './core.js';
+import { LinuxError, SegmentationFault, BusError, OutOfMemoryError, CoreCrashedError } from './errors.js';
+import { ACCESS_CODE, type Access } from './tlb-view.js';
+import type { File } from './file.js';
+import { PAGE_SIZE, MS_SYNC, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE } from './constants.js';
+
+export interface MmapOptions {
+  /** A hint, or the exact address with MAP_FIXED / MAP_FIXED_NOREPLACE. */
+  addr?: number;
+  length: number;
+  prot: number;
+  flags: number;
+  file?: File;
+  /** Byte offset in the file: a multiple of 4096. */
+  offset?: number;
+}
+
+/** One page as /proc/pid/pagemap reports it, plus the PTE bits the kernel hides. */
+export interface PageInfo {
+  present: boolean;
+  swapped: boolean;
+  /** A page-cache or shared-anonymous page (pagemap bit 61). */
+  file: boolean;
+  /** Mapped exactly once in the whole system (bit 56). */
+  exclusive: boolean;
+  softDirty: boolean;
+  uffdWp: boolean;
+  guard: boolean;
+  pfn: number;
+  swapType: number;
+  swapOffset: number;
+  young: boolean;
+  dirty: boolean;
+  writable: boolean;
+  special: boolean;
+  protnone: boolean;
+  zeroPage: boolean;
+  mlocked: boolean;
+}
+
+export interface VmaInfo {
+  start: number;
+  end: number;
+  /** Like /proc/pid/maps: 'rw-p', 'r--s' … */
+  perms: string;
+  flags: number;
+  /** File page offset of `start` (for anonymous memory: start / 4096). */
+  pgoff: number;
+  /** The file id, or 0 for anonymous memory. */
+  file: number;
+  shmem: boolean;
+}
+
+export interface SmapsEntry extends VmaInfo {
+  size: number;
+  rss: number;
+  anonymous: number;
+  referenced: number;
+  locked: number;
+  swap: number;
+  shared: number;
+  private: number;
+  dirty: number;
+}
+
+const VA_LIMIT = 2 ** 48;
+const SIGBUS = 7, SIGSEGV = 11, SEGV_MAPERR = 1, BUS_MCEERR_AR = 4;
+
+function isNum(x: unknown): x is number { return typeof x === 'number' && Number.isFinite(x); }
+
+/** @internal Translate a negative access result into the typed error it stands for. */
+export function accessError(core: Core, r: number, what: string): Error {
+  if (r <= -1e9) return new RangeError(`${what}: bad arguments`);
+  if (r === -SIGSEGV) {
+    return new SegmentationFault(core.x.fault_sig_addr(), core.x.fault_sig_code() === SEGV_MAPERR ? 'SEGV_MAPERR' : 'SEGV_ACCERR', what);
+  }
+  if (r === -SIGBUS) {
+    return new BusError(core.x.fault_sig_addr(), core.x.fault_sig_code() === BUS_MCEERR_AR ? 'BUS_MCEERR_AR' : 'BUS_ADRERR');
+  }
+  if (r === -101) return new OutOfMemoryError(`${what}: out of emulated RAM and nothing reclaimable`);
+  if (r === -102) return new LinuxError(11, what, 'the backend must wait: use the async API');
+  core.dead = `${what}: the fault path made no progress (${r})`;
+  return new CoreCrashedError(core.dead);
+}
+
+export class AddressSpace {
+  private destroyed = false;
+  /** @internal */
+  constructor(private readonly core: Core, readonly id: number, private readonly files: (id: number) => File | undefined,
+              private readonly onDestroy: (mm: AddressSpace) => void) {}
+
+  /** The ASID of this address space in the TLB. */
+  get asid(): number { return this.id; }
+
+  private live(): void {
+    this.core.alive();
+    if (this.destroyed) throw new LinuxError(22, 'AddressSpace', 'destroyed');
+  }
+
+  private addr(x: unknown, what: string): number {
+    if (!isNum(x) || !Number.isInteger(x) || x < 0 || x >= VA_LIMIT) {
+      throw new RangeError(`${what} must be an integer address in [0, 2^48), got ${String(x)}`);
+    }
+    return x;
+  }
+
+  private len(x: unknown, what: string): number {
+    if (!isNum(x) || !Number.isInteger(x) || x < 0) {
+      throw new RangeError(`${what} must be a non-negative integer, got ${String(x)}`);
+    }
+    return x;
+  }
+
+  private bits(x: unknown, what: string): number {
+    if (!isNum(x) || !Number.isInteger(x) || x < 0 || x > 0xffffffff) {
+      throw new RangeError(`${what} must be a 32-bit unsigned integer, got ${String(x)}`);
+    }
+    return x;
+  }
+
+  private call(r: number, syscall: string): number {
+    if (r < 0) throw new LinuxError(-r, syscall);
+    return r;
+  }
+
+  /** mmap: returns the address of the new mapping. */
+  mmap(o: MmapOptions): number {
+    this.live();
+    if (o === null || typeof o !== 'object') throw new RangeError('mmap takes an options object');
+    const addr = o.addr === undefined ? 0 : this.addr(o.addr, 'addr');
+    const length = this.len(o.length, 'length');
+    const prot = this.bits(o.prot, 'prot');
+    const flags = this.bits(o.flags, 'flags');
+    const offset = o.offset === undefined ? 0 : this.len(o.offset, 'offset');
+    if (offset % PAGE_SIZE !== 0) throw new LinuxError(22, 'mmap', 'offset is not a multiple of the page size');
+    if (o.file !== undefined && this.files(o.file.id) !== o.file) throw new LinuxError(9, 'mmap', 'file is closed or belongs to another Mmu');
+    const r = this.core.x.sys_mmap(this.id, addr, length > 2 ** 50 ? 2 ** 50 : length, prot, flags,
+      o.file ? o.file.id : 0, offset / PAGE_SIZE);
+    return this.call(r, 'mmap');
+  }
+
+  munmap(addr: number, length: number): void {
+    this.live();
+    this.call(this.core.x.sys_munmap(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), 2 ** 50)), 'munmap');
+  }
+
+  mprotect(addr: number, length: number, prot: number): void {
+    this.live();
+    this.call(this.core.x.sys_mprotect(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), 2 ** 50),
+      this.bits(prot, 'prot')), 'mprotect');
+  }
+
+  madvise(addr: number, length: number, advice: number): void {
+    this.live();
+    if (!isNum(advice) || !Number.isInteger(advice)) throw new RangeError(`advice must be an integer, got ${String(advice)}`);
+    this.call(this.core.x.sys_madvise(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), 2 ** 50),
+      advice | 0), 'madvise');
+  }
+
+  /** msync: write shared dirty pages of the range to their files (MS_SYNC by default). */
+  msync(addr: number, length: number, flags: number = MS_SYNC): void {
+    this.live();
+    this.call(this.core.x.sys_msync(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), 2 ** 50),
+      this.bits(flags, 'flags')), 'msync');
+  }
+
+  /** clear_refs 4: clear soft-dirty bits and start tracking writes again (R9.9). */
+  clearSoftDirty(): void {
+    this.live();
+    this.core.x.mm_clear_soft_dirty(this.id);
+  }
+
+  private access(a: Access): number {
+    const c = ACCESS_CODE[a];
+    if (c === undefined) throw new RangeError(`access must be 'read', 'write' or 'exec', got ${String(a)}`);
+    return c;
+  }
+
+  /** Fault every page of [addr, addr+length) once, as a CPU access of that kind would. */
+  touch(addr: number, length: number, access: Access = 'read'): void {
+    this.live();
+    const r = this.core.x.mm_touch(this.id, this.addr(addr, 'addr'), this.len(length, 'length'), this.access(access));
+    if (r < 0) throw accessError(this.core, r, `touch (${access})`);
+  }
+
+  /** The physical address `addr` translates to, faulting it in if needed. */
+  translate(addr: number, access: Access = 'read'): number {
+    this.live();
+    const r = this.core.x.mm_translate(this.id, this.addr(addr, 'addr'), this.access(access));
+    if (r < 0) throw accessError(this.core, r, `translate (${access})`);
+    return r;
+  }
+
+  /** Read `n` bytes at `addr` as user space would (faults included). */
+  read(addr: number, n: number): Uint8Array {
+    this.live();
+    this.addr(addr, 'addr');
+    this.len(n, 'length');
+    const out = new Uint8Array(n);
+    const chunk = this.core.x.staging_size();
+    for (let done = 0; done < n;) {
+      const k = Math.min(chunk, n - done);
+      const r = this.core.x.mm_copy(this.id, addr + done, k, 0);
+      if (r < 0) throw accessError(this.core, r, 'read');
+      const at = this.core.x.staging_addr() >>> 0;
+      out.set(this.core.bytes().subarray(at, at + k), done);
+      done += k;
+    }
+    return out;
+  }
+
+  /** Write bytes at `addr` as user space would (faults, COW, dirtying included). */
+  write(addr: number, data: Uint8Array): void {
+    this.live();
+    this.addr(addr, 'addr');
+    if (!(data instanceof Uint8Array)) throw new RangeError('write takes a Uint8Array');
+    const chunk = this.core.x.staging_size();
+    for (let done = 0; done < data.length;) {
+      const k = Math.min(chunk, data.length - done);
+      const at = this.core.x.staging_addr() >>> 0;
+      this.core.bytes().set(data.subarray(done, done + k), at);
+      const r = this.core.x.mm_copy(this.id, addr + done, k, 1);
+      if (r < 0) throw accessError(this.core, r, 'write');
+      done += k;
+    }
+  }
+
+  /** /proc/pid/pagemap for `count` pages from `addr`, with the PTE's own bits too. */
+  pagemap(addr: number, count: number): PageInfo[] {
+    this.live();
+    this.addr(addr, 'addr');
+    this.len(count, 'count');
+    const base = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+    const out: PageInfo[] = [];
+    const chunk = this.core.x.pagemap_chunk();
+    for (let done = 0; done < count;) {
+      const k = Math.min(chunk, count - done);
+      this.call(this.core.x.mm_pagemap(this.id, base + done * PAGE_SIZE, k), 'pagemap');
+      const buf = this.core.x.memory.buffer;
+      const e = new Uint32Array(buf, this.core.x.pagemap_buf64() >>> 0, k * 2);
+      const x = new Uint32Array(buf, this.core.x.pagemap_buf32() >>> 0, k);
+      for (let i = 0; i < k; i++) {
+        const lo = e[i * 2], hi = e[i * 2 + 1], ex = x[i];
+        const swapped = (hi & (1 << 30)) !== 0;
+        const frame = lo + (hi & 0x7fffff) * 2 ** 32; // bits 0..54
+        out.push({
+          present: (hi >>> 31) !== 0, swapped, file: (hi & (1 << 29)) !== 0, exclusive: (hi & (1 << 24)) !== 0,
+          softDirty: (hi & (1 << 23)) !== 0, uffdWp: (hi & (1 << 25)) !== 0, guard: (hi & (1 << 26)) !== 0,
+          pfn: swapped ? 0 : frame, swapType: swapped ? lo & 31 : 0, swapOffset: swapped ? Math.floor(frame / 32) : 0,
+          young: (ex & 1) !== 0, dirty: (ex & 2) !== 0, writable: (ex & 4) !== 0, special: (ex & 8) !== 0,
+          protnone: (ex & 16) !== 0, zeroPage: (ex & 32) !== 0, mlocked: (ex & 64) !== 0,
+        });
+      }
+      done += k;
+    }
+    return out;
+  }
+
+  /** Fault counts of this address space (getrusage's ru_minflt / ru_majflt). */
+  rusage(): { minflt: number; majflt: number } {
+    this.live();
+    return { minflt: this.core.x.mm_info(this.id, 4), majflt: this.core.x.mm_info(this.id, 5) };
+  }
+
+  /** /proc/pid/status numbers, in bytes. */
+  status(): { vmSize: number; vmRss: number; rssAnon: number; rssFile: number; rssShmem: number; vmSwap: number; vmLck: number; mapCount: number; pageTables: number } {
+    this.live();
+    const i = (w: number) => this.core.x.mm_info(this.id, w);
+    return {
+      vmSize: i(7) * PAGE_SIZE, vmRss: (i(0) + i(1) + i(2)) * PAGE_SIZE, rssAnon: i(0) * PAGE_SIZE,
+      rssFile: i(1) * PAGE_SIZE, rssShmem: i(2) * PAGE_SIZE, vmSwap: i(3) * PAGE_SIZE, vmLck: i(6) * PAGE_SIZE,
+      mapCount: i(8), pageTables: i(9) * PAGE_SIZE,
+    };
+  }
+
+  /** The VMAs, like /proc/pid/maps. */
+  maps(): VmaInfo[] {
+    this.live();
+    const out: VmaInfo[] = [];
+    for (let v = this.core.x.mm_vma_first(this.id); v !== 0; v = this.core.x.vma_next_id(v)) {
+      const flags = this.core.x.vma_info(v, 3) >>> 0;
+      const perms = ((flags & VM_READ) ? 'r' : '-') + ((flags & VM_WRITE) ? 'w' : '-') + ((flags & VM_EXEC) ? 'x' : '-') +
+        ((flags & (VM_SHARED | VM_MAYSHARE)) ? 's' : 'p');
+      out.push({ start: this.core.x.vma_info(v, 0), end: this.core.x.vma_info(v, 1), perms, flags,
+        pgoff: this.core.x.vma_info(v, 2), file: this.core.x.vma_info(v, 4), shmem: (this.core.x.vma_info(v, 5) & 2) !== 0 });
+    }
+    return out;
+  }
+
+  /** /proc/pid/smaps, in bytes per VMA. */
+  smaps(): SmapsEntry[] {
+    this.live();
+    const maps = this.maps();
+    let v = this.core.x.mm_vma_first(this.id);
+    return maps.map((m) => {
+      const at = this.core.x.vma_smaps_fill(this.id, v) >>> 0;
+      v = this.core.x.vma_next_id(v);
+      const c = new Uint32Array(this.core.x.memory.buffer, at, 8);
+      return { ...m, size: m.end - m.start, rss: c[0] * PAGE_SIZE, anonymous: c[1] * PAGE_SIZE, referenced: c[2] * PAGE_SIZE,
+        locked: c[3] * PAGE_SIZE, swap: c[4] * PAGE_SIZE, shared: c[5] * PAGE_SIZE, private: c[6] * PAGE_SIZE,
+        dirty: c[7] * PAGE_SIZE };
+    });
+  }
+
+  /** fork: a child address space (COW), counts starting at zero (R11.7). */
+  fork(): AddressSpace {
+    this.live();
+    const c = this.core.x.mm_fork(this.id);
+    if (c < 0) throw new OutOfMemoryError('fork: out of emulated RAM');
+    return this.spawn(c);
+  }
+
+  /** @internal set by the Mmu */
+  spawn: (id: number) => AddressSpace = () => { throw new Error('not attached'); };
+
+  /** Tear the address space down: every frame and page table it held is free again. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.core.alive();
+    this.core.x.mm_destroy(this.id);
+    this.destroyed = true;
+    this.onDestroy(this);
+  }
+
+  get isDestroyed(): boolean { return this.destroyed; }
+}

@@ -1,0 +1,243 @@
+// Files: the TypeScript face of Linux's vm_operations_struct and address_space_operations.
+// A backend supplies the bytes; the core keeps the page cache. Backends without their own
+// fault / mapPages get the page cache's generic ones, which run inside Wasm.
+import type { Core } from './core.js';
+import { LinuxError } from './errors.js';
+import { PAGE_SIZE } from './constants.js';
+
+/** What a backend's fault / mapPages / pageMkwrite sees: Linux's struct vm_fault. */
+export class VmFault {
+  /** @internal */
+  constructor(private readonly core: Core) {}
+  private u32(off: number): number {
+    return new DataView(this.core.x.memory.buffer).getUint32((this.core.x.vmf_addr() >>> 0) + off, true);
+  }
+  private u64(off: number): number {
+    const dv = new DataView(this.core.x.memory.buffer);
+    const at = (this.core.x.vmf_addr() >>> 0) + off;
+    return dv.getUint32(at, true) + dv.getUint32(at + 4, true) * 2 ** 32;
+  }
+  /** FAULT_FLAG_* bits. */
+  get flags(): number { return this.u32(0); }
+  /** The page-aligned faulting address. */
+  get address(): number { return this.u64(8); }
+  /** The file page being faulted. */
+  get pgoff(): number { return this.u64(16); }
+  /** The last file page mapPages may map (seed 000's max_pgoff). */
+  get maxPgoff(): number { return this.u32(56); }
+  /** The preallocated COW target frame for a private write (seed 004), or null. */
+  get cowPage(): number | null { const p = this.u32(24); return p === 0 ? null : p - 1; }
+
+  /**
+   * For mapPages: map the cached page at `pgoff` if it is ready (uptodate, unlocked, in the
+   * page cache). Never blocks. Returns true if a PTE was installed.
+   */
+  mapPage(pgoff: number): boolean {
+    return this.core.x.vmf_map_cached(pgoff) === 1;
+  }
+
+  /**
+   * For fault: put `data` (at most 4096 bytes, zero-filled after) in the page cache at
+   * `pgoff` and hand it back as the faulting page. Return VM_FAULT_LOCKED after this.
+   */
+  fillPage(pgoff: number, data: Uint8Array): void {
+    if (data.length > PAGE_SIZE) throw new RangeError(`a page holds 4096 bytes, got ${data.length}`);
+    const pfn = this.core.x.vmf_add_page(pgoff);
+    if (pfn < 0) throw new LinuxError(-pfn, 'fault');
+    const at = (this.core.x.mmu_ram_base() >>> 0) + pfn * PAGE_SIZE;
+    const mem = this.core.bytes();
+    mem.fill(0, at, at + PAGE_SIZE);
+    mem.set(data, at);
+  }
+}
+
+/**
+ * A backend: the file system's side of a file. `readPage` fills a page of the file
+ * (returns the bytes it read; the rest is zeroed); `writePage` receives dirty data on
+ * msync and eviction. The optional methods override the page cache's generic ones.
+ */
+export interface Backend {
+  size(): number;
+  readPage(index: number, dst: Uint8Array): number;
+  writePage?(index: number, src: Uint8Array): void;
+  /** Called when the file is truncated or extended through File.truncate(). */
+  truncate?(size: number): void;
+  /** Linux's ->fault: return VM_FAULT_* bits (VM_FAULT_LOCKED after vmf.fillPage). */
+  fault?(vmf: VmFault): number;
+  /** Linux's ->map_pages: map only pages already at hand with vmf.mapPage(pgoff); never block. */
+  mapPages?(vmf: VmFault, startPgoff: number, endPgoff: number): void;
+  /** Linux's ->page_mkwrite: a clean shared page is about to become writable. */
+  pageMkwrite?(vmf: VmFault): number;
+  /** Linux's ->pfn_mkwrite, for special (PFN) mappings. */
+  pfnMkwrite?(vmf: VmFault): number;
+}
+
+/** A file whose bytes live in a Uint8Array held by the host. */
+export class MemoryFile implements Backend {
+  private data: Uint8Array;
+  private length: number;
+  /** Pages written back so far (for tests and teaching). */
+  writes = 0;
+  constructor(bytes: Uint8Array | number = 0) {
+    if (typeof bytes === 'number') {
+      if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`file size must be a non-negative integer, got ${bytes}`);
+      this.data = new Uint8Array(bytes);
+    } else {
+      this.data = new Uint8Array(bytes);
+    }
+    this.length = this.data.length;
+  }
+  size(): number { return this.length; }
+  /** The file's current contents (a copy). */
+  bytes(): Uint8Array { return this.data.slice(0, this.length); }
+  readPage(index: number, dst: Uint8Array): number {
+    const off = index * PAGE_SIZE;
+    if (off >= this.length) return 0;
+    const n = Math.min(PAGE_SIZE, this.length - off);
+    dst.set(this.data.subarray(off, off + n));
+    return n;
+  }
+  writePage(index: number, src: Uint8Array): void {
+    const off = index * PAGE_SIZE;
+    if (off + src.length > this.data.length) this.grow(off + src.length);
+    this.data.set(src, off);
+    this.length = Math.max(this.length, off + src.length);
+    this.writes++;
+  }
+  truncate(size: number): void {
+    if (size > this.data.length) this.grow(size);
+    this.data.fill(0, Math.min(size, this.length), this.data.length);
+    this.length = size;
+  }
+  private grow(n: number): void {
+    const d = new Uint8Array(Math.max(n, this.data.length * 2));
+    d.set(this.data);
+    this.data = d;
+  }
+}
+
+export interface OpenOptions {
+  /** Opened without write permission: MAP_SHARED with PROT_WRITE is EACCES (R9.5). */
+  readOnly?: boolean;
+  /** Dirty accounting like a disk file system (default true): shared writable mappings
+   *  write-notify, so the first write to each clean page faults (R9.10). */
+  dirtyAccounting?: boolean;
+  /** No map_pages at all (no fault-around), like a file system without one. */
+  noMapPages?: boolean;
+}
+
+// mapping.ts AS_* flags.
+export const AS_SHMEM = 2, AS_READONLY = 4, AS_HAS_FAULT = 8, AS_HAS_MAP_PAGES = 16,
+  AS_HAS_PAGE_MKWRITE = 32, AS_HAS_PFN_MKWRITE = 64, AS_DAX = 128, AS_MLOCKED = 256,
+  AS_DIRTY_ACCOUNT = 512, AS_NO_MAP_PAGES = 1024;
+
+const PG = { locked: 1 << 0, uptodate: 1 << 1, dirty: 1 << 2, lru: 1 << 3, active: 1 << 4,
+  referenced: 1 << 5, anon: 1 << 6, readahead: 1 << 13, writeback: 1 << 14, mlocked: 1 << 15,
+  unevictable: 1 << 16, hwpoison: 1 << 18 } as const;
+
+export interface CachedPage {
+  pfn: number;
+  uptodate: boolean;
+  locked: boolean;
+  dirty: boolean;
+  readahead: boolean;
+  hwpoison: boolean;
+  referenced: boolean;
+  mlocked: boolean;
+  refcount: number;
+  mapcount: number;
+}
+
+/** An open file of an Mmu: its page cache and the controls tests and teachers need. */
+export class File {
+  /** @internal */
+  constructor(private readonly core: Core, readonly id: number, readonly backend: Backend,
+              private readonly onClose: (f: File) => void) {}
+
+  /** i_size in bytes. */
+  get size(): number { return this.core.x.file_info(this.id, 0); }
+  /** Pages in the page cache. */
+  get cachedPages(): number { return this.core.x.file_info(this.id, 1); }
+  /** Dirty pages in the page cache. */
+  get dirtyPages(): number { return this.core.x.file_info(this.id, 4); }
+  /** VMAs mapping the file. */
+  get mappings(): number { return this.core.x.file_info(this.id, 3); }
+
+  private check(): void {
+    this.core.alive();
+    if (this.core.x.file_info(this.id, 0) < 0) throw new LinuxError(9, 'file', 'file is closed');
+  }
+
+  private pages(first: number, count: number): void {
+    if (!Number.isInteger(first) || !Number.isInteger(count) || first < 0 || count < 0) {
+      throw new RangeError(`page range must be non-negative integers, got ${first}, ${count}`);
+    }
+  }
+
+  /** Change the size (truncate_setsize, R10.2): mappings beyond it are zapped, even private copies. */
+  truncate(size: number): void {
+    this.check();
+    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`size must be an integer in [0, 2^44], got ${size}`);
+    this.backend.truncate?.(size);
+    const r = this.core.x.file_truncate(this.id, size);
+    if (r < 0) throw new LinuxError(-r, 'truncate');
+  }
+
+  /** Read pages [first, first+count) into the page cache (order-0, uptodate, unlocked). */
+  prime(first = 0, count = Math.ceil(this.size / PAGE_SIZE) - first): void {
+    this.check();
+    this.pages(first, count);
+    this.core.x.file_prime(this.id, first, count);
+  }
+
+  /** Drop unmapped pages of [first, last] from the cache (dirty ones written back first). */
+  evict(first = 0, last = Math.max(0, Math.ceil(this.size / PAGE_SIZE) - 1)): number {
+    this.check();
+    this.pages(first, last - first);
+    return this.core.x.file_evict(this.id, first, last);
+  }
+
+  /** Write back every dirty cached page (fsync). */
+  sync(): void {
+    this.check();
+    const r = this.core.x.file_sync(this.id, 0, Math.max(0, Math.ceil(this.size / PAGE_SIZE) - 1));
+    if (r < 0) throw new LinuxError(-r, 'fsync');
+  }
+
+  /** The cached page at `index`, or null if it is not in the page cache. */
+  page(index: number): CachedPage | null {
+    this.check();
+    const pfn = this.core.x.file_page_pfn(this.id, index);
+    if (pfn < 0) return null;
+    const f = this.core.x.page_info(pfn, 0);
+    return {
+      pfn, uptodate: (f & PG.uptodate) !== 0, locked: (f & PG.locked) !== 0, dirty: (f & PG.dirty) !== 0,
+      readahead: (f & PG.readahead) !== 0, hwpoison: (f & PG.hwpoison) !== 0,
+      referenced: (f & PG.referenced) !== 0, mlocked: (f & PG.mlocked) !== 0,
+      refcount: this.core.x.page_info(pfn, 1), mapcount: this.core.x.page_info(pfn, 2),
+    };
+  }
+
+  /** Test control: set page flags of a cached page (to exercise R2.5's skip rules). */
+  setPageState(index: number, state: { locked?: boolean; uptodate?: boolean; readahead?: boolean; hwpoison?: boolean }): void {
+    this.check();
+    const pfn = this.core.x.file_page_pfn(this.id, index);
+    if (pfn < 0) throw new RangeError(`page ${index} is not in the page cache`);
+    let set = 0, clear = 0;
+    const apply = (on: boolean | undefined, bit: number) => { if (on === true) set |= bit; else if (on === false) clear |= bit; };
+    apply(state.locked, PG.locked);
+    apply(state.uptodate, PG.uptodate);
+    apply(state.readahead, PG.readahead);
+    apply(state.hwpoison, PG.hwpoison);
+    const r = this.core.x.page_test_flags(pfn, set, clear);
+    if (r < 0) throw new LinuxError(-r, 'setPageState');
+  }
+
+  /** Drop the page cache (written back first unless `discard`) and forget the file. */
+  close(discard = false): void {
+    this.check();
+    const r = this.core.x.file_close(this.id, discard ? 1 : 0);
+    if (r < 0) throw new LinuxError(-r, 'close', r === -16 ? 'the file is still mapped' : undefined);
+    this.onClose(this);
+  }
+}
