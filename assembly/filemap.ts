@@ -19,7 +19,7 @@ import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
 import { unmap_mapping_range } from "./unmap";
 import { set_prefault_pte, pte_lock, pte_unlock } from "./install";
 import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
-  VM_FAULT_LOCKED } from "./vmfault";
+  VM_FAULT_LOCKED, VM_FAULT_RETRY } from "./vmfault";
 import { host_read_page, host_write_page } from "./host";
 import { count, count_n, ST_PGMAJFAULT, ST_PAGECACHE_READ, ST_WRITEBACK, ST_FAULT_AROUND } from "./stats";
 
@@ -32,6 +32,8 @@ const MMAP_LOTSAMISS: u32 = 100;
 // cache's reference only) or NO_PFN: out of memory, or the backend failed (AS_IO_ERROR set
 // on the file and the failed read leaves nothing cached).
 export let gReadFailed: bool = false; // the last add_to_page_cache failed in the backend
+export let gReadRetry: bool = false; // a backend said -EAGAIN: the data must be waited for
+const EAGAIN_READ: i32 = -11;
 
 export function add_to_page_cache(file: u32, index: u32): u32 {
   return add_page(file, index, (file_flags(file) & AS_SHMEM) == 0);
@@ -41,6 +43,7 @@ export function add_to_page_cache(file: u32, index: u32): u32 {
 // backend's own fault that fills it next).
 export function add_page(file: u32, index: u32, read: bool): u32 {
   gReadFailed = false;
+  gReadRetry = false;
   const pfn = alloc_user_page();
   if (pfn == NO_PFN) return NO_PFN;
   const dst = pfn_to_virt(pfn);
@@ -50,7 +53,9 @@ export function add_page(file: u32, index: u32, read: bool): u32 {
   } else {
     const n = host_read_page(file, <f64>index, dst);
     if (n < 0 || n > <i32>PAGE_SIZE) {
-      gReadFailed = true;
+      // -EAGAIN: an asynchronous backend has not got the bytes yet; it now knows they
+      // are wanted. Anything else is an I/O error (SIGBUS).
+      if (n == EAGAIN_READ) gReadRetry = true; else gReadFailed = true;
       put_page(pfn);
       return NO_PFN;
     }
@@ -66,15 +71,19 @@ export function add_page(file: u32, index: u32, read: bool): u32 {
 }
 
 // Read [start, start+n) into the cache where absent, marking `mark` with PG_readahead.
+// An asynchronous backend is asked for the whole window (it may fetch it in one request):
+// pages it must wait for are skipped, and gReadRetry stays set for the caller.
 export function page_cache_ra(file: u32, start: u64, n: u32, mark: u64): void {
   const end = file_pages(file);
+  let retry = false;
   for (let i: u64 = start; i < start + n && i < end; i++) {
     if (pc_lookup(file, <u32>i) != NO_PFN) continue;
     const pfn = add_to_page_cache(file, <u32>i);
-    if (pfn == NO_PFN) return;
+    if (gReadRetry) { retry = true; continue; }
+    if (pfn == NO_PFN) break;
     if (i == mark) page_set(pfn, PG_readahead);
-    if (gReadFailed) return;
   }
+  gReadRetry = retry;
 }
 
 // ---- filemap_fault ----
@@ -106,10 +115,12 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
         const start = pgoff > RA_PAGES / 2 ? pgoff - RA_PAGES / 2 : 0;
         page_cache_ra(file, start, RA_PAGES, start + RA_PAGES - RA_PAGES / 4);
       }
+      if (gReadRetry) return VM_FAULT_RETRY; // R1.1 step 4: nothing mapped, nothing counted
       pfn = pc_lookup(file, index);
       if (pfn == NO_PFN) {
         // The read-around may have stopped early: read the page itself.
         if (!gReadFailed) pfn = add_to_page_cache(file, index);
+        if (gReadRetry) return VM_FAULT_RETRY;
         if (pfn == NO_PFN) return gReadFailed ? VM_FAULT_SIGBUS : VM_FAULT_OOM;
       }
       ret |= VM_FAULT_MAJOR;
@@ -131,6 +142,7 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
     if ((page_flags(pfn) & PG_uptodate) == 0) {
       // Re-read a page that is cached but not up to date (a failed or dropped read).
       const n = shmem ? 0 : host_read_page(file, <f64>index, pfn_to_virt(pfn));
+      if (n == EAGAIN_READ) return VM_FAULT_RETRY;
       if (n < 0 || n > <i32>PAGE_SIZE) return VM_FAULT_SIGBUS;
       if (!shmem && n < <i32>PAGE_SIZE) memory.fill(pfn_to_virt(pfn) + <usize>n, 0, PAGE_SIZE - <u32>n);
       page_set(pfn, PG_uptodate);
