@@ -1,0 +1,199 @@
+// The kernel half of conformance: build kernel/scenario.c, run a scenario on the host kernel,
+// parse what it printed into an observation document, detect the kernel's profile.
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { tmpdir, release, platform } from 'node:os';
+import { join } from 'node:path';
+import { CONFORMANCE_DIR, toLines } from './scenario.mjs';
+
+export const HARNESS_SOURCE = join(CONFORMANCE_DIR, 'kernel', 'scenario.c');
+
+/**
+ * Compiles the harness into a fresh temp dir. Returns { bin, dir, cleanup() }.
+ * Throws with the compiler's output when `cc` fails.
+ */
+export function buildHarness() {
+  const dir = mkdtempSync(join(tmpdir(), 'wasm-mmu-conformance-'));
+  const bin = join(dir, 'scenario');
+  const r = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-o', bin, HARNESS_SOURCE], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`cc failed: ${r.error?.message ?? r.stderr}`);
+  }
+  return { bin, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const num = (v) => (v === undefined ? undefined : Number(v));
+
+function parseKv(line) {
+  const o = {};
+  for (const tok of line.trim().split(/\s+/).slice(1)) {
+    const eq = tok.indexOf('=');
+    if (eq > 0) o[tok.slice(0, eq)] = tok.slice(eq + 1);
+  }
+  return o;
+}
+
+/**
+ * Parses the harness's output for a canonical scenario into
+ * { scenario, source: 'kernel', kernel, observations: [...] } (shape: README.md).
+ */
+export function parseOutput(norm, text) {
+  const idOfSlot = Object.fromEntries(Object.entries(norm.mapSlots).map(([id, slot]) => [slot, id]));
+  const observations = [];
+  let begin = null;
+  let ended = false;
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const kind = line.split(' ', 1)[0];
+    const kv = parseKv(line);
+    if (kind === 'error') throw new Error(`harness error in ${norm.name}: ${line.slice(6)}`);
+    if (kind === 'begin') begin = kv;
+    else if (kind === 'end') ended = true;
+    else if (kind === 'obs') {
+      const step = num(kv.step);
+      const st = norm.steps[step];
+      const sig = kv.sig === 'none' ? null : kv.sig;
+      const o = {
+        step,
+        op: st.op,
+        in: kv.who,
+        minflt: kv.minflt === '-1' ? null : num(kv.minflt),
+        majflt: kv.majflt === '-1' ? null : num(kv.majflt),
+        signal: sig,
+        sigCode: sig ? kv.code : null,
+        sigPage: sig && kv.sigpage !== '-1' ? num(kv.sigpage) : null,
+        errno: kv.errno === '0' ? null : kv.errno,
+        value: kv.value === '-1' ? null : num(kv.value),
+      };
+      if (st.expect.vmlck) o.vmlck = num(kv.vmlck);
+      o.maps = {};
+      observations.push(o);
+    } else if (kind === 'map') {
+      const o = observations[observations.length - 1];
+      if (!o || o.step !== num(kv.step)) throw new Error(`map line without its obs line: ${line}`);
+      if (kv.nopfn) throw new Error('pagemap shows present pages without PFNs (not root?)');
+      const m = { state: kv.state, pfn: kv.pfn };
+      if (kv.sd !== undefined) m.softDirty = kv.sd;
+      if (kv.mlk !== undefined) m.mlocked = kv.mlk;
+      o.maps[idOfSlot[num(kv.id)]] = m;
+    } else {
+      throw new Error(`unexpected harness output: ${line}`);
+    }
+  }
+  if (!begin || !ended) throw new Error(`harness output incomplete for ${norm.name}:\n${text.slice(-2000)}`);
+  return { scenario: norm.name, source: 'kernel', kernel: release(), observations };
+}
+
+/** Runs one canonical scenario on the host kernel; returns the observation document. */
+export function runOnKernel(harness, norm) {
+  const r = spawnSync(harness.bin, [harness.dir], { input: toLines(norm), encoding: 'utf8', timeout: 30_000 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) {
+    const err = (r.stdout ?? '').split('\n').find((l) => l.startsWith('error ')) ?? r.stderr;
+    throw new Error(`harness failed on ${norm.name} (status ${r.status}): ${err}`);
+  }
+  return parseOutput(norm, r.stdout);
+}
+
+function readText(path) {
+  try { return readFileSync(path, 'utf8').trim(); } catch { return null; }
+}
+
+function kernelConfig(names) {
+  let text = null;
+  try { text = gunzipSync(readFileSync('/proc/config.gz')).toString('utf8'); } catch { /* not built in */ }
+  if (text === null) text = readText(`/boot/config-${release()}`);
+  if (text === null) return null;
+  const out = {};
+  for (const n of names) {
+    const m = text.match(new RegExp(`^(?:${n}=(.*)|# ${n} is not set)$`, 'm'));
+    out[n] = m ? m[1] ?? 'n' : 'absent';
+  }
+  return out;
+}
+
+/** read_ahead_kb of the block device holding `dir` (cold-cache scenarios depend on it). */
+function readAheadKb(dir) {
+  try {
+    const dev = statSync(dir).dev;
+    const major = Math.floor(dev / 256) & 0xfff;
+    const minor = (dev & 0xff) | (Math.floor(dev / 4096) & 0xfff00);
+    for (const p of [`/sys/dev/block/${major}:${minor}/queue/read_ahead_kb`, `/sys/dev/block/${major}:${minor}/../queue/read_ahead_kb`]) {
+      const v = readText(p);
+      if (v !== null) return Number(v);
+    }
+  } catch { /* not a block device (tmpfs, overlay) */ }
+  return null;
+}
+
+const selected = (s) => (s ? (s.match(/\[([^\]]+)\]/)?.[1] ?? s) : null);
+
+/** What this kernel is like: the facts the golden results depend on. */
+export function detectProfile(harness) {
+  const r = spawnSync(harness.bin, ['--profile', harness.dir], { encoding: 'utf8', timeout: 30_000 });
+  if (r.error || r.status !== 0) throw new Error(`profile failed: ${r.error?.message ?? r.stdout + r.stderr}`);
+  const p = {};
+  for (const line of r.stdout.split('\n')) {
+    const m = line.match(/^profile (\w+)=(.*)$/);
+    if (!m) continue;
+    p[m[1]] = /^-?\d+$/.test(m[2]) ? Number(m[2]) : m[2];
+  }
+  const cmdline = readText('/proc/cmdline') ?? '';
+  return {
+    release: p.release,
+    machine: p.machine,
+    pageSize: p.pageSize,
+    fileSystem: p.fileSystem,
+    zeroPage: p.zeroPage === 1,
+    anonReadFault: p.anonReadFault,
+    softDirty: p.softDirty === 1,
+    pagemapPfn: p.pagemapPfn === 1,
+    kpageflags: p.kpageflags === 1,
+    faultAroundBytes: p.faultAroundBytes,
+    faultAroundSource: p.faultAroundSource,
+    readAheadKb: readAheadKb(harness.dir),
+    thp: selected(readText('/sys/kernel/mm/transparent_hugepage/enabled')),
+    thpShmem: selected(readText('/sys/kernel/mm/transparent_hugepage/shmem_enabled')),
+    swap: (readText('/proc/swaps') ?? '').split('\n').length > 1,
+    cmdline: cmdline.split(/\s+/).filter((w) => /zero_page|transparent_hugepage|numa|ksm/i.test(w)),
+    config: kernelConfig(['CONFIG_MEM_SOFT_DIRTY', 'CONFIG_TRANSPARENT_HUGEPAGE', 'CONFIG_PT_RECLAIM',
+      'CONFIG_PTE_MARKER_UFFD_WP', 'CONFIG_KSM', 'CONFIG_NUMA_BALANCING', 'CONFIG_SWAP']),
+  };
+}
+
+/** Profile fields that must agree between the golden results and a live run. */
+export const PROFILE_KEYS = ['release', 'machine', 'pageSize', 'fileSystem', 'zeroPage', 'softDirty', 'faultAroundBytes', 'readAheadKb'];
+
+/** Does this profile satisfy a scenario's `requires`? Returns null or the reason it does not. */
+export function unmetRequirement(norm, profile) {
+  for (const r of norm.requires) {
+    if (r === 'softDirty' && !profile.softDirty) return 'needs soft-dirty (CONFIG_MEM_SOFT_DIRTY)';
+    if (r === 'zeroPage' && !profile.zeroPage) return 'needs a shared zero page';
+    if (r === 'noZeroPage' && profile.zeroPage) return 'needs a kernel without a shared zero page';
+  }
+  return null;
+}
+
+/**
+ * Can this host run scenarios on its kernel? Returns { ok: true } or { ok: false, reason }.
+ * Checks: Linux, /proc/self/pagemap readable with PFNs (root), `cc` present.
+ */
+export function hostCapability() {
+  if (platform() !== 'linux') return { ok: false, reason: `not Linux (platform ${platform()})` };
+  try {
+    accessSync('/proc/self/pagemap', constants.R_OK);
+    const fd = openSync('/proc/self/pagemap', 'r');
+    try { readSync(fd, Buffer.alloc(8), 0, 8, 0); } finally { closeSync(fd); }
+  } catch (e) {
+    return { ok: false, reason: `/proc/self/pagemap not readable (${e.code ?? e.message})` };
+  }
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    return { ok: false, reason: 'not root: pagemap hides PFNs without CAP_SYS_ADMIN' };
+  }
+  const cc = spawnSync('cc', ['--version'], { encoding: 'utf8' });
+  if (cc.error || cc.status !== 0) return { ok: false, reason: 'no C compiler (`cc`) on PATH' };
+  if (!existsSync(HARNESS_SOURCE)) return { ok: false, reason: `missing ${HARNESS_SOURCE}` };
+  return { ok: true, reason: null };
+}
