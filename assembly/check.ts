@@ -3,7 +3,8 @@
 
 import { gNrFrames, PTRS_PER_TABLE } from "./config";
 import { _PAGE_PSE, pte_present, pte_pfn, is_swap_pte, is_pte_marker } from "./pte";
-import { PG_buddy, PG_head, PG_lru, PG_swapbacked, PG_user, PG_tail, page_flags, page_ref,
+import { PG_buddy, PG_head, PG_lru, PG_swapbacked, PG_user, PG_tail, PG_large, FOLIO_ORDER_SHIFT,
+  page_private, page_flags, page_ref,
   page_mapcount, page_mapping, page_index } from "./page";
 import { slot_addr } from "./pgtable";
 import { nr_pgtables } from "./pgtable";
@@ -11,7 +12,7 @@ import { lru_first, lru_size, lru_next, page_lru_list, NR_LRU_LISTS } from "./lr
 import { VM_LOCKED, vma_start, vma_end, vma_next, vma_flags, vma_tree_height, vma_mm } from "./vma";
 import { MAX_MM, mm_alive, mm_pgd, mm_first_vma, mm_map_count, mm_nr_ptes, mm_rss, mm_locked_vm,
   mm_total_vm, mm_root_at, find_vma, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP } from "./mm";
-import { page_is_anon } from "./rmap";
+import { page_is_anon, rmap_count } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
 import { pc_capacity, pc_slot_file, pc_slot_index, pc_slot_pfn, file_valid, file_nrpages,
   MAX_FILES } from "./mapping";
@@ -54,7 +55,8 @@ function walk_level(mm: u32, table: u32, level: u32, base: u64): void {
       if (page < gNrFrames) {
         const c = counts + (<usize>page << 2);
         store<u32>(c, load<u32>(c) + 1);
-        rss1 += 512;
+        if ((page_flags(page) & PG_swapbacked) != 0) rss2 += 512; else rss1 += 512;
+        pmdSeen(page);
       }
       continue;
     }
@@ -111,6 +113,11 @@ export function mm_check(): void {
     if ((f & PG_user) == 0) continue;
     if (page_mapcount(pfn) != seen) inv_report(INV_MAPCOUNT, pfn, <u32>seen);
     if (page_ref(pfn) < page_mapcount(pfn)) inv_report(INV_REFCOUNT, pfn, <u32>page_ref(pfn));
+    // The reverse map (what reclaim and migration rely on) finds exactly those PTEs.
+    if (seen > 0 && page_is_anon(pfn)) {
+      const found = rmap_count(pfn);
+      if (<i32>found != seen) inv_report(INV_MAPCOUNT, pfn, found);
+    }
   }
 }
 
@@ -146,4 +153,42 @@ export function lru_check(): void {
     }
     if (n != lru_size(l)) inv_report(INV_LRU, 0xffff_ffff, l);
   }
+}
+
+// ---- large folios (lru.ts): PMD mappings seen per head, and each folio's shape ----
+let pmdCounts: usize = 0; // u32 per frame: PMD entries seen mapping it (heads only)
+let pmdCountsFresh = false;
+function pmdSeen(head: u32): void {
+  if (!pmdCountsFresh) {
+    if (pmdCounts == 0) pmdCounts = heap.alloc(<usize>gNrFrames << 2);
+    memory.fill(pmdCounts, 0, <usize>gNrFrames << 2);
+    pmdCountsFresh = true;
+  }
+  const c = pmdCounts + (<usize>head << 2);
+  store<u32>(c, load<u32>(c) + 1);
+}
+
+// After mm_check: every large folio's head says PMD-sized order, its tails name it and
+// are not on a list, its entire mapcount equals the PMDs found, and a folio nobody holds
+// is not left allocated.
+export function folio_check(): void {
+  let pfn: u32 = 0;
+  while (pfn < gNrFrames) {
+    const f = page_flags(pfn);
+    if ((f & PG_head) == 0 || (f & PG_user) == 0 || (f & PG_large) == 0) { pfn++; continue; }
+    const n: u32 = 1 << (f >>> FOLIO_ORDER_SHIFT);
+    const pmds: u32 = pmdCountsFresh ? load<u32>(pmdCounts + (<usize>pfn << 2)) : 0;
+    if (<i32>page_private(pfn) != <i32>pmds) inv_report(INV_MAPCOUNT, pfn, pmds);
+    let refs: i32 = page_ref(pfn);
+    for (let i: u32 = 1; i < n; i++) {
+      const t = pfn + i;
+      const tf = page_flags(t);
+      if ((tf & (PG_tail | PG_user)) != (PG_tail | PG_user) || (tf & (PG_head | PG_lru | PG_buddy)) != 0 ||
+          page_private(t) != pfn) inv_report(INV_PAGECACHE, 0xffff_fff0, t);
+      refs += page_ref(t);
+    }
+    if (refs <= 0) inv_report(INV_REFCOUNT, pfn, 0);
+    pfn += n;
+  }
+  pmdCountsFresh = false;
 }

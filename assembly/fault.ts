@@ -4,13 +4,15 @@
 import { PAGE_SIZE, PAGE_MASK, PTRS_PER_TABLE, gZeroPfn, gUseZeroPage, gFaultAroundPages } from "./config";
 import { _PAGE_PSE, pfn_pte, pte_present, pte_protnone, pte_write, pte_mkdirty, pte_mkyoung,
   pte_mkwrite, pte_mkspecial, pte_pfn, pte_none } from "./pte";
-import { PG_anon_exclusive, PG_swapbacked, PG_swapcache, page_flags, page_set, page_ref } from "./page";
+import { PG_anon_exclusive, PG_swapbacked, PG_swapcache, PG_hwpoison, page_flags, page_set, page_ref,
+  page_mapping, page_index, get_page } from "./page";
 import { NO_PFN, pfn_to_virt } from "./phys";
 import { LEVEL_PMD, WALK_NOMEM, WALK_HUGE, pt_walk, nr_pgtables, slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { tlb_flush_page, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
-import { PF_PROT } from "./mmu";
-import { lru_add, alloc_user_page, put_page } from "./lru";
-import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_ACCESS_FLAGS, VM_GROWSDOWN,
+import { PF_PROT, PF_DISCARD } from "./mmu";
+import { lru_add, alloc_user_page, put_page, try_reclaim, folio_test_large, folio_head,
+  folio_nr_pages } from "./lru";
+import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISSING, VM_ACCESS_FLAGS, VM_GROWSDOWN,
   vma_flags, vma_start, vma_end, vma_file, vma_iflags, vma_page_prot, is_cow_mapping,
   linear_page_index, vma_is_anonymous, VMA_DAX } from "./vma";
 import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_majflt,
@@ -18,16 +20,16 @@ import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_coun
 import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
 import { file_flags, AS_HAS_FAULT, AS_HAS_MAP_PAGES, AS_NO_MAP_PAGES, AS_HAS_PAGE_MKWRITE,
-  AS_HAS_PFN_MKWRITE, AS_DAX, mark_page_dirty } from "./mapping";
+  AS_HAS_PFN_MKWRITE, AS_DAX, mark_page_dirty, file_pages, pc_lookup } from "./mapping";
 import { set_pte, pte_alloc_vmf, prealloc_pte, release_prealloc, pte_lock, pte_unlock,
-  set_mlock_page_hook } from "./install";
+  set_mlock_page_hook, do_set_pmd } from "./install";
 import { filemap_fault, filemap_map_pages } from "./filemap";
 import { host_fault, host_map_pages, host_page_mkwrite, host_pfn_mkwrite } from "./host";
 import { vmf_fill, vmf_flags, vmf_vma, vmf_mm, vmf_address, vmf_pgoff, vmf_pte, vmf_orig_pte,
   vmf_page, vmf_cow_page, vmf_pmd, set_vmf_pmd, set_vmf_pte, set_vmf_orig_pte, set_vmf_page,
   set_vmf_cow_page, set_vmf_max_pgoff, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
   VM_FAULT_MAJOR, VM_FAULT_NOPAGE, VM_FAULT_LOCKED, VM_FAULT_RETRY, VM_FAULT_DONE_COW,
-  VM_FAULT_ERROR, VM_FAULT_HWPOISON, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_INSTRUCTION,
+  VM_FAULT_ERROR, VM_FAULT_HWPOISON, VM_FAULT_FALLBACK, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_INSTRUCTION,
   FAULT_FLAG_TRIED, FAULT_FLAG_UNSHARE } from "./vmfault";
 import { count, ST_PGFAULT, ST_COW_COPY, ST_WP_REUSE, ST_ZERO_PAGE_MAP, ST_SIGSEGV, ST_SIGBUS,
   ST_DONE_COW } from "./stats";
@@ -82,6 +84,7 @@ function access_error(vma: u32, access: u32, errorCode: u32): bool {
 // was handled (retry the access), a signal number (sigNo/sigCode/sigAddr set), FAULT_OOM
 // or FAULT_RETRY.
 export function do_user_addr_fault(mm: u32, va: u64, access: u32, errorCode: u32): i32 {
+  if ((errorCode & PF_DISCARD) != 0) { discardFaultHook(mm, va); return 0; } // R12.2
   const vma = find_vma(mm, va);
   if (vma == 0 || va < vma_start(vma)) {
     // R1.1 step 1: a grows-down stack may expand to cover the address.
@@ -95,6 +98,10 @@ export function do_user_addr_fault(mm: u32, va: u64, access: u32, errorCode: u32
   if (access == ACCESS_EXEC) flags |= FAULT_FLAG_INSTRUCTION;
   return fault_result(mm, va, handle_mm_fault(mm, vma, va, flags), flags);
 }
+
+function noDiscard(mm: u32, va: u64): void {}
+let discardFaultHook: (mm: u32, va: u64) => void = noDiscard;
+export function set_discard_fault_hook(f: (mm: u32, va: u64) => void): void { discardFaultHook = f; }
 
 function noExpand(mm: u32, vma: u32, va: u64): bool { return false; }
 let expand_stack_hook: (mm: u32, vma: u32, va: u64) => bool = noExpand;
@@ -133,13 +140,19 @@ export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): u3
   if ((flags & FAULT_FLAG_UNSHARE) != 0 && !is_cow_mapping(vf)) flags &= ~FAULT_FLAG_UNSHARE;
   vmf_fill(mm, vma, addr, vma_is_anonymous(vma) ? 0 : linear_page_index(vma, addr), flags);
   const before = nr_pgtables();
-  const pmdSlot = pt_walk(mm_pgd(mm), addr, LEVEL_PMD, true);
+  let pmdSlot = pt_walk(mm_pgd(mm), addr, LEVEL_PMD, true);
+  if (pmdSlot == WALK_NOMEM && try_reclaim(32) > 0) pmdSlot = pt_walk(mm_pgd(mm), addr, LEVEL_PMD, true);
   mm_add_ptes(mm, <i32>(nr_pgtables() - before));
   if (pmdSlot == WALK_NOMEM) return VM_FAULT_OOM;
   if (pmdSlot <= WALK_HUGE) return VM_FAULT_SIGBUS; // a 1 GiB leaf: not made by this core
   set_vmf_pmd(pmdSlot);
-  const pmd = load<u64>(pmdSlot);
-  if (pmd != 0 && (pmd & _PAGE_PSE) != 0) return hugePmdFaultHook(); // R3.3 PMD-mapped folio
+  let pmd = load<u64>(pmdSlot);
+  if (pmd != 0 && (pmd & _PAGE_PSE) != 0) {
+    // R3.3: a PMD-mapped folio. FALLBACK: the PMD was split; go on at PTE level.
+    const r = hugePmdFaultHook();
+    if (r != VM_FAULT_FALLBACK) return r;
+    pmd = load<u64>(pmdSlot);
+  }
   if (pmd != 0) {
     const slot = slot_addr(<u32>((pmd & 0x000f_ffff_ffff_f000) >> 12), table_index(addr, LEVEL_PTE));
     set_vmf_pte(slot);
@@ -241,10 +254,11 @@ function do_wp_page(): u32 {
 
 // R5.3: reuse only an anonymous page whose only reference is this mapping (+ swap cache).
 function wp_can_reuse_anon_page(page: u32): bool {
-  const swapcache = (page_flags(page) & PG_swapcache) != 0;
-  if (page_ref(page) != 1 + (swapcache ? 1 : 0)) return false;
-  if (swapcache) reuseSwapcacheHook(page);
-  return true;
+  if ((page_flags(page) & PG_swapcache) != 0) {
+    if (page_ref(page) != 2) return false;
+    reuseSwapcacheHook(page); // leaves the swap cache only if no entry needs it
+  }
+  return page_ref(page) == 1;
 }
 
 // Make the faulting PTE young, dirty and (if the VMA allows) writable: raising a
@@ -372,15 +386,21 @@ function do_fault_around(): u32 {
   const pgoff = vmf_pgoff();
   const startPg = pgoff + from - p;
   const endPg = pgoff + (to - 1) - p;
-  // A table for the attempt, allocated before the (named) lock (R2.3, R3.1).
-  if (load<u64>(vmf_pmd()) == 0) {
-    if (!prealloc_pte() || !pte_alloc_vmf(addr)) return VM_FAULT_OOM;
-  }
+  // A table for the attempt, allocated before the (named) lock (R2.3, R3.1). The generic
+  // map_pages installs it only after looking for a PMD-sized folio (seed 001, R2.4); a
+  // backend's own map_pages gets it installed first.
+  if (load<u64>(vmf_pmd()) == 0 && !prealloc_pte()) return VM_FAULT_OOM;
   const vmfMaxSet = <u32>(endPg > 0xffff_ffff ? 0xffff_ffff : endPg);
   set_vmf_max_pgoff(vmfMaxSet);
   const file = vma_file(vma);
-  if ((file_flags(file) & AS_HAS_MAP_PAGES) != 0) host_map_pages(file, <f64>startPg, <f64>endPg);
-  else filemap_map_pages(vma, vmf_mm(), startPg, endPg);
+  if ((file_flags(file) & AS_HAS_MAP_PAGES) != 0) {
+    if (pte_alloc_vmf(addr)) host_map_pages(file, <f64>startPg, <f64>endPg);
+  } else {
+    filemap_map_pages(vma, vmf_mm(), startPg, endPg);
+  }
+  const pmd = load<u64>(vmf_pmd());
+  if (pmd == 0) return 0;
+  if ((pmd & _PAGE_PSE) != 0) return VM_FAULT_NOPAGE; // one PMD mapped the folio (R3.3)
   if (!pte_alloc_vmf(addr)) return 0;
   return load<u64>(vmf_pte()) != 0 ? VM_FAULT_NOPAGE : 0;
 }
@@ -398,7 +418,10 @@ function __do_fault(): u32 {
   return ret;
 }
 
-// R3.2 finish_fault: install the prepared page (the COW copy for a private write).
+// R3.2 finish_fault: install the prepared page (the COW copy for a private write). A
+// read fault on a large page-cache folio maps it by one PMD (R3.3) when it can, else maps
+// all of it when it lies inside the VMA, this PTE table and i_size (step 3). The fault's
+// reference on the page goes to its PTE (or is dropped when a PMD took its own).
 function finish_fault(): u32 {
   const vma = vmf_vma();
   const mm = vmf_mm();
@@ -407,13 +430,61 @@ function finish_fault(): u32 {
   const cow = write && (vma_flags(vma) & VM_SHARED) == 0;
   const pfn = (cow ? vmf_cow_page() : vmf_page()) - 1;
   if ((vma_flags(vma) & VM_SHARED) == 0 && (mm_flags(mm) & MMF_OOM_REAPED) != 0) return VM_FAULT_SIGBUS;
-  if (!pte_alloc_vmf(addr)) return VM_FAULT_OOM;
+  const large = !write && folio_test_large(pfn);
+  if (large && load<u64>(vmf_pmd()) == 0 && do_set_pmd(vma, mm, pfn, addr) == 0) {
+    put_page(pfn);
+    return 0;
+  }
+  if (!pte_alloc_vmf(addr)) return (load<u64>(vmf_pmd()) & _PAGE_PSE) != 0 ? VM_FAULT_NOPAGE : VM_FAULT_OOM;
+  // Step 3: how many PTEs.
+  let head = pfn;
+  let nr: u32 = 1;
+  let va0 = addr;
+  if (large && (vma_flags(vma) & (VM_UFFD_MISSING | VM_UFFD_WP)) == 0) {
+    const h = folio_head(pfn);
+    const n = folio_nr_pages(h);
+    const v0 = addr - (<u64>(pfn - h) << 12);
+    const v1 = v0 + (<u64>n << 12);
+    const file = page_mapping(h);
+    if (v0 >= vma_start(vma) && v1 <= vma_end(vma) && (v0 >> 21) == ((v1 - 1) >> 21) &&
+        <u64>page_index(h) + n <= file_pages(file) && folio_whole_in_cache(h, n)) {
+      head = h;
+      nr = n;
+      va0 = v0;
+    }
+  }
   pte_lock();
   const slot = vmf_pte();
+  if (nr > 1) {
+    // Multi-page re-check: any target PTE populated meanwhile → one page after all.
+    const slot0 = slot - (<usize>((addr - va0) >> 12) << 3);
+    for (let i: u32 = 0; i < nr; i++) {
+      if (load<u64>(slot0 + (<usize>i << 3)) != 0) { nr = 1; break; }
+    }
+    if (nr > 1) {
+      for (let i: u32 = 0; i < nr; i++) {
+        const sub = head + i;
+        if (sub != pfn) get_page(sub); // the fault's reference serves its own page
+        set_pte(vma, mm, sub, va0 + (<u64>i << 12), slot0 + (<usize>i << 3), false, false, false);
+      }
+      pte_unlock();
+      return 0;
+    }
+  }
   if (load<u64>(slot) != vmf_orig_pte()) { pte_unlock(); return VM_FAULT_NOPAGE; } // re-check
   set_pte(vma, mm, pfn, addr, slot, write, false, cow);
   pte_unlock();
   return 0;
+}
+
+// Every subpage of the folio at `head` is cached under its index and not hwpoisoned.
+function folio_whole_in_cache(head: u32, n: u32): bool {
+  const file = page_mapping(head);
+  const first = page_index(head);
+  for (let i: u32 = 0; i < n; i++) {
+    if (pc_lookup(file, first + i) != head + i || (page_flags(head + i) & PG_hwpoison) != 0) return false;
+  }
+  return true;
 }
 
 // do_read_fault: fault-around first, then ->fault for the one page (R2.7).

@@ -2,22 +2,23 @@
 // filemap_map_pages of fault-around (R2.4, R2.5), shmem's fault, write-back, msync and
 // truncation (R10). Reading or writing a page is the only thing that calls the host.
 
-import { PAGE_SIZE } from "./config";
+import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, EINVAL, EEXIST, ENOMEM, EIO, EAGAIN } from "./config";
 import { pte_present, pte_pfn, pte_dirty, pte_mkclean, pte_wrprotect, pte_write } from "./pte";
 import { PG_uptodate, PG_locked, PG_readahead, PG_dirty, PG_hwpoison, PG_workingset,
-  PG_swapbacked, PG_writeback, PG_referenced, page_flags, page_set, page_clear,
+  PG_swapbacked, PG_writeback, PG_referenced, PG_tail, page_flags, page_set, page_clear,
   set_page_mapping, set_page_index, get_page, page_mapcount, page_mapping,
-  page_index } from "./page";
+  page_index, page_private, set_page_ref } from "./page";
 import { NO_PFN, pfn_to_virt } from "./phys";
 import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { tlb_flush_page } from "./tlb";
-import { lru_add, alloc_user_page, put_page } from "./lru";
-import { VM_RAND_READ, VM_SEQ_READ, vma_flags, vma_file, vma_start, vma_pgoff } from "./vma";
+import { lru_add, alloc_user_page, alloc_user_pages, put_page, folio_head, folio_nr_pages,
+  folio_test_large } from "./lru";
+import { VM_RAND_READ, VM_SEQ_READ, vma_flags, vma_file, vma_start, vma_end, vma_pgoff } from "./vma";
 import { file_size, file_flags, file_pages, pc_lookup, pc_insert, pc_delete, file_mmap_miss,
   set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages } from "./mapping";
 import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
 import { unmap_mapping_range } from "./unmap";
-import { set_prefault_pte, pte_lock, pte_unlock } from "./install";
+import { set_prefault_pte, pte_lock, pte_unlock, pte_alloc_vmf, do_set_pmd } from "./install";
 import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
   VM_FAULT_LOCKED, VM_FAULT_RETRY } from "./vmfault";
 import { host_read_page, host_write_page } from "./host";
@@ -70,6 +71,47 @@ export function add_page(file: u32, index: u32, read: bool): u32 {
   return pfn;
 }
 
+// A large folio of 2^order pages for the naturally aligned block at `first`, read whole
+// from the backend (zero-filled for shmem) into one allocation. Every subpage gets its own
+// struct page state (uptodate, mapping, index) and its own page-cache entry and reference
+// (lru.ts: how large folios are counted and freed). Returns 0 or -errno: EINVAL (order
+// above PMD order, block not aligned or not wholly inside i_size), EEXIST (a page of the
+// block is cached already), ENOMEM, EIO / EAGAIN from the backend (nothing is cached then).
+export function add_folio(file: u32, first: u64, order: u32): i32 {
+  if (order > HPAGE_PMD_ORDER) return -EINVAL;
+  const n: u32 = 1 << order;
+  if ((first & (<u64>n - 1)) != 0 || first + n > file_pages(file) || first + n > 0xffff_ffff) return -EINVAL;
+  for (let i: u32 = 0; i < n; i++) if (pc_lookup(file, <u32>first + i) != NO_PFN) return -EEXIST;
+  if (order == 0) {
+    add_to_page_cache(file, <u32>first);
+    return gReadRetry ? -EAGAIN : gReadFailed ? -EIO : pc_lookup(file, <u32>first) == NO_PFN ? -ENOMEM : 0;
+  }
+  const head = alloc_user_pages(order);
+  if (head == NO_PFN) return -ENOMEM;
+  const shmem = (file_flags(file) & AS_SHMEM) != 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const dst = pfn_to_virt(head + i);
+    if (shmem) { memory.fill(dst, 0, PAGE_SIZE); continue; }
+    const r = host_read_page(file, <f64>(first + i), dst);
+    if (r < 0 || r > <i32>PAGE_SIZE) {
+      put_page(head); // tails hold no reference yet: the folio goes back whole
+      return r == EAGAIN_READ ? -EAGAIN : -EIO;
+    }
+    if (r < <i32>PAGE_SIZE) memory.fill(dst + <usize>r, 0, PAGE_SIZE - <u32>r);
+    count(ST_PAGECACHE_READ);
+  }
+  for (let i: u32 = 0; i < n; i++) {
+    const sub = head + i;
+    page_set(sub, PG_uptodate | (shmem ? PG_swapbacked : 0));
+    set_page_mapping(sub, file);
+    set_page_index(sub, <u32>first + i);
+    set_page_ref(sub, 1); // the page cache's reference on this subpage
+    pc_insert(file, <u32>first + i, sub);
+  }
+  lru_add(head);
+  return 0;
+}
+
 // Read [start, start+n) into the cache where absent, marking `mark` with PG_readahead.
 // An asynchronous backend is asked for the whole window (it may fetch it in one request):
 // pages it must wait for are skipped, and gReadRetry stays set for the caller.
@@ -97,6 +139,7 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
   const index = <u32>pgoff;
   let ret: u32 = 0;
   let pfn = pc_lookup(file, index);
+  let held = false;
   const shmem = (file_flags(file) & AS_SHMEM) != 0;
   if (pfn == NO_PFN) {
     if (shmem) {
@@ -127,6 +170,9 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
       count(ST_PGMAJFAULT);
     }
   } else {
+    // Hold the page before anything below allocates: direct reclaim must not take it.
+    get_page(pfn);
+    held = true;
     if (!shmem) {
       const miss = file_mmap_miss(file);
       if (miss > 0) set_file_mmap_miss(file, miss - 1);
@@ -142,18 +188,18 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
     if ((page_flags(pfn) & PG_uptodate) == 0) {
       // Re-read a page that is cached but not up to date (a failed or dropped read).
       const n = shmem ? 0 : host_read_page(file, <f64>index, pfn_to_virt(pfn));
-      if (n == EAGAIN_READ) return VM_FAULT_RETRY;
-      if (n < 0 || n > <i32>PAGE_SIZE) return VM_FAULT_SIGBUS;
+      if (n == EAGAIN_READ) { put_page(pfn); return VM_FAULT_RETRY; }
+      if (n < 0 || n > <i32>PAGE_SIZE) { put_page(pfn); return VM_FAULT_SIGBUS; }
       if (!shmem && n < <i32>PAGE_SIZE) memory.fill(pfn_to_virt(pfn) + <usize>n, 0, PAGE_SIZE - <u32>n);
       page_set(pfn, PG_uptodate);
       ret |= VM_FAULT_MAJOR;
       count(ST_PGMAJFAULT);
     }
   }
-  if ((page_flags(pfn) & PG_hwpoison) != 0) return ret | 0x10; // VM_FAULT_HWPOISON
+  if ((page_flags(pfn) & PG_hwpoison) != 0) { if (held) put_page(pfn); return ret | 0x10; } // VM_FAULT_HWPOISON
   // Re-check under the page lock: truncated meanwhile? (R10.1)
-  if (pgoff >= file_pages(file)) return VM_FAULT_SIGBUS;
-  get_page(pfn);
+  if (pgoff >= file_pages(file)) { if (held) put_page(pfn); return VM_FAULT_SIGBUS; }
+  if (!held) get_page(pfn);
   page_set(pfn, PG_referenced);
   set_vmf_page(pfn + 1);
   return ret | VM_FAULT_LOCKED;
@@ -162,39 +208,85 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
 // ---- filemap_map_pages: fault-around's generic map_pages (R2.4, R2.5) ----
 
 // The frame of file page `index` if fault-around may map it now without blocking, else
-// NO_PFN: absent, locked, not uptodate, readahead-marked, hwpoisoned, beyond EOF.
+// NO_PFN: absent, locked, not uptodate, readahead-marked, hwpoisoned, beyond EOF. For a
+// subpage of a large folio the folio's state is its head's (locked, uptodate, readahead:
+// next_uptodate_folio) and the page's own (uptodate, hwpoison).
 export function filemap_ready_page(file: u32, index: u64, end: u64): u32 {
   if (index >= end || index > 0xffff_fffe) return NO_PFN;
   const pfn = pc_lookup(file, <u32>index);
   if (pfn == NO_PFN) return NO_PFN;
   const f = page_flags(pfn);
   if ((f & (PG_locked | PG_readahead | PG_hwpoison)) != 0 || (f & PG_uptodate) == 0) return NO_PFN;
+  if ((f & PG_tail) != 0) {
+    const hf = page_flags(page_private(pfn));
+    if ((hf & (PG_locked | PG_readahead)) != 0 || (hf & PG_uptodate) == 0) return NO_PFN;
+  }
   return pfn;
 }
 
-// Map every ready page of [startPgoff, endPgoff] whose PTE is none into the PTE table of
-// the fault (vmf.pmd populated by the caller). Returns the PTEs installed.
+// Does the folio holding `pfn` lie wholly inside `vma`, inside the 2 MiB block (PTE table)
+// starting at `block`, and below page `eof`? Then map_pages maps it whole (Linux 6.18,
+// "map entire large folio faultaround", like finish_fault on a cold cache).
+function folio_fits(vma: u32, pfn: u32, block: u64, eof: u64): bool {
+  const head = folio_head(pfn);
+  const fs = <u64>page_index(head);
+  const fe = fs + folio_nr_pages(head) - 1;
+  const pg0 = vma_pgoff(vma);
+  if (fs < pg0 || fe >= eof) return false;
+  const lo = vma_start(vma) + ((fs - pg0) << 12);
+  const hi = vma_start(vma) + ((fe - pg0) << 12);
+  if (hi >= vma_end(vma)) return false;
+  return (lo & ~(PMD_SIZE - 1)) == block && (hi & ~(PMD_SIZE - 1)) == block;
+}
+
+// Map every ready page of [startPgoff, endPgoff] whose PTE is none. If the PMD of the
+// fault is empty and the first ready page belongs to a PMD-sized folio, that folio is
+// mapped by one PMD instead (R2.4, R3.3); otherwise the table preallocated by the caller
+// is installed first (seed 001: only now, once no huge mapping is possible). A large folio
+// that fits wholly (folio_fits) is mapped whole, even beyond the window. Returns the PTEs
+// installed (512 for a PMD).
 export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: u64): u32 {
   const file = vma_file(vma);
   const eof = file_pages(file);
-  const last = endPgoff < eof ? endPgoff : eof - 1;
-  const pmd = load<u64>(vmf_pmd());
-  if (pmd == 0 || eof == 0) return 0;
-  const table = <u32>((pmd & 0x000f_ffff_ffff_f000) >> 12);
   const faultVa = vmf_address();
+  if (eof > 0 && startPgoff < eof && load<u64>(vmf_pmd()) == 0) {
+    const last = endPgoff < eof ? endPgoff : eof - 1;
+    for (let pg = startPgoff; pg <= last; pg++) {
+      const pfn = filemap_ready_page(file, pg, eof);
+      if (pfn == NO_PFN) continue;
+      if (folio_test_large(pfn) && do_set_pmd(vma, mm, pfn, faultVa) == 0) return 512;
+      break;
+    }
+  }
+  if (!pte_alloc_vmf(faultVa) || eof == 0) return 0;
+  const last = endPgoff < eof ? endPgoff : eof - 1;
+  const table = <u32>((load<u64>(vmf_pmd()) & 0x000f_ffff_ffff_f000) >> 12);
+  const block = faultVa & ~(PMD_SIZE - 1);
   let mapped: u32 = 0;
   let looked: u32 = 0;
   pte_lock();
-  for (let pg = startPgoff; pg <= last && eof > 0; pg++) {
-    const va = vma_start(vma) + ((pg - vma_pgoff(vma)) << 12);
+  let pg = startPgoff;
+  while (pg <= last) {
     const pfn = filemap_ready_page(file, pg, eof);
-    if (pfn == NO_PFN) continue;
-    looked++;
-    if ((page_flags(pfn) & PG_workingset) != 0) looked--;
-    const slot = slot_addr(table, table_index(va, LEVEL_PTE));
-    if (load<u64>(slot) != 0) continue; // already mapped, or a marker (R2.5)
-    set_prefault_pte(vma, mm, pfn, va, slot, va == faultVa);
-    mapped++;
+    if (pfn == NO_PFN) { pg++; continue; }
+    let lo = pg, hi = pg;
+    if (folio_test_large(pfn) && folio_fits(vma, pfn, block, eof)) {
+      const head = folio_head(pfn);
+      lo = <u64>page_index(head);
+      hi = lo + folio_nr_pages(head) - 1;
+    }
+    for (let p = lo; p <= hi; p++) {
+      const page = p == pg ? pfn : filemap_ready_page(file, p, eof);
+      if (page == NO_PFN) continue;
+      looked++;
+      if ((page_flags(page) & PG_workingset) != 0) looked--;
+      const va = vma_start(vma) + ((p - vma_pgoff(vma)) << 12);
+      const slot = slot_addr(table, table_index(va, LEVEL_PTE));
+      if (load<u64>(slot) != 0) continue; // already mapped, or a marker (R2.5)
+      set_prefault_pte(vma, mm, page, va, slot, va == faultVa);
+      mapped++;
+    }
+    pg = hi + 1;
   }
   pte_unlock();
   // R2.9: map_pages pays back mmap_miss for the pages it looked at.
@@ -205,14 +297,18 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
 }
 
 // Map one cached page at file page `pg` for a backend's own mapPages (the backend calls
-// this through the host, seed 000). Returns true if a PTE was installed.
+// this through the host, seed 000). Only pages whose address lies in the VMA and in the
+// PTE table of the fault may be mapped. Returns true if a PTE was installed.
 export function map_one_cached_page(vma: u32, mm: u32, pg: u64): bool {
   const file = vma_file(vma);
+  const pg0 = vma_pgoff(vma);
+  if (pg < pg0 || pg - pg0 >= (vma_end(vma) - vma_start(vma)) >> 12) return false;
+  const va = vma_start(vma) + ((pg - pg0) << 12);
+  if ((va & ~(PMD_SIZE - 1)) != (vmf_address() & ~(PMD_SIZE - 1))) return false;
   const pfn = filemap_ready_page(file, pg, file_pages(file));
   if (pfn == NO_PFN) return false;
   const pmd = load<u64>(vmf_pmd());
-  if (pmd == 0) return false;
-  const va = vma_start(vma) + ((pg - vma_pgoff(vma)) << 12);
+  if (pmd == 0 || (pmd & 0x80) != 0) return false;
   const slot = slot_addr(<u32>((pmd & 0x000f_ffff_ffff_f000) >> 12), table_index(va, LEVEL_PTE));
   if (load<u64>(slot) != 0) return false;
   set_prefault_pte(vma, mm, pfn, va, slot, va == vmf_address());
@@ -287,9 +383,37 @@ import { mark_page_dirty } from "./mapping";
 
 // ---- removal ----
 
-// Drop one cached page that nobody maps (eviction, truncation). A dirty page is written
-// back first unless `discard`. Returns false if it is mapped or could not be written.
+// Is `pfn` the page cache's page for its (mapping, index)?
+@inline function is_cached(pfn: u32): bool {
+  const f = page_mapping(pfn);
+  return f != 0 && pc_lookup(f, page_index(pfn)) == pfn;
+}
+
+// Drop a cached page that nobody maps (eviction, reclaim, close): a page of a large folio
+// takes its whole folio with it (Linux evicts folios), so nothing of the folio may be
+// mapped. Dirty pages are written back first unless `discard`. Returns false, leaving
+// everything cached, if something is mapped or could not be written.
 export function remove_cached_page(pfn: u32, discard: bool): bool {
+  if (!folio_test_large(pfn)) return remove_cached_subpage(pfn, discard);
+  const head = folio_head(pfn);
+  const n = folio_nr_pages(head);
+  for (let i: u32 = 0; i < n; i++) if (page_mapcount(head + i) != 0) return false;
+  if (!discard) {
+    for (let i: u32 = 0; i < n; i++) {
+      const sub = head + i;
+      if (is_cached(sub) && (page_flags(sub) & PG_dirty) != 0 && writeback_page(sub) < 0) return false;
+    }
+  }
+  // Tails first: the head goes last, with the folio's last reference.
+  for (let i = <i32>n - 1; i >= 0; i--) {
+    const sub = head + <u32>i;
+    if (is_cached(sub)) remove_cached_subpage(sub, true);
+  }
+  return true;
+}
+
+// Drop one cached page (of a large folio: that subpage only, truncation's partial folio).
+export function remove_cached_subpage(pfn: u32, discard: bool): bool {
   if (page_mapcount(pfn) != 0) return false;
   if (!discard && (page_flags(pfn) & PG_dirty) != 0 && writeback_page(pfn) < 0) return false;
   clear_dirty(pfn);
@@ -311,7 +435,7 @@ export function truncate_setsize(file: u32, newSize: u64): void {
   unmap_mapping_range(file, firstGone, 0xffff_fffe, true);
   for (let i = firstGone; i < oldEnd; i++) {
     const pfn = pc_lookup(file, <u32>i);
-    if (pfn != NO_PFN) remove_cached_page(pfn, true);
+    if (pfn != NO_PFN) remove_cached_subpage(pfn, true); // a straddling folio keeps its head part
   }
   if ((newSize & 4095) != 0) {
     const pfn = pc_lookup(file, <u32>(newSize >> 12));
@@ -323,15 +447,16 @@ export function truncate_setsize(file: u32, newSize: u64): void {
   unmap_mapping_range(file, firstGone, 0xffff_fffe, true);
 }
 
-// Evict clean (or written-back) unmapped pages of [first, last]; returns pages dropped.
+// Evict clean (or written-back) unmapped pages of [first, last] (a large folio whole);
+// returns pages dropped.
 export function invalidate_mapping_pages(file: u32, first: u64, last: u64): u32 {
-  let n: u32 = 0;
+  const before = file_nrpages(file);
   const end = file_pages(file);
   for (let i = first; i <= last && i < end; i++) {
     const pfn = pc_lookup(file, <u32>i);
-    if (pfn != NO_PFN && remove_cached_page(pfn, false)) n++;
+    if (pfn != NO_PFN) remove_cached_page(pfn, false);
   }
-  return n;
+  return before - file_nrpages(file);
 }
 
 // Every cached page of the file: dropped (close of the last reference).

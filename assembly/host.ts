@@ -24,3 +24,14 @@ export declare function host_page_mkwrite(fileId: u32): u32;
 
 @external("host", "pfnMkwrite")
 export declare function host_pfn_mkwrite(fileId: u32): u32;
+
+// The swap device (in host memory by default, or a file): write or read one 4 KiB slot,
+// and forget a slot that is free again. 0 or -errno.
+@external("host", "swapWrite")
+export declare function host_swap_write(slot: u32, src: usize): i32;
+
+@external("host", "swapRead")
+export declare function host_swap_read(slot: u32, dst: usize): i32;
+
+@external("host", "swapFree")
+export declare function host_swap_free(slot: u32): void;

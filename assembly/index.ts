@@ -26,12 +26,24 @@ import { dup_mm } from "./fork";
 import { user_access, touch, copy_user } from "./uaccess";
 import { sigNo, sigCode, sigAddr } from "./fault";
 import { pagemap_read, vma_smaps } from "./pagemap";
-import { mm_check, pagecache_check, lru_check } from "./check";
+import { mm_check, pagecache_check, lru_check, folio_check } from "./check";
+import { mlock_init, do_mlock, do_munlock, do_mlockall, do_munlockall } from "./mlock";
+import { swap_init, swap_init_hooks, nr_swap_slots, nr_swap_used } from "./swap";
+import { reclaim_init, reclaim_pages } from "./reclaim";
+import { hinting_init, hv_discard, hv_preserve, hv_reclaim, page_usage_state } from "./hinting";
+import { page_residency } from "./pagestate";
+import { unpin_user_page } from "./gup";
 import { page_cache_ra, truncate_setsize, invalidate_mapping_pages, drop_all_pages,
   filemap_write_range } from "./filemap";
 import { page_flags, page_set, page_clear, page_ref, page_mapcount, get_page } from "./page";
 import { vmf, vmf_vma, vmf_mm, vmf_page, set_vmf_page, vmf_max_pgoff } from "./vmfault";
-import { map_one_cached_page, add_page } from "./filemap";
+import { map_one_cached_page, add_page, add_folio } from "./filemap";
+import { huge_pmd_fault, zap_huge_pmd } from "./install";
+import { set_huge_pmd_fault_hook } from "./fault";
+import { set_huge_zap_hook } from "./unmap";
+import { folio_head, folio_order } from "./lru";
+import { file_pages } from "./mapping";
+import { vmf_pgoff } from "./vmfault";
 
 export { inv_field };
 
@@ -48,6 +60,12 @@ export function mmu_boot(ramBytes: f64, tlbEntries: i32): i32 {
   tlb_init(<u32>tlbEntries);
   mapping_init();
   gup_init();
+  set_huge_pmd_fault_hook(huge_pmd_fault); // R3.3: PMD-mapped page-cache folios
+  set_huge_zap_hook(zap_huge_pmd);
+  mlock_init();
+  swap_init_hooks();
+  reclaim_init();
+  hinting_init();
   staging = (heap.alloc(STAGING_BYTES + 64) + 63) & ~(<usize>63);
   pmBuf64 = heap.alloc(<usize>PAGEMAP_CHUNK * 8);
   pmBuf32 = heap.alloc(<usize>PAGEMAP_CHUNK * 4);
@@ -116,6 +134,7 @@ export function check_invariants(): i32 {
   phys_check();
   tlb_check();
   mm_check();
+  folio_check();
   pagecache_check();
   lru_check();
   return inv_count();
@@ -349,6 +368,18 @@ export function file_prime(f: i32, index: f64, n: i32): i32 {
   page_cache_ra(<u32>f, <u64>index, <u32>n, 0xffff_ffff_ffff_ffff);
   return 0;
 }
+// Large folios for tests: the naturally aligned blocks of 2^order pages in
+// [index, index + n) each read into one folio. 0 or -errno (EINVAL, EEXIST, ENOMEM, EIO).
+export function file_prime_order(f: i32, index: f64, n: i32, order: i32): i32 {
+  if (!file_valid(<u32>f) || !(index >= 0) || index > 4294967295.0 || n < 0 || order < 0 || order > 9) return -EINVAL;
+  const size = 1 << order;
+  if ((<i64>index & (size - 1)) != 0 || (n & (size - 1)) != 0) return -EINVAL;
+  for (let i = 0; i < n; i += size) {
+    const r = add_folio(<u32>f, <u64>index + <u64>i, <u32>order);
+    if (r < 0) return r;
+  }
+  return 0;
+}
 export function file_evict(f: i32, first: f64, last: f64): i32 {
   if (!file_valid(<u32>f) || !(first >= 0) || !(last >= first)) return -EINVAL;
   return <i32>invalidate_mapping_pages(<u32>f, <u64>first, <u64>last);
@@ -369,6 +400,8 @@ export function page_info(pfn: i32, what: i32): f64 {
     case 0: return <f64>page_flags(<u32>pfn);
     case 1: return <f64>page_ref(<u32>pfn);
     case 2: return <f64>page_mapcount(<u32>pfn);
+    case 3: return <f64>folio_head(<u32>pfn);
+    case 4: return <f64>folio_order(folio_head(<u32>pfn));
   }
   return -1;
 }
@@ -396,12 +429,66 @@ export function vmf_add_page(pgoff: f64): i32 {
   const v = vmf_vma();
   if (v == 0 || !(pgoff >= 0) || pgoff > 4294967294.0) return -EINVAL;
   const file = vma_file(v);
+  if (pgoff >= <f64>file_pages(file)) return -EINVAL; // beyond EOF: the fault is a SIGBUS
   let pfn = pc_lookup(file, <u32>pgoff);
   if (pfn == NO_PFN) pfn = add_page(file, <u32>pgoff, false);
   if (pfn == NO_PFN) return -ENOMEM;
-  if (vmf_page() == 0) {
+  // Only the page of the faulting offset is the fault's page; others are just cached.
+  if (vmf_page() == 0 && <u64>pgoff == vmf_pgoff()) {
     get_page(pfn);
     set_vmf_page(pfn + 1);
   }
   return <i32>pfn;
 }
+
+// ---- mlock (R8) ----
+export function sys_mlock(mm: i32, addr: f64, len: f64, flags: i32): i32 {
+  if (!mmOk(mm)) return -EINVAL;
+  if (!vaOk(addr) || !(len >= 0) || len > 1e15) return -EINVAL;
+  return do_mlock(<u32>mm, <u64>addr, <u64>len, <u32>flags);
+}
+export function sys_munlock(mm: i32, addr: f64, len: f64): i32 {
+  if (!mmOk(mm)) return -EINVAL;
+  if (!vaOk(addr) || !(len >= 0) || len > 1e15) return -EINVAL;
+  return do_munlock(<u32>mm, <u64>addr, <u64>len);
+}
+export function sys_mlockall(mm: i32, flags: i32): i32 {
+  if (!mmOk(mm)) return -EINVAL;
+  return do_mlockall(<u32>mm, <u32>flags);
+}
+export function sys_munlockall(mm: i32): i32 {
+  if (!mmOk(mm)) return -EINVAL;
+  return do_munlockall(<u32>mm);
+}
+// GUP with its pfns in pagemap_buf32 (at most pagemap_chunk pages): pages done or -errno.
+export function mm_gup_pfns(mm: i32, va: f64, n: i32, foll: i32): i32 {
+  if (!mmOk(mm) || !vaOk(va) || n < 0 || <u32>n > PAGEMAP_CHUNK) return -EINVAL;
+  return get_user_pages(<u32>mm, <u64>va, <u32>n, <u32>foll, pmBuf32);
+}
+export function mm_unpin(mm: i32, pfn: i32): i32 {
+  if (!mmOk(mm) || pfn < 0 || <u32>pfn >= gNrFrames) return -EINVAL;
+  if (page_ref(<u32>pfn) < 1) return -EINVAL;
+  unpin_user_page(<u32>mm, <u32>pfn);
+  return 0;
+}
+
+// ---- swap and reclaim (issue 6) ----
+export function mmu_swap_init(slots: i32): i32 {
+  if (slots < 0 || nr_swap_slots() != 0) return -EINVAL;
+  swap_init(<u32>slots);
+  return 0;
+}
+export function mmu_swap_info(what: i32): i32 { return what == 0 ? <i32>nr_swap_slots() : <i32>nr_swap_used(); }
+export function mmu_reclaim(pages: i32): i32 {
+  if (pages < 0) return -EINVAL;
+  return <i32>reclaim_pages(<u32>pages);
+}
+
+// ---- guest page hinting (R12) ----
+export function page_hint_state(pfn: i32): i32 {
+  if (pfn < 0 || <u32>pfn >= gNrFrames) return -1;
+  return <i32>(page_usage_state(<u32>pfn) | (<u32>page_residency(<u32>pfn) << 4));
+}
+export function hv_discard_pfn(pfn: i32): i32 { return pfn >= 0 && hv_discard(<u32>pfn) ? 1 : 0; }
+export function hv_preserve_pfn(pfn: i32): i32 { return pfn >= 0 && hv_preserve(<u32>pfn) ? 1 : 0; }
+export function hv_reclaim_frames(n: i32): f64 { return n > 0 ? hv_reclaim(<u32>n) : 0; }

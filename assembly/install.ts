@@ -4,16 +4,25 @@
 // The core is single-threaded, so the lock functions do nothing; they mark where Linux
 // holds the PTE lock and re-checks, so threads can come later without moving code.
 
-import { gPrefaultOld } from "./config";
-import { pfn_pte, pte_mkold, pte_mkdirty, pte_mkwrite, pte_mkyoung, _PAGE_PSE } from "./pte";
-import { PG_dirty, PG_swapbacked, page_flags, get_page } from "./page";
+import { gPrefaultOld, PMD_SIZE, HPAGE_PMD_ORDER, HPAGE_PMD_NR } from "./config";
+import { pfn_pte, pte_mkold, pte_mkdirty, pte_mkwrite, pte_mkyoung, pte_wrprotect, pte_pfn,
+  pte_young, pte_dirty, _PAGE_PSE } from "./pte";
+import { PG_dirty, PG_swapbacked, PG_hwpoison, PG_referenced, page_flags, page_set, get_page,
+  page_index, page_mapping } from "./page";
 import { NO_PFN } from "./phys";
 import { pgtable_alloc, pgtable_free, pmd_populate, slot_addr, table_index, LEVEL_PTE } from "./pgtable";
-import { lru_add } from "./lru";
-import { VM_SHARED, VM_WRITE, VM_LOCKED, vma_flags, vma_page_prot } from "./vma";
+import { tlb_flush_range } from "./tlb";
+import { lru_add, put_page, folio_head, folio_order, folio_add_entire_mapcount } from "./lru";
+import { VM_SHARED, VM_WRITE, VM_LOCKED, VM_NOHUGEPAGE, vma_flags, vma_page_prot, vma_start,
+  vma_end, linear_page_index } from "./vma";
 import { add_mm_counter, mm_add_ptes, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
-import { page_add_new_anon_rmap, page_dup_rmap } from "./rmap";
-import { vmf_mm, vmf_pmd, vmf_pte, set_vmf_pte, vmf_prealloc, set_vmf_prealloc } from "./vmfault";
+import { page_add_new_anon_rmap, page_dup_rmap, page_remove_rmap } from "./rmap";
+import { file_pages, pc_lookup, mark_page_dirty } from "./mapping";
+import { tlb_note, tlb_remove_page } from "./unmap";
+import { vmf_mm, vmf_pmd, vmf_pte, set_vmf_pte, vmf_prealloc, set_vmf_prealloc, vmf_flags,
+  vmf_address, VM_FAULT_FALLBACK, FAULT_FLAG_WRITE, FAULT_FLAG_UNSHARE,
+  FAULT_FLAG_USER } from "./vmfault";
+import { count, ST_THP_FILE_MAPPED } from "./stats";
 
 // ---- lock points (single-threaded: no-ops) ----
 @inline export function pte_lock(): void {}
@@ -97,4 +106,102 @@ export function set_prefault_pte(vma: u32, mm: u32, pfn: u32, address: u64, slot
                                  isFaulting: bool): void {
   get_page(pfn);
   set_pte(vma, mm, pfn, address, slot, false, !isFaulting, false);
+}
+
+// ---- PMD mappings of PMD-sized page-cache folios (R3.3, seed 001) ----
+//
+// A PMD entry maps the whole 2 MiB folio: it holds one reference and one mapcount on the
+// head (and one "entire" mapcount, lru.ts), and counts 512 pages of file (or shmem) RSS.
+// It is made only by a read fault and is never writable: a write through it faults and
+// splits it (huge_pmd_fault), so dirty tracking, msync and the reverse map stay per 4 KiB
+// PTE. (Linux maps a dirty writable PMD on a shared write fault to a file folio; for COW
+// and write-notify it splits on the write fault exactly like this.)
+// A split of a PMD-mapped page-cache folio (a partial zap, a write, GUP) does what Linux's
+// __split_huge_pmd does for a file folio: the PMD mapping goes; the folio stays in the page
+// cache and its pages refault through PTEs (minor faults, with fault-around).
+
+// Is `page`'s folio a PMD-sized page-cache folio that may be mapped by the PMD covering
+// `address` of `vma`? (the 2 MiB block inside the VMA, file offset congruent mod 512 pages,
+// wholly below i_size, every subpage still cached and none hwpoisoned, THP not refused)
+function pmd_mappable(vma: u32, page: u32, address: u64): bool {
+  const head = folio_head(page);
+  if (folio_order(head) != HPAGE_PMD_ORDER) return false;
+  if ((vma_flags(vma) & VM_NOHUGEPAGE) != 0) return false;
+  const haddr = address & ~(PMD_SIZE - 1);
+  if (haddr < vma_start(vma) || haddr + PMD_SIZE > vma_end(vma)) return false;
+  const first = page_index(head);
+  if (linear_page_index(vma, haddr) != <u64>first) return false;
+  const file = page_mapping(head);
+  if (file == 0 || <u64>first + HPAGE_PMD_NR > file_pages(file)) return false; // never past EOF
+  for (let i: u32 = 0; i < HPAGE_PMD_NR; i++) {
+    if ((page_flags(head + i) & PG_hwpoison) != 0 || pc_lookup(file, first + i) != head + i) return false;
+  }
+  return true;
+}
+
+// do_set_pmd (R3.3): map the PMD-sized folio holding `page` with one PMD entry at the
+// fault's (empty) PMD slot. The PMD takes its own reference on the head. Returns 0 when
+// mapped, VM_FAULT_FALLBACK when the caller must map PTEs instead. GUP faults (no
+// FAULT_FLAG_USER) fall back too: gup.ts follows PTEs only.
+export function do_set_pmd(vma: u32, mm: u32, page: u32, address: u64): u32 {
+  if ((vmf_flags() & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) != 0) return VM_FAULT_FALLBACK;
+  if ((vmf_flags() & FAULT_FLAG_USER) == 0) return VM_FAULT_FALLBACK;
+  if (!pmd_mappable(vma, page, address)) return VM_FAULT_FALLBACK;
+  const head = folio_head(page);
+  const slot = vmf_pmd();
+  pte_lock(); // the PMD lock
+  if (load<u64>(slot) != 0) { pte_unlock(); return VM_FAULT_FALLBACK; } // populated meanwhile
+  const entry = pte_mkyoung(pte_wrprotect(pfn_pte(head, vma_page_prot(vma)))) | _PAGE_PSE;
+  get_page(head);
+  page_dup_rmap(head);
+  folio_add_entire_mapcount(head, 1);
+  add_mm_counter(mm, (page_flags(head) & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, <i32>HPAGE_PMD_NR);
+  store<u64>(slot, entry);
+  pte_unlock();
+  count(ST_THP_FILE_MAPPED);
+  return 0;
+}
+
+// Take the PMD mapping at `slot` down: counters and rmap now, the head's reference after
+// the caller's TLB flush (`gather`: through the mmu_gather of a zap; else flushed here).
+function remove_huge_pmd(mm: u32, va: u64, slot: usize, gather: bool): void {
+  const pmd = load<u64>(slot);
+  if (pmd == 0 || (pmd & _PAGE_PSE) == 0) return;
+  const head = pte_pfn(pmd);
+  const haddr = va & ~(PMD_SIZE - 1);
+  store<u64>(slot, 0);
+  add_mm_counter(mm, (page_flags(head) & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, -<i32>HPAGE_PMD_NR);
+  if (pte_dirty(pmd)) for (let i: u32 = 0; i < HPAGE_PMD_NR; i++) mark_page_dirty(head + i);
+  if (pte_young(pmd)) page_set(head, PG_referenced);
+  folio_add_entire_mapcount(head, -1);
+  page_remove_rmap(head);
+  if (gather) {
+    tlb_note(haddr);
+    tlb_note(haddr + PMD_SIZE - 4096);
+    tlb_remove_page(head, haddr);
+  } else {
+    tlb_flush_range(mm, haddr, HPAGE_PMD_NR);
+    put_page(head);
+  }
+}
+
+// unmap.ts's zap of a PMD entry (set_huge_zap_hook): whole or partial, the mapping goes
+// (a partial zap is a split, and splitting a file PMD unmaps it: see above).
+export function zap_huge_pmd(mm: u32, vma: u32, va: u64, slot: usize): void {
+  remove_huge_pmd(mm, va, slot, true);
+}
+
+// fault.ts's fault on a present huge PMD (set_huge_pmd_fault_hook). A user read only
+// finds it present (spurious: it is made young); a write, an unshare or a GUP fault
+// splits it and returns VM_FAULT_FALLBACK so the fault goes on at PTE level.
+export function huge_pmd_fault(): u32 {
+  const slot = vmf_pmd();
+  const pmd = load<u64>(slot);
+  const f = vmf_flags();
+  if ((f & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) == 0 && (f & FAULT_FLAG_USER) != 0) {
+    store<u64>(slot, pte_mkyoung(pmd));
+    return 0;
+  }
+  remove_huge_pmd(vmf_mm(), vmf_address(), slot, false);
+  return VM_FAULT_FALLBACK;
 }

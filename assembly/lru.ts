@@ -3,8 +3,8 @@
 // A page on a list has PG_lru; which list is told by PG_unevictable, PG_swapbacked
 // (anonymous and shmem pages go to swap, so they sit on the anon lists) and PG_active.
 
-import { PG_lru, PG_active, PG_unevictable, PG_swapbacked, page_flags, page_set, page_clear,
-  plist_add, plist_del, page_lru_next } from "./page";
+import { PG_lru, PG_active, PG_unevictable, PG_swapbacked, PG_tail, page_flags, page_set, page_clear,
+  plist_add, plist_del, page_lru_next, page_lru_prev } from "./page";
 
 export const LRU_INACTIVE_ANON: u32 = 0;
 export const LRU_ACTIVE_ANON: u32 = 1;
@@ -13,11 +13,14 @@ export const LRU_ACTIVE_FILE: u32 = 3;
 export const LRU_UNEVICTABLE: u32 = 4;
 export const NR_LRU_LISTS: u32 = 5;
 
+// New pages go on at the head; reclaim takes the oldest from the tail.
 const heads: usize = memory.data(NR_LRU_LISTS * 4);
+const tails: usize = memory.data(NR_LRU_LISTS * 4);
 const sizes: usize = memory.data(NR_LRU_LISTS * 4);
 
 @inline export function lru_head_at(list: u32): usize { return heads + (<usize>list << 2); }
 @inline export function lru_first(list: u32): u32 { return load<u32>(lru_head_at(list)); } // pfn + 1
+@inline export function lru_last(list: u32): u32 { return load<u32>(tails + (<usize>list << 2)); } // pfn + 1
 @inline export function lru_size(list: u32): u32 { return load<u32>(sizes + (<usize>list << 2)); }
 @inline function addSize(list: u32, d: i32): void {
   const a = sizes + (<usize>list << 2);
@@ -33,8 +36,10 @@ export function page_lru_list(pfn: u32): u32 {
 }
 
 export function lru_add(pfn: u32): void {
-  if ((page_flags(pfn) & PG_lru) != 0) return;
+  // Only a folio's head sits on a list (a tail stands for its folio nowhere).
+  if ((page_flags(pfn) & (PG_lru | PG_tail)) != 0) return;
   const l = page_lru_list(pfn);
+  if (load<u32>(lru_head_at(l)) == 0) store<u32>(tails + (<usize>l << 2), pfn + 1);
   plist_add(lru_head_at(l), pfn);
   addSize(l, 1);
   page_set(pfn, PG_lru);
@@ -43,10 +48,14 @@ export function lru_add(pfn: u32): void {
 export function lru_del(pfn: u32): void {
   if ((page_flags(pfn) & PG_lru) == 0) return;
   const l = page_lru_list(pfn);
+  const tailAt = tails + (<usize>l << 2);
+  if (load<u32>(tailAt) == pfn + 1) store<u32>(tailAt, page_lru_prev(pfn));
   plist_del(lru_head_at(l), pfn);
   addSize(l, -1);
   page_clear(pfn, PG_lru);
 }
+
+@inline export function lru_prev(pfn: u32): u32 { return page_lru_prev(pfn); }
 
 // Move a page after its PG_active / PG_unevictable flags are to change: call with the
 // flags to set and clear; the page is taken off its list and put on the new one.
@@ -63,12 +72,16 @@ export function lru_move(pfn: u32, set: u32, clear: u32): void {
 // ---- page lifetime: allocation for user pages and the last put ----
 import { alloc_pages, free_pages, NO_PFN } from "./phys";
 import { PG_head, PG_user, PG_large, FOLIO_ORDER_SHIFT, set_page_flags, set_page_private,
-  put_page_ref } from "./page";
+  put_page_ref, page_private, page_ref, page_mapcount } from "./page";
 
 // Reclaim, when it exists (reclaim.ts), frees up to `n` frames and returns how many.
 function noReclaim(n: u32): u32 { return 0; }
 let reclaimHook: (n: u32) => u32 = noReclaim;
 export function set_reclaim_hook(f: (n: u32) => u32): void { reclaimHook = f; }
+
+// Direct reclaim for callers that found no free frame (page tables, for one). Returns
+// the frames freed.
+export function try_reclaim(n: u32): u32 { return reclaimHook(n); }
 
 // One frame for user data (not zeroed), trying direct reclaim once when none is free.
 export function alloc_user_page(): u32 {
@@ -79,14 +92,56 @@ export function alloc_user_page(): u32 {
 }
 
 // 2^order frames, with the same fallback (large folios of the page cache).
+//
+// A large folio: the head has PG_large and the order in flags bits 28..31 (its `private`
+// holds the folio's PMD mapcount, see folio_entire_mapcount); every tail has PG_user |
+// PG_tail and the head's pfn in `private`. Each subpage keeps its own struct page state
+// (mapping, index, uptodate, dirty, hwpoison) and its OWN refcount and mapcount: a PTE
+// mapping subpage i holds a reference on subpage i, the page cache one reference on each
+// subpage it indexes, and a PMD mapping one reference and one mapcount on the head. The
+// folio returns to the allocator, whole, when the references of all its subpages are
+// gone (put_page). Only the head sits on an LRU list. Tails start with refcount 0.
 export function alloc_user_pages(order: u32): u32 {
   let pfn = alloc_pages(order);
   if (pfn == NO_PFN && reclaimHook(32 << order) > 0) pfn = alloc_pages(order);
   if (pfn != NO_PFN) {
     set_page_flags(pfn, PG_head | PG_user | (order > 0 ? PG_large | (order << FOLIO_ORDER_SHIFT) : 0));
     set_page_private(pfn, 0);
+    for (let i: u32 = 1; i < (<u32>1 << order); i++) {
+      set_page_flags(pfn + i, PG_user | PG_tail);
+      set_page_private(pfn + i, pfn);
+    }
   }
   return pfn;
+}
+
+// ---- folios: a subpage's head, order and size ----
+@inline export function folio_head(pfn: u32): u32 {
+  return (page_flags(pfn) & PG_tail) != 0 ? page_private(pfn) : pfn;
+}
+// Order of the folio whose head is `head` (0 for a small page).
+@inline export function folio_order(head: u32): u32 {
+  const f = page_flags(head);
+  return (f & PG_large) != 0 ? f >>> FOLIO_ORDER_SHIFT : 0;
+}
+@inline export function folio_nr_pages(head: u32): u32 { return <u32>1 << folio_order(head); }
+@inline export function folio_test_large(pfn: u32): bool {
+  return (page_flags(pfn) & (PG_large | PG_tail)) != 0;
+}
+// PMD mappings of a large folio (Linux's entire mapcount), kept in the head's `private`;
+// they are also counted in the head's mapcount.
+@inline export function folio_entire_mapcount(head: u32): i32 {
+  return (page_flags(head) & PG_large) != 0 ? <i32>page_private(head) : 0;
+}
+@inline export function folio_add_entire_mapcount(head: u32, d: i32): void {
+  set_page_private(head, <u32>(<i32>page_private(head) + d));
+}
+// How many times this exact page is mapped (R11.2): its PTEs, plus the PMDs of its folio
+// (for the head they are in its mapcount already).
+export function folio_precise_page_mapcount(pfn: u32): i32 {
+  const m = page_mapcount(pfn);
+  if ((page_flags(pfn) & PG_tail) == 0) return m;
+  return m + folio_entire_mapcount(page_private(pfn));
 }
 
 // The last reference is gone: off the LRU, back to the allocator.
@@ -99,7 +154,12 @@ export function free_user_page(pfn: u32): void {
   free_pages(pfn, order);
 }
 
-// Drop a reference; frees the page when it was the last.
+// Drop a reference; frees the page (its whole folio) when it was the last.
 export function put_page(pfn: u32): void {
-  if (put_page_ref(pfn) == 0) free_user_page(pfn);
+  if (put_page_ref(pfn) != 0) return;
+  if (!folio_test_large(pfn)) { free_user_page(pfn); return; }
+  const head = folio_head(pfn);
+  const n = folio_nr_pages(head);
+  for (let i: u32 = 0; i < n; i++) if (page_ref(head + i) > 0) return;
+  free_user_page(head);
 }

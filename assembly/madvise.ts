@@ -88,8 +88,10 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
   const plen = (len + 4095) & ~(<u64>4095);
   if (plen < len) return -EINVAL;
   const end = start + plen;
-  if (end < start || end > TASK_SIZE + 4096) return -EINVAL;
+  if (end < start) return -EINVAL;
   if (end == start) return 0;
+  // A range reaching above TASK_SIZE is not refused as such: no VMA is there, so it is a
+  // hole like any other (ENOMEM, after advising what is mapped).
   if (advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE) return madvise_populate(mm, start, end, advice);
   // Check every VMA first, so an EINVAL changes nothing.
   let hole = false;

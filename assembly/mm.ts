@@ -7,7 +7,8 @@
 //   +20 u32 page-table pages (PGD included)  +24 u32 rss anon  +28 u32 rss file
 //   +32 u32 rss shmem  +36 u32 swap entries  +40 f64 minflt  +48 f64 majflt
 //   +56 u32 locked_vm  +60 u32 total_vm  +64 u32 def_flags (mlockall MCL_FUTURE)
-//   +68 u32 flags (MMF_*)  +72 u32 family  +76 u32 family_next  +80 u64 free-area cache
+//   +68 u32 flags (MMF_*)  +72 u32 family  +76 u32 next member of the family
+//   +80 u64 free-area cache
 //   +88 u32 memlock limit in pages (0xffffffff = unlimited)  +92 u32 pinned pages
 
 import { MMAP_BASE } from "./config";
@@ -63,6 +64,27 @@ export const RSS_SWAP: u32 = 3;
 @inline export function mm_set_flag(mm: u32, f: u32): void { store<u32>(mm_addr(mm), mm_flags(mm) | f, 68); }
 @inline export function mm_family(mm: u32): u32 { return load<u32>(mm_addr(mm), 72); }
 @inline export function mm_family_next(mm: u32): u32 { return load<u32>(mm_addr(mm), 76); }
+
+// ---- families (Linux's anon_vma, one per fork tree) ----
+// A family has its own id (1 .. MAX_MM-1), independent of its members' ids: anonymous
+// pages and VMAs name it, so it must stay the same while members come and go (the first
+// one exiting included) and must never be confused with a later, unrelated address space
+// that reuses an exited member's id. Record of 8 bytes: +0 u32 first member, +4 u32 members.
+const families: usize = memory.data(MAX_MM * 8);
+@inline export function family_first(fam: u32): u32 { return load<u32>(families + (<usize>fam << 3)); }
+@inline function family_members(fam: u32): u32 { return load<u32>(families + (<usize>fam << 3), 4); }
+@inline function set_family(fam: u32, first: u32, members: u32): void {
+  store<u32>(families + (<usize>fam << 3), first);
+  store<u32>(families + (<usize>fam << 3), members, 4);
+}
+let nextFamilyHint: u32 = 1;
+function family_alloc(): u32 {
+  for (let i: u32 = 0; i < MAX_MM - 1; i++) {
+    const f = 1 + (nextFamilyHint - 1 + i) % (MAX_MM - 1);
+    if (family_members(f) == 0) { nextFamilyHint = f + 1; return f; }
+  }
+  return 0; // cannot happen: there are as many families as address-space ids
+}
 @inline export function mm_free_cache(mm: u32): u64 { return load<u64>(mm_addr(mm), 80); }
 @inline export function set_mm_free_cache(mm: u32, a: u64): void { store<u64>(mm_addr(mm), a, 80); }
 @inline export function mm_memlock_limit(mm: u32): u32 { return load<u32>(mm_addr(mm), 88); }
@@ -95,31 +117,31 @@ export function mm_alloc(family: u32): u32 {
   store<u32>(mm_addr(mm), MMF_ALIVE, 68);
   set_mm_free_cache(mm, MMAP_BASE);
   set_mm_memlock_limit(mm, 0xffff_ffff);
-  const fam = family != 0 ? family : mm;
+  const fam = family != 0 ? family : family_alloc();
   store<u32>(mm_addr(mm), fam, 72);
-  if (fam != mm) { // join the family list after its head
-    store<u32>(mm_addr(mm), mm_family_next(fam), 76);
-    store<u32>(mm_addr(fam), mm, 76);
-  }
+  // Join the family: first in its member list.
+  store<u32>(mm_addr(mm), family_first(fam), 76);
+  set_family(fam, mm, family_members(fam) + 1);
   return mm;
 }
 
-// Leave the family (the record itself is cleared by mm_release).
+// Leave the family (the record itself is cleared by mm_release); the last member out
+// frees the family id.
 export function mm_family_leave(mm: u32): void {
   const fam = mm_family(mm);
-  if (fam == mm) {
-    // The head leaves: the next member becomes the head of everyone left.
-    const heir = mm_family_next(mm);
-    let it = heir;
-    while (it != 0) { store<u32>(mm_addr(it), heir, 72); it = mm_family_next(it); }
-    return;
+  const left = family_members(fam) - 1;
+  let first = family_first(fam);
+  if (first == mm) {
+    first = mm_family_next(mm);
+  } else {
+    let it = first;
+    while (it != 0) {
+      const n = mm_family_next(it);
+      if (n == mm) { store<u32>(mm_addr(it), mm_family_next(mm), 76); break; }
+      it = n;
+    }
   }
-  let it = fam;
-  while (it != 0) {
-    const n = mm_family_next(it);
-    if (n == mm) { store<u32>(mm_addr(it), mm_family_next(mm), 76); return; }
-    it = n;
-  }
+  set_family(fam, left == 0 ? 0 : first, left);
 }
 
 export function mm_release(mm: u32): void {

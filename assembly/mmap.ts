@@ -44,10 +44,14 @@ export const MAP_STACK: u32 = 0x20000;
 export const MAP_HUGETLB: u32 = 0x40000;
 export const MAP_SYNC: u32 = 0x80000;
 export const MAP_FIXED_NOREPLACE: u32 = 0x100000;
-// Flags MAP_SHARED_VALIDATE accepts (anything else is EOPNOTSUPP).
-const MAP_KNOWN: u32 = MAP_TYPE | MAP_FIXED | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_DENYWRITE |
-  MAP_EXECUTABLE | MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK | MAP_STACK |
-  MAP_HUGETLB | MAP_FIXED_NOREPLACE | 0x40 /* MAP_32BIT */;
+export const MAP_UNINITIALIZED: u32 = 0x4000000;
+// Flags MAP_SHARED_VALIDATE accepts (Linux's LEGACY_MAP_MASK; anything else is EOPNOTSUPP,
+// MAP_FIXED_NOREPLACE included, and MAP_SYNC unless the file is DAX). Bits 26..30 are the
+// MAP_HUGE_2MB / MAP_HUGE_1GB size encodings, which the mask lets through.
+const MAP_LEGACY: u32 = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DENYWRITE |
+  MAP_EXECUTABLE | MAP_UNINITIALIZED | MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE |
+  MAP_POPULATE | MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB | 0x40 /* MAP_32BIT */ |
+  (21 << 26) /* MAP_HUGE_2MB */ | (30 << 26) /* MAP_HUGE_1GB */;
 
 // Populate after mmap: gup.ts installs it (R9.4).
 function noPopulate(mm: u32, start: u64, len: u64): void {}
@@ -198,13 +202,14 @@ export function do_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fil
   if (len > TASK_SIZE) return -ENOMEM;
   len = pageAlignUp(len);
   let type = flags & MAP_TYPE;
-  if (type == MAP_SHARED_VALIDATE) {
-    if ((flags & ~MAP_KNOWN) != 0) return -EOPNOTSUPP;
+  const anon = (flags & MAP_ANONYMOUS) != 0;
+  if (!anon && !file_valid(file)) return -EBADF;
+  if (type == MAP_SHARED_VALIDATE && !anon) { // only file mappings validate (anon: EINVAL below)
+    const known = MAP_LEGACY | ((file_flags(file) & AS_DAX) != 0 ? MAP_SYNC : 0);
+    if ((flags & ~known) != 0) return -EOPNOTSUPP;
     type = MAP_SHARED;
   }
   if (type != MAP_SHARED && type != MAP_PRIVATE) return -EINVAL;
-  const anon = (flags & MAP_ANONYMOUS) != 0;
-  if (!anon && !file_valid(file)) return -EBADF;
   if (!anon && pgoff + (len >> 12) < pgoff) return -EOVERFLOW;
   if (!anon && (pgoff + (len >> 12)) > 0xffff_ffff) return -EOVERFLOW;
   if (mm_map_count(mm) > MAX_MAP_COUNT) return -ENOMEM;

@@ -18,6 +18,7 @@ import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE
 import { LEVEL_PGD, LEVEL_PTE, LEVEL_PUD, slot_addr, table_index } from "./pgtable";
 import { ACCESS_WRITE, ACCESS_EXEC, TLB_USER, TLB_LARGE, tlb_lookup, tlb_fill, gTlbEntries,
   entryAddr, entry_key, tlb_root_of, KEY_ASID_SCALE } from "./tlb";
+import { page_residency, set_page_residency, RES_DISCARDED, RES_PRESERVED, RES_RESIDENT } from "./pagestate";
 import { count, ST_WALK, ST_TLB_HIT, ST_TLB_MISS, inv_report, INV_TLB_STALE,
   INV_TLB_PERM } from "./stats";
 
@@ -35,6 +36,9 @@ export const PF_WRITE: u32 = 2;
 export const PF_USER: u32 = 4;
 export const PF_RSVD: u32 = 8;
 export const PF_INSTR: u32 = 16;
+// Not an x86 bit: the frame was discarded by the host (guest page hinting, R12.1); the
+// guest must recreate its content (s390's discard fault).
+export const PF_DISCARD: u32 = 0x8000;
 
 export const WALK_OK: i32 = -1;
 
@@ -111,6 +115,11 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
   walkWritable = rw;
   walkUser = us;
   walkExec = exec;
+  if (walkPfn < gNrFrames) {
+    const res = page_residency(walkPfn);
+    if (res == RES_DISCARDED) return errorCode(access, mode, true, false) | <i32>PF_DISCARD;
+    if (res == RES_PRESERVED && (mode & MODE_PEEK) == 0) set_page_residency(walkPfn, RES_RESIDENT);
+  }
   if ((mode & MODE_PEEK) == 0) {
     for (let l = LEVEL_PGD; l >= level; l--) {
       const s = load<usize>(slots + (<usize>l << 3));

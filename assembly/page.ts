@@ -1,7 +1,7 @@
 // struct page: one 32-byte record per RAM frame (the memmap), its flags and page states.
 //
 // Layout (little-endian, at gMemmapBase + pfn * 32):
-//   +0  u32 flags     PG_* bits 0..23 below; 24..25 guest usage state, 26..27 residency,
+//   +0  u32 flags     PG_* bits 0..23 below;
 //                     28..31 vpn bits 32..35 (anon) or folio order (large folio head)
 //   +4  i32 refcount  references: page cache, each mapping, pins, the allocator's own
 //   +8  i32 mapcount  PTEs (and PMDs) that map this frame, across all address spaces
@@ -43,17 +43,6 @@ export const PG_large: u32 = 1 << 21; // head of a large page-cache folio; order
 // Bits 28..31: anon pages keep bits 32..35 of their vpn there, large folios their order.
 export const VPN_HI_SHIFT: u32 = 28;
 export const FOLIO_ORDER_SHIFT: u32 = 28;
-
-// ---- guest page-hinting states (R12.1) ----
-export const STATE_SHIFT: u32 = 24;
-export const PS_STABLE: u32 = 0;
-export const PS_UNUSED: u32 = 1;
-export const PS_VOLATILE: u32 = 2;
-export const PS_POT_VOLATILE: u32 = 3;
-export const RESIDENCY_SHIFT: u32 = 26;
-export const RES_RESIDENT: u32 = 0;
-export const RES_PRESERVED: u32 = 1;
-export const RES_DISCARDED: u32 = 2;
 
 @inline export function pfn_valid(pfn: u32): bool { return pfn < gNrFrames; }
 @inline export function page_addr(pfn: u32): usize {
@@ -109,17 +98,6 @@ export function set_page_anon_vpn(pfn: u32, vpn: u64): void {
 }
 export function page_anon_vpn(pfn: u32): u64 {
   return (<u64>(page_flags(pfn) >>> VPN_HI_SHIFT) << 32) | <u64>page_index(pfn);
-}
-
-@inline export function page_state(pfn: u32): u32 { return (page_flags(pfn) >> STATE_SHIFT) & 3; }
-export function set_page_state(pfn: u32, s: u32): void {
-  const f = page_flags(pfn) & ~(<u32>3 << STATE_SHIFT);
-  set_page_flags(pfn, f | ((s & 3) << STATE_SHIFT));
-}
-@inline export function page_residency(pfn: u32): u32 { return (page_flags(pfn) >> RESIDENCY_SHIFT) & 3; }
-export function set_page_residency(pfn: u32, r: u32): void {
-  const f = page_flags(pfn) & ~(<u32>3 << RESIDENCY_SHIFT);
-  set_page_flags(pfn, f | ((r & 3) << RESIDENCY_SHIFT));
 }
 
 // Zero a whole record (a frame leaving the allocator starts from a clean struct page).

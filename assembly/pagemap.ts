@@ -16,6 +16,7 @@ import { VM_SOFTDIRTY, vma_flags, vma_start, vma_end } from "./vma";
 import { mm_pgd, find_vma } from "./mm";
 import { page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
+import { folio_precise_page_mapcount } from "./lru";
 
 const PM_SOFT_DIRTY: u64 = <u64>1 << 55;
 const PM_MMAP_EXCLUSIVE: u64 = <u64>1 << 56;
@@ -52,7 +53,7 @@ export function pagemap_entry(mm: u32, va: u64): u64 {
     const page = vm_normal_page(v, va, pte);
     if (page != NO_PAGE) {
       if (!page_is_anon(page)) e |= PM_FILE;
-      if (page_mapcount(page) == 1) e |= PM_MMAP_EXCLUSIVE;
+      if (folio_precise_page_mapcount(page) == 1) e |= PM_MMAP_EXCLUSIVE;
       if ((page_flags(page) & PG_mlocked) != 0) extra |= 64;
     }
     if (pte_young(pte)) extra |= 1;

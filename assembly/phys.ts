@@ -15,6 +15,7 @@ import {
   page_private, set_page_private, set_page_ref, page_ref, page_mapcount, plist_add, plist_del,
   page_lru_next,
 } from "./page";
+import { pagestate_init, set_page_residency, RES_RESIDENT } from "./pagestate";
 import { count, ST_PGALLOC, ST_PGFREE, inv_report, INV_FREE_LIST_BAD, INV_FREE_COUNT,
   INV_FREE_REFERENCED, INV_BLOCK_OVERLAP } from "./stats";
 
@@ -48,6 +49,7 @@ export function boot(ramBytes: u64): i32 {
   const ram = (rawRam + <usize>PMD_SIZE - 1) & ~(<usize>PMD_SIZE - 1);
   memory.fill(memmap, 0, memmapBytes);
   setGeometry(ram, nr, memmap);
+  pagestate_init(nr);
   for (let o: u32 = 0; o <= MAX_ORDER; o++) store<u32>(freeHead(o), 0);
   nrFree = 0;
   // Push blocks in descending pfn order so the lists hand out low frames first.
@@ -111,6 +113,8 @@ export function alloc_pages(order: u32): u32 {
   set_page_flags(pfn, PG_head);
   set_page_private(pfn, order);
   set_page_ref(pfn, 1);
+  // A frame the guest takes is made resident again (its old content is irrelevant).
+  for (let i: u32 = 0; i < (<u32>1 << order); i++) set_page_residency(pfn + i, RES_RESIDENT);
   count(ST_PGALLOC);
   return pfn;
 }

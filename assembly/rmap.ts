@@ -12,7 +12,7 @@ import { PG_anon, PG_anon_exclusive, PG_swapbacked, PG_uptodate, page_flags, pag
   set_page_anon_vpn, page_anon_vpn } from "./page";
 import { LEVEL_PTE, pt_walk, WALK_HUGE } from "./pgtable";
 import { vma_start, vma_end, vma_pgoff, vma_file_next, set_vma_anon_vma } from "./vma";
-import { mm_family, mm_family_next, mm_pgd, vma_lookup } from "./mm";
+import { mm_family, mm_family_next, family_first, mm_pgd, vma_lookup } from "./mm";
 import { file_immap } from "./mapping";
 
 // A page just allocated for `vma` at `va`: anonymous, exclusive, mapped once (R4.2).
@@ -47,12 +47,12 @@ export let rmapVma: u32 = 0;
 export let rmapVa: u64 = 0;
 let walkPfn: u32 = 0;
 let walkAnon: bool = false;
-let cursor: u32 = 0; // anon: next family member; file: next VMA
+let cursor: u32 = 0; // anon: next member of the page's family; file: next VMA
 
 export function rmap_walk_start(pfn: u32): void {
   walkPfn = pfn;
   walkAnon = page_is_anon(pfn);
-  cursor = walkAnon ? page_mapping(pfn) : file_immap(page_mapping(pfn));
+  cursor = walkAnon ? family_first(page_mapping(pfn)) : file_immap(page_mapping(pfn));
 }
 
 function slotMapping(mm: u32, va: u64): usize {

@@ -3,6 +3,7 @@ import type { Core } from './core.js';
 import { LinuxError, SegmentationFault, BusError, OutOfMemoryError, CoreCrashedError } from './errors.js';
 import { ACCESS_CODE, type Access } from './tlb-view.js';
 import type { File } from './file.js';
+import { isAsyncBackend } from './fetch-file.js';
 import { PAGE_SIZE, MS_SYNC, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE } from './constants.js';
 
 export interface MmapOptions {
@@ -65,6 +66,12 @@ export interface SmapsEntry extends VmaInfo {
 }
 
 const VA_LIMIT = 2 ** 48;
+/**
+ * Lengths are passed to the core as f64 and capped here: every length from 2^48 up gets
+ * the same answer from Linux (it is larger than the whole user address space), so the
+ * cap keeps Linux's errno (ENOMEM for mmap, mprotect and madvise, EINVAL for munmap).
+ */
+const LEN_CAP = 2 ** 48;
 const SIGBUS = 7, SIGSEGV = 11, SEGV_MAPERR = 1, BUS_MCEERR_AR = 4;
 
 function isNum(x: unknown): x is number { return typeof x === 'number' && Number.isFinite(x); }
@@ -135,26 +142,26 @@ export class AddressSpace {
     const offset = o.offset === undefined ? 0 : this.len(o.offset, 'offset');
     if (offset % PAGE_SIZE !== 0) throw new LinuxError(22, 'mmap', 'offset is not a multiple of the page size');
     if (o.file !== undefined && this.files(o.file.id) !== o.file) throw new LinuxError(9, 'mmap', 'file is closed or belongs to another Mmu');
-    const r = this.core.x.sys_mmap(this.id, addr, length > 2 ** 50 ? 2 ** 50 : length, prot, flags,
+    const r = this.core.x.sys_mmap(this.id, addr, Math.min(length, LEN_CAP), prot, flags,
       o.file ? o.file.id : 0, offset / PAGE_SIZE);
     return this.call(r, 'mmap');
   }
 
   munmap(addr: number, length: number): void {
     this.live();
-    this.call(this.core.x.sys_munmap(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), 2 ** 50)), 'munmap');
+    this.call(this.core.x.sys_munmap(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), LEN_CAP)), 'munmap');
   }
 
   mprotect(addr: number, length: number, prot: number): void {
     this.live();
-    this.call(this.core.x.sys_mprotect(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), 2 ** 50),
+    this.call(this.core.x.sys_mprotect(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), LEN_CAP),
       this.bits(prot, 'prot')), 'mprotect');
   }
 
   madvise(addr: number, length: number, advice: number): void {
     this.live();
     if (!isNum(advice) || !Number.isInteger(advice)) throw new RangeError(`advice must be an integer, got ${String(advice)}`);
-    this.call(this.core.x.sys_madvise(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), 2 ** 50),
+    this.call(this.core.x.sys_madvise(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), LEN_CAP),
       advice | 0), 'madvise');
   }
 
@@ -163,6 +170,68 @@ export class AddressSpace {
     this.live();
     this.call(this.core.x.sys_msync(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), 2 ** 50),
       this.bits(flags, 'flags')), 'msync');
+  }
+
+  /** mlock: lock the range's pages in memory, faulting them in (R8.1-R8.3). */
+  mlock(addr: number, length: number): void { this.mlock2(addr, length, 0); }
+
+  /** mlock2: with MLOCK_ONFAULT pages are locked as they fault in, not populated now. */
+  mlock2(addr: number, length: number, flags: number): void {
+    this.live();
+    this.call(this.core.x.sys_mlock(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), 2 ** 50),
+      this.bits(flags, 'flags')), 'mlock');
+  }
+
+  munlock(addr: number, length: number): void {
+    this.live();
+    this.call(this.core.x.sys_munlock(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), 2 ** 50)), 'munlock');
+  }
+
+  /** mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) (R8.7). */
+  mlockall(flags: number): void {
+    this.live();
+    this.call(this.core.x.sys_mlockall(this.id, this.bits(flags, 'flags')), 'mlockall');
+  }
+
+  munlockall(): void {
+    this.live();
+    this.call(this.core.x.sys_munlockall(this.id), 'munlockall');
+  }
+
+  /** RLIMIT_MEMLOCK in bytes (Infinity = unlimited, like CAP_IPC_LOCK; the default). */
+  setMemlockLimit(bytes: number): void {
+    this.live();
+    if (bytes !== Infinity && (!Number.isInteger(bytes) || bytes < 0)) throw new RangeError(`limit must be a non-negative integer or Infinity, got ${bytes}`);
+    this.core.x.mm_set_memlock_limit(this.id, bytes === Infinity ? -1 : Math.floor(bytes / PAGE_SIZE));
+  }
+
+  /**
+   * get_user_pages over `count` pages (R8.5): faults what is missing and returns the frames.
+   * `pin` takes a FOLL_PIN reference on each (release with unpinUserPage).
+   */
+  getUserPages(addr: number, count: number, opts: { write?: boolean; force?: boolean; pin?: boolean } = {}): number[] {
+    this.live();
+    this.addr(addr, 'addr');
+    this.len(count, 'count');
+    const foll = (opts.write ? 0x01 : 0) | (opts.force ? 0x10 : 0) | (opts.pin ? 0x40000 : 0) | 0x02;
+    const out: number[] = [];
+    const chunk = this.core.x.pagemap_chunk();
+    for (let done = 0; done < count;) {
+      const k = Math.min(chunk, count - done);
+      const r = this.core.x.mm_gup_pfns(this.id, Math.floor(addr / PAGE_SIZE) * PAGE_SIZE + done * PAGE_SIZE, k, foll);
+      if (r < 0) throw new LinuxError(-r, 'get_user_pages');
+      const pfns = new Uint32Array(this.core.x.memory.buffer, this.core.x.pagemap_buf32() >>> 0, r);
+      out.push(...pfns);
+      done += r;
+      if (r < k) break;
+    }
+    return out;
+  }
+
+  /** Drop one FOLL_PIN reference taken by getUserPages({ pin: true }). */
+  unpinUserPage(pfn: number): void {
+    this.live();
+    this.call(this.core.x.mm_unpin(this.id, pfn), 'unpin_user_page');
   }
 
   /** clear_refs 4: clear soft-dirty bits and start tracking writes again (R9.9). */
@@ -224,6 +293,110 @@ export class AddressSpace {
       if (r < 0) throw accessError(this.core, r, 'write');
       done += k;
     }
+  }
+
+  // ---- The async API: accesses that may wait for an asynchronous backend (FetchFile) ----
+  // A backend that must wait answers -EAGAIN: the fault returns VM_FAULT_RETRY with nothing
+  // mapped and nothing counted, and the sync API throws LinuxError EAGAIN. These methods
+  // wait instead (settle() of the async backends of the files this address space maps) and
+  // retry, until the access completes or a real error (SegmentationFault, BusError,
+  // OutOfMemoryError) is raised. Retrying is safe: what completed stays done.
+
+  /** Pages per retried step of touchAsync (a retry re-walks at most this many). */
+  private static readonly ASYNC_STEP = 256 * PAGE_SIZE;
+  /** Waits allowed for one step before giving up with EAGAIN (a backend that never delivers). */
+  private static readonly ASYNC_MAX_WAITS = 1000;
+
+  /** touch, waiting for asynchronous backends instead of failing with EAGAIN. */
+  async touchAsync(addr: number, length: number, access: Access = 'read'): Promise<void> {
+    this.live();
+    this.addr(addr, 'addr');
+    this.len(length, 'length');
+    const code = this.access(access);
+    const step = AddressSpace.ASYNC_STEP;
+    const end = addr + length;
+    for (let a = addr; a < end;) {
+      const next = Math.min(end, (Math.floor(a / step) + 1) * step);
+      const from = a;
+      await this.untilDone(() => this.core.x.mm_touch(this.id, from, next - from, code), `touch (${access})`);
+      a = next;
+    }
+  }
+
+  /** read, waiting for asynchronous backends instead of failing with EAGAIN. */
+  async readAsync(addr: number, n: number): Promise<Uint8Array> {
+    this.live();
+    this.addr(addr, 'addr');
+    this.len(n, 'length');
+    const out = new Uint8Array(n);
+    const chunk = this.core.x.staging_size();
+    for (let done = 0; done < n;) {
+      const k = Math.min(chunk, n - done), at = done;
+      await this.untilDone(() => {
+        const r = this.core.x.mm_copy(this.id, addr + at, k, 0);
+        // Copied out at once: while this call awaits, other calls may use the staging buffer.
+        if (r >= 0) { const s = this.core.x.staging_addr() >>> 0; out.set(this.core.bytes().subarray(s, s + k), at); }
+        return r;
+      }, 'read');
+      done += k;
+    }
+    return out;
+  }
+
+  /** write, waiting for asynchronous backends instead of failing with EAGAIN. */
+  async writeAsync(addr: number, data: Uint8Array): Promise<void> {
+    this.live();
+    this.addr(addr, 'addr');
+    if (!(data instanceof Uint8Array)) throw new RangeError('writeAsync takes a Uint8Array');
+    const chunk = this.core.x.staging_size();
+    for (let done = 0; done < data.length;) {
+      const k = Math.min(chunk, data.length - done), at = done;
+      await this.untilDone(() => {
+        // Staged again on every try: another call may have used the buffer meanwhile.
+        this.core.bytes().set(data.subarray(at, at + k), this.core.x.staging_addr() >>> 0);
+        return this.core.x.mm_copy(this.id, addr + at, k, 1);
+      }, 'write');
+      done += k;
+    }
+  }
+
+  /** translate, waiting for asynchronous backends instead of failing with EAGAIN. */
+  async translateAsync(addr: number, access: Access = 'read'): Promise<number> {
+    this.live();
+    this.addr(addr, 'addr');
+    const code = this.access(access);
+    return this.untilDone(() => this.core.x.mm_translate(this.id, addr, code), `translate (${access})`);
+  }
+
+  /** Run a core access until it stops asking to wait (-102); other failures become typed errors. */
+  private async untilDone(op: () => number, what: string): Promise<number> {
+    for (let waits = 0; ; waits++) {
+      this.live(); // the address space may have been destroyed while we waited
+      const r = op();
+      if (r >= 0) return r;
+      if (r !== -102) throw accessError(this.core, r, what);
+      if (waits >= AddressSpace.ASYNC_MAX_WAITS) {
+        throw new LinuxError(11, what, `still waiting for the backend after ${waits} fetches`);
+      }
+      if (!(await this.settleBackends())) {
+        throw new LinuxError(11, what, 'a backend answered -EAGAIN but has nothing outstanding to wait for');
+      }
+    }
+  }
+
+  /** Wait for the asynchronous backends of the files mapped here; false if none had work outstanding. */
+  private async settleBackends(): Promise<boolean> {
+    const waits: Promise<void>[] = [];
+    const seen = new Set<number>();
+    for (const m of this.maps()) {
+      if (m.file === 0 || seen.has(m.file)) continue;
+      seen.add(m.file);
+      const b = this.files(m.file)?.backend;
+      if (isAsyncBackend(b) && b.pending() > 0) waits.push(b.settle());
+    }
+    if (waits.length === 0) return false;
+    await Promise.all(waits);
+    return true;
   }
 
   /** /proc/pid/pagemap for `count` pages from `addr`, with the PTE's own bits too. */

@@ -1,6 +1,5 @@
 // The boundary: loads the Wasm core, types its raw exports, answers its host imports,
 // and turns an internal trap into a dead core that refuses further work.
-import { instantiate } from '@assemblyscript/loader';
 import { CoreCrashedError } from './errors.js';
 
 /** The raw exports of assembly/index.ts. Numbers only. */
@@ -81,6 +80,19 @@ export interface CoreExports {
   page_info(pfn: number, what: number): number;
   page_test_flags(pfn: number, set: number, clear: number): number;
   vmf_addr(): number;
+  sys_mlock(mm: number, addr: number, len: number, flags: number): number;
+  sys_munlock(mm: number, addr: number, len: number): number;
+  sys_mlockall(mm: number, flags: number): number;
+  sys_munlockall(mm: number): number;
+  mm_gup_pfns(mm: number, va: number, n: number, foll: number): number;
+  mm_unpin(mm: number, pfn: number): number;
+  mmu_swap_init(slots: number): number;
+  mmu_swap_info(what: number): number;
+  mmu_reclaim(pages: number): number;
+  page_hint_state(pfn: number): number;
+  hv_discard_pfn(pfn: number): number;
+  hv_preserve_pfn(pfn: number): number;
+  hv_reclaim_frames(n: number): number;
   vmf_map_cached(pgoff: number): number;
   vmf_add_page(pgoff: number): number;
   [name: string]: unknown;
@@ -94,6 +106,9 @@ export interface HostHandlers {
   mapPages(fileId: number, start: number, end: number): void;
   pageMkwrite(fileId: number): number;
   pfnMkwrite(fileId: number): number;
+  swapWrite(slot: number, src: number): number;
+  swapRead(slot: number, dst: number): number;
+  swapFree(slot: number): void;
 }
 
 /** Counter ids of assembly/stats.ts, by name. Append only. */
@@ -185,12 +200,25 @@ async function loadBytes(source: URL | string | ArrayBuffer | Uint8Array | WebAs
   const url = typeof source === 'string' ? new URL(source, import.meta.url) : source;
   if (url.protocol === 'file:') {
     // Node only: a browser never sees a file: URL here.
-    const fs = await import(/* @vite-ignore */ 'node:fs/promises');
+    // The comments keep bundlers from resolving it for the browser (see examples/browser/).
+    const fs = await import(/* @vite-ignore */ /* webpackIgnore: true */ 'node:fs/promises');
     return fs.readFile(url);
   }
   const res = await fetch(url);
   if (!res.ok) throw new Error(`wasm-mmu: cannot fetch ${url}: ${res.status}`);
   return res.arrayBuffer();
+}
+
+/** An AssemblyScript string at `p`: UTF-16 code units, its byte length 4 bytes before it. */
+function readAsString(memory: WebAssembly.Memory, p: number): string {
+  p >>>= 0;
+  if (p < 4) return '';
+  const buf = memory.buffer;
+  const units = new Uint32Array(buf, p - 4, 1)[0] >>> 1;
+  const u16 = new Uint16Array(buf, p, Math.min(units, (buf.byteLength - p) >>> 1));
+  let s = '';
+  for (let i = 0; i < u16.length; i += 1024) s += String.fromCharCode(...u16.subarray(i, i + 1024));
+  return s;
 }
 
 let compiled: Promise<WebAssembly.Module> | null = null;
@@ -207,7 +235,19 @@ export async function loadCore(host: HostHandlers,
     module = b instanceof WebAssembly.Module ? b : await WebAssembly.compile(b as BufferSource);
   }
   let core: Core | null = null;
+  let memory: WebAssembly.Memory | null = null;
+  const str = (p: number) => (memory ? readAsString(memory, p) : '<unknown>');
   const imports = {
+    // What @assemblyscript/loader would add: abort (the message starts with 'abort:', as
+    // Core.crash expects), trace and seed. The loader itself is not used: its bare import
+    // would need an import map or a bundler in a browser.
+    env: {
+      abort: (msg: number, file: number, line: number, col: number) => {
+        throw new Error(`abort: ${str(msg)} at ${str(file)}:${line}:${col}`);
+      },
+      trace: (msg: number, n: number, ...args: number[]) => { console.log(`trace: ${str(msg)} ${args.slice(0, n).join(', ')}`); },
+      seed: () => Date.now(),
+    },
     // Each import runs inside a Wasm call: it must never throw (the handlers catch).
     host: {
       readPage: (fileId: number, index: number, dst: number) => core!.host.readPage(fileId, index, dst >>> 0),
@@ -217,9 +257,14 @@ export async function loadCore(host: HostHandlers,
       mapPages: (fileId: number, start: number, end: number) => core!.host.mapPages(fileId, start, end),
       pageMkwrite: (fileId: number) => core!.host.pageMkwrite(fileId),
       pfnMkwrite: (fileId: number) => core!.host.pfnMkwrite(fileId),
+      swapWrite: (slot: number, src: number) => core!.host.swapWrite(slot, src >>> 0),
+      swapRead: (slot: number, dst: number) => core!.host.swapRead(slot, dst >>> 0),
+      swapFree: (slot: number) => core!.host.swapFree(slot),
     },
   };
-  const { exports } = await instantiate<CoreExports>(module, imports);
-  core = new Core(exports as unknown as CoreExports, host, (p) => exports.__getString(p));
+  const instance = await WebAssembly.instantiate(module, imports);
+  const exports = instance.exports as unknown as CoreExports;
+  memory = exports.memory;
+  core = new Core(exports, host, str);
   return core;
 }

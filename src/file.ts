@@ -1,7 +1,7 @@
 // Files: the TypeScript face of Linux's vm_operations_struct and address_space_operations.
 // A backend supplies the bytes; the core keeps the page cache. Backends without their own
 // fault / mapPages get the page cache's generic ones, which run inside Wasm.
-import type { Core } from './core.js';
+import type { Core, CoreExports } from './core.js';
 import { LinuxError } from './errors.js';
 import { PAGE_SIZE } from './constants.js';
 
@@ -137,6 +137,10 @@ const PG = { locked: 1 << 0, uptodate: 1 << 1, dirty: 1 << 2, lru: 1 << 3, activ
 
 export interface CachedPage {
   pfn: number;
+  /** The head frame of its folio (== pfn for a small page). */
+  headPfn: number;
+  /** Its folio's order: 0 for a 4 KiB page, up to 9 for a PMD-sized (2 MiB) folio. */
+  order: number;
   uptodate: boolean;
   locked: boolean;
   dirty: boolean;
@@ -183,11 +187,33 @@ export class File {
     if (r < 0) throw new LinuxError(-r, 'truncate');
   }
 
-  /** Read pages [first, first+count) into the page cache (order-0, uptodate, unlocked). */
-  prime(first = 0, count = Math.ceil(this.size / PAGE_SIZE) - first): void {
+  /**
+   * Read pages [first, first+count) into the page cache, uptodate and unlocked. By default
+   * each page is its own 4 KiB folio (pages already cached are left alone). With
+   * `{ order }` (1..9) every naturally aligned block of 2^order pages becomes one large
+   * folio read into one allocation, as Linux's readahead makes them (order 9: a PMD-sized
+   * 2 MiB folio, mappable by one PMD, R3.3); `first` and `count` must then be multiples of
+   * 2^order, the blocks must lie inside the file and none of their pages be cached yet.
+   */
+  prime(first = 0, count = Math.ceil(this.size / PAGE_SIZE) - first, opts: { order?: number } = {}): void {
     this.check();
     this.pages(first, count);
-    this.core.x.file_prime(this.id, first, count);
+    const order = opts.order ?? 0;
+    if (!Number.isInteger(order) || order < 0 || order > 9) throw new RangeError(`order must be 0..9, got ${order}`);
+    if (order === 0) {
+      this.core.x.file_prime(this.id, first, count);
+      return;
+    }
+    const n = 2 ** order;
+    if (first % n !== 0 || count % n !== 0) {
+      throw new RangeError(`an order-${order} folio covers ${n} aligned pages: first ${first} and count ${count} must be multiples of ${n}`);
+    }
+    if (first + count > Math.ceil(this.size / PAGE_SIZE)) {
+      throw new RangeError(`pages [${first}, ${first + count}) reach past the end of the file (${Math.ceil(this.size / PAGE_SIZE)} pages)`);
+    }
+    const x = this.core.x as CoreExports & { file_prime_order(f: number, index: number, n: number, order: number): number };
+    const r = x.file_prime_order(this.id, first, count, order);
+    if (r < 0) throw new LinuxError(-r, 'prime', r === -17 ? 'a page of the block is cached already' : undefined);
   }
 
   /** Drop unmapped pages of [first, last] from the cache (dirty ones written back first). */
@@ -211,14 +237,18 @@ export class File {
     if (pfn < 0) return null;
     const f = this.core.x.page_info(pfn, 0);
     return {
-      pfn, uptodate: (f & PG.uptodate) !== 0, locked: (f & PG.locked) !== 0, dirty: (f & PG.dirty) !== 0,
+      pfn, headPfn: this.core.x.page_info(pfn, 3), order: this.core.x.page_info(pfn, 4), uptodate: (f & PG.uptodate) !== 0, locked: (f & PG.locked) !== 0, dirty: (f & PG.dirty) !== 0,
       readahead: (f & PG.readahead) !== 0, hwpoison: (f & PG.hwpoison) !== 0,
       referenced: (f & PG.referenced) !== 0, mlocked: (f & PG.mlocked) !== 0,
       refcount: this.core.x.page_info(pfn, 1), mapcount: this.core.x.page_info(pfn, 2),
     };
   }
 
-  /** Test control: set page flags of a cached page (to exercise R2.5's skip rules). */
+  /**
+   * Test control: set page flags of a cached page (to exercise R2.5's skip rules). For a
+   * large folio, the head page's locked / uptodate / readahead stand for the whole folio
+   * (fault-around skips all of it); hwpoison is per page.
+   */
   setPageState(index: number, state: { locked?: boolean; uptodate?: boolean; readahead?: boolean; hwpoison?: boolean }): void {
     this.check();
     const pfn = this.core.x.file_page_pfn(this.id, index);

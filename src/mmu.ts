@@ -21,8 +21,34 @@ export interface MmuOptions {
   zeroPage?: boolean;
   /** false = vm_normal_page's linear rule for architectures without pte_special (R6.2). */
   pteSpecial?: boolean;
+  /** Swap space in bytes (a multiple of 4096); default 4 × ramBytes; 0 = no swap. */
+  swapBytes?: number;
+  /** Where swapped pages go: a Backend used slot by slot (e.g. a NodeFile); default host memory. */
+  swapDevice?: SwapDevice;
   /** Where to load the core from (URL, bytes or a compiled module); default build/release.wasm. */
   wasm?: URL | string | ArrayBuffer | Uint8Array | WebAssembly.Module;
+}
+
+/** A swap device: slot-sized pages in, slot-sized pages out. */
+export interface SwapDevice {
+  readPage(slot: number, dst: Uint8Array): number;
+  writePage(slot: number, src: Uint8Array): void;
+  /** The slot holds nothing any more. */
+  discard?(slot: number): void;
+}
+
+/** The default swap device: pages kept in host memory. */
+export class MemorySwap implements SwapDevice {
+  private readonly slots = new Map<number, Uint8Array>();
+  get used(): number { return this.slots.size; }
+  readPage(slot: number, dst: Uint8Array): number {
+    const p = this.slots.get(slot);
+    if (!p) return -5;
+    dst.set(p);
+    return PAGE_SIZE;
+  }
+  writePage(slot: number, src: Uint8Array): void { this.slots.set(slot, src.slice()); }
+  discard(slot: number): void { this.slots.delete(slot); }
 }
 
 export interface WalkOptions {
@@ -64,7 +90,7 @@ function checkVa(va: number, what = 'address'): void {
 function isPow2(n: number): boolean { return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0; }
 
 /** Validate options and fill defaults. Throws RangeError with the offending option named. */
-export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm'>> {
+export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' | 'swapDevice'>> {
   const ramBytes = o.ramBytes ?? 64 * 1024 * 1024;
   if (!Number.isInteger(ramBytes) || ramBytes < TWO_MIB || ramBytes % TWO_MIB !== 0) {
     throw new RangeError(`ramBytes must be a positive multiple of 2 MiB, got ${ramBytes}`);
@@ -78,8 +104,12 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm'>
   }
   const faultAroundBytes = o.faultAroundBytes ?? 65536;
   checkFaultAround(faultAroundBytes);
+  const swapBytes = o.swapBytes ?? 4 * ramBytes;
+  if (!Number.isInteger(swapBytes) || swapBytes < 0 || swapBytes % PAGE_SIZE !== 0 || swapBytes > 2 ** 44) {
+    throw new RangeError(`swapBytes must be a multiple of 4096 from 0 to 2^44, got ${swapBytes}`);
+  }
   return {
-    ramBytes, tlbEntries, faultAroundBytes,
+    ramBytes, tlbEntries, faultAroundBytes, swapBytes,
     prefaultOld: o.prefaultOld ?? false,
     zeroPage: o.zeroPage ?? true,
     pteSpecial: o.pteSpecial ?? true,
@@ -180,7 +210,7 @@ export class HardwareTlb {
   flushAll(): void { this.core.x.hw_tlb_flush_all(); }
 }
 
-export type MmuStats = Record<StatName, number> & { freeFrames: number; pageTables: number; ramFrames: number };
+export type MmuStats = Record<StatName, number> & { freeFrames: number; pageTables: number; ramFrames: number; swapSlots: number; swapUsed: number };
 
 export class Mmu {
   readonly phys: PhysicalMemory;
@@ -196,7 +226,8 @@ export class Mmu {
   readonly backendErrors: unknown[] = [];
 
   /** @internal use createMmu() */
-  constructor(core: Core, readonly options: Required<Omit<MmuOptions, 'wasm'>>) {
+  constructor(core: Core, readonly options: Required<Omit<MmuOptions, 'wasm' | 'swapDevice'>>,
+              readonly swapDevice: SwapDevice = new MemorySwap()) {
     this.core = core;
     this.installHost();
     this.phys = new PhysicalMemory(core);
@@ -264,7 +295,7 @@ export class Mmu {
     const size = backend.size();
     if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`backend size must be an integer in [0, 2^44], got ${size}`);
     let flags = 0;
-    if (opts.readOnly) flags |= AS_READONLY;
+    if (opts.readOnly || (backend as { readOnly?: unknown }).readOnly === true) flags |= AS_READONLY;
     if (opts.dirtyAccounting !== false) flags |= AS_DIRTY_ACCOUNT;
     if (opts.noMapPages) flags |= AS_NO_MAP_PAGES;
     if (backend.fault) flags |= AS_HAS_FAULT;
@@ -291,6 +322,7 @@ export class Mmu {
       try {
         const view = this.core.bytes().subarray(dst, dst + PAGE_SIZE);
         const n = f.backend.readPage(index, view);
+        if (n === -11) return -11; // -EAGAIN: an async backend (FetchFile) fetches it; the fault retries
         if (!Number.isInteger(n) || n < 0 || n > PAGE_SIZE) return fail(new RangeError(`readPage returned ${n}: must be 0..4096 bytes`));
         return n;
       } catch (e) { return fail(e); }
@@ -317,11 +349,52 @@ export class Mmu {
       const f = this.files.get(fileId);
       try { return (f?.backend.pageMkwrite?.(vmf) ?? 0) >>> 0; } catch (e) { return fail(e, 2); }
     };
+    h.swapWrite = (slot, src) => {
+      try { this.swapDevice.writePage(slot, this.core.bytes().slice(src, src + PAGE_SIZE)); return 0; } catch (e) { return fail(e); }
+    };
+    h.swapRead = (slot, dst) => {
+      try {
+        const n = this.swapDevice.readPage(slot, this.core.bytes().subarray(dst, dst + PAGE_SIZE));
+        return n < 0 ? n : 0;
+      } catch (e) { return fail(e); }
+    };
+    h.swapFree = (slot) => { try { this.swapDevice.discard?.(slot); } catch (e) { fail(e); } };
     h.pfnMkwrite = (fileId) => {
       const f = this.files.get(fileId);
       try { return (f?.backend.pfnMkwrite?.(vmf) ?? 0) >>> 0; } catch (e) { return fail(e, 2); }
     };
   }
+
+  /** Reclaim up to `pages` frames now (aging, write-back, swap-out); returns frames freed. */
+  reclaim(pages: number): number {
+    this.core.alive();
+    if (!Number.isInteger(pages) || pages < 0) throw new RangeError(`pages must be a non-negative integer, got ${pages}`);
+    return this.core.x.mmu_reclaim(pages);
+  }
+
+  /** Guest page hinting (R12): each RAM frame's usage state and host residency. */
+  pageState(pfn: number): { usage: 'stable' | 'unused' | 'volatile' | 'potentially-volatile'; residency: 'resident' | 'preserved' | 'discarded' } {
+    this.core.alive();
+    const r = this.core.x.page_hint_state(pfn);
+    if (r < 0) throw new RangeError(`pfn ${pfn} is not a RAM frame`);
+    const usage = (['stable', 'unused', 'volatile', 'potentially-volatile'] as const)[r & 3];
+    const residency = (['resident', 'preserved', 'discarded', 'discarded'] as const)[(r >> 4) & 3];
+    return { usage, residency };
+  }
+
+  /** What a hypervisor may do to guest frames (guest page hinting, R12.2). */
+  readonly hypervisor = {
+    /** Discard a frame if its state allows it without I/O; true if discarded. */
+    discard: (pfn: number): boolean => { this.core.alive(); return this.core.x.hv_discard_pfn(pfn) === 1; },
+    /** Swap a frame out host-side (content kept, back on the next access); true if done. */
+    preserve: (pfn: number): boolean => { this.core.alive(); return this.core.x.hv_preserve_pfn(pfn) === 1; },
+    /** Host reclaim of up to `n` frames: discards what it may, preserves the rest. */
+    reclaim: (n: number): { discarded: number; preserved: number } => {
+      this.core.alive();
+      const r = this.core.x.hv_reclaim_frames(n);
+      return { discarded: Math.floor(r / 65536), preserved: r % 65536 };
+    },
+  };
 
   /** vmstat-like counters, TLB hits/misses/flushes, free frames. */
   stats(): MmuStats {
@@ -330,6 +403,8 @@ export class Mmu {
       freeFrames: this.core.x.mmu_free_frames(),
       pageTables: this.core.x.mmu_nr_pgtables(),
       ramFrames: this.core.x.mmu_nr_frames(),
+      swapSlots: Math.max(0, this.core.x.mmu_swap_info(0) - 1),
+      swapUsed: this.core.x.mmu_swap_info(1),
     };
   }
 
@@ -345,7 +420,7 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   const opts = resolveOptions(options);
   const host: HostHandlers = {
     readPage: () => -5, writePage: () => -5, fault: () => 2, mapPages: () => {},
-    pageMkwrite: () => 0, pfnMkwrite: () => 0,
+    pageMkwrite: () => 0, pfnMkwrite: () => 0, swapWrite: () => -5, swapRead: () => -5, swapFree: () => {},
   };
   const core = await loadCore(host, options.wasm);
   const r = core.x.mmu_boot(opts.ramBytes, opts.tlbEntries);
@@ -357,5 +432,6 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   core.x.mmu_set_prefault_old(opts.prefaultOld ? 1 : 0);
   core.x.mmu_set_zero_page(opts.zeroPage ? 1 : 0);
   core.x.mmu_set_pte_special(opts.pteSpecial ? 1 : 0);
-  return new Mmu(core, opts);
+  core.x.mmu_swap_init(opts.swapBytes === 0 ? 0 : opts.swapBytes / PAGE_SIZE + 1);
+  return new Mmu(core, opts, options.swapDevice);
 }

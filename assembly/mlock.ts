@@ -1,0 +1,230 @@
+// mlock, mlock2, munlock, mlockall, munlockall (R8.1, R8.2, R8.4, R8.6-R8.8) and the
+// mlocked-page bookkeeping (PG_mlocked pages live on the unevictable LRU).
+//
+// A page is mlocked while at least one PTE maps it in a VM_LOCKED VMA. Instead of
+// Linux's mlock_count, munlock asks the reverse map whether such a mapping remains.
+
+import { EINVAL, ENOMEM, EPERM, EAGAIN, EFAULT } from "./config";
+import { _PAGE_PSE, pte_present, pte_pfn } from "./pte";
+import { PG_mlocked, PG_unevictable, page_flags } from "./page";
+import { LEVEL_PMD, LEVEL_PTE, WALK_HUGE, pt_walk, slot_addr, table_index } from "./pgtable";
+import { lru_move } from "./lru";
+import { VM_LOCKED, VM_LOCKONFAULT, VM_LOCKED_MASK, VM_SPECIAL, VM_HUGETLB, VMA_DAX, vma_flags,
+  set_vma_flags, vma_start, vma_end, vma_next, vma_file, vma_iflags, vma_pages } from "./vma";
+import { mm_pgd, find_vma, mm_first_vma, mm_locked_vm, mm_add_locked_vm, mm_memlock_limit,
+  mm_total_vm, set_mm_def_flags } from "./mm";
+import { rmap_walk_start, rmap_walk_next, rmapVma } from "./rmap";
+import { vm_normal_page, NO_PAGE } from "./special";
+import { file_flags, set_file_flags, AS_MLOCKED } from "./mapping";
+import { set_munlock_hook } from "./unmap";
+import { install_mlock_hooks } from "./fault";
+import { split_at_edges, vma_merge_around } from "./mmap";
+import { set_mprotect_locked_hook } from "./mprotect";
+import { mm_populate } from "./gup";
+import { set_swap_mlock_hook } from "./swap";
+import { count, ST_UNEVICTABLE_CULLED } from "./stats";
+
+export const MLOCK_ONFAULT: u32 = 1;
+export const MCL_CURRENT: u32 = 1;
+export const MCL_FUTURE: u32 = 2;
+export const MCL_ONFAULT: u32 = 4;
+
+// ---- page level (R8.6) ----
+
+// A page newly mapped into a VM_LOCKED VMA: mlocked, unevictable.
+export function mlock_page(pfn: u32): void {
+  if ((page_flags(pfn) & PG_mlocked) != 0) return;
+  lru_move(pfn, PG_mlocked | PG_unevictable, 0);
+  count(ST_UNEVICTABLE_CULLED);
+}
+
+// Is the page still mapped in some VM_LOCKED VMA?
+function mapped_locked(pfn: u32): bool {
+  rmap_walk_start(pfn);
+  while (rmap_walk_next() != 0) {
+    if ((vma_flags(rmapVma) & VM_LOCKED) != 0) return true;
+  }
+  return false;
+}
+
+// One mapping in a locked VMA went away (zap, munlock): clear PG_mlocked if it was the last.
+export function munlock_page(pfn: u32): void {
+  if ((page_flags(pfn) & PG_mlocked) == 0) return;
+  if (mapped_locked(pfn)) return;
+  lru_move(pfn, 0, PG_mlocked | PG_unevictable);
+}
+
+function mlock_new(vma: u32, pfn: u32): void {
+  if ((vma_flags(vma) & (VM_LOCKED | VM_SPECIAL)) == VM_LOCKED) mlock_page(pfn);
+}
+
+// Walk the present pages of [start, end) in a VMA and lock or unlock them.
+function walk_present(mm: u32, v: u32, start: u64, end: u64, lock: bool): void {
+  let va = start;
+  while (va < end) {
+    let next = (va + 0x20_0000) & ~(<u64>0x1f_ffff);
+    if (next > end) next = end;
+    const pmdSlot = pt_walk(mm_pgd(mm), va, LEVEL_PMD, false);
+    if (pmdSlot > WALK_HUGE) {
+      const pmd = load<u64>(pmdSlot);
+      if (pmd != 0 && (pmd & _PAGE_PSE) == 0) {
+        const table = pte_pfn(pmd);
+        let idx = table_index(va, LEVEL_PTE);
+        for (let a = va; a < next; a += 4096, idx++) {
+          const pte = load<u64>(slot_addr(table, idx));
+          if (pte == 0 || !pte_present(pte)) continue;
+          const page = vm_normal_page(v, a, pte);
+          if (page == NO_PAGE) continue;
+          if (lock) mlock_page(page); else munlock_page(page);
+        }
+      }
+    }
+    va = next;
+  }
+}
+
+// ---- VMA level (R8.2) ----
+
+// VM_SPECIAL, hugetlb and DAX VMAs are never locked (R8.4).
+@inline function lockable(v: u32): bool {
+  return (vma_flags(v) & (VM_SPECIAL | VM_HUGETLB)) == 0 && (vma_iflags(v) & VMA_DAX) == 0;
+}
+
+// Set `newLock` (VM_LOCKED[|VM_LOCKONFAULT] or 0) on [start, end) of VMA `v` (already
+// split to fit). Counts locked_vm once per page.
+function mlock_fixup(mm: u32, v: u32, newLock: u32): u32 {
+  const old = vma_flags(v);
+  if (!lockable(v)) return v;
+  const was = (old & VM_LOCKED) != 0;
+  const now = (newLock & VM_LOCKED) != 0;
+  set_vma_flags(v, (old & ~VM_LOCKED_MASK) | newLock);
+  if (was && !now) {
+    mm_add_locked_vm(mm, -<i64>vma_pages(v));
+    walk_present(mm, v, vma_start(v), vma_end(v), false);
+  } else if (!was && now) {
+    mm_add_locked_vm(mm, <i64>vma_pages(v));
+    walk_present(mm, v, vma_start(v), vma_end(v), true);
+  }
+  if (now && vma_file(v) != 0) {
+    // seed 003: a file that ever had an mlocked VMA keeps its pages stable for good.
+    const f = vma_file(v);
+    set_file_flags(f, file_flags(f) | AS_MLOCKED);
+  }
+  return vma_merge_around(mm, v);
+}
+
+// Pages in [start, end) already covered by locked VMAs.
+function locked_in_range(mm: u32, start: u64, end: u64): u64 {
+  let n: u64 = 0;
+  let v = find_vma(mm, start);
+  while (v != 0 && vma_start(v) < end) {
+    if ((vma_flags(v) & VM_LOCKED) != 0) {
+      const s = vma_start(v) > start ? vma_start(v) : start;
+      const e = vma_end(v) < end ? vma_end(v) : end;
+      n += (e - s) >> 12;
+    }
+    v = vma_next(v);
+  }
+  return n;
+}
+
+@inline function limited(mm: u32): bool { return mm_memlock_limit(mm) != 0xffff_ffff; }
+
+// Apply a lock setting to [start, end): all-or-nothing on coverage (ENOMEM before any change).
+function apply_vma_lock_flags(mm: u32, start: u64, end: u64, newLock: u32): i32 {
+  let at = start;
+  let v = find_vma(mm, start);
+  while (at < end) {
+    if (v == 0 || vma_start(v) > at) return -ENOMEM;
+    at = vma_end(v);
+    v = vma_next(v);
+  }
+  const r = split_at_edges(mm, start, end);
+  if (r < 0) return r;
+  v = find_vma(mm, start);
+  while (v != 0 && vma_start(v) < end) {
+    const next = vma_next(v);
+    mlock_fixup(mm, v, newLock);
+    v = next;
+  }
+  return 0;
+}
+
+// mlock / mlock2 (R8.1): lock, then populate unless MLOCK_ONFAULT.
+export function do_mlock(mm: u32, start: u64, len: u64, flags: u32): i32 {
+  if ((flags & ~MLOCK_ONFAULT) != 0) return -EINVAL;
+  const s = start & ~(<u64>4095);
+  const end = (start + len + 4095) & ~(<u64>4095);
+  if (end < s) return -ENOMEM;
+  if (end == s) return 0;
+  if (limited(mm)) {
+    if (mm_memlock_limit(mm) == 0) return -EPERM;
+    const pages = (end - s) >> 12;
+    const total = <u64>mm_locked_vm(mm) + pages - locked_in_range(mm, s, end);
+    if (total > <u64>mm_memlock_limit(mm)) return -ENOMEM;
+  }
+  const lockFlags = VM_LOCKED | ((flags & MLOCK_ONFAULT) != 0 ? VM_LOCKONFAULT : 0);
+  const r = apply_vma_lock_flags(mm, s, end, lockFlags);
+  if (r < 0) return r;
+  if ((flags & MLOCK_ONFAULT) != 0) return 0;
+  return populate_errno(mm_populate(mm, s, end, true));
+}
+
+// R8.1: population errors as mlock reports them.
+function populate_errno(r: i32): i32 {
+  if (r == -EFAULT) return -ENOMEM;
+  if (r == -ENOMEM) return -EAGAIN;
+  return r < 0 ? r : 0;
+}
+
+export function do_munlock(mm: u32, start: u64, len: u64): i32 {
+  const s = start & ~(<u64>4095);
+  const end = (start + len + 4095) & ~(<u64>4095);
+  if (end < s) return -ENOMEM;
+  if (end == s) return 0;
+  return apply_vma_lock_flags(mm, s, end, 0);
+}
+
+// R8.7 mlockall.
+export function do_mlockall(mm: u32, flags: u32): i32 {
+  if (flags == 0 || (flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) != 0 || flags == MCL_ONFAULT) return -EINVAL;
+  if (limited(mm)) {
+    if (mm_memlock_limit(mm) == 0) return -EPERM;
+    if ((flags & MCL_CURRENT) != 0 && <u64>mm_total_vm(mm) > <u64>mm_memlock_limit(mm)) return -ENOMEM;
+  }
+  const lockFlags = VM_LOCKED | ((flags & MCL_ONFAULT) != 0 ? VM_LOCKONFAULT : 0);
+  set_mm_def_flags(mm, (flags & MCL_FUTURE) != 0 ? lockFlags : 0);
+  if ((flags & MCL_CURRENT) != 0) {
+    let v = mm_first_vma(mm);
+    while (v != 0) {
+      const next = vma_next(v);
+      mlock_fixup(mm, v, lockFlags);
+      v = next;
+    }
+    if ((flags & MCL_ONFAULT) == 0) populate_errno(mm_populate(mm, 0, 0x8000_0000_0000, true));
+  }
+  return 0;
+}
+
+export function do_munlockall(mm: u32): i32 {
+  set_mm_def_flags(mm, 0);
+  let v = mm_first_vma(mm);
+  while (v != 0) {
+    const next = vma_next(v);
+    mlock_fixup(mm, v, 0);
+    v = next;
+  }
+  return 0;
+}
+
+// R8.8: a locked private VMA made writable gets its COW broken up front.
+function repopulate_writable(mm: u32, start: u64, end: u64): void {
+  mm_populate(mm, start, end, true);
+}
+
+export function mlock_init(): void {
+  install_mlock_hooks(mlock_new, mlock_page);
+  set_munlock_hook(munlock_page);
+  set_mprotect_locked_hook(repopulate_writable);
+  set_swap_mlock_hook(mlock_page);
+}

@@ -1,0 +1,213 @@
+// Page reclaim: LRU aging by the accessed bits of every mapping (through the reverse map),
+// try_to_unmap, swap-out of anonymous pages, write-back of dirty file pages, and direct
+// reclaim when an allocation finds no free frame (R8.6, R11.6, seed 001, seed 003).
+//
+// Second chance, as Linux's inactive lists give it: an inactive page whose PTEs were
+// young is rotated (file) or activated (anonymous, or a file page referenced twice);
+// one whose PTEs stayed old is reclaimed. So with prefaultOld, pages fault-around mapped
+// and nobody touched go first (seed 001). A page mapped in a VM_LOCKED VMA is moved to
+// the unevictable list and never unmapped, unless the host already discarded it (seed 003).
+// Shared anonymous memory (shmem) is not swapped here: its pages stay resident.
+
+import { pte_present, pte_young, pte_mkold, pte_dirty } from "./pte";
+import { PG_anon, PG_swapcache, PG_dirty, PG_referenced, PG_active, PG_swapbacked,
+  PG_mlocked, PG_lru, page_flags, page_set, page_clear, page_ref, page_mapcount, page_mapping,
+  page_private } from "./page";
+import { nr_free_frames } from "./phys";
+import { tlb_flush_page } from "./tlb";
+import { LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE, lru_last,
+  lru_prev, lru_size, lru_move, lru_del, lru_add, set_reclaim_hook, page_lru_list } from "./lru";
+import { VM_LOCKED, VM_EXEC, vma_flags } from "./vma";
+import { add_mm_counter, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP } from "./mm";
+import { rmap_walk_start, rmap_walk_next, rmapMm, rmapVma, rmapVa, page_remove_rmap } from "./rmap";
+import { mark_page_dirty } from "./mapping";
+import { put_page } from "./lru";
+import { writeback_page, remove_cached_page } from "./filemap";
+import { add_to_swap, make_swap_pte, swap_writepage, delete_from_swap_cache, swap_count } from "./swap";
+import { mlock_page } from "./mlock";
+import { page_residency, RES_DISCARDED } from "./pagestate";
+import { set_madvise_reclaim_hooks } from "./madvise";
+import { swapin_range } from "./swap";
+import { count, ST_PGSCAN, ST_PGSTEAL } from "./stats";
+import { LEVEL_PTE, WALK_HUGE, pt_walk } from "./pgtable";
+import { mm_pgd } from "./mm";
+import { vm_normal_page, NO_PAGE } from "./special";
+
+let lockedSeen = false;
+let execSeen = false;
+
+// page_referenced: how many PTEs mapping the page were young (each is made old, and its
+// TLB entry flushed so the next access sets A again). Notes VM_LOCKED / VM_EXEC mappings.
+export function page_referenced(pfn: u32): u32 {
+  let n: u32 = 0;
+  lockedSeen = false;
+  execSeen = false;
+  rmap_walk_start(pfn);
+  for (let slot = rmap_walk_next(); slot != 0; slot = rmap_walk_next()) {
+    const f = vma_flags(rmapVma);
+    if ((f & VM_LOCKED) != 0) lockedSeen = true;
+    if ((f & VM_EXEC) != 0) execSeen = true;
+    const pte = load<u64>(slot);
+    if (pte_young(pte)) {
+      store<u64>(slot, pte_mkold(pte));
+      tlb_flush_page(rmapMm, rmapVa);
+      n++;
+    }
+  }
+  return n;
+}
+
+// try_to_unmap: every PTE of the page goes (anonymous: to a swap entry; file: to none,
+// its dirty bit moved to the page). The caller made sure the page may go.
+export function try_to_unmap(pfn: u32): void {
+  const anon = (page_flags(pfn) & PG_anon) != 0;
+  rmap_walk_start(pfn);
+  for (let slot = rmap_walk_next(); slot != 0; slot = rmap_walk_next()) {
+    const pte = load<u64>(slot);
+    if (anon) {
+      store<u64>(slot, make_swap_pte(pfn, pte));
+      add_mm_counter(rmapMm, RSS_ANON, -1);
+      add_mm_counter(rmapMm, RSS_SWAP, 1);
+      if (pte_dirty(pte)) page_set(pfn, PG_dirty);
+    } else {
+      store<u64>(slot, 0);
+      add_mm_counter(rmapMm, (page_flags(pfn) & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, -1);
+      if (pte_dirty(pte)) mark_page_dirty(pfn);
+    }
+    tlb_flush_page(rmapMm, rmapVa);
+    page_remove_rmap(pfn);
+    put_page(pfn);
+  }
+}
+
+// References beyond the mappings and the cache (pins, a fault in progress) keep a page.
+function has_extra_refs(pfn: u32): bool {
+  const f = page_flags(pfn);
+  let expected = page_mapcount(pfn);
+  if ((f & PG_swapcache) != 0) expected++;
+  if ((f & PG_anon) == 0 && page_mapping(pfn) != 0) expected++;
+  return page_ref(pfn) > expected;
+}
+
+@inline function rotate(pfn: u32): void { lru_del(pfn); lru_add(pfn); } // back to the head
+
+// Reclaim one inactive page if it may go. Returns true if it was freed.
+function shrink_page(pfn: u32): bool {
+  count(ST_PGSCAN);
+  if (has_extra_refs(pfn)) { rotate(pfn); return false; }
+  const f = page_flags(pfn);
+  const anon = (f & PG_anon) != 0;
+  const discarded = page_residency(pfn) == RES_DISCARDED;
+  const refs = page_referenced(pfn);
+  if (lockedSeen && !discarded) { mlock_page(pfn); return false; } // seed 003, R8.6
+  if (refs > 0 && !discarded) {
+    if (anon || (f & PG_referenced) != 0 || execSeen) {
+      page_clear(pfn, PG_referenced);
+      lru_move(pfn, PG_active, 0);
+    } else {
+      page_set(pfn, PG_referenced);
+      rotate(pfn);
+    }
+    return false;
+  }
+  if (anon) {
+    if ((f & PG_swapcache) == 0 && !add_to_swap(pfn)) { lru_move(pfn, PG_active, 0); return false; }
+    try_to_unmap(pfn);
+    if (page_mapcount(pfn) != 0) return false;
+    if (swap_count(page_private(pfn)) > 0 && swap_writepage(pfn) < 0) return false;
+    delete_from_swap_cache(pfn);
+  } else {
+    if ((f & PG_swapbacked) != 0) { rotate(pfn); return false; } // shmem stays (see header)
+    try_to_unmap(pfn);
+    if (page_mapcount(pfn) != 0) return false;
+    if (!remove_cached_page(pfn, discarded)) { lru_move(pfn, PG_active, 0); return false; }
+  }
+  count(ST_PGSTEAL);
+  return true;
+}
+
+// Move the oldest active pages to the inactive list, making their PTEs old so the next
+// look sees only fresh references.
+function shrink_active(list: u32, n: u32): void {
+  for (let i: u32 = 0; i < n; i++) {
+    const last = lru_last(list);
+    if (last == 0) return;
+    const pfn = last - 1;
+    page_referenced(pfn);
+    if (lockedSeen) { mlock_page(pfn); continue; }
+    lru_move(pfn, 0, PG_active);
+  }
+}
+
+// Scan up to `n` pages from the tail of an inactive list; returns pages freed. The
+// candidates are taken first (Linux's isolation), then each is looked at if it is
+// still where it was.
+const BATCH: u32 = 512;
+const batch: usize = memory.data(BATCH * 4);
+function shrink_inactive(list: u32, n: u32): u32 {
+  let freed: u32 = 0;
+  while (n > 0) {
+    let k: u32 = 0;
+    let it = lru_last(list);
+    while (it != 0 && k < BATCH && k < n) {
+      store<u32>(batch + (<usize>k << 2), it - 1);
+      it = lru_prev(it - 1);
+      k++;
+    }
+    if (k == 0) break;
+    for (let i: u32 = 0; i < k; i++) {
+      const pfn = load<u32>(batch + (<usize>i << 2));
+      if ((page_flags(pfn) & PG_lru) == 0 || page_lru_list(pfn) != list) continue;
+      if (shrink_page(pfn)) freed++;
+    }
+    n -= k;
+  }
+  return freed;
+}
+
+// Free at least `want` frames if the lists allow. Returns frames freed. Like Linux's
+// priorities, each pass looks at a larger share of the lists; the active lists are aged
+// whenever they outgrow the inactive ones, so pages that were young once get a second look.
+export function reclaim_pages(want: u32): u32 {
+  const start = nr_free_frames();
+  for (let pass: u32 = 0; pass < 8 && nr_free_frames() - start < want; pass++) {
+    const shift: u32 = pass < 6 ? 6 - pass : 0;
+    const inactFile = lru_size(LRU_INACTIVE_FILE), actFile = lru_size(LRU_ACTIVE_FILE);
+    const inactAnon = lru_size(LRU_INACTIVE_ANON), actAnon = lru_size(LRU_ACTIVE_ANON);
+    if (inactFile < actFile) shrink_active(LRU_ACTIVE_FILE, ((actFile - inactFile) >> 1) + 1);
+    if (inactAnon < actAnon) shrink_active(LRU_ACTIVE_ANON, ((actAnon - inactAnon) >> 1) + 1);
+    const base = (want << 2) + 32;
+    const fileScan = lru_size(LRU_INACTIVE_FILE) >> shift;
+    shrink_inactive(LRU_INACTIVE_FILE, fileScan > base ? fileScan : base);
+    if (nr_free_frames() - start >= want) break;
+    const anonScan = lru_size(LRU_INACTIVE_ANON) >> shift;
+    shrink_inactive(LRU_INACTIVE_ANON, anonScan > base ? anonScan : base);
+  }
+  return nr_free_frames() - start;
+}
+
+// MADV_PAGEOUT: reclaim the range's pages now; MADV_COLD: deactivate them.
+function pageout_range(mm: u32, v: u32, start: u64, end: u64): void { advise_range(mm, v, start, end, true); }
+function cold_range(mm: u32, v: u32, start: u64, end: u64): void { advise_range(mm, v, start, end, false); }
+function advise_range(mm: u32, v: u32, start: u64, end: u64, out: bool): void {
+  for (let va = start; va < end; va += 4096) {
+    const slot = pt_walk(mm_pgd(mm), va, LEVEL_PTE, false);
+    if (slot <= WALK_HUGE) continue;
+    const pte = load<u64>(slot);
+    if (!pte_present(pte)) continue;
+    const page = vm_normal_page(v, va, pte);
+    if (page == NO_PAGE || (page_flags(page) & PG_mlocked) != 0) continue;
+    lru_move(page, 0, PG_active | PG_referenced);
+    if (out) {
+      // Paged out as if nobody had touched it: clear the accessed bits first.
+      page_referenced(page);
+      if (!lockedSeen) shrink_page(page);
+    }
+  }
+}
+
+export function reclaim_init(): void {
+  set_reclaim_hook(reclaim_pages);
+  set_madvise_reclaim_hooks(swapin_range, pageout_range, cold_range);
+}
+
