@@ -43,6 +43,23 @@ export function setGeometry(ramBase: usize, nrFrames: u32, memmapBase: usize): v
   gMemmapBase = memmapBase;
 }
 
+// ---- physical memory beyond RAM (issue #5), set once by boot() ----
+// PFNs [gNrFrames, gDevBasePfn): execute-in-place memory, bytes in linear memory right after
+// RAM, so linear = gRamBase + pa holds there too; PFNs >= gDevBasePfn: device (MMIO) space,
+// every byte a host call. Neither has a struct page (pfn_valid is false).
+export let gXipFrames: u32 = 0;
+export let gDevBasePfn: u32 = 0xffff_ffff;
+// Largest RAM + XIP the wasm32 address space leaves room for (beside memmap, TLB, tables).
+export const MAX_RAM_XIP_BYTES: u64 = <u64>3584 << 20;
+// PFNs the walker accepts: below 2^(MAXPHYADDR - 12).
+export const MAX_PHYS_PFN: u32 = 1 << (MAXPHYADDR - PAGE_SHIFT);
+export function setSpecialGeometry(xipFrames: u32): void {
+  gXipFrames = xipFrames;
+  gDevBasePfn = gNrFrames + xipFrames;
+}
+@inline export function pfn_is_xip(pfn: u32): bool { return pfn >= gNrFrames && pfn < gDevBasePfn; }
+@inline export function pfn_is_device(pfn: u32): bool { return pfn >= gDevBasePfn; }
+
 export function setZeroPfn(pfn: u32): void {
   gZeroPfn = pfn;
   gBooted = true;
@@ -65,6 +82,10 @@ export function setFaultAroundBytes(bytes: u32): void {
   // R2.2: rounded down to a power of two.
   gFaultAroundPages = 1 << (31 - clz(pages));
 }
+
+// The read-around / readahead window in pages (R2.9's ra_pages; Linux's default 32).
+export let gRaPages: u32 = 32;
+export function setRaPages(pages: u32): void { gRaPages = pages < 1 ? 1 : pages; }
 
 export function setPrefaultOld(on: bool): void { gPrefaultOld = on; }
 export function setUseZeroPage(on: bool): void { gUseZeroPage = on; }

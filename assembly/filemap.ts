@@ -2,7 +2,7 @@
 // filemap_map_pages of fault-around (R2.4, R2.5), shmem's fault, write-back, msync and
 // truncation (R10). Reading or writing a page is the only thing that calls the host.
 
-import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, EINVAL, EEXIST, ENOMEM, EIO, EAGAIN } from "./config";
+import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, EINVAL, EEXIST, ENOMEM, EIO, EAGAIN, gRaPages } from "./config";
 import { pte_present, pte_pfn, pte_dirty, pte_mkclean, pte_wrprotect, pte_write } from "./pte";
 import { PG_uptodate, PG_locked, PG_readahead, PG_dirty, PG_hwpoison, PG_workingset,
   PG_swapbacked, PG_writeback, PG_referenced, PG_tail, page_flags, page_set, page_clear,
@@ -24,7 +24,6 @@ import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM
 import { host_read_page, host_write_page } from "./host";
 import { count, count_n, ST_PGMAJFAULT, ST_PAGECACHE_READ, ST_WRITEBACK, ST_FAULT_AROUND } from "./stats";
 
-export const RA_PAGES: u32 = 32; // default read-ahead window (128 KiB)
 const MMAP_LOTSAMISS: u32 = 100;
 
 // ---- adding pages ----
@@ -153,10 +152,10 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
       if ((vf & VM_RAND_READ) != 0 || miss + 1 > MMAP_LOTSAMISS) {
         page_cache_ra(file, pgoff, 1, 0xffff_ffff_ffff_ffff);
       } else if ((vf & VM_SEQ_READ) != 0) {
-        page_cache_ra(file, pgoff, RA_PAGES, pgoff + RA_PAGES - RA_PAGES / 4);
+        page_cache_ra(file, pgoff, gRaPages, pgoff + gRaPages - gRaPages / 4);
       } else {
-        const start = pgoff > RA_PAGES / 2 ? pgoff - RA_PAGES / 2 : 0;
-        page_cache_ra(file, start, RA_PAGES, start + RA_PAGES - RA_PAGES / 4);
+        const start = pgoff > gRaPages / 2 ? pgoff - gRaPages / 2 : 0;
+        page_cache_ra(file, start, gRaPages, start + gRaPages - gRaPages / 4);
       }
       if (gReadRetry) return VM_FAULT_RETRY; // R1.1 step 4: nothing mapped, nothing counted
       pfn = pc_lookup(file, index);
@@ -180,8 +179,8 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
         // Async readahead: the marker starts the next window (minor for this fault).
         page_clear(pfn, PG_readahead);
         if ((vma_flags(vma) & VM_RAND_READ) == 0) {
-          const next = pgoff + RA_PAGES / 4;
-          page_cache_ra(file, next, RA_PAGES, next + RA_PAGES - RA_PAGES / 4);
+          const next = pgoff + gRaPages / 4;
+          page_cache_ra(file, next, gRaPages, next + gRaPages - gRaPages / 4);
         }
       }
     }

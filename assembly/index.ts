@@ -3,7 +3,7 @@
 // (0 / -errno, VM_FAULT_* masks, or a value >= 0).
 
 import { MAX_RAM_BYTES, gRamBase, gNrFrames, gMemmapBase, gZeroPfn, gBooted, EINVAL, ENOMEM, EBUSY, EIO,
-  setFaultAroundBytes, setPrefaultOld, setUseZeroPage, setHasPteSpecial, gFaultAroundPages,
+  setFaultAroundBytes, setPrefaultOld, setRaPages, setUseZeroPage, setHasPteSpecial, gFaultAroundPages,
   PAGE_SHIFT } from "./config";
 import { boot, alloc_pages, free_pages, nr_free_frames, NO_PFN, phys_check } from "./phys";
 import { nr_pgtables } from "./pgtable";
@@ -89,6 +89,11 @@ export function mmu_set_fault_around_bytes(bytes: i32): i32 {
   return <i32>(gFaultAroundPages << PAGE_SHIFT);
 }
 export function mmu_set_prefault_old(on: i32): void { setPrefaultOld(on != 0); }
+export function mmu_set_readahead_pages(pages: i32): i32 {
+  if (pages < 1 || pages > 65536) return -EINVAL;
+  setRaPages(<u32>pages);
+  return 0;
+}
 export function mmu_set_zero_page(on: i32): void { setUseZeroPage(on != 0); }
 export function mmu_set_pte_special(on: i32): void { setHasPteSpecial(on != 0); }
 

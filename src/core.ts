@@ -18,6 +18,7 @@ export interface CoreExports {
   mmu_stat(id: number): number;
   mmu_set_fault_around_bytes(bytes: number): number;
   mmu_set_prefault_old(on: number): void;
+  mmu_set_readahead_pages(pages: number): number;
   mmu_set_zero_page(on: number): void;
   mmu_set_pte_special(on: number): void;
   phys_alloc(order: number): number;

@@ -21,6 +21,8 @@ export interface MmuOptions {
   zeroPage?: boolean;
   /** false = vm_normal_page's linear rule for architectures without pte_special (R6.2). */
   pteSpecial?: boolean;
+  /** Read-around window on a page-cache miss (R2.9's ra_pages × 4096). Default 131072. */
+  readaheadBytes?: number;
   /** Swap space in bytes (a multiple of 4096); default 4 × ramBytes; 0 = no swap. */
   swapBytes?: number;
   /** Where swapped pages go: a Backend used slot by slot (e.g. a NodeFile); default host memory. */
@@ -108,8 +110,12 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' 
   if (!Number.isInteger(swapBytes) || swapBytes < 0 || swapBytes % PAGE_SIZE !== 0 || swapBytes > 2 ** 44) {
     throw new RangeError(`swapBytes must be a multiple of 4096 from 0 to 2^44, got ${swapBytes}`);
   }
+  const readaheadBytes = o.readaheadBytes ?? 131072;
+  if (!Number.isInteger(readaheadBytes) || readaheadBytes < PAGE_SIZE || readaheadBytes % PAGE_SIZE !== 0 || readaheadBytes > 256 * 1024 * 1024) {
+    throw new RangeError(`readaheadBytes must be a multiple of 4096 from 4096 to 256 MiB, got ${readaheadBytes}`);
+  }
   return {
-    ramBytes, tlbEntries, faultAroundBytes, swapBytes,
+    ramBytes, tlbEntries, faultAroundBytes, swapBytes, readaheadBytes,
     prefaultOld: o.prefaultOld ?? false,
     zeroPage: o.zeroPage ?? true,
     pteSpecial: o.pteSpecial ?? true,
@@ -430,6 +436,7 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   }
   core.x.mmu_set_fault_around_bytes(opts.faultAroundBytes);
   core.x.mmu_set_prefault_old(opts.prefaultOld ? 1 : 0);
+  core.x.mmu_set_readahead_pages(opts.readaheadBytes / PAGE_SIZE);
   core.x.mmu_set_zero_page(opts.zeroPage ? 1 : 0);
   core.x.mmu_set_pte_special(opts.pteSpecial ? 1 : 0);
   core.x.mmu_swap_init(opts.swapBytes === 0 ? 0 : opts.swapBytes / PAGE_SIZE + 1);
