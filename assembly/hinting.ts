@@ -62,6 +62,7 @@ export function page_usage_state(pfn: u32): u32 {
   if ((file_flags(file) & AS_MLOCKED) != 0) return PS_STABLE; // seed 003
   if (page_ref(pfn) != page_mapcount(pfn) + 1) return PS_STABLE; // held beyond cache + PTEs
   scan_ptes(pfn);
+  if (dirtySeen) return PS_STABLE; // written through a PTE: the content is new (R12.1)
   return writableSeen ? PS_POT_VOLATILE : PS_VOLATILE;
 }
 
@@ -74,7 +75,6 @@ export function hv_discard(pfn: u32): bool {
   if (pfn >= gNrFrames || page_residency(pfn) == RES_DISCARDED) return false;
   const s = page_usage_state(pfn);
   if (s == PS_STABLE) return false;
-  if (s == PS_POT_VOLATILE && dirtySeen) return false; // written since: treat as stable
   set_page_residency(pfn, RES_DISCARDED);
   memory.fill(pfn_to_virt(pfn), 0, 4096);
   tlb_flush_all(); // no translation may reach the frame without walking

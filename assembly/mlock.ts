@@ -95,6 +95,7 @@ function walk_present(mm: u32, v: u32, start: u64, end: u64, lock: bool): void {
 function mlock_fixup(mm: u32, v: u32, newLock: u32): u32 {
   const old = vma_flags(v);
   if (!lockable(v)) return v;
+  if ((old & VM_LOCKED_MASK) == newLock) return v; // nothing to change (and no merge needed)
   const was = (old & VM_LOCKED) != 0;
   const now = (newLock & VM_LOCKED) != 0;
   set_vma_flags(v, (old & ~VM_LOCKED_MASK) | newLock);
@@ -143,9 +144,8 @@ function apply_vma_lock_flags(mm: u32, start: u64, end: u64, newLock: u32): i32 
   if (r < 0) return r;
   v = find_vma(mm, start);
   while (v != 0 && vma_start(v) < end) {
-    const next = vma_next(v);
-    mlock_fixup(mm, v, newLock);
-    v = next;
+    // Continue after the VMA that now covers v: a merge may have freed v's neighbour.
+    v = vma_next(mlock_fixup(mm, v, newLock));
   }
   return 0;
 }
@@ -196,11 +196,7 @@ export function do_mlockall(mm: u32, flags: u32): i32 {
   set_mm_def_flags(mm, (flags & MCL_FUTURE) != 0 ? lockFlags : 0);
   if ((flags & MCL_CURRENT) != 0) {
     let v = mm_first_vma(mm);
-    while (v != 0) {
-      const next = vma_next(v);
-      mlock_fixup(mm, v, lockFlags);
-      v = next;
-    }
+    while (v != 0) v = vma_next(mlock_fixup(mm, v, lockFlags));
     if ((flags & MCL_ONFAULT) == 0) populate_errno(mm_populate(mm, 0, 0x8000_0000_0000, true));
   }
   return 0;
@@ -209,11 +205,7 @@ export function do_mlockall(mm: u32, flags: u32): i32 {
 export function do_munlockall(mm: u32): i32 {
   set_mm_def_flags(mm, 0);
   let v = mm_first_vma(mm);
-  while (v != 0) {
-    const next = vma_next(v);
-    mlock_fixup(mm, v, 0);
-    v = next;
-  }
+  while (v != 0) v = vma_next(mlock_fixup(mm, v, 0));
   return 0;
 }
 

@@ -144,9 +144,12 @@ function shrink_active(list: u32, n: u32): void {
 // still where it was.
 const BATCH: u32 = 512;
 const batch: usize = memory.data(BATCH * 4);
-function shrink_inactive(list: u32, n: u32): u32 {
+function shrink_inactive(list: u32, n: u32, want: u32): u32 {
   let freed: u32 = 0;
-  while (n > 0) {
+  // Each page is looked at once per call: rotated pages wait for the next pass.
+  const size = lru_size(list);
+  if (n > size) n = size;
+  while (n > 0 && freed < want) {
     let k: u32 = 0;
     let it = lru_last(list);
     while (it != 0 && k < BATCH && k < n) {
@@ -159,6 +162,7 @@ function shrink_inactive(list: u32, n: u32): u32 {
       const pfn = load<u32>(batch + (<usize>i << 2));
       if ((page_flags(pfn) & PG_lru) == 0 || page_lru_list(pfn) != list) continue;
       if (shrink_page(pfn)) freed++;
+      if (freed >= want) break;
     }
     n -= k;
   }
@@ -178,10 +182,10 @@ export function reclaim_pages(want: u32): u32 {
     if (inactAnon < actAnon) shrink_active(LRU_ACTIVE_ANON, ((actAnon - inactAnon) >> 1) + 1);
     const base = (want << 2) + 32;
     const fileScan = lru_size(LRU_INACTIVE_FILE) >> shift;
-    shrink_inactive(LRU_INACTIVE_FILE, fileScan > base ? fileScan : base);
+    shrink_inactive(LRU_INACTIVE_FILE, fileScan > base ? fileScan : base, want - (nr_free_frames() - start));
     if (nr_free_frames() - start >= want) break;
     const anonScan = lru_size(LRU_INACTIVE_ANON) >> shift;
-    shrink_inactive(LRU_INACTIVE_ANON, anonScan > base ? anonScan : base);
+    shrink_inactive(LRU_INACTIVE_ANON, anonScan > base ? anonScan : base, want - (nr_free_frames() - start));
   }
   return nr_free_frames() - start;
 }
