@@ -4,7 +4,7 @@
 // (anonymous and shmem pages go to swap, so they sit on the anon lists) and PG_active.
 
 import { PG_lru, PG_active, PG_unevictable, PG_swapbacked, PG_tail, page_flags, page_set, page_clear,
-  plist_add, plist_del, page_lru_next, page_lru_prev } from "./page";
+  plist_add, plist_del, page_lru_next, page_lru_prev, set_page_lru_next, set_page_lru_prev } from "./page";
 
 export const LRU_INACTIVE_ANON: u32 = 0;
 export const LRU_ACTIVE_ANON: u32 = 1;
@@ -57,6 +57,24 @@ export function lru_del(pfn: u32): void {
 
 @inline export function lru_prev(pfn: u32): u32 { return page_lru_prev(pfn); }
 
+// Add at the tail: the next page reclaim looks at (a page that already had its chance).
+export function lru_add_tail(pfn: u32): void {
+  if ((page_flags(pfn) & PG_lru) != 0) return;
+  const l = page_lru_list(pfn);
+  const tailAt = tails + (<usize>l << 2);
+  const last = load<u32>(tailAt);
+  if (last == 0) {
+    lru_add(pfn);
+    return;
+  }
+  set_page_lru_prev(pfn, last);
+  set_page_lru_next(pfn, 0);
+  set_page_lru_next(last - 1, pfn + 1);
+  store<u32>(tailAt, pfn + 1);
+  addSize(l, 1);
+  page_set(pfn, PG_lru);
+}
+
 // Move a page after its PG_active / PG_unevictable flags are to change: call with the
 // flags to set and clear; the page is taken off its list and put on the new one.
 export function lru_move(pfn: u32, set: u32, clear: u32): void {
@@ -70,23 +88,20 @@ export function lru_move(pfn: u32, set: u32, clear: u32): void {
 @inline export function lru_next(pfn: u32): u32 { return page_lru_next(pfn); }
 
 // ---- page lifetime: allocation for user pages and the last put ----
-import { alloc_pages, free_pages, NO_PFN } from "./phys";
+import { alloc_pages, free_pages, NO_PFN, direct_reclaim, set_direct_reclaim } from "./phys";
 import { PG_head, PG_user, PG_large, FOLIO_ORDER_SHIFT, set_page_flags, set_page_private,
   put_page_ref, page_private, page_ref, page_mapcount } from "./page";
 
-// Reclaim, when it exists (reclaim.ts), frees up to `n` frames and returns how many.
-function noReclaim(n: u32): u32 { return 0; }
-let reclaimHook: (n: u32) => u32 = noReclaim;
-export function set_reclaim_hook(f: (n: u32) => u32): void { reclaimHook = f; }
+export function set_reclaim_hook(f: (n: u32) => u32): void { set_direct_reclaim(f); }
 
 // Direct reclaim for callers that found no free frame (page tables, for one). Returns
 // the frames freed.
-export function try_reclaim(n: u32): u32 { return reclaimHook(n); }
+export function try_reclaim(n: u32): u32 { return direct_reclaim(n); }
 
 // One frame for user data (not zeroed), trying direct reclaim once when none is free.
 export function alloc_user_page(): u32 {
   let pfn = alloc_pages(0);
-  if (pfn == NO_PFN && reclaimHook(32) > 0) pfn = alloc_pages(0);
+  if (pfn == NO_PFN && direct_reclaim(32) > 0) pfn = alloc_pages(0);
   if (pfn != NO_PFN) { set_page_flags(pfn, PG_head | PG_user); set_page_private(pfn, 0); }
   return pfn;
 }
@@ -103,7 +118,7 @@ export function alloc_user_page(): u32 {
 // gone (put_page). Only the head sits on an LRU list. Tails start with refcount 0.
 export function alloc_user_pages(order: u32): u32 {
   let pfn = alloc_pages(order);
-  if (pfn == NO_PFN && reclaimHook(32 << order) > 0) pfn = alloc_pages(order);
+  if (pfn == NO_PFN && direct_reclaim(32 << order) > 0) pfn = alloc_pages(order);
   if (pfn != NO_PFN) {
     set_page_flags(pfn, PG_head | PG_user | (order > 0 ? PG_large | (order << FOLIO_ORDER_SHIFT) : 0));
     set_page_private(pfn, 0);

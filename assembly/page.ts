@@ -1,7 +1,7 @@
 // struct page: one 32-byte record per RAM frame (the memmap), its flags and page states.
 //
 // Layout (little-endian, at gMemmapBase + pfn * 32):
-//   +0  u32 flags     PG_* bits 0..23 below;
+//   +0  u32 flags     PG_* bits 0..24 below;
 //                     28..31 vpn bits 32..35 (anon) or folio order (large folio head)
 //   +4  i32 refcount  references: page cache, each mapping, pins, the allocator's own
 //   +8  i32 mapcount  PTEs (and PMDs) that map this frame, across all address spaces
@@ -38,6 +38,7 @@ export const PG_hwpoison: u32 = 1 << 18;
 export const PG_pinned: u32 = 1 << 19; // has FOLL_PIN references (count in `private`)
 export const PG_tail: u32 = 1 << 20; // a tail page of a large folio; head pfn in `private`
 export const PG_swapbacked: u32 = 1 << 22; // anon or shmem: reclaimed to swap, not to a file
+export const PG_pcp: u32 = 1 << 24; // a free frame on the per-cpu list (with PG_buddy, order 0)
 export const PG_user: u32 = 1 << 23; // a user page: its allocation order is 0 or its folio order
 export const PG_large: u32 = 1 << 21; // head of a large page-cache folio; order in 28..31
 // Bits 28..31: anon pages keep bits 32..35 of their vpn there, large folios their order.

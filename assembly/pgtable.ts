@@ -5,7 +5,7 @@
 import { PTRS_PER_TABLE, PAGE_SIZE, gNrFrames } from "./config";
 import { _PAGE_PSE, _PAGE_PRESENT, _PAGE_TABLE, PTE_PFN_MASK, pte_pfn } from "./pte";
 import { PG_pgtable, page_set } from "./page";
-import { alloc_pages, free_pages, pfn_to_virt, NO_PFN } from "./phys";
+import { alloc_pages, free_pages, pfn_to_virt, NO_PFN, direct_reclaim } from "./phys";
 
 // Levels, counted like the SDM from the leaf up.
 export const LEVEL_PTE: u32 = 1;
@@ -31,7 +31,8 @@ let nrPgtables: u32 = 0;
 
 // A zeroed table page, or NO_PFN.
 export function pgtable_alloc(): u32 {
-  const pfn = alloc_pages(0);
+  let pfn = alloc_pages(0);
+  if (pfn == NO_PFN && direct_reclaim(32) > 0) pfn = alloc_pages(0); // like any allocation
   if (pfn == NO_PFN) return NO_PFN;
   memory.fill(pfn_to_virt(pfn), 0, PAGE_SIZE);
   page_set(pfn, PG_pgtable);

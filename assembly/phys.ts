@@ -8,10 +8,10 @@
 
 import {
   PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, MAX_ORDER, MAX_RAM_BYTES, gRamBase, gNrFrames,
-  setGeometry, setZeroPfn, gBooted, EINVAL, ENOMEM,
+  setGeometry, setZeroPfn, gBooted, EINVAL, ENOMEM, MAX_RAM_XIP_BYTES, setSpecialGeometry,
 } from "./config";
 import {
-  STRUCT_PAGE_SIZE, PG_buddy, PG_head, PG_reserved, PG_user, PG_large, FOLIO_ORDER_SHIFT, page_addr, page_flags, set_page_flags,
+  STRUCT_PAGE_SIZE, PG_buddy, PG_pcp, PG_head, PG_reserved, PG_user, PG_large, FOLIO_ORDER_SHIFT, page_addr, page_flags, set_page_flags,
   page_private, set_page_private, set_page_ref, page_ref, page_mapcount, plist_add, plist_del,
   page_lru_next,
 } from "./page";
@@ -21,8 +21,29 @@ import { count, ST_PGALLOC, ST_PGFREE, inv_report, INV_FREE_LIST_BAD, INV_FREE_C
 
 export const NO_PFN: u32 = 0xffff_ffff;
 
+// Direct reclaim (reclaim.ts installs it): frees up to `n` frames, returns how many.
+// An allocation that finds nothing free may call it once and try again.
+function noReclaim(n: u32): u32 { return 0; }
+let reclaimHook: (n: u32) => u32 = noReclaim;
+let inReclaim = false;
+export function set_direct_reclaim(f: (n: u32) => u32): void { reclaimHook = f; }
+export function direct_reclaim(n: u32): u32 {
+  if (inReclaim) return 0; // reclaim's own allocations must not recurse into it
+  inReclaim = true;
+  const r = reclaimHook(n);
+  inReclaim = false;
+  return r;
+}
+
 const freeHeads: usize = memory.data((MAX_ORDER + 1) * 4); // first pfn + 1 per order
 let nrFree: u32 = 0;
+
+// Linux's per-cpu page lists: order-0 frames freed recently are kept off the buddy lists
+// and handed out again first, so a fault/unmap cycle does not split and merge an order-9
+// block for every page. Their head has PG_buddy | PG_pcp (free, order 0, never merged).
+const pcpHead: usize = memory.data(4);
+let pcpCount: u32 = 0;
+let pcpHigh: u32 = 0;
 
 @inline function freeHead(order: u32): usize { return freeHeads + (<usize>order << 2); }
 
@@ -30,28 +51,34 @@ let nrFree: u32 = 0;
 @inline export function phys_to_virt(pa: u64): usize { return gRamBase + <usize>pa; }
 @inline export function pfn_to_virt(pfn: u32): usize { return gRamBase + (<usize>pfn << PAGE_SHIFT); }
 
-// Reserve RAM and the memmap, free every frame, set aside the zero page.
+// Reserve RAM and the memmap, free every frame, set aside the zero page. `xipBytes` of
+// execute-in-place memory follow RAM in the same reservation (no memmap for them).
 // Returns 0, -EINVAL for a bad size, -ENOMEM if linear memory cannot grow.
-export function boot(ramBytes: u64): i32 {
+export function boot(ramBytes: u64, xipBytes: u64 = 0): i32 {
   if (gBooted) return -EINVAL;
   if (ramBytes < PMD_SIZE || ramBytes > MAX_RAM_BYTES || (ramBytes & (PMD_SIZE - 1)) != 0) {
     return -EINVAL;
   }
+  if ((xipBytes & (PMD_SIZE - 1)) != 0 || ramBytes + xipBytes > MAX_RAM_XIP_BYTES) return -EINVAL;
   const nr = <u32>(ramBytes >> PAGE_SHIFT);
   const memmapBytes = <usize>nr * STRUCT_PAGE_SIZE;
-  const need = <u64>memmapBytes + ramBytes + PMD_SIZE + 4096;
+  const need = <u64>memmapBytes + ramBytes + xipBytes + PMD_SIZE + 4096;
   const pagesNeeded = <i32>((<u64>memory.size() << 16) + need + 0xffff >> 16) - memory.size();
   // Probe first so that a too-large request is an errno, not a trap.
   if (pagesNeeded > 0 && memory.grow(pagesNeeded) < 0) return -ENOMEM;
   const memmap = heap.alloc(memmapBytes);
-  const rawRam = reserve(<usize>ramBytes + <usize>PMD_SIZE);
+  const rawRam = reserve(<usize>ramBytes + <usize>xipBytes + <usize>PMD_SIZE);
   if (rawRam == 0) return -ENOMEM;
   const ram = (rawRam + <usize>PMD_SIZE - 1) & ~(<usize>PMD_SIZE - 1);
   memory.fill(memmap, 0, memmapBytes);
   setGeometry(ram, nr, memmap);
+  setSpecialGeometry(<u32>(xipBytes >> PAGE_SHIFT));
   pagestate_init(nr);
   for (let o: u32 = 0; o <= MAX_ORDER; o++) store<u32>(freeHead(o), 0);
   nrFree = 0;
+  store<u32>(pcpHead, 0);
+  pcpCount = 0;
+  pcpHigh = nr >> 3 < 4096 ? nr >> 3 : 4096;
   // Push blocks in descending pfn order so the lists hand out low frames first.
   const blk: u32 = 1 << MAX_ORDER;
   for (let pfn: i64 = <i64>nr - blk; pfn >= 0; pfn -= blk) addFree(<u32>pfn, MAX_ORDER);
@@ -100,8 +127,14 @@ function delFree(pfn: u32, order: u32): void {
 // refcount 1 on the head) or NO_PFN. The bytes are not zeroed.
 export function alloc_pages(order: u32): u32 {
   if (order > MAX_ORDER) return NO_PFN;
+  if (order == 0 && pcpCount != 0) return take_pcp();
   let o = order;
   while (o <= MAX_ORDER && load<u32>(freeHead(o)) == 0) o++;
+  if (o > MAX_ORDER && pcpCount != 0) { // fragmented by the pcp list: give it back, retry
+    drain_pcp(pcpCount);
+    o = order;
+    while (o <= MAX_ORDER && load<u32>(freeHead(o)) == 0) o++;
+  }
   if (o > MAX_ORDER) return NO_PFN;
   const pfn = load<u32>(freeHead(o)) - 1;
   delFree(pfn, o);
@@ -127,6 +160,31 @@ export function block_order(pfn: u32): u32 {
   return (f & PG_large) != 0 ? f >>> FOLIO_ORDER_SHIFT : 0;
 }
 
+function take_pcp(): u32 {
+  const pfn = load<u32>(pcpHead) - 1;
+  plist_del(pcpHead, pfn);
+  pcpCount--;
+  nrFree--;
+  set_page_flags(pfn, PG_head);
+  set_page_private(pfn, 0);
+  set_page_ref(pfn, 1);
+  set_page_residency(pfn, RES_RESIDENT);
+  count(ST_PGALLOC);
+  return pfn;
+}
+
+// Move `n` frames from the pcp list back to the buddy lists (merging as they go).
+function drain_pcp(n: u32): void {
+  for (let i: u32 = 0; i < n && pcpCount != 0; i++) {
+    const pfn = load<u32>(pcpHead) - 1;
+    plist_del(pcpHead, pfn);
+    pcpCount--;
+    nrFree--;
+    set_page_flags(pfn, 0);
+    merge_free(pfn, 0);
+  }
+}
+
 // Return a block to the allocator, merging with free buddies. Returns 0, or -EINVAL for a
 // pfn that is not the head of an allocated block of that order (double free included).
 export function free_pages(pfn: u32, order: u32): i32 {
@@ -136,19 +194,32 @@ export function free_pages(pfn: u32, order: u32): i32 {
     return -EINVAL;
   }
   memory.fill(page_addr(pfn), 0, <usize>STRUCT_PAGE_SIZE << order);
+  count(ST_PGFREE);
+  if (order == 0 && pcpHigh != 0) {
+    set_page_flags(pfn, PG_buddy | PG_pcp);
+    plist_add(pcpHead, pfn);
+    pcpCount++;
+    nrFree++;
+    if (pcpCount > pcpHigh) drain_pcp(pcpHigh >> 1);
+    return 0;
+  }
+  merge_free(pfn, order);
+  return 0;
+}
+
+function merge_free(pfn: u32, order: u32): void {
   let p = pfn;
   let o = order;
   while (o < MAX_ORDER) {
     const buddy = p ^ (1 << o);
     if (buddy >= gNrFrames) break;
-    if ((page_flags(buddy) & PG_buddy) == 0 || page_private(buddy) != o) break;
+    const bf = page_flags(buddy);
+    if ((bf & PG_buddy) == 0 || (bf & PG_pcp) != 0 || page_private(buddy) != o) break;
     delFree(buddy, o);
     p = p < buddy ? p : buddy;
     o++;
   }
   addFree(p, o);
-  count(ST_PGFREE);
-  return 0;
 }
 
 // An order-0 frame filled with zeroes, or NO_PFN.
@@ -179,6 +250,19 @@ export function phys_check(): void {
       guard++;
     }
   }
+  let it = load<u32>(pcpHead);
+  let npcp: u32 = 0;
+  while (it != 0 && npcp <= gNrFrames) {
+    const pfn = it - 1;
+    if (pfn >= gNrFrames || (page_flags(pfn) & (PG_buddy | PG_pcp)) != (PG_buddy | PG_pcp)) {
+      inv_report(INV_FREE_LIST_BAD, pfn, 0xffff);
+      break;
+    }
+    npcp++;
+    it = page_lru_next(pfn);
+  }
+  if (npcp != pcpCount) inv_report(INV_FREE_COUNT, npcp, pcpCount);
+  listed += npcp;
   if (listed != nrFree) inv_report(INV_FREE_COUNT, listed, nrFree);
   let pfn: u32 = 0;
   while (pfn < gNrFrames) {

@@ -16,7 +16,7 @@ import { PG_anon, PG_swapcache, PG_dirty, PG_referenced, PG_active, PG_swapbacke
 import { nr_free_frames } from "./phys";
 import { tlb_flush_page } from "./tlb";
 import { LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE, lru_last,
-  lru_prev, lru_size, lru_move, lru_del, lru_add, set_reclaim_hook, page_lru_list } from "./lru";
+  lru_prev, lru_size, lru_move, lru_del, lru_add, lru_add_tail, set_reclaim_hook, page_lru_list } from "./lru";
 import { VM_LOCKED, VM_EXEC, vma_flags } from "./vma";
 import { add_mm_counter, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP } from "./mm";
 import { rmap_walk_start, rmap_walk_next, rmapMm, rmapVma, rmapVa, page_remove_rmap } from "./rmap";
@@ -135,7 +135,10 @@ function shrink_active(list: u32, n: u32): void {
     const pfn = last - 1;
     page_referenced(pfn);
     if (lockedSeen) { mlock_page(pfn); continue; }
-    lru_move(pfn, 0, PG_active);
+    // To the inactive tail: it is older than anything faulted since.
+    lru_del(pfn);
+    page_clear(pfn, PG_active);
+    lru_add_tail(pfn);
   }
 }
 
@@ -174,7 +177,7 @@ function shrink_inactive(list: u32, n: u32, want: u32): u32 {
 // whenever they outgrow the inactive ones, so pages that were young once get a second look.
 export function reclaim_pages(want: u32): u32 {
   const start = nr_free_frames();
-  for (let pass: u32 = 0; pass < 8 && nr_free_frames() - start < want; pass++) {
+  for (let pass: u32 = 0; pass < 12 && nr_free_frames() - start < want; pass++) {
     const shift: u32 = pass < 6 ? 6 - pass : 0;
     const inactFile = lru_size(LRU_INACTIVE_FILE), actFile = lru_size(LRU_ACTIVE_FILE);
     const inactAnon = lru_size(LRU_INACTIVE_ANON), actAnon = lru_size(LRU_ACTIVE_ANON);
