@@ -10,6 +10,7 @@ import { slot_addr } from "./pgtable";
 import { nr_pgtables } from "./pgtable";
 import { lru_first, lru_size, lru_next, page_lru_list, NR_LRU_LISTS } from "./lru";
 import { VM_LOCKED, vma_start, vma_end, vma_next, vma_flags, vma_tree_height, vma_mm } from "./vma";
+import { VM_ACCESS_FLAGS, vma_page_prot, vma_pgoff } from "./vma";
 import { MAX_MM, mm_alive, mm_pgd, mm_first_vma, mm_map_count, mm_nr_ptes, mm_rss, mm_locked_vm,
   mm_total_vm, mm_root_at, find_vma, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP } from "./mm";
 import { page_is_anon, rmap_count } from "./rmap";
@@ -57,6 +58,7 @@ function walk_level(mm: u32, table: u32, level: u32, base: u64): void {
         store<u32>(c, load<u32>(c) + 1);
         if ((page_flags(page) & PG_swapbacked) != 0) rss2 += 512; else rss1 += 512;
         pmdSeen(page);
+        check_huge_pmd(mm, va, e);
       }
       continue;
     }
@@ -166,6 +168,20 @@ function pmdSeen(head: u32): void {
   }
   const c = pmdCounts + (<usize>head << 2);
   store<u32>(c, load<u32>(c) + 1);
+}
+
+// A PMD mapping lies inside one VMA that allows reading, with that VMA's user/NX bits,
+// never writable (install.ts), and maps a PMD-sized folio at its file offset.
+function check_huge_pmd(mm: u32, va: u64, pmd: u64): void {
+  const v = find_vma(mm, va);
+  const head = pte_pfn(pmd);
+  if (v == 0 || vma_start(v) > va || vma_end(v) < va + 0x20_0000 ||
+      (vma_flags(v) & VM_ACCESS_FLAGS) == 0 || (pmd & 2) != 0 ||
+      (pmd & (<u64>1 << 63)) != (vma_page_prot(v) & (<u64>1 << 63)) ||
+      (page_flags(head) & PG_large) == 0 || (page_flags(head) >>> FOLIO_ORDER_SHIFT) != 9 ||
+      <u64>page_index(head) != vma_pgoff(v) + ((va - vma_start(v)) >> 12)) {
+    inv_report(INV_VMA, mm, <u32>(va >> 12));
+  }
 }
 
 // After mm_check: every large folio's head says PMD-sized order, its tails name it and

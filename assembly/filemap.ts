@@ -145,17 +145,23 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
       pfn = add_to_page_cache(file, index); // a hole: a zeroed page, minor
       if (pfn == NO_PFN) return VM_FAULT_OOM;
     } else {
-      // R2.9: a miss; synchronous read-around unless random access or too many misses.
-      const miss = file_mmap_miss(file);
-      if (miss < 1000) set_file_mmap_miss(file, miss + 1);
+      // R2.9: a miss (do_sync_mmap_readahead). MADV_RANDOM: no read-around and no
+      // mmap_miss bookkeeping; MADV_SEQUENTIAL: plain readahead from the page; else
+      // read-around, unless more than MMAP_LOTSAMISS misses went unpaid.
       const vf = vma_flags(vma);
-      if ((vf & VM_RAND_READ) != 0 || miss + 1 > MMAP_LOTSAMISS) {
+      if ((vf & VM_RAND_READ) != 0) {
         page_cache_ra(file, pgoff, 1, 0xffff_ffff_ffff_ffff);
       } else if ((vf & VM_SEQ_READ) != 0) {
         page_cache_ra(file, pgoff, gRaPages, pgoff + gRaPages - gRaPages / 4);
       } else {
-        const start = pgoff > gRaPages / 2 ? pgoff - gRaPages / 2 : 0;
-        page_cache_ra(file, start, gRaPages, start + gRaPages - gRaPages / 4);
+        let miss = file_mmap_miss(file);
+        if (miss < MMAP_LOTSAMISS * 10) set_file_mmap_miss(file, ++miss);
+        if (miss > MMAP_LOTSAMISS) {
+          page_cache_ra(file, pgoff, 1, 0xffff_ffff_ffff_ffff);
+        } else {
+          const start = pgoff > gRaPages / 2 ? pgoff - gRaPages / 2 : 0;
+          page_cache_ra(file, start, gRaPages, start + gRaPages - gRaPages / 4);
+        }
       }
       if (gReadRetry) return VM_FAULT_RETRY; // R1.1 step 4: nothing mapped, nothing counted
       pfn = pc_lookup(file, index);
@@ -172,16 +178,15 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
     // Hold the page before anything below allocates: direct reclaim must not take it.
     get_page(pfn);
     held = true;
-    if (!shmem) {
+    if (!shmem && (vma_flags(vma) & VM_RAND_READ) == 0) {
+      // do_async_mmap_readahead (R2.9): a hit pays one miss back; the readahead marker
+      // starts the next window (minor for this fault). MADV_RANDOM does neither.
       const miss = file_mmap_miss(file);
       if (miss > 0) set_file_mmap_miss(file, miss - 1);
       if ((page_flags(pfn) & PG_readahead) != 0) {
-        // Async readahead: the marker starts the next window (minor for this fault).
         page_clear(pfn, PG_readahead);
-        if ((vma_flags(vma) & VM_RAND_READ) == 0) {
-          const next = pgoff + gRaPages / 4;
-          page_cache_ra(file, next, gRaPages, next + gRaPages - gRaPages / 4);
-        }
+        const next = pgoff + gRaPages / 4;
+        page_cache_ra(file, next, gRaPages, next + gRaPages - gRaPages / 4);
       }
     }
     if ((page_flags(pfn) & PG_uptodate) == 0) {

@@ -10,12 +10,13 @@ import { pfn_pte, pte_mkold, pte_mkdirty, pte_mkwrite, pte_mkyoung, pte_wrprotec
 import { PG_dirty, PG_swapbacked, PG_hwpoison, PG_referenced, page_flags, page_set, get_page,
   page_index, page_mapping } from "./page";
 import { NO_PFN } from "./phys";
-import { pgtable_alloc, pgtable_free, pmd_populate, slot_addr, table_index, LEVEL_PTE } from "./pgtable";
+import { pgtable_alloc, pgtable_free, pmd_populate, slot_addr, table_index, pt_walk, LEVEL_PTE,
+  LEVEL_PMD, WALK_HUGE } from "./pgtable";
 import { tlb_flush_range } from "./tlb";
 import { lru_add, put_page, folio_head, folio_order, folio_add_entire_mapcount } from "./lru";
 import { VM_SHARED, VM_WRITE, VM_LOCKED, VM_NOHUGEPAGE, vma_flags, vma_page_prot, vma_start,
   vma_end, linear_page_index } from "./vma";
-import { add_mm_counter, mm_add_ptes, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
+import { add_mm_counter, mm_add_ptes, mm_pgd, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
 import { page_add_new_anon_rmap, page_dup_rmap, page_remove_rmap } from "./rmap";
 import { file_pages, pc_lookup, mark_page_dirty } from "./mapping";
 import { tlb_note, tlb_remove_page } from "./unmap";
@@ -122,11 +123,14 @@ export function set_prefault_pte(vma: u32, mm: u32, pfn: u32, address: u64, slot
 
 // Is `page`'s folio a PMD-sized page-cache folio that may be mapped by the PMD covering
 // `address` of `vma`? (the 2 MiB block inside the VMA, file offset congruent mod 512 pages,
-// wholly below i_size, every subpage still cached and none hwpoisoned, THP not refused)
+// wholly below i_size, every subpage still cached and none hwpoisoned, THP not refused,
+// the VMA not mlocked)
 function pmd_mappable(vma: u32, page: u32, address: u64): bool {
   const head = folio_head(page);
   if (folio_order(head) != HPAGE_PMD_ORDER) return false;
-  if ((vma_flags(vma) & VM_NOHUGEPAGE) != 0) return false;
+  // VM_LOCKED: mlock.ts locks 4 KiB pages through their PTEs, so locked VMAs get PTEs
+  // (Linux would mlock the PMD-mapped folio instead).
+  if ((vma_flags(vma) & (VM_NOHUGEPAGE | VM_LOCKED)) != 0) return false;
   const haddr = address & ~(PMD_SIZE - 1);
   if (haddr < vma_start(vma) || haddr + PMD_SIZE > vma_end(vma)) return false;
   const first = page_index(head);
@@ -183,6 +187,16 @@ function remove_huge_pmd(mm: u32, va: u64, slot: usize, gather: bool): void {
     tlb_flush_range(mm, haddr, HPAGE_PMD_NR);
     put_page(head);
   }
+}
+
+// Split (= unmap, see above) the PMD mapping covering `va` in `mm`, if there is one:
+// Linux's split_huge_pmd_address, for a VMA boundary (vma_adjust_trans_huge) or a
+// protection change (change_huge_pmd) inside a PMD-mapped block. The TLB is flushed here.
+export function split_huge_pmd_address(mm: u32, va: u64): void {
+  const slot = pt_walk(mm_pgd(mm), va, LEVEL_PMD, false);
+  if (slot <= WALK_HUGE) return;
+  const pmd = load<u64>(slot);
+  if (pmd != 0 && (pmd & _PAGE_PSE) != 0) remove_huge_pmd(mm, va, slot, false);
 }
 
 // unmap.ts's zap of a PMD entry (set_huge_zap_hook): whole or partial, the mapping goes
