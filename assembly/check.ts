@@ -9,7 +9,8 @@ import { PG_buddy, PG_head, PG_lru, PG_swapbacked, PG_user, PG_tail, PG_large, F
 import { slot_addr } from "./pgtable";
 import { nr_pgtables } from "./pgtable";
 import { lru_first, lru_size, lru_next, page_lru_list, NR_LRU_LISTS } from "./lru";
-import { VM_LOCKED, vma_start, vma_end, vma_next, vma_flags, vma_tree_height, vma_mm } from "./vma";
+import { VM_LOCKED, vma_start, vma_end, vma_next, vma_flags, vma_tree_height, vma_tree_max_gap,
+  vma_mm } from "./vma";
 import { VM_ACCESS_FLAGS, vma_page_prot, vma_pgoff } from "./vma";
 import { MAX_MM, mm_alive, mm_pgd, mm_first_vma, mm_map_count, mm_nr_ptes, mm_rss, mm_locked_vm,
   mm_total_vm, mm_root_at, find_vma, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP } from "./mm";
@@ -70,9 +71,10 @@ function walk_level(mm: u32, table: u32, level: u32, base: u64): void {
 function check_vmas(mm: u32): void {
   let v = mm_first_vma(mm);
   let prevEnd: u64 = 0;
-  let n: u32 = 0, locked: u64 = 0, total: u64 = 0;
+  let n: u32 = 0, locked: u64 = 0, total: u64 = 0, gap: u64 = 0;
   while (v != 0 && n <= mm_map_count(mm)) {
     const s = vma_start(v), e = vma_end(v);
+    if (s >= prevEnd && s - prevEnd > gap) gap = s - prevEnd;
     if (s >= e || (s & 4095) != 0 || (e & 4095) != 0 || s < prevEnd || vma_mm(v) != mm) inv_report(INV_VMA, mm, v);
     if (find_vma(mm, s) != v) inv_report(INV_VMA, mm, v); // the tree finds what the list has
     const pages = (e - s) >> 12;
@@ -88,6 +90,8 @@ function check_vmas(mm: u32): void {
   // An AVL tree of n nodes is at most 1.45 log2(n + 2) high.
   const h = vma_tree_height(load<u32>(mm_root_at(mm)));
   if (n > 0 && <f64>h > 1.45 * Math.log2(<f64>n + 2) + 1) inv_report(INV_VMA, mm, 0xffff_ffff);
+  // The tree's gap bookkeeping (mmap placement) agrees with the list.
+  if (vma_tree_max_gap(load<u32>(mm_root_at(mm))) != gap) inv_report(INV_VMA, mm, 0xffff_ffe0);
 }
 
 export function mm_check(): void {

@@ -1,7 +1,7 @@
 // madvise (R9.1-R9.3, LTP madvise01/02/10): argument checks, per-VMA flag advice with
 // split and merge, DONTNEED's zap, WILLNEED's readahead, POPULATE_READ/WRITE.
 
-import { TASK_SIZE, EINVAL, ENOMEM, EFAULT } from "./config";
+import { EINVAL, ENOMEM, EFAULT, EAGAIN } from "./config";
 import { VM_LOCKED, VM_PFNMAP, VM_IO, VM_HUGETLB, VM_DONTCOPY, VM_WIPEONFORK, VM_SEQ_READ,
   VM_RAND_READ, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTDUMP, VM_MERGEABLE, VM_SHARED, VM_READ,
   VM_WRITE, VM_SPECIAL, vma_flags, set_vma_flags, vma_start, vma_end, vma_next, vma_file,
@@ -10,7 +10,7 @@ import { find_vma } from "./mm";
 import { file_flags, AS_SHMEM, AS_DAX } from "./mapping";
 import { zap_page_range, tlb_gather_mmu, tlb_finish_mmu } from "./unmap";
 import { page_cache_ra } from "./filemap";
-import { split_at_edges, vma_merge_around } from "./mmap";
+import { split_for_flags, vma_merge_around } from "./mmap";
 import { get_user_pages, FOLL_TOUCH, FOLL_WRITE } from "./gup";
 
 export const MADV_NORMAL: i32 = 0;
@@ -75,6 +75,9 @@ function new_flags(v: u32, advice: i32): u32 {
   return f;
 }
 
+// new_flags in the shape split_for_flags calls.
+function advice_flags(v: u32, advice: u32): u32 { return new_flags(v, <i32>advice); }
+
 function is_flag_advice(a: i32): bool {
   return a == MADV_NORMAL || a == MADV_RANDOM || a == MADV_SEQUENTIAL || a == MADV_DONTFORK ||
     a == MADV_DOFORK || a == MADV_WIPEONFORK || a == MADV_KEEPONFORK || a == MADV_HUGEPAGE ||
@@ -112,17 +115,22 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
   if (at < end) hole = true;
   if (find_vma(mm, start) == 0 || vma_start(find_vma(mm, start)) >= end) return -ENOMEM;
   if (is_flag_advice(advice)) {
-    const r = split_at_edges(mm, start, end);
-    if (r < 0) return r;
+    // madvise reports a failed split as EAGAIN ("kernel resources temporarily unavailable").
+    const r = split_for_flags(mm, start, end, advice_flags, <u32>advice);
+    if (r < 0) return r == -ENOMEM ? -EAGAIN : r;
   }
   v = find_vma(mm, start);
   while (v != 0 && vma_start(v) < end) {
-    const next = vma_next(v);
+    let next = vma_next(v);
     const s = vma_start(v) > start ? vma_start(v) : start;
     const e = vma_end(v) < end ? vma_end(v) : end;
     if (is_flag_advice(advice)) {
-      set_vma_flags(v, new_flags(v, advice));
-      vma_merge_around(mm, v);
+      const nf = new_flags(v, advice);
+      if (nf != vma_flags(v)) {
+        set_vma_flags(v, nf);
+        // Continue after the VMA that now covers v: a merge may have freed v or its next.
+        next = vma_next(vma_merge_around(mm, v));
+      }
     } else if (advice == MADV_DONTNEED || advice == MADV_DONTNEED_LOCKED || advice == MADV_REMOVE) {
       tlb_gather_mmu(mm);
       zap_page_range(mm, v, s, e, true); // R9.1: "even cows"

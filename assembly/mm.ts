@@ -8,7 +8,7 @@
 //   +32 u32 rss shmem  +36 u32 swap entries  +40 f64 minflt  +48 f64 majflt
 //   +56 u32 locked_vm  +60 u32 total_vm  +64 u32 def_flags (mlockall MCL_FUTURE)
 //   +68 u32 flags (MMF_*)  +72 u32 family  +76 u32 next member of the family
-//   +80 u64 free-area cache
+//   +80 u64 (unused: mmap placement searches the VMA tree's gaps)
 //   +88 u32 memlock limit in pages (0xffffffff = unlimited)  +92 u32 pinned pages
 
 import { MMAP_BASE } from "./config";
@@ -85,8 +85,6 @@ function family_alloc(): u32 {
   }
   return 0; // cannot happen: there are as many families as address-space ids
 }
-@inline export function mm_free_cache(mm: u32): u64 { return load<u64>(mm_addr(mm), 80); }
-@inline export function set_mm_free_cache(mm: u32, a: u64): void { store<u64>(mm_addr(mm), a, 80); }
 @inline export function mm_memlock_limit(mm: u32): u32 { return load<u32>(mm_addr(mm), 88); }
 @inline export function set_mm_memlock_limit(mm: u32, pages: u32): void { store<u32>(mm_addr(mm), pages, 88); }
 @inline export function mm_pinned(mm: u32): u32 { return load<u32>(mm_addr(mm), 92); }
@@ -115,7 +113,6 @@ export function mm_alloc(family: u32): u32 {
   store<u32>(mm_addr(mm), pgd);
   store<u32>(mm_addr(mm), 1, 20);
   store<u32>(mm_addr(mm), MMF_ALIVE, 68);
-  set_mm_free_cache(mm, MMAP_BASE);
   set_mm_memlock_limit(mm, 0xffff_ffff);
   const fam = family != 0 ? family : family_alloc();
   store<u32>(mm_addr(mm), fam, 72);

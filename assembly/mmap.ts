@@ -10,10 +10,11 @@ import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYE
   VM_SPECIAL, VM_LOCKED_MASK, MAX_MAP_COUNT, VMA_WRITENOTIFY, VMA_SHMEM, VMA_DAX, vma_alloc,
   vma_free, vma_dup, vma_init, vma_start, vma_end, vma_pgoff, vma_flags, vma_file,
   vma_anon_vma, vma_iflags, vma_next, vma_prev, set_vma_start, set_vma_end, set_vma_pgoff,
-  set_vma_iflags, set_vma_anon_vma, vma_file_link, vma_file_unlink, vma_pages } from "./vma";
+  set_vma_iflags, set_vma_anon_vma, vma_file_link, vma_file_unlink, vma_pages,
+  vma_gap_topdown } from "./vma";
 import { mm_pgd, mm_map_count, mm_first_vma, mm_last_vma, find_vma, mm_link_vma,
   mm_unlink_vma, mm_add_total_vm, mm_add_locked_vm, mm_locked_vm, mm_memlock_limit,
-  mm_def_flags, mm_free_cache, set_mm_free_cache, mm_release, mm_alive } from "./mm";
+  mm_def_flags, mm_root_at, mm_release, mm_alive } from "./mm";
 import { file_valid, file_flags, file_alloc, file_release, file_immap_at, file_addr,
   AS_SHMEM, AS_READONLY, AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT,
   AS_DAX } from "./mapping";
@@ -154,29 +155,9 @@ export function vma_merge_around(mm: u32, v: u32): u32 {
 
 // ---- placement ----
 
-// Top-down: the highest gap of `len` below the mmap base, searched from the free-area
-// cache (the lowest address handed out, raised again by munmap) so that piles of
-// mappings are not rescanned on every call; a full search from the top if that fails.
-function find_gap(mm: u32, len: u64, top: u64): u64 {
-  let high = top;
-  // `cur`: the highest VMA that starts below `high`.
-  const v = find_vma(mm, high - 1);
-  let cur: u32 = v != 0 && vma_start(v) < high ? v : (v != 0 ? vma_prev(v) : mm_last_vma(mm));
-  for (;;) {
-    if (cur != 0 && vma_end(cur) > high) { // it covers the top of the candidate gap
-      high = vma_start(cur);
-      cur = vma_prev(cur);
-      continue;
-    }
-    const floor = cur != 0 ? vma_end(cur) : MMAP_MIN_ADDR;
-    if (high > floor && high - floor >= len) return high - len;
-    if (cur == 0) return 0;
-    high = vma_start(cur);
-    cur = vma_prev(cur);
-  }
-  return 0;
-}
-
+// Top-down (Linux's vm_unmapped_area with VM_UNMAPPED_AREA_TOPDOWN): the highest free
+// range of `len` bytes below the mmap base and above mmap_min_addr; a free, page-aligned
+// hint is taken as it is. Returns 0 when nothing fits.
 export function get_unmapped_area(mm: u32, hint: u64, len: u64): u64 {
   if (len > TASK_SIZE) return 0;
   if (hint != 0) {
@@ -186,12 +167,13 @@ export function get_unmapped_area(mm: u32, hint: u64, len: u64): u64 {
       if (v == 0 || a + len <= vma_start(v)) return a;
     }
   }
-  let cache = mm_free_cache(mm);
-  if (cache > MMAP_BASE || cache == 0) cache = MMAP_BASE;
-  let a = find_gap(mm, len, cache);
-  if (a == 0 && cache != MMAP_BASE) a = find_gap(mm, len, MMAP_BASE);
-  if (a != 0) set_mm_free_cache(mm, a);
-  return a;
+  const hi = MMAP_BASE;
+  // Above the highest VMA first, then the gaps between VMAs, highest first.
+  const last = mm_last_vma(mm);
+  let above = last != 0 ? vma_end(last) : MMAP_MIN_ADDR;
+  if (above < MMAP_MIN_ADDR) above = MMAP_MIN_ADDR;
+  if (above < hi && hi - above >= len) return hi - len;
+  return vma_gap_topdown(load<u32>(mm_root_at(mm)), len, MMAP_MIN_ADDR, hi);
 }
 
 // ---- mmap ----
@@ -284,13 +266,39 @@ export function do_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fil
 // ---- munmap ----
 
 // Split so that no VMA straddles `start` or `end`; returns -ENOMEM if the map count
-// would overflow. Nothing is changed on failure.
-export function split_at_edges(mm: u32, start: u64, end: u64): i32 {
+// would overflow. Nothing is changed on failure. Each split needs map_count below the
+// limit first (Linux's split_vma), as mprotect, madvise and mlock see it. With `unmap`,
+// munmap's rule instead: only a range strictly inside one VMA (a hole punched in it, so
+// one VMA more at the end) is refused at the limit; trimming a head or a tail never is.
+export function split_at_edges(mm: u32, start: u64, end: u64, unmap: bool = false): i32 {
   const v = find_vma(mm, start);
   if (v == 0 || vma_start(v) >= end) return 0;
   const w = find_vma(mm, end - 1);
   const needA = vma_start(v) < start;
   const needB = w != 0 && vma_start(w) < end && vma_end(w) > end;
+  if (unmap) {
+    if (needA && needB && v == w && mm_map_count(mm) >= MAX_MAP_COUNT) return -ENOMEM;
+  } else {
+    const extra: u32 = (needA ? 1 : 0) + (needB ? 1 : 0);
+    if (extra > 0 && mm_map_count(mm) + extra > MAX_MAP_COUNT) return -ENOMEM;
+  }
+  if (needA && split_vma(mm, v, start) == 0) return -ENOMEM;
+  if (needB) {
+    const w2 = find_vma(mm, end - 1);
+    if (split_vma(mm, w2, end) == 0) return -ENOMEM;
+  }
+  return 0;
+}
+
+// Split for a flag change over [start, end): like split_at_edges, but an edge VMA whose
+// flags `newFlags(v, arg)` leaves as they are is not split (Linux's mprotect_fixup and
+// madvise_update_vma return early for it). Returns 0 or -ENOMEM with nothing changed.
+export function split_for_flags(mm: u32, start: u64, end: u64, newFlags: (v: u32, arg: u32) => u32, arg: u32): i32 {
+  const v = find_vma(mm, start);
+  if (v == 0 || vma_start(v) >= end) return 0;
+  const w = find_vma(mm, end - 1);
+  const needA = vma_start(v) < start && newFlags(v, arg) != vma_flags(v);
+  const needB = w != 0 && vma_start(w) < end && vma_end(w) > end && newFlags(w, arg) != vma_flags(w);
   const extra: u32 = (needA ? 1 : 0) + (needB ? 1 : 0);
   if (extra > 0 && mm_map_count(mm) + extra > MAX_MAP_COUNT) return -ENOMEM;
   if (needA && split_vma(mm, v, start) == 0) return -ENOMEM;
@@ -320,11 +328,9 @@ export function do_munmap(mm: u32, start: u64, len: u64): i32 {
   len = pageAlignUp(len);
   if (len == 0) return -EINVAL;
   const end = start + len;
-  const r = split_at_edges(mm, start, end);
+  const r = split_at_edges(mm, start, end, true);
   if (r < 0) return r;
   unmap_region(mm, start, end);
-  const cache = mm_free_cache(mm);
-  if (end > cache) set_mm_free_cache(mm, end > MMAP_BASE ? MMAP_BASE : end);
   return 0;
 }
 

@@ -12,7 +12,7 @@ import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_SOFTDIRTY, VM_LOCKED, VM_LOCK
 import { mm_pgd, find_vma, mm_first_vma } from "./mm";
 import { page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
-import { split_at_edges, vma_set_page_prot, vma_merge_around, PROT_READ, PROT_WRITE,
+import { split_for_flags, vma_set_page_prot, vma_merge_around, PROT_READ, PROT_WRITE,
   PROT_EXEC, PROT_SEM, PROT_GROWSDOWN, PROT_GROWSUP } from "./mmap";
 
 // R8.8: a locked private VMA that becomes writable is re-populated with write faults.
@@ -66,6 +66,11 @@ export function change_protection(mm: u32, v: u32, start: u64, end: u64): bool {
   return lowered;
 }
 
+// A VMA's flags with its access bits replaced by `newbits` (VM_READ|VM_WRITE|VM_EXEC).
+function mprotect_flags(v: u32, newbits: u32): u32 {
+  return (vma_flags(v) & ~VM_ACCESS_FLAGS) | newbits;
+}
+
 export function do_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 {
   if ((start & 4095) != 0) return -EINVAL;
   if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM | PROT_GROWSDOWN | PROT_GROWSUP)) != 0) return -EINVAL;
@@ -86,22 +91,22 @@ export function do_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 {
     at = vma_end(v);
     v = vma_next(v);
   }
-  const r = split_at_edges(mm, start, end);
+  const r = split_for_flags(mm, start, end, mprotect_flags, newbits);
   if (r < 0) return r;
   let lowered = false;
   v = find_vma(mm, start);
   while (v != 0 && vma_start(v) < end) {
     const old = vma_flags(v);
-    const nf = (old & ~VM_ACCESS_FLAGS) | newbits;
+    const nf = mprotect_flags(v, newbits);
+    if (nf == old) { v = vma_next(v); continue; } // mprotect_fixup: nothing to do here
     set_vma_flags(v, nf);
     vma_set_page_prot(v);
     if (change_protection(mm, v, vma_start(v), vma_end(v))) lowered = true;
     if ((nf & (VM_LOCKED | VM_LOCKONFAULT | VM_SHARED)) == VM_LOCKED && (old & VM_WRITE) == 0 && (nf & VM_WRITE) != 0) {
       lockedWriteHook(mm, vma_start(v), vma_end(v));
     }
-    const next = vma_next(v);
-    vma_merge_around(mm, v);
-    v = next;
+    // Continue after the VMA that now covers v: a merge may have freed v or its next.
+    v = vma_next(vma_merge_around(mm, v));
   }
   if (lowered) tlb_flush_range(mm, start, plen >> 12);
   return 0;

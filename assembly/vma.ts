@@ -1,6 +1,8 @@
 // VMAs: the records of an address space's mappings, an AVL tree per address space keyed
 // by vm_start (O(log n) lookup, insert, remove) threaded by a sorted prev/next list
-// (neighbours for split and merge, iteration), and Linux's vm_flags.
+// (neighbours for split and merge, iteration), and Linux's vm_flags. Like Linux's maple
+// tree, the tree also knows the largest free gap under each node, so that finding the
+// highest free range of a given size (top-down mmap placement) is O(log n) too.
 //
 // A VMA is an id (1 .. gVmaCapacity) into a pool of 96-byte records, allocated in
 // chunks of 4096 as address spaces need them (never freed back to the runtime: ids
@@ -12,6 +14,8 @@
 //   +52 u32 prev  +56 u32 next                       (sorted list of the mm)
 //   +60 u32 file_prev  +64 u32 file_next             (the file's i_mmap list)
 //   +68 u32 internal flags (VMA_* below)
+//   +72 u64 the largest gap in this node's subtree (tree); a node's own gap is the free
+//       range below it: [vm_end of its list predecessor (0 if none), vm_start)
 
 export const VM_NONE: u32 = 0x00000000;
 export const VM_READ: u32 = 0x00000001;
@@ -94,6 +98,12 @@ let nrLive: u32 = 0;
 @inline function setLeft(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 40); }
 @inline function setRight(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 44); }
 @inline function setPrev(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 52); }
+@inline function maxGap(v: u32): u64 { return v == 0 ? 0 : load<u64>(vma_addr(v), 72); }
+// The free range below v: from its predecessor's end (or 0) to its start.
+@inline function ownGap(v: u32): u64 {
+  const p = vma_prev(v);
+  return vma_start(v) - (p != 0 ? vma_end(p) : 0);
+}
 @inline function setNext(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 56); }
 
 @inline export function vma_pages(v: u32): u64 { return (vma_end(v) - vma_start(v)) >> 12; }
@@ -154,9 +164,16 @@ export function vma_init(v: u32, mm: u32, start: u64, end: u64, pgoff: u64, flag
 
 // ---- the AVL tree; `root` lives in the mm (a u32 at address `rootAt`) ----
 
+// Recompute v's height and subtree gap from its children (and its own gap).
 @inline function fix(v: u32): void {
-  const hl = height(left(v)), hr = height(right(v));
+  const l = left(v), r = right(v);
+  const hl = height(l), hr = height(r);
   store<i32>(vma_addr(v), (hl > hr ? hl : hr) + 1, 48);
+  let g = ownGap(v);
+  const gl = maxGap(l), gr = maxGap(r);
+  if (gl > g) g = gl;
+  if (gr > g) g = gr;
+  store<u64>(vma_addr(v), g, 72);
 }
 function rotRight(v: u32): u32 {
   const l = left(v);
@@ -191,7 +208,7 @@ function insertAt(n: u32, v: u32): u32 {
   if (n == 0) {
     setLeft(v, 0);
     setRight(v, 0);
-    store<i32>(vma_addr(v), 1, 48);
+    fix(v);
     return v;
   }
   if (vma_start(v) < vma_start(n)) setLeft(n, insertAt(left(n), v));
@@ -222,6 +239,42 @@ function removeAt(n: u32, v: u32): u32 {
   return balance(n);
 }
 
+// Recompute the subtree gaps on the path from the root down to `t` (whose own gap
+// changed: its predecessor came or went, or its start moved).
+function refresh(n: u32, t: u32): void {
+  if (n == 0) return;
+  if (n != t) refresh(vma_start(t) < vma_start(n) ? left(n) : right(n), t);
+  fix(n);
+}
+export function vma_gap_changed(rootAt: usize, v: u32): void {
+  if (v != 0) refresh(load<u32>(rootAt), v);
+}
+
+// Top-down search for free space: the highest `a` with lo <= a, a + len <= hi and
+// [a, a + len) inside the gap below some VMA of the subtree `n`; 0 if there is none.
+// Subtrees whose largest gap is too small are skipped, so this is O(log n) in practice.
+function gapSearch(n: u32, len: u64, lo: u64, hi: u64): u64 {
+  if (n == 0 || maxGap(n) < len) return 0;
+  // Higher addresses first: every gap in the right subtree lies above vm_end(n).
+  const e = vma_end(n);
+  if (e < hi && hi - e >= len) {
+    const r = gapSearch(right(n), len, lo, hi);
+    if (r != 0) return r;
+  }
+  const p = vma_prev(n);
+  let bottom = p != 0 ? vma_end(p) : 0;
+  if (bottom < lo) bottom = lo;
+  let top = vma_start(n);
+  if (top > hi) top = hi;
+  if (top > bottom && top - bottom >= len) return top - len;
+  // Every gap in the left subtree lies below vm_start(n).
+  if (vma_start(n) <= lo || vma_start(n) - lo < len) return 0;
+  return gapSearch(left(n), len, lo, hi);
+}
+export function vma_gap_topdown(root: u32, len: u64, lo: u64, hi: u64): u64 {
+  return len == 0 || hi <= lo ? 0 : gapSearch(root, len, lo, hi);
+}
+
 // The first VMA with vm_end > addr (Linux's find_vma), or 0.
 export function vma_find(root: u32, addr: u64): u32 {
   let n = root;
@@ -247,6 +300,7 @@ export function vma_link(rootAt: usize, firstAt: usize, lastAt: usize, v: u32): 
   if (prev != 0) setNext(prev, v); else store<u32>(firstAt, v);
   if (next != 0) setPrev(next, v); else store<u32>(lastAt, v);
   store<u32>(rootAt, insertAt(load<u32>(rootAt), v));
+  vma_gap_changed(rootAt, next); // its gap now ends at v
 }
 
 export function vma_unlink(rootAt: usize, firstAt: usize, lastAt: usize, v: u32): void {
@@ -256,7 +310,11 @@ export function vma_unlink(rootAt: usize, firstAt: usize, lastAt: usize, v: u32)
   if (next != 0) setPrev(next, prev); else store<u32>(lastAt, prev);
   setPrev(v, 0);
   setNext(v, 0);
+  vma_gap_changed(rootAt, next); // its gap now reaches down to prev
 }
+
+// The largest gap recorded at the root (for the invariant check).
+export function vma_tree_max_gap(root: u32): u64 { return maxGap(root); }
 
 // Tree height (for the invariant check: an AVL of n nodes is at most ~1.44 log2 n high).
 export function vma_tree_height(root: u32): i32 { return height(root); }
