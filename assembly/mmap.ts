@@ -19,6 +19,7 @@ import { file_valid, file_flags, file_alloc, file_release, file_immap_at, file_a
   AS_SHMEM, AS_READONLY, AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT,
   AS_DAX } from "./mapping";
 import { zap_page_range, free_pgtables, tlb_gather_mmu, tlb_finish_mmu } from "./unmap";
+import { split_huge_pmd_address } from "./install";
 import { drop_all_pages } from "./filemap";
 
 export const PROT_READ: u32 = 1;
@@ -108,6 +109,8 @@ function detach(mm: u32, v: u32): void {
 
 // Split `v` at `addr` (inside it); `v` keeps the lower part. Returns the upper part, or 0.
 export function split_vma(mm: u32, v: u32, addr: u64): u32 {
+  // A PMD-mapped folio across the new edge cannot stay: unmap it (R3.3; it refaults as PTEs).
+  split_huge_pmd_address(mm, addr);
   const n = vma_dup(v);
   if (n == 0) return 0;
   set_vma_start(n, addr);

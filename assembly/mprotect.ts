@@ -12,6 +12,7 @@ import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_SOFTDIRTY, VM_LOCKED, VM_LOCK
 import { mm_pgd, find_vma, mm_first_vma } from "./mm";
 import { page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
+import { split_huge_pmd_address } from "./install";
 import { split_for_flags, vma_set_page_prot, vma_merge_around, PROT_READ, PROT_WRITE,
   PROT_EXEC, PROT_SEM, PROT_GROWSDOWN, PROT_GROWSUP } from "./mmap";
 
@@ -46,6 +47,9 @@ export function change_protection(mm: u32, v: u32, start: u64, end: u64): bool {
     if (next > end) next = end;
     const pmdSlot = pt_walk(mm_pgd(mm), va, LEVEL_PMD, false);
     if (pmdSlot > WALK_HUGE) {
+      // A PMD-mapped folio is unmapped rather than changed; its pages refault with the
+      // new protection (R3.3, R9.6).
+      if ((load<u64>(pmdSlot) & _PAGE_PSE) != 0) { split_huge_pmd_address(mm, va); lowered = true; }
       const pmd = load<u64>(pmdSlot);
       if (pmd != 0 && (pmd & _PAGE_PSE) == 0) {
         const table = pte_pfn(pmd);

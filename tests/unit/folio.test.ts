@@ -333,6 +333,20 @@ describe('R9.11 / R3.3 zapping and splitting a PMD mapping', () => {
     expect(mmu.checkInvariants()).toEqual([]);
   });
 
+  it('R9.6 mprotect(PROT_NONE) of one page inside the PMD splits it: that page faults SEGV_ACCERR, the rest reads', async () => {
+    const { mmu, mm, file, va } = await mapped();
+    mm.mprotect(va + 7 * PG, PG, 0);
+    expect(mm.maps()).toHaveLength(3);
+    expect(present(mm, va, 512)).toBe('.'.repeat(512)); // the PMD went with the split (R3.3)
+    let err: unknown;
+    try { mm.read(va + 7 * PG, 1); } catch (e) { err = e; }
+    expect(err).toMatchObject({ name: 'SegmentationFault', code: 'SEGV_ACCERR' });
+    expect(mm.read(va + 8 * PG, 1)[0]).toBe(8);
+    expect(mm.read(va + 6 * PG, 1)[0]).toBe(6);
+    expect(file.page(7)).toMatchObject({ mapcount: 0 });
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
   it('R9.1 MADV_DONTNEED of part of the block removes the PMD; the next touch maps the whole folio again', async () => {
     const { mmu, mm, va } = await mapped();
     mm.madvise(va + 4 * PG, 4 * PG, MADV_DONTNEED);
