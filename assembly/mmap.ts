@@ -1,7 +1,7 @@
 // mmap, munmap and address-space teardown: argument checks with Linux's errnos, top-down
 // placement, VMA split and merge, and the zap that goes with unmapping (R9.4, R9.11).
 
-import { TASK_SIZE, MMAP_BASE, MMAP_MIN_ADDR, EINVAL, ENOMEM, EEXIST, EACCES, EBADF,
+import { TASK_SIZE, MMAP_BASE, MMAP_MIN_ADDR, EINVAL, ENOMEM, EEXIST, EACCES, EBADF, EPERM,
   EOVERFLOW, EOPNOTSUPP, EAGAIN } from "./config";
 import { LEVEL_PGD, free_table_tree } from "./pgtable";
 import { tlb_flush_asid } from "./tlb";
@@ -159,13 +159,15 @@ export function vma_merge_around(mm: u32, v: u32): u32 {
 // ---- placement ----
 
 // Top-down (Linux's vm_unmapped_area with VM_UNMAPPED_AREA_TOPDOWN): the highest free
-// range of `len` bytes below the mmap base and above mmap_min_addr; a free, page-aligned
-// hint is taken as it is. Returns 0 when nothing fits.
+// range of `len` bytes below the mmap base and above mmap_min_addr. A hint is rounded
+// down to a page, and up to mmap_min_addr (round_hint_to_min), and taken if it is free.
+// Returns 0 when nothing fits.
 export function get_unmapped_area(mm: u32, hint: u64, len: u64): u64 {
   if (len > TASK_SIZE) return 0;
   if (hint != 0) {
-    const a = pageAlignUp(hint);
-    if (a >= MMAP_MIN_ADDR && a <= TASK_SIZE - len) {
+    let a = hint & ~(<u64>4095);
+    if (a < MMAP_MIN_ADDR) a = MMAP_MIN_ADDR;
+    if (a <= TASK_SIZE - len) {
       const v = find_vma(mm, a);
       if (v == 0 || a + len <= vma_start(v)) return a;
     }
@@ -195,13 +197,17 @@ export function do_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fil
     type = MAP_SHARED;
   }
   if (type != MAP_SHARED && type != MAP_PRIVATE) return -EINVAL;
+  // Only private anonymous memory may grow down (a stack); files and shmem may not.
+  if ((flags & MAP_GROWSDOWN) != 0 && (type == MAP_SHARED || !anon)) return -EINVAL;
   if (!anon && pgoff + (len >> 12) < pgoff) return -EOVERFLOW;
   if (!anon && (pgoff + (len >> 12)) > 0xffff_ffff) return -EOVERFLOW;
   if (mm_map_count(mm) > MAX_MAP_COUNT) return -ENOMEM;
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0;
   if (fixed) {
     if ((addr & 4095) != 0) return -EINVAL;
-    if (addr > TASK_SIZE - len || addr < MMAP_MIN_ADDR) return -ENOMEM;
+    if (addr > TASK_SIZE - len) return -ENOMEM;
+    // Below mmap_min_addr only with CAP_SYS_RAWIO (security_mmap_addr): a user process is refused.
+    if (addr < MMAP_MIN_ADDR) return -EPERM;
     if ((flags & MAP_FIXED_NOREPLACE) != 0) {
       const v = find_vma(mm, addr);
       if (v != 0 && vma_start(v) < addr + len) return -EEXIST;

@@ -2,7 +2,7 @@
 // (§11): what a read or a write of fresh private anonymous memory costs and maps, what
 // MAP_SHARED|MAP_ANONYMOUS is, and which failed accesses count as faults.
 import { describe, it, expect } from 'vitest';
-import { PROT_READ, PROT_NONE, MAP_SHARED, MAP_ANONYMOUS } from '../../src/index.js';
+import { PROT_READ, PROT_NONE, PROT_EXEC, MAP_SHARED, MAP_ANONYMOUS } from '../../src/index.js';
 import { machine, anon, PG, RW, bytes, faults, snap, delta, expectSegv, expectFilled } from './mm-helpers.js';
 
 describe('§4 anonymous memory', () => {
@@ -186,6 +186,21 @@ describe('§1 fault entry: SIGSEGV before handle_mm_fault', () => {
   });
 });
 
+describe('§1 fault entry: execute permission through NX', () => {
+  it('R1.1 an instruction fetch from a readable non-exec VMA faults the page in (one minor fault), then SEGV_ACCERR', async () => {
+    const { mmu, mm } = await machine();
+    const va = anon(mm, 1);
+    expectSegv(() => mm.touch(va + 8, 1, 'exec'), 'SEGV_ACCERR', va + 8);
+    expect(mm.rusage()).toEqual({ minflt: 1, majflt: 0 });
+    expect(mm.pagemap(va, 1)[0]).toMatchObject({ present: true, zeroPage: true });
+    const x = anon(mm, 1, PROT_READ | PROT_EXEC);
+    mm.touch(x, PG, 'exec');
+    expect(mm.rusage()).toEqual({ minflt: 2, majflt: 0 });
+    expect(mm.pagemap(x, 1)[0]).toMatchObject({ present: true, zeroPage: true });
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
 describe('§11 fault accounting', () => {
   it('R11.5 failed accesses count nowhere per address space (rusage unchanged), and never as pgfault', async () => {
     const { mmu, mm } = await machine();
@@ -213,6 +228,17 @@ describe('§11 fault accounting', () => {
     expect(mm.rusage()).toEqual({ minflt: 10, majflt: 0 });
     expect(other.rusage()).toEqual({ minflt: 20, majflt: 0 });
     expect(mmu.stats().pgfault).toBe(30);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R11.3 pagemap outside every VMA is all zero; inside an unpopulated one only soft-dirty is set', async () => {
+    const { mmu, mm } = await machine();
+    const va = anon(mm, 2);
+    const [inside] = mm.pagemap(va, 1);
+    const [outside] = mm.pagemap(va + 2 * PG, 1);
+    expect(inside).toMatchObject({ present: false, swapped: false, file: false, exclusive: false, softDirty: true, pfn: 0 });
+    expect(outside).toMatchObject({ present: false, swapped: false, file: false, exclusive: false, softDirty: false, pfn: 0 });
+    expect(mm.rusage()).toEqual({ minflt: 0, majflt: 0 }); // pagemap never faults
     expect(mmu.checkInvariants()).toEqual([]);
   });
 

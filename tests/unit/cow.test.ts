@@ -2,7 +2,7 @@
 // reuses after it (R5.7), the zero page (R5.8); and mprotect's "skip the write fault"
 // optimisation, which must never make a page shared after fork writable (§9, R9.7/R9.8).
 import { describe, it, expect } from 'vitest';
-import { PROT_READ, MADV_DONTFORK, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_DOFORK, MAP_LOCKED } from '../../src/index.js';
+import { PROT_READ, PROT_NONE, MADV_DONTFORK, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_DOFORK, MAP_LOCKED } from '../../src/index.js';
 import { machine, anon, PG, RW, bytes, snap, delta, expectSegv, expectFilled } from './mm-helpers.js';
 
 describe('§5 copy-on-write: fork (R5.5, R5.6)', () => {
@@ -299,6 +299,27 @@ describe('§9 mprotect and COW (R9.7, R9.8)', () => {
     expect(delta(mmu, s)).toEqual({ cowCopies: 1 });
     expect(mm.pagemap(va, 1)[0].pfn).not.toBe(pfn);
     expect(child.read(va, 1)).toEqual(bytes(1, 1));
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R9.6 PROT_NONE keeps pages present (protnone) and inaccessible; fork copies them; RW again restores access', async () => {
+    const { mmu, mm } = await machine();
+    const va = anon(mm, 2);
+    mm.write(va, bytes(2 * PG, 0x66));
+    mm.mprotect(va, 2 * PG, PROT_NONE);
+    expect(mm.pagemap(va, 2).map((p) => [p.present, p.protnone, p.writable])).toEqual([[true, true, false], [true, true, false]]);
+    expectSegv(() => mm.read(va + PG, 1), 'SEGV_ACCERR', va + PG);
+    const child = mm.fork();
+    expect(child.pagemap(va, 2).every((p) => p.present && p.protnone && !p.exclusive)).toBe(true);
+    mm.mprotect(va, 2 * PG, RW);
+    expect(mm.pagemap(va, 1)[0]).toMatchObject({ protnone: false, writable: false }); // shared: no upgrade
+    const s = snap(mmu, ['cowCopies']);
+    mm.write(va, bytes(1, 0x67));
+    expect(delta(mmu, s)).toEqual({ cowCopies: 1 });
+    expectSegv(() => child.read(va, 1), 'SEGV_ACCERR', va);
+    child.mprotect(va, 2 * PG, PROT_READ);
+    expect(child.read(va, 2)).toEqual(bytes(2, 0x66));
+    expect(mm.read(va, 2)).toEqual(new Uint8Array([0x67, 0x66]));
     expect(mmu.checkInvariants()).toEqual([]);
   });
 

@@ -6,7 +6,7 @@ import {
   LinuxError, MemoryFile, PROT_READ, PROT_WRITE, PROT_NONE, PROT_GROWSDOWN, PROT_GROWSUP, MAP_SHARED,
   MAP_PRIVATE, MAP_SHARED_VALIDATE, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_LOCKED,
   MAP_SYNC, MAP_POPULATE, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_NORMAL, MADV_WILLNEED,
-  MADV_RANDOM, MADV_DONTFORK,
+  MADV_RANDOM, MADV_DONTFORK, MAP_GROWSDOWN,
 } from '../../src/index.js';
 import { machine, anon, PG, RW, bytes, expectErrno, layout, expectFilled } from './mm-helpers.js';
 
@@ -23,12 +23,35 @@ describe('§9 mmap: argument errors (mmap(2), Linux 6.18)', () => {
     expect(mmu.checkInvariants()).toEqual([]);
   });
 
-  it('R9.4 an unaligned MAP_FIXED or MAP_FIXED_NOREPLACE address is EINVAL; an unaligned hint is rounded up', async () => {
+  it('R9.4 an unaligned MAP_FIXED or MAP_FIXED_NOREPLACE address is EINVAL; an unaligned hint is rounded down', async () => {
     const { mmu, mm } = await machine();
     expectErrno(() => anon(mm, 1, RW, MAP_FIXED, FIXED_AT + 1), 'EINVAL');
     expectErrno(() => anon(mm, 1, RW, MAP_FIXED_NOREPLACE, FIXED_AT + 0x800), 'EINVAL');
     expect(mm.maps()).toEqual([]);
-    expect(anon(mm, 1, RW, 0, FIXED_AT + 1)).toBe(FIXED_AT + PG);
+    expect(anon(mm, 1, RW, 0, FIXED_AT + 1)).toBe(FIXED_AT);
+    expect(anon(mm, 1, PROT_READ, 0, FIXED_AT + 2 * PG - 1)).toBe(FIXED_AT + PG);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R9.4 below mmap_min_addr (64 KiB): a hint is raised to it; MAP_FIXED there is EPERM (no CAP_SYS_RAWIO)', async () => {
+    const { mmu, mm } = await machine();
+    expect(anon(mm, 1, RW, 0, 0x8000)).toBe(0x10000);
+    expect(anon(mm, 1, PROT_READ, 0, 0x8000)).not.toBe(0x10000); // taken now: top-down
+    expectErrno(() => anon(mm, 1, RW, MAP_FIXED, 0x1000), 'EPERM');
+    expectErrno(() => anon(mm, 16, RW, MAP_FIXED_NOREPLACE, 0), 'EPERM');
+    expect(mm.status().mapCount).toBe(2);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R9.4 MAP_GROWSDOWN is for private anonymous memory only: shared or file mappings are EINVAL', async () => {
+    const { mmu, mm } = await machine();
+    const file = mmu.openFile(new MemoryFile(4 * PG));
+    expectErrno(() => mm.mmap({ length: PG, prot: RW, flags: MAP_SHARED | MAP_ANONYMOUS | MAP_GROWSDOWN }), 'EINVAL');
+    expectErrno(() => mm.mmap({ length: PG, prot: RW, flags: MAP_SHARED | MAP_GROWSDOWN, file }), 'EINVAL');
+    expectErrno(() => mm.mmap({ length: PG, prot: RW, flags: MAP_PRIVATE | MAP_GROWSDOWN, file }), 'EINVAL');
+    expect(mm.maps()).toEqual([]);
+    const va = anon(mm, 1, RW, MAP_GROWSDOWN);
+    expect(mm.maps()[0].start).toBe(va);
     expect(mmu.checkInvariants()).toEqual([]);
   });
 
