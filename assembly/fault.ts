@@ -30,7 +30,7 @@ import { vmf_fill, vmf_flags, vmf_vma, vmf_mm, vmf_address, vmf_pgoff, vmf_pte, 
   set_vmf_cow_page, set_vmf_max_pgoff, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
   VM_FAULT_MAJOR, VM_FAULT_NOPAGE, VM_FAULT_LOCKED, VM_FAULT_RETRY, VM_FAULT_DONE_COW,
   VM_FAULT_ERROR, VM_FAULT_HWPOISON, VM_FAULT_FALLBACK, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_INSTRUCTION,
-  FAULT_FLAG_TRIED, FAULT_FLAG_UNSHARE } from "./vmfault";
+  FAULT_FLAG_TRIED, FAULT_FLAG_UNSHARE, FAULT_FLAG_ALLOW_RETRY } from "./vmfault";
 import { count, ST_PGFAULT, ST_COW_COPY, ST_WP_REUSE, ST_ZERO_PAGE_MAP, ST_SIGSEGV, ST_SIGBUS,
   ST_DONE_COW } from "./stats";
 
@@ -93,10 +93,18 @@ export function do_user_addr_fault(mm: u32, va: u64, access: u32, errorCode: u32
     }
   }
   if (access_error(vma, access, errorCode)) return signal(SIGSEGV, SEGV_ACCERR, va);
-  let flags = FAULT_FLAG_USER;
+  let flags = FAULT_FLAG_USER | FAULT_FLAG_ALLOW_RETRY;
   if (access == ACCESS_WRITE) flags |= FAULT_FLAG_WRITE;
   if (access == ACCESS_EXEC) flags |= FAULT_FLAG_INSTRUCTION;
-  return fault_result(mm, va, handle_mm_fault(mm, vma, va, flags), flags);
+  let ret = handle_mm_fault(mm, vma, va, flags);
+  // R1.1 step 4: RETRY|MAJOR = the lock was dropped for I/O that is done now: retry at once
+  // with FAULT_FLAG_TRIED (counted major, R11.6). A bare RETRY (an asynchronous backend
+  // must wait) goes back to the host.
+  if ((ret & (VM_FAULT_RETRY | VM_FAULT_MAJOR)) == (VM_FAULT_RETRY | VM_FAULT_MAJOR)) {
+    flags |= FAULT_FLAG_TRIED;
+    ret = handle_mm_fault(mm, vma, va, flags);
+  }
+  return fault_result(mm, va, ret, flags);
 }
 
 function noDiscard(mm: u32, va: u64): void {}

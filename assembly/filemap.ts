@@ -20,7 +20,7 @@ import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
 import { unmap_mapping_range } from "./unmap";
 import { set_prefault_pte, pte_lock, pte_unlock, pte_alloc_vmf, do_set_pmd } from "./install";
 import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
-  VM_FAULT_LOCKED, VM_FAULT_RETRY } from "./vmfault";
+  VM_FAULT_LOCKED, VM_FAULT_RETRY, vmf_flags, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED } from "./vmfault";
 import { host_read_page, host_write_page } from "./host";
 import { count, count_n, ST_PGMAJFAULT, ST_PAGECACHE_READ, ST_WRITEBACK, ST_FAULT_AROUND } from "./stats";
 
@@ -173,14 +173,19 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
       }
       ret |= VM_FAULT_MAJOR;
       count(ST_PGMAJFAULT);
+      // R1.1 step 4, R11.6: on the first attempt of a fault that may retry, Linux drops the
+      // mmap lock for this I/O (maybe_unlock_mmap_for_io) and returns RETRY|MAJOR with
+      // nothing mapped. The page is cached now; the caller's retry faults around it.
+      if ((vmf_flags() & (FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_TRIED)) == FAULT_FLAG_ALLOW_RETRY) return ret | VM_FAULT_RETRY;
     }
   } else {
     // Hold the page before anything below allocates: direct reclaim must not take it.
     get_page(pfn);
     held = true;
-    if (!shmem && (vma_flags(vma) & VM_RAND_READ) == 0) {
+    if (!shmem && (vma_flags(vma) & VM_RAND_READ) == 0 && (vmf_flags() & FAULT_FLAG_TRIED) == 0) {
       // do_async_mmap_readahead (R2.9): a hit pays one miss back; the readahead marker
-      // starts the next window (minor for this fault). MADV_RANDOM does neither.
+      // starts the next window (minor for this fault). MADV_RANDOM does neither, and
+      // neither does the retry of a fault that just read its page (FAULT_FLAG_TRIED).
       const miss = file_mmap_miss(file);
       if (miss > 0) set_file_mmap_miss(file, miss - 1);
       if ((page_flags(pfn) & PG_readahead) != 0) {
@@ -472,3 +477,45 @@ export function drop_all_pages(file: u32, writeBack: bool): void {
   }
 }
 
+
+// ---- read(2) / write(2) through the page cache (filemap_read, generic_perform_write) ----
+
+// Copy up to `n` bytes inside one page between linear memory at `buf` and the file at byte
+// `pos`, through the page cache as pread/pwrite do: a missing page is read in (order 0; a
+// page wholly past EOF starts zeroed), a write marks the folio dirty and may extend i_size.
+// No PTE changes, no fault counted; mapped PTEs of the page see the bytes at once (R5.9).
+// Returns the bytes copied (0 for a read at or past EOF) or -errno.
+export function filemap_rw(file: u32, pos: u64, buf: usize, n: u32, write: bool): i32 {
+  const off = <u32>(pos & 4095);
+  if (n > PAGE_SIZE - off) n = PAGE_SIZE - off;
+  const size = file_size(file);
+  if (!write) {
+    if (pos >= size) return 0;
+    if (<u64>n > size - pos) n = <u32>(size - pos);
+  }
+  if (n == 0) return 0;
+  if ((pos >> 12) > 0xffff_fffe) return -EINVAL;
+  const index = <u32>(pos >> 12);
+  let pfn = pc_lookup(file, index);
+  if (pfn == NO_PFN) {
+    pfn = add_page(file, index, (file_flags(file) & AS_SHMEM) == 0 && <u64>index < file_pages(file));
+    if (gReadRetry) return -EAGAIN;
+    if (pfn == NO_PFN) return gReadFailed ? -EIO : -ENOMEM;
+  } else if ((page_flags(pfn) & PG_uptodate) == 0) {
+    const r = host_read_page(file, <f64>index, pfn_to_virt(pfn));
+    if (r == EAGAIN_READ) return -EAGAIN;
+    if (r < 0 || r > <i32>PAGE_SIZE) return -EIO;
+    memory.fill(pfn_to_virt(pfn) + <usize>r, 0, PAGE_SIZE - <u32>r);
+    page_set(pfn, PG_uptodate);
+  }
+  const at = pfn_to_virt(pfn) + <usize>off;
+  if (write) {
+    memory.copy(at, buf, n);
+    mark_dirty(pfn);
+    if (pos + n > file_size(file)) set_file_size(file, pos + n);
+  } else {
+    memory.copy(buf, at, n);
+  }
+  page_set(pfn, PG_referenced);
+  return <i32>n;
+}

@@ -6,7 +6,7 @@
 import { PAGE_SIZE, PMD_SIZE } from "./config";
 import { _PAGE_PSE, pte_present, pte_write, pte_wrprotect, pte_mkold, pte_mkclean, pte_pfn,
   _PAGE_UFFD_WP, is_swap_pte, is_pte_marker, _PAGE_SWP_EXCLUSIVE, pfn_pte, pte_mkdirty,
-  pte_mkwrite, pte_mkyoung } from "./pte";
+  pte_mkwrite, pte_mkyoung, swp_offset, PTE_MARKER_GUARD, PTE_MARKER_POISON } from "./pte";
 import { PG_anon_exclusive, PG_swapbacked, PG_pinned, page_flags, page_clear, get_page,
   page_private } from "./page";
 import { NO_PFN, pfn_to_virt } from "./phys";
@@ -49,7 +49,10 @@ function copy_one_pte(parent: u32, child: u32, pv: u32, cv: u32, va: u64, src: u
   const cow = is_cow_mapping(vma_flags(pv));
   if (!pte_present(pte)) {
     if (is_pte_marker(pte)) {
-      if ((vma_flags(cv) & VM_UFFD_WP) != 0) store<u64>(dst, pte);
+      // copy_pte_marker (6.13+): guard and poison markers always, uffd-wp ones only into a
+      // uffd-wp VMA (R5.6, R1.5).
+      const m = <u32>swp_offset(pte);
+      if (m == PTE_MARKER_GUARD || m == PTE_MARKER_POISON || (vma_flags(cv) & VM_UFFD_WP) != 0) store<u64>(dst, pte);
       return;
     }
     if (is_swap_pte(pte)) {

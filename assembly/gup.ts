@@ -13,7 +13,8 @@ import { vm_normal_page, NO_PAGE } from "./special";
 import { mark_page_dirty } from "./mapping";
 import { handle_mm_fault, mm_account_fault } from "./fault";
 import { set_populate_hook } from "./mmap";
-import { VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_HWPOISON, FAULT_FLAG_WRITE } from "./vmfault";
+import { VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_HWPOISON, FAULT_FLAG_WRITE, VM_FAULT_RETRY,
+  VM_FAULT_MAJOR, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED } from "./vmfault";
 import { gZeroPfn } from "./config";
 
 export const FOLL_WRITE: u32 = 0x01;
@@ -22,6 +23,14 @@ export const FOLL_DUMP: u32 = 0x08;
 export const FOLL_FORCE: u32 = 0x10;
 export const FOLL_TOUCH: u32 = 0x02;
 export const FOLL_PIN: u32 = 0x40000;
+// R1.1 step 4, R11.6 (internal flags): the caller lets a fault drop the mmap lock for I/O
+// (FOLL_UNLOCKABLE), such a fault then returns RETRY|MAJOR with nothing mapped, and the page
+// is tried again: with FAULT_FLAG_TRIED by __get_user_pages_locked (MADV_POPULATE_*: the
+// retry counts major), from scratch by __mm_populate (FOLL_POPULATE: mlock, MAP_POPULATE,
+// mlockall; the retry finds the page cached and counts minor, as 6.18 shows for mlock).
+export const FOLL_UNLOCKABLE: u32 = 0x100000;
+export const FOLL_POPULATE: u32 = 0x200000;
+const FOLL_TRIED: u32 = 0x800;
 
 // seed 003: follow_page on a VM_LOCKED VMA makes the page stable; reclaim.ts installs it.
 function noStable(pfn: u32, vma: u32): void {}
@@ -76,12 +85,16 @@ function check_vma_flags(v: u32, foll: u32): i32 {
   return 0;
 }
 
-// Fault in one page for GUP; returns 0 or -errno (R8.1 translations are the caller's).
+// Fault in one page for GUP; returns 0, 1 (RETRY|MAJOR: the lock was dropped for I/O and
+// nothing mapped; FOLL_UNLOCKABLE only) or -errno (R8.1 translations are the caller's).
 function faultin_page(mm: u32, v: u32, va: u64, foll: u32): i32 {
   let flags: u32 = 0;
   if ((foll & FOLL_WRITE) != 0) flags |= FAULT_FLAG_WRITE;
+  if ((foll & FOLL_UNLOCKABLE) != 0) flags |= FAULT_FLAG_ALLOW_RETRY;
+  if ((foll & FOLL_TRIED) != 0) flags |= FAULT_FLAG_TRIED;
   const ret = handle_mm_fault(mm, v, va, flags);
   mm_account_fault(mm, ret, flags);
+  if ((ret & (VM_FAULT_RETRY | VM_FAULT_MAJOR)) == (VM_FAULT_RETRY | VM_FAULT_MAJOR)) return 1;
   if ((ret & VM_FAULT_ERROR) == 0) return 0;
   if ((ret & VM_FAULT_OOM) != 0) return -ENOMEM;
   if ((ret & VM_FAULT_HWPOISON) != 0) return -EHWPOISON;
@@ -99,13 +112,15 @@ export function get_user_pages(mm: u32, start: u64, n: u32, foll: u32, out: usiz
     const c = check_vma_flags(v, foll);
     if (c < 0) return done > 0 ? <i32>done : c;
     let tries = 0;
+    let tried: u32 = 0;
     for (;;) {
       const r = follow_page_pte(mm, v, va, foll);
       if (r == 1) break;
       if (r < 0) return done > 0 ? <i32>done : r;
       if (++tries > 3) return done > 0 ? <i32>done : -EFAULT;
-      const e = faultin_page(mm, v, va, foll);
+      const e = faultin_page(mm, v, va, foll | tried);
       if (e < 0) return done > 0 ? <i32>done : e;
+      if (e == 1 && (foll & FOLL_POPULATE) == 0) tried = FOLL_TRIED; // see FOLL_UNLOCKABLE
     }
     if ((foll & FOLL_PIN) != 0 && gupPfn != gZeroPfn) {
       get_page(gupPfn);
@@ -121,7 +136,8 @@ export function get_user_pages(mm: u32, start: u64, n: u32, foll: u32, out: usiz
 
 // R8.3 populate_vma_page_range over the VMAs of [start, end). Returns 0 or -errno
 // (-EFAULT for PROT_NONE, -ENOMEM for holes); stops at the first error.
-export function mm_populate(mm: u32, start: u64, end: u64, skipHoles: bool): i32 {
+// `unlockable`: false for populate_vma_page_range(locked = NULL) (mprotect, R8.8): no retry.
+export function mm_populate(mm: u32, start: u64, end: u64, skipHoles: bool, unlockable: bool = true): i32 {
   let va = start;
   while (va < end) {
     const v = find_vma(mm, va);
@@ -134,7 +150,7 @@ export function mm_populate(mm: u32, start: u64, end: u64, skipHoles: bool): i32
     const f = vma_flags(v);
     if ((f & (VM_IO | VM_PFNMAP)) == 0 && (f & VM_LOCKONFAULT) == 0) {
       if ((f & VM_ACCESS_FLAGS) == 0) return -EFAULT;
-      let foll = FOLL_TOUCH;
+      let foll = FOLL_TOUCH | (unlockable ? FOLL_UNLOCKABLE | FOLL_POPULATE : 0);
       if ((f & (VM_WRITE | VM_SHARED)) == VM_WRITE) foll |= FOLL_WRITE; // breaks COW
       else foll |= FOLL_FORCE;
       const n = <u32>((stop - va) >> 12);

@@ -34,7 +34,7 @@ import { hinting_init, hv_discard, hv_preserve, hv_reclaim, page_usage_state } f
 import { page_residency } from "./pagestate";
 import { unpin_user_page } from "./gup";
 import { page_cache_ra, truncate_setsize, invalidate_mapping_pages, drop_all_pages,
-  filemap_write_range } from "./filemap";
+  filemap_write_range, filemap_rw } from "./filemap";
 import { page_flags, page_set, page_clear, page_ref, page_mapcount, get_page } from "./page";
 import { vmf, vmf_vma, vmf_mm, vmf_page, set_vmf_page, vmf_max_pgoff } from "./vmfault";
 import { map_one_cached_page, add_page, add_folio } from "./filemap";
@@ -388,6 +388,11 @@ export function file_prime_order(f: i32, index: f64, n: i32, order: i32): i32 {
 export function file_evict(f: i32, first: f64, last: f64): i32 {
   if (!file_valid(<u32>f) || !(first >= 0) || !(last >= first)) return -EINVAL;
   return <i32>invalidate_mapping_pages(<u32>f, <u64>first, <u64>last);
+}
+// pread / pwrite of up to `n` staging bytes inside one page at byte `pos` (filemap_rw).
+export function file_rw(f: i32, pos: f64, n: i32, write: i32): i32 {
+  if (!file_valid(<u32>f) || !(pos >= 0) || pos > 17592186044416.0 || n < 0 || <u32>n > STAGING_BYTES) return -EINVAL;
+  return filemap_rw(<u32>f, <u64>pos, staging, <u32>n, write != 0);
 }
 export function file_sync(f: i32, first: f64, last: f64): i32 {
   if (!file_valid(<u32>f) || !(first >= 0) || !(last >= first)) return -EINVAL;

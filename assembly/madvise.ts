@@ -11,7 +11,7 @@ import { file_flags, AS_SHMEM, AS_DAX } from "./mapping";
 import { zap_page_range, tlb_gather_mmu, tlb_finish_mmu } from "./unmap";
 import { page_cache_ra } from "./filemap";
 import { split_for_flags, vma_merge_around } from "./mmap";
-import { get_user_pages, FOLL_TOUCH, FOLL_WRITE } from "./gup";
+import { get_user_pages, FOLL_TOUCH, FOLL_WRITE, FOLL_UNLOCKABLE } from "./gup";
 
 export const MADV_NORMAL: i32 = 0;
 export const MADV_RANDOM: i32 = 1;
@@ -35,6 +35,8 @@ export const MADV_PAGEOUT: i32 = 21;
 export const MADV_POPULATE_READ: i32 = 22;
 export const MADV_POPULATE_WRITE: i32 = 23;
 export const MADV_DONTNEED_LOCKED: i32 = 24;
+export const MADV_GUARD_INSTALL: i32 = 102;
+export const MADV_GUARD_REMOVE: i32 = 103;
 
 // Swap-in for anonymous WILLNEED and PAGEOUT / COLD belong to reclaim.ts.
 function noRange(mm: u32, v: u32, start: u64, end: u64): void {}
@@ -50,7 +52,8 @@ export function set_madvise_reclaim_hooks(swapin: (mm: u32, v: u32, start: u64, 
 }
 
 function known(advice: i32): bool {
-  return (advice >= 0 && advice <= 4) || (advice >= 8 && advice <= 24);
+  return (advice >= 0 && advice <= 4) || (advice >= 8 && advice <= 24) ||
+    advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE;
 }
 
 // Advice that only changes vm_flags: the new flags, or 0xffffffff for EINVAL.
@@ -96,6 +99,7 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
   // A range reaching above TASK_SIZE is not refused as such: no VMA is there, so it is a
   // hole like any other (ENOMEM, after advising what is mapped).
   if (advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE) return madvise_populate(mm, start, end, advice);
+  if (advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE) return madvise_guard(mm, start, end, advice == MADV_GUARD_INSTALL);
   // Check every VMA first, so an EINVAL changes nothing.
   let hole = false;
   let at = start;
@@ -153,6 +157,48 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
   return hole ? -ENOMEM : 0;
 }
 
+// R1.5, R11.3 guard regions (6.13+; conformance scenario guard-region). INSTALL zaps the range
+// ("even cows") and leaves a guard marker in every PTE (a touch is SIGSEGV SEGV_MAPERR); the
+// VMA gets an anon_vma so fork copies the markers. REMOVE clears the markers: the pages fault
+// in afresh. EINVAL on VM_SPECIAL or hugetlb VMAs (INSTALL: locked ones too), checked first;
+// ENOMEM for a hole, after doing what is mapped.
+function madvise_guard(mm: u32, start: u64, end: u64, install: bool): i32 {
+  const bad = VM_SPECIAL | VM_HUGETLB | (install ? VM_LOCKED : 0);
+  for (let v = find_vma(mm, start); v != 0 && vma_start(v) < end; v = vma_next(v)) {
+    if ((vma_flags(v) & bad) != 0) return -EINVAL;
+  }
+  const marker = swp_entry(SWP_MARKER_TYPE, PTE_MARKER_GUARD);
+  let at = start;
+  let hole = false;
+  for (let v = find_vma(mm, start); v != 0 && vma_start(v) < end; v = vma_next(v)) {
+    if (vma_start(v) > at) hole = true;
+    const s = vma_start(v) > start ? vma_start(v) : start;
+    const e = vma_end(v) < end ? vma_end(v) : end;
+    if (install) {
+      if (vma_anon_vma(v) == 0) set_vma_anon_vma(v, mm_family(mm)); // anon_vma_prepare
+      tlb_gather_mmu(mm);
+      zap_page_range(mm, v, s, e, true);
+      tlb_finish_mmu();
+    }
+    for (let va = s; va < e; va += 4096) {
+      const before = nr_pgtables();
+      const slot = pt_walk(mm_pgd(mm), va, LEVEL_PTE, install);
+      mm_add_ptes(mm, <i32>(nr_pgtables() - before));
+      if (slot == WALK_NOMEM) return -ENOMEM;
+      if (slot <= WALK_HUGE) continue;
+      const pte = load<u64>(slot);
+      if (install && pte == 0) store<u64>(slot, marker);
+      else if (!install && is_pte_marker(pte) && <u32>swp_offset(pte) == PTE_MARKER_GUARD) store<u64>(slot, 0);
+    }
+    at = vma_end(v);
+  }
+  return hole || at < end ? -ENOMEM : 0;
+}
+import { swp_entry, swp_offset, is_pte_marker, SWP_MARKER_TYPE, PTE_MARKER_GUARD } from "./pte";
+import { pt_walk, nr_pgtables, LEVEL_PTE, WALK_NOMEM, WALK_HUGE } from "./pgtable";
+import { mm_pgd, mm_family, mm_add_ptes } from "./mm";
+import { vma_anon_vma, set_vma_anon_vma } from "./vma";
+
 // R9.3: populate without FOLL_FORCE; EINVAL for a VMA without the permission or a special
 // VMA, ENOMEM for a hole, EFAULT when a fault fails.
 function madvise_populate(mm: u32, start: u64, end: u64, advice: i32): i32 {
@@ -166,7 +212,8 @@ function madvise_populate(mm: u32, start: u64, end: u64, advice: i32): i32 {
     if (write ? (f & VM_WRITE) == 0 : (f & VM_READ) == 0) return -EINVAL;
     const e = vma_end(v) < end ? vma_end(v) : end;
     const n = <u32>((e - va) >> 12);
-    const r = get_user_pages(mm, va, n, FOLL_TOUCH | (write ? FOLL_WRITE : 0), 0);
+    // faultin_page_range: FOLL_UNLOCKABLE, a fault dropping the lock for I/O is retried with TRIED (R11.6).
+    const r = get_user_pages(mm, va, n, FOLL_TOUCH | FOLL_UNLOCKABLE | (write ? FOLL_WRITE : 0), 0);
     if (r < 0) return r == -ENOMEM ? -ENOMEM : -EFAULT;
     if (<u32>r < n) return -EFAULT;
     va = e;

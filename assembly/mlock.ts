@@ -211,7 +211,7 @@ export function do_munlockall(mm: u32): i32 {
 
 // R8.8: a locked private VMA made writable gets its COW broken up front.
 function repopulate_writable(mm: u32, start: u64, end: u64): void {
-  mm_populate(mm, start, end, true);
+  mm_populate(mm, start, end, true, false); // mprotect passes locked = NULL: no I/O retry (R11.6)
 }
 
 export function mlock_init(): void {

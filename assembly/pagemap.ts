@@ -65,6 +65,7 @@ export function pagemap_entry(mm: u32, va: u64): u64 {
     return e;
   }
   if (is_pte_marker(pte)) {
+    e |= PM_SWAP; // a marker is a swap-type entry: Linux sets bit 62 for it too (guard-region golden)
     const m = <u32>swp_offset(pte);
     if (m == PTE_MARKER_UFFD_WP) e |= PM_UFFD_WP;
     if (m == PTE_MARKER_GUARD) e |= PM_GUARD;

@@ -77,6 +77,7 @@ export interface CoreExports {
   file_prime(f: number, index: number, n: number): number;
   file_evict(f: number, first: number, last: number): number;
   file_sync(f: number, first: number, last: number): number;
+  file_rw(f: number, pos: number, n: number, write: number): number;
   file_page_pfn(f: number, index: number): number;
   page_info(pfn: number, what: number): number;
   page_test_flags(pfn: number, set: number, clear: number): number;

@@ -230,6 +230,45 @@ export class File {
     if (r < 0) throw new LinuxError(-r, 'fsync');
   }
 
+  /**
+   * pwrite(2): write `data` at byte `offset` through the page cache, like write(2): missing
+   * pages are read in, written pages become dirty (written back by sync, evict or msync),
+   * the size grows if the write ends past it. No page fault; mappings of a written page see
+   * the bytes at once, private copies do not. Returns the bytes written.
+   */
+  pwrite(offset: number, data: Uint8Array): number {
+    this.check();
+    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > 2 ** 44) throw new RangeError(`offset must be an integer in [0, 2^44 - length], got ${offset}`);
+    if (!(data instanceof Uint8Array)) throw new RangeError('pwrite takes a Uint8Array');
+    let done = 0;
+    while (done < data.length) {
+      const k = Math.min(PAGE_SIZE - ((offset + done) % PAGE_SIZE), data.length - done);
+      this.core.bytes().set(data.subarray(done, done + k), this.core.x.staging_addr() >>> 0);
+      const r = this.core.x.file_rw(this.id, offset + done, k, 1);
+      if (r < 0) throw new LinuxError(-r, 'pwrite');
+      done += r;
+    }
+    return done;
+  }
+
+  /** pread(2): read up to `n` bytes at byte `offset` through the page cache (shorter at EOF). */
+  pread(offset: number, n: number): Uint8Array {
+    this.check();
+    if (!Number.isInteger(offset) || offset < 0 || offset > 2 ** 44) throw new RangeError(`offset must be an integer in [0, 2^44], got ${offset}`);
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a non-negative integer, got ${n}`);
+    const out = new Uint8Array(n);
+    let done = 0;
+    while (done < n) {
+      const r = this.core.x.file_rw(this.id, offset + done, Math.min(PAGE_SIZE - ((offset + done) % PAGE_SIZE), n - done), 0);
+      if (r < 0) throw new LinuxError(-r, 'pread');
+      if (r === 0) break;
+      const at = this.core.x.staging_addr() >>> 0;
+      out.set(this.core.bytes().subarray(at, at + r), done);
+      done += r;
+    }
+    return out.slice(0, done);
+  }
+
   /** The cached page at `index`, or null if it is not in the page cache. */
   page(index: number): CachedPage | null {
     this.check();

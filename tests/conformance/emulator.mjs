@@ -1,0 +1,376 @@
+#!/usr/bin/env node
+// The emulator half of conformance: runs one canonical scenario (lib/scenario.mjs) on
+// wasm-mmu through its public API and returns an observation document of exactly the shape
+// the kernel harness returns (README "Observation format"), so compare.mjs can check the
+// two field by field. States and PFN classes come from lib/observe.mjs, the same rules the
+// C harness applies.
+//
+//   node tests/conformance/emulator.mjs [--kernel <golden dir name>] [name-filter …]
+//     prints the emulator-vs-kernel table; exit status 1 on any mismatch that the scenario
+//     does not declare in its `expectedDeltas` (or a declared delta that did not happen).
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { GOLDEN_DIR, PAGE_SIZE, fileByte, loadScenarios, protMask } from './lib/scenario.mjs';
+import { PfnTracker } from './lib/observe.mjs';
+import { compareObservations, formatTable, summarizeMismatches } from './compare.mjs';
+import { unmetRequirement } from './lib/kernel.mjs';
+
+// ------------------------------------------------------------------ placement
+/** Base of the map slots: 2 MiB-aligned, like the harness's arena (only alignment matters). */
+export const ARENA = 2 ** 40;
+/** Each map id has a 16 MiB slot; the map starts 4 MiB in (≥ 2 MiB unmapped on both sides). */
+export const SLOT_BYTES = 16 << 20;
+export const MAP_OFFSET = 4 << 20;
+export const slotBase = (slot) => ARENA + slot * SLOT_BYTES + MAP_OFFSET;
+
+// The harness's madvise / fadvise names (kernel/scenario.c parse_madv), Linux values.
+const MADV = {
+  normal: 0, random: 1, sequential: 2, willneed: 3, dontneed: 4, free: 8, remove: 9, dontfork: 10,
+  dofork: 11, mergeable: 12, unmergeable: 13, hugepage: 14, nohugepage: 15, dontdump: 16, dodump: 17,
+  wipeonfork: 18, keeponfork: 19, cold: 20, pageout: 21, populate_read: 22, populate_write: 23,
+  dontneed_locked: 24, collapse: 25, guard_install: 102, guard_remove: 103,
+};
+const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_LOCKED = 0x2000,
+  MAP_POPULATE = 0x8000, MAP_FIXED_NOREPLACE = 0x100000;
+const MS = { async: 1, invalidate: 2, sync: 4 };
+const MLOCK_ONFAULT = 1;
+
+// ------------------------------------------------------------------ configuration
+/**
+ * createMmu options for a kernel profile (golden/<release>/profile.json): fault_around_bytes,
+ * the zero page or not, the read-around window (read_ahead_kb), swap only if the kernel had it.
+ * RAM: three times what the scenario could ever touch (never under reclaim pressure), at
+ * least 16 MiB; booting is linear in RAM, so a small machine keeps the suite fast.
+ */
+export function emulatorOptions(profile, norm) {
+  const MiB2 = 2 << 20;
+  let pages = norm?.file?.pages ?? 0;
+  const forked = norm?.steps.some((st) => st.op === 'fork') ? 2 : 1;
+  for (const st of norm?.steps ?? []) if (st.op === 'mmap') pages += st.pages * forked;
+  const ram = Math.max(16 << 20, Math.ceil((3 * pages * PAGE_SIZE + (8 << 20)) / MiB2) * MiB2);
+  return {
+    ramBytes: Math.min(ram, 3 * 1024 ** 3),
+    faultAroundBytes: profile.faultAroundBytes ?? 65536,
+    zeroPage: profile.zeroPage !== false,
+    prefaultOld: false, // x86: prefaulted PTEs are young (R2.6)
+    readaheadBytes: Math.min(256 << 20, Math.max(PAGE_SIZE, (profile.readAheadKb ?? 128) * 1024)),
+    swapBytes: profile.swap ? undefined : 0,
+  };
+}
+
+/** A disk file system (ext4, xfs, btrfs …) does dirty accounting: shared writable maps write-notify (R9.10). */
+const dirtyAccounting = (profile) => !/^(tmpfs|shmem|ramfs)$/i.test(profile.fileSystem ?? 'ext4');
+
+let distApi = null;
+async function defaultApi() {
+  distApi ??= await import('../../dist/index.js');
+  return distApi;
+}
+
+// ------------------------------------------------------------------ one scenario
+/**
+ * Runs one canonical scenario on a fresh wasm-mmu machine configured from `profile`.
+ * opts.api: the wasm-mmu module (default: the built dist/index.js; tests pass src/index.ts).
+ * Returns { scenario, source: 'emulator', kernel: profile.release, observations }.
+ */
+export async function runOnEmulator(norm, { profile, api } = {}) {
+  if (!profile) throw new Error('runOnEmulator needs the kernel profile');
+  api ??= await defaultApi();
+  const mmu = await api.createMmu(emulatorOptions(profile, norm));
+  const zeroPfn = profile.zeroPage ? mmu.phys.zeroPfn : 0;
+
+  let file = null;
+  if (norm.file) {
+    const f = norm.file;
+    const bytes = new Uint8Array((f.pages - 1) * PAGE_SIZE + f.bytesInLastPage);
+    for (let i = 0; i < f.pages; i++) bytes.fill(fileByte(i), i * PAGE_SIZE, Math.min(bytes.length, (i + 1) * PAGE_SIZE));
+    file = mmu.openFile(new api.MemoryFile(bytes), { dirtyAccounting: dirtyAccounting(profile) });
+    // Cached: order-0, uptodate, no readahead marker (the harness's one-pread-per-page setup).
+    if (f.cached) file.prime(0, f.pages);
+    else if (f.cachedRange) file.prime(f.cachedRange[0], f.cachedRange[1] - f.cachedRange[0] + 1);
+  }
+
+  // A process: its address space, the maps it made (harness `maps[]`), its PFN history.
+  const newProc = (who, mm, maps = new Map(), tracker = new PfnTracker()) => ({ who, mm, maps, tracker, alive: true });
+  const parent = newProc('parent', mmu.createAddressSpace());
+  let child = null;
+
+  const entries = (proc, m) => proc.mm.pagemap(m.addr, m.pages).map((e, i) => ({
+    present: e.present, swapped: e.swapped, guard: e.guard, file: e.file, exclusive: e.exclusive, pfn: e.pfn,
+    softDirty: e.softDirty, mlocked: e.mlocked,
+    // `C` needs the PTE's frame to be the page cache's frame of that file index.
+    pageCache: !m.anon && e.present && e.file ? file?.page(m.pgoff + i)?.pfn === e.pfn : undefined,
+  }));
+  const sampleAll = (proc) => {
+    if (!proc?.alive) return;
+    for (const [id, m] of proc.maps) proc.tracker.sample(id, entries(proc, m));
+  };
+
+  const observations = [];
+  try {
+    for (let k = 0; k < norm.steps.length; k++) {
+      const st = norm.steps[k];
+      const proc = st.in === 'child' ? child : parent;
+      if (!proc?.alive) throw new Error(`${norm.name} step ${k}: no live ${st.in}`);
+      sampleAll(proc);
+      const r = { measured: true, signal: null, sigCode: null, sigAddr: null, errno: null, value: null };
+      const m = st.map !== undefined ? proc.maps.get(st.map) : undefined;
+      const before = proc.mm.rusage();
+      try {
+        execStep(st, proc, m, r);
+      } catch (e) {
+        if (e instanceof api.SegmentationFault || e instanceof api.BusError) {
+          r.signal = e.signal;
+          r.sigCode = e.code;
+          r.sigAddr = e.address;
+        } else if (e instanceof api.LinuxError) {
+          r.errno = e.code;
+        } else {
+          throw e;
+        }
+      }
+      const after = proc.alive ? proc.mm.rusage() : before;
+      if (st.op === 'fork') {
+        if (!r.errno) child = r.child;
+        r.measured = false;
+      }
+      if (st.op === 'mmap' && !r.errno) {
+        proc.maps.set(st.id, { addr: r.addr, pages: st.pages, anon: st.anon, pgoff: st.fileOffsetPages });
+        proc.tracker.reset(st.id, st.pages);
+      }
+      if (st.expect) {
+        const o = {
+          step: k, op: st.op, in: st.in,
+          minflt: r.measured ? after.minflt - before.minflt : null,
+          majflt: r.measured ? after.majflt - before.majflt : null,
+          signal: r.signal, sigCode: r.signal ? r.sigCode : null,
+          sigPage: r.signal && m && r.sigAddr >= m.addr ? Math.floor((r.sigAddr - m.addr) / PAGE_SIZE) : null,
+          errno: r.errno, value: r.value,
+        };
+        if (st.expect.vmlck) o.vmlck = proc.mm.status().vmLck / 1024;
+        o.maps = {};
+        for (const id of st.expect.maps) {
+          const mp = proc.maps.get(id);
+          if (!mp) throw new Error(`${norm.name} step ${k} expects map ${id}, which the ${st.in} never mapped`);
+          const es = entries(proc, mp);
+          const rec = proc.tracker.record(id, es, { isFileMapping: !mp.anon, zeroPfn });
+          if (st.expect.softDirty) rec.softDirty = es.map((e) => (e.softDirty ? 'd' : '-')).join('');
+          if (st.expect.mlocked) rec.mlocked = es.map((e) => (!e.present ? '.' : e.mlocked ? 'L' : '-')).join('');
+          o.maps[id] = rec;
+        }
+        observations.push(o);
+      }
+      if (st.op === 'exit') {
+        proc.mm.destroy();
+        proc.alive = false;
+        child = null;
+        continue;
+      }
+      sampleAll(proc);
+    }
+  } finally {
+    for (const mm of mmu.addressSpaces()) mm.destroy();
+  }
+  return { scenario: norm.name, source: 'emulator', kernel: profile.release, observations };
+
+  // The measured part of a step: one system call or one access loop (kernel/scenario.c exec_op).
+  function execStep(st, proc, m, r) {
+    const mm = proc.mm;
+    const range = () => [m.addr + st.from * PAGE_SIZE, st.pages * PAGE_SIZE];
+    const access = (page) => {
+      const addr = m.addr + page * PAGE_SIZE + st.offset;
+      if (st.access === 'write') mm.write(addr, Uint8Array.of(st.value));
+      else return mm.read(addr, 1)[0];
+      return null;
+    };
+    switch (st.op) {
+      case 'mmap': {
+        const want = slotBase(norm.mapSlots[st.id]) + st.align * PAGE_SIZE;
+        const flags = (st.flags === 'shared' ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED_NOREPLACE |
+          (st.anon ? MAP_ANONYMOUS : 0) | (st.populate ? MAP_POPULATE : 0) | (st.locked ? MAP_LOCKED : 0);
+        r.addr = mm.mmap({ addr: want, length: st.pages * PAGE_SIZE, prot: protMask(st.prot), flags,
+          file: st.anon ? undefined : file, offset: st.fileOffsetPages * PAGE_SIZE });
+        if (r.addr !== want) {
+          mm.munmap(r.addr, st.pages * PAGE_SIZE);
+          r.errno = 'EEXIST';
+        }
+        return;
+      }
+      case 'munmap': return mm.munmap(...range());
+      case 'touch': r.value = access(st.page); return;
+      case 'touchRange': for (let p = st.from; p <= st.to; p++) access(p); return;
+      case 'fork': {
+        const c = mm.fork();
+        // The child inherits the parent's maps and PFN history as they are at the fork.
+        r.child = newProc('child', c, new Map([...proc.maps].map(([id, v]) => [id, { ...v }])), proc.tracker.clone());
+        return;
+      }
+      case 'exit': r.measured = false; return;
+      case 'mprotect': return mm.mprotect(...range(), protMask(st.prot));
+      case 'madvise': return mm.madvise(...range(), MADV[st.advice]);
+      case 'mlock': case 'mlock2':
+        return st.onfault ? mm.mlock2(...range(), MLOCK_ONFAULT) : mm.mlock(...range());
+      case 'munlock': return mm.munlock(...range());
+      case 'msync': return mm.msync(...range(), MS[st.sync]);
+      case 'truncate': return file.truncate(st.bytes ?? st.pages * PAGE_SIZE);
+      case 'fadvise': {
+        const last = st.pages ? st.from + st.pages - 1 : Math.max(0, Math.ceil(file.size / PAGE_SIZE) - 1);
+        // DONTNEED: write back, then drop the unmapped clean pages; WILLNEED: read the range
+        // in (order-0, no readahead marker: force_page_cache_ra). The others only change the
+        // fd's readahead state, and the mappings use their own fd.
+        if (st.advice === 'dontneed') { file.sync(); file.evict(st.from, last); }
+        if (st.advice === 'willneed') file.prime(st.from, Math.max(0, Math.min(last, Math.ceil(file.size / PAGE_SIZE) - 1) - st.from + 1));
+        return;
+      }
+      case 'evict': file.sync(); file.evict(); return;
+      case 'cache': file.prime(st.from, st.to - st.from + 1); return;
+      case 'pwrite': file.pwrite(st.page * PAGE_SIZE + st.offset, Uint8Array.of(st.value)); return;
+      case 'pread': {
+        const b = file.pread(st.page * PAGE_SIZE + st.offset, 1);
+        r.value = b.length === 1 ? b[0] : null;
+        return;
+      }
+      case 'clearRefs': mm.clearSoftDirty(); r.measured = false; return;
+      case 'nop': return;
+      default: throw new Error(`${norm.name}: op ${st.op} has no emulator mapping`);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ golden data and deltas
+/** Golden dir names, newest kernel first (version order). */
+export function goldenKernels() {
+  if (!existsSync(GOLDEN_DIR)) return [];
+  return readdirSync(GOLDEN_DIR)
+    .filter((d) => existsSync(join(GOLDEN_DIR, d, 'profile.json')))
+    .sort((a, b) => b.localeCompare(a, 'en', { numeric: true }));
+}
+
+/** The golden results to check against: CONFORMANCE_KERNEL, else this host's release, else the newest. */
+export function pickGoldenKernel(want = process.env.CONFORMANCE_KERNEL) {
+  const all = goldenKernels();
+  if (want) {
+    if (!all.includes(want)) throw new Error(`no golden results for kernel ${want} (recorded: ${all.join(', ') || 'none'})`);
+    return want;
+  }
+  if (all.includes(release())) return release();
+  if (!all.length) throw new Error(`no golden results in ${GOLDEN_DIR}`);
+  return all[0];
+}
+
+export function loadGolden(kernel) {
+  const dir = join(GOLDEN_DIR, kernel);
+  const profile = JSON.parse(readFileSync(join(dir, 'profile.json'), 'utf8'));
+  const golden = (name) => {
+    const f = join(dir, `${name}.json`);
+    return existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : null;
+  };
+  return { dir, profile, golden };
+}
+
+const DELTA_FIELDS = ['minflt', 'majflt', 'signal', 'sigCode', 'sigPage', 'errno', 'value', 'vmlck', 'state', 'pfn', 'softDirty', 'mlocked'];
+
+/**
+ * A scenario's `expectedDeltas`: [{ step, field, map?, pages?: [from, to], kernel?, emulator?,
+ * rule, reason, kernels? }] — places where wasm-mmu differs from this kernel on purpose.
+ * `kernels` (optional) limits a delta to golden data of those kernel releases. Throws on a
+ * malformed entry.
+ */
+export function expectedDeltas(norm, kernel) {
+  const list = norm.expectedDeltas ?? [];
+  if (!Array.isArray(list)) throw new Error(`${norm.name}: expectedDeltas must be an array`);
+  return list.filter((d, i) => {
+    const bad = (msg) => { throw new Error(`${norm.name}: expectedDeltas[${i}]: ${msg}`); };
+    if (!Number.isInteger(d.step) || !norm.steps[d.step]?.expect) bad('step must be a step with an expect');
+    if (!DELTA_FIELDS.includes(d.field)) bad(`field must be one of ${DELTA_FIELDS.join(' ')}`);
+    if (['state', 'pfn', 'softDirty', 'mlocked'].includes(d.field) && typeof d.map !== 'string') bad('a per-page field needs map');
+    if (d.pages !== undefined && !(Array.isArray(d.pages) && d.pages.length === 2 && d.pages[0] <= d.pages[1])) bad('pages must be [from, to]');
+    if (typeof d.rule !== 'string' || !/^R\d+\.\d+$/.test(d.rule)) bad('rule must be a LINUX-SPEC rule id');
+    if (typeof d.reason !== 'string' || d.reason.length < 20) bad('reason must say why');
+    return !d.kernels || d.kernels.includes(kernel);
+  });
+}
+
+function deltaCovers(d, m) {
+  if (d.step !== m.step || d.field !== m.field) return false;
+  if (d.map !== undefined && d.map !== m.map) return false;
+  if (m.page !== undefined && d.pages && (m.page < d.pages[0] || m.page > d.pages[1])) return false;
+  if (d.kernel !== undefined && d.kernel !== m.kernel) return false;
+  if (d.emulator !== undefined && d.emulator !== m.emulator) return false;
+  return true;
+}
+
+/**
+ * Splits a comparison into what the scenario declared (accepted) and what it did not
+ * (unexpected); `unused` lists declared deltas that matched no mismatch (stale: the emulator
+ * or the golden data changed, the delta should go).
+ */
+export function applyDeltas(mismatches, deltas) {
+  const accepted = [], unexpected = [];
+  const used = new Set();
+  for (const m of mismatches) {
+    const i = deltas.findIndex((d) => deltaCovers(d, m));
+    if (i < 0) unexpected.push(m);
+    else { accepted.push(m); used.add(i); }
+  }
+  return { accepted, unexpected, unused: deltas.filter((_, i) => !used.has(i)) };
+}
+
+/** Checks one scenario against one kernel's golden document. Returns a table row plus details. */
+export async function checkScenario(norm, { profile, golden, api, kernel }) {
+  const row = { scenario: norm.name, rules: norm.rules };
+  if (!golden) return { ...row, skipped: `no golden result for ${kernel}` };
+  if (golden.skipped) return { ...row, skipped: golden.skipped };
+  const unmet = unmetRequirement(norm, profile);
+  if (unmet) return { ...row, skipped: unmet };
+  const emu = await runOnEmulator(norm, { profile, api });
+  const all = compareObservations(golden, emu, { unstable: golden.unstable ?? [] });
+  const { accepted, unexpected, unused } = applyDeltas(all, expectedDeltas(norm, kernel));
+  return { ...row, mismatches: unexpected, accepted, unused, emulator: emu };
+}
+
+/** Text for a failed check: the unexpected mismatches and any stale delta. */
+export function describeFailure(r) {
+  return [
+    ...summarizeMismatches(r.mismatches ?? []),
+    ...(r.unused ?? []).map((d) => `declared delta did not occur (remove it): step ${d.step} ${d.field}${d.map ? ` ${d.map}` : ''}`),
+  ];
+}
+
+// ------------------------------------------------------------------ CLI: npm run conformance
+async function main(argv) {
+  let kernel;
+  const only = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--kernel') kernel = argv[++i];
+    else only.push(argv[i]);
+  }
+  kernel = pickGoldenKernel(kernel);
+  const { profile, golden } = loadGolden(kernel);
+  const scenarios = loadScenarios().filter((s) => !only.length || only.some((o) => s.name.includes(o)));
+  const t0 = Date.now();
+  const rows = [];
+  for (const s of scenarios) rows.push(await checkScenario(s, { profile, golden: golden(s.name), kernel }));
+  // A stale delta fails the row too: shown as a mismatch line.
+  const table = formatTable(rows.map((r) => ({ ...r, mismatches: r.skipped ? undefined : [
+    ...r.mismatches,
+    ...r.unused.map((d) => ({ step: d.step, in: 'parent', op: `stale delta: ${d.field}`, field: 'expectedDeltas', kernel: 'no mismatch', emulator: 'declared' })),
+  ] })));
+  console.log(`wasm-mmu vs golden kernel results of ${kernel} (zeroPage=${profile.zeroPage} faultAroundBytes=${profile.faultAroundBytes} readAheadKb=${profile.readAheadKb} fs=${profile.fileSystem})`);
+  console.log(table);
+  const deltas = rows.filter((r) => r.accepted?.length);
+  if (deltas.length) {
+    console.log(`\naccepted deltas (declared in the scenarios' expectedDeltas):`);
+    for (const r of deltas) for (const line of summarizeMismatches(r.accepted)) console.log(`  ${r.scenario}: ${line}`);
+  }
+  console.log(`(${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  process.exitCode = rows.some((r) => r.mismatches?.length || r.unused?.length) ? 1 : 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).catch((e) => {
+    console.error(e);
+    process.exit(2);
+  });
+}
