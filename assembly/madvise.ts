@@ -1,15 +1,16 @@
 // madvise (R9.1-R9.3, LTP madvise01/02/10): argument checks, per-VMA flag advice with
 // split and merge, DONTNEED's zap, WILLNEED's readahead, POPULATE_READ/WRITE.
 
-import { EINVAL, ENOMEM, EFAULT, EAGAIN } from "./config";
+import { EINVAL, ENOMEM, EFAULT, EAGAIN, EACCES, EOPNOTSUPP } from "./config";
 import { VM_LOCKED, VM_PFNMAP, VM_IO, VM_HUGETLB, VM_DONTCOPY, VM_WIPEONFORK, VM_SEQ_READ,
   VM_RAND_READ, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTDUMP, VM_MERGEABLE, VM_SHARED, VM_READ,
-  VM_WRITE, VM_SPECIAL, vma_flags, set_vma_flags, vma_start, vma_end, vma_next, vma_file,
+  VM_WRITE, VM_MAYWRITE, VM_SPECIAL, vma_flags, set_vma_flags, vma_start, vma_end, vma_next, vma_file,
   vma_pgoff, vma_is_anonymous } from "./vma";
 import { find_vma } from "./mm";
-import { file_flags, AS_SHMEM, AS_DAX } from "./mapping";
-import { zap_page_range, tlb_gather_mmu, tlb_finish_mmu } from "./unmap";
-import { page_cache_ra } from "./filemap";
+import { file_flags, pc_lookup, AS_SHMEM, AS_DAX } from "./mapping";
+import { zap_page_range, tlb_gather_mmu, tlb_finish_mmu, unmap_mapping_range } from "./unmap";
+import { page_cache_ra, remove_cached_subpage } from "./filemap";
+import { NO_PFN } from "./phys";
 import { split_for_flags, vma_merge_around } from "./mmap";
 import { get_user_pages, FOLL_TOUCH, FOLL_WRITE, FOLL_UNLOCKABLE } from "./gup";
 
@@ -109,7 +110,10 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
     const f = vma_flags(v);
     if (advice == MADV_DONTNEED && (f & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) != 0) return -EINVAL;
     if (advice == MADV_DONTNEED_LOCKED && (f & (VM_PFNMAP | VM_HUGETLB)) != 0) return -EINVAL;
-    if (advice == MADV_REMOVE && ((f & VM_SHARED) == 0 || vma_file(v) == 0)) return -EINVAL;
+    if (advice == MADV_REMOVE) {
+      const r = remove_allowed(v);
+      if (r < 0) return r;
+    }
     if (advice == MADV_FREE && !vma_is_anonymous(v)) return -EINVAL;
     if ((advice == MADV_COLD || advice == MADV_PAGEOUT) && (f & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) != 0) return -EINVAL;
     if (is_flag_advice(advice) && new_flags(v, advice) == 0xffff_ffff) return -EINVAL;
@@ -135,10 +139,13 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
         // Continue after the VMA that now covers v: a merge may have freed v or its next.
         next = vma_next(vma_merge_around(mm, v));
       }
-    } else if (advice == MADV_DONTNEED || advice == MADV_DONTNEED_LOCKED || advice == MADV_REMOVE) {
+    } else if (advice == MADV_DONTNEED || advice == MADV_DONTNEED_LOCKED) {
       tlb_gather_mmu(mm);
       zap_page_range(mm, v, s, e, true); // R9.1: "even cows"
       tlb_finish_mmu();
+    } else if (advice == MADV_REMOVE) {
+      const first = vma_pgoff(v) + ((s - vma_start(v)) >> 12);
+      shmem_punch_hole(vma_file(v), first, first + ((e - s) >> 12) - 1);
     } else if (advice == MADV_WILLNEED) {
       const file = vma_file(v);
       if (file == 0 || (file_flags(file) & AS_SHMEM) != 0) swapinHook(mm, v, s, e);
@@ -198,6 +205,31 @@ import { swp_entry, swp_offset, is_pte_marker, SWP_MARKER_TYPE, PTE_MARKER_GUARD
 import { pt_walk, nr_pgtables, LEVEL_PTE, WALK_NOMEM, WALK_HUGE } from "./pgtable";
 import { mm_pgd, mm_family, mm_add_ptes } from "./mm";
 import { vma_anon_vma, set_vma_anon_vma } from "./vma";
+
+// MADV_REMOVE is fallocate(PUNCH_HOLE) on the file behind a shared mapping (madvise_remove):
+// EINVAL for a locked VMA or one without a file (private anonymous memory), EACCES unless
+// it is shared and may be written, EOPNOTSUPP where the file cannot punch holes (only
+// shmem can here: a backend has no way to free a range).
+function remove_allowed(v: u32): i32 {
+  const f = vma_flags(v);
+  if ((f & VM_LOCKED) != 0) return -EINVAL;
+  const file = vma_file(v);
+  if (file == 0) return -EINVAL;
+  if ((f & (VM_SHARED | VM_MAYWRITE)) != (VM_SHARED | VM_MAYWRITE)) return -EACCES;
+  if ((file_flags(file) & AS_SHMEM) == 0) return -EOPNOTSUPP;
+  return 0;
+}
+
+// shmem's punch hole over file pages [first, last]: every mapping of them goes (in every
+// address space; private copies stay, as in Linux), then the pages themselves, dirty or
+// not. The next access finds a hole: zeros.
+function shmem_punch_hole(file: u32, first: u64, last: u64): void {
+  unmap_mapping_range(file, first, last, false);
+  for (let i = first; i <= last; i++) {
+    const pfn = pc_lookup(file, <u32>i);
+    if (pfn != NO_PFN) remove_cached_subpage(pfn, true);
+  }
+}
 
 // R9.3: populate without FOLL_FORCE; EINVAL for a VMA without the permission or a special
 // VMA, ENOMEM for a hole, EFAULT when a fault fails.

@@ -6,7 +6,7 @@ import {
   LinuxError, MemoryFile, PROT_READ, PROT_WRITE, PROT_NONE, PROT_GROWSDOWN, PROT_GROWSUP, MAP_SHARED,
   MAP_PRIVATE, MAP_SHARED_VALIDATE, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_LOCKED,
   MAP_SYNC, MAP_POPULATE, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_NORMAL, MADV_WILLNEED,
-  MADV_RANDOM, MADV_DONTFORK, MAP_GROWSDOWN,
+  MADV_RANDOM, MADV_DONTFORK, MAP_GROWSDOWN, MADV_REMOVE,
 } from '../../src/index.js';
 import { machine, anon, PG, RW, bytes, expectErrno, layout, expectFilled } from './mm-helpers.js';
 
@@ -321,6 +321,33 @@ describe('§9 MADV_DONTNEED (R9.1)', () => {
     expectFilled(mm.read(va, 2 * PG), 0x31);
     expect(mm.rusage().majflt).toBe(r.majflt);
     expect(mm.rusage().minflt).toBeGreaterThan(r.minflt);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R9.1 MADV_REMOVE punches a hole in shared anonymous memory: every sharer reads zeros; private memory is EINVAL', async () => {
+    const { mmu, mm } = await machine();
+    const va = mm.mmap({ length: 4 * PG, prot: RW, flags: MAP_SHARED | MAP_ANONYMOUS });
+    mm.write(va, bytes(4 * PG, 0x41));
+    const child = mm.fork();
+    child.read(va, 4 * PG);
+    const free = mmu.stats().freeFrames;
+    mm.madvise(va + PG, 2 * PG, MADV_REMOVE);
+    expect(mmu.stats().freeFrames).toBe(free + 2); // the shmem pages themselves are gone
+    expect(child.pagemap(va, 4).map((p) => p.present)).toEqual([true, false, false, true]);
+    const got = child.read(va, 4 * PG);
+    expectFilled(got.subarray(0, PG), 0x41);
+    expectFilled(got.subarray(PG, 3 * PG), 0);
+    expectFilled(got.subarray(3 * PG), 0x41);
+    expectFilled(mm.read(va + PG, 2 * PG), 0);
+    const priv = anon(mm, 1);
+    expectErrno(() => mm.madvise(priv, PG, MADV_REMOVE), 'EINVAL');
+    const locked = mm.mmap({ length: PG, prot: RW, flags: MAP_SHARED | MAP_ANONYMOUS | MAP_LOCKED });
+    expectErrno(() => mm.madvise(locked, PG, MADV_REMOVE), 'EINVAL');
+    const ro = mm.mmap({ length: PG, prot: PROT_READ, flags: MAP_SHARED | MAP_ANONYMOUS });
+    mm.madvise(ro, PG, MADV_REMOVE); // read-only but may be written: allowed
+    const file = mmu.openFile(new MemoryFile(bytes(PG, 1)));
+    const fp = mm.mmap({ length: PG, prot: RW, flags: MAP_PRIVATE, file });
+    expectErrno(() => mm.madvise(fp, PG, MADV_REMOVE), 'EACCES'); // a file, but private
     expect(mmu.checkInvariants()).toEqual([]);
   });
 
