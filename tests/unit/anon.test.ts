@@ -65,6 +65,20 @@ describe('§4 anonymous memory', () => {
     expect(mmu.checkInvariants()).toEqual([]);
   });
 
+  it('R4.2 reads and writes larger than the host\'s 1 MiB staging buffer cross it intact', async () => {
+    const { mmu, mm } = await machine();
+    const n = 3 * 256 + 5; // 3 MiB and a bit
+    const va = anon(mm, n);
+    const data = new Uint8Array(n * PG - 3);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 12)) & 0xff;
+    mm.write(va + 3, data);
+    const back = mm.read(va + 3, data.length);
+    expect(Buffer.compare(Buffer.from(back), Buffer.from(data))).toBe(0);
+    expect(mm.rusage().minflt).toBe(n);
+    expect(mm.read(va, 3)).toEqual(bytes(3, 0));
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
   it('R4.3 MAP_SHARED|MAP_ANONYMOUS is shmem: file bit set, no zero page, shared with a fork child both ways', async () => {
     const { mmu, mm } = await machine();
     const va = mm.mmap({ length: 2 * PG, prot: RW, flags: MAP_SHARED | MAP_ANONYMOUS });

@@ -2,8 +2,8 @@
 // reuses after it (R5.7), the zero page (R5.8); and mprotect's "skip the write fault"
 // optimisation, which must never make a page shared after fork writable (§9, R9.7/R9.8).
 import { describe, it, expect } from 'vitest';
-import { PROT_READ, PROT_NONE, MADV_DONTFORK, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_DOFORK, MAP_LOCKED } from '../../src/index.js';
-import { machine, anon, PG, RW, bytes, snap, delta, expectSegv, expectFilled } from './mm-helpers.js';
+import { PROT_READ, PROT_NONE, MAP_SHARED, MAP_ANONYMOUS, MADV_DONTFORK, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_DOFORK, MAP_LOCKED } from '../../src/index.js';
+import { machine, anon, PG, RW, bytes, snap, delta, expectSegv, expectFilled, expectErrno } from './mm-helpers.js';
 
 describe('§5 copy-on-write: fork (R5.5, R5.6)', () => {
   it('R5.6 fork write-protects a written anon page on both sides, shares the frame, and the child PTE is old', async () => {
@@ -99,6 +99,9 @@ describe('§5 copy-on-write: fork (R5.5, R5.6)', () => {
     expect(mm.pagemap(va, 4).every((p) => p.exclusive && p.writable)).toBe(true);
     child.write(va, bytes(1, 1));
     expect(mm.read(va, 1)).toEqual(bytes(1, 0x77));
+    // Only private anonymous memory can be wiped on fork.
+    const sh = mm.mmap({ length: PG, prot: RW, flags: MAP_SHARED | MAP_ANONYMOUS });
+    expectErrno(() => mm.madvise(sh, PG, MADV_WIPEONFORK), 'EINVAL');
     // KEEPONFORK: the next child inherits the data again.
     mm.madvise(va, 4 * PG, MADV_KEEPONFORK);
     const child2 = mm.fork();

@@ -6,7 +6,7 @@ import {
   LinuxError, MemoryFile, PROT_READ, PROT_WRITE, PROT_NONE, PROT_GROWSDOWN, PROT_GROWSUP, MAP_SHARED,
   MAP_PRIVATE, MAP_SHARED_VALIDATE, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_LOCKED,
   MAP_SYNC, MAP_POPULATE, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_NORMAL, MADV_WILLNEED,
-  MADV_RANDOM, MADV_DONTFORK, MAP_GROWSDOWN, MADV_REMOVE,
+  MADV_RANDOM, MADV_DONTFORK, MAP_GROWSDOWN, MADV_REMOVE, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
 } from '../../src/index.js';
 import { machine, anon, PG, RW, bytes, expectErrno, layout, expectFilled } from './mm-helpers.js';
 
@@ -361,6 +361,43 @@ describe('§9 MADV_DONTNEED (R9.1)', () => {
     mm.madvise(va, PG, MADV_NORMAL);
     expect(mm.maps().length).toBe(1); // merged again
     expectFilled(mm.read(va, 2 * PG), 0x44);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
+describe('§9 MADV_POPULATE_READ / WRITE on anonymous memory (R9.3)', () => {
+  it('R9.3 POPULATE_READ maps the zero page without soft-dirty; POPULATE_WRITE allocates, soft-dirty; both count minor faults', async () => {
+    const { mmu, mm } = await machine();
+    const va = anon(mm, 4);
+    mm.clearSoftDirty();
+    mm.madvise(va, 4 * PG, MADV_POPULATE_READ);
+    expect(mm.pagemap(va, 4).every((p) => p.present && p.zeroPage && !p.softDirty)).toBe(true);
+    expect(mm.rusage()).toEqual({ minflt: 4, majflt: 0 });
+    mm.madvise(va, 4 * PG, MADV_POPULATE_WRITE);
+    expect(mm.pagemap(va, 4).every((p) => p.present && !p.zeroPage && p.exclusive && p.writable && p.softDirty)).toBe(true);
+    expect(mm.rusage()).toEqual({ minflt: 8, majflt: 0 });
+    expect(mm.status().rssAnon).toBe(4 * PG);
+    mm.madvise(va, 4 * PG, MADV_POPULATE_WRITE); // already there: nothing more
+    expect(mm.rusage()).toEqual({ minflt: 8, majflt: 0 });
+    expectFilled(mm.read(va, 4 * PG), 0);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R9.3 POPULATE_WRITE breaks COW after fork; errors: no permission is EINVAL, a hole is ENOMEM', async () => {
+    const { mmu, mm } = await machine();
+    const va = anon(mm, 2);
+    mm.write(va, bytes(2 * PG, 0x71));
+    const child = mm.fork();
+    mm.madvise(va, 2 * PG, MADV_POPULATE_WRITE);
+    expect(mm.pagemap(va, 2).every((p) => p.exclusive && p.writable)).toBe(true);
+    expect(mmu.stats().cowCopies).toBe(2);
+    expectFilled(child.read(va, 2 * PG), 0x71);
+    const ro = anon(mm, 1, PROT_READ);
+    const none = anon(mm, 1, PROT_NONE);
+    expectErrno(() => mm.madvise(ro, PG, MADV_POPULATE_WRITE), 'EINVAL');
+    expectErrno(() => mm.madvise(none, PG, MADV_POPULATE_READ), 'EINVAL');
+    mm.madvise(ro, PG, MADV_POPULATE_READ);
+    expectErrno(() => mm.madvise(va + PG, 4 * PG, MADV_POPULATE_READ), 'ENOMEM');
     expect(mmu.checkInvariants()).toEqual([]);
   });
 });
