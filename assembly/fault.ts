@@ -19,6 +19,7 @@ import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_coun
   mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
 import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
+import { immap_is_locked, immap_unlock, immap_fault_end, take_cow_done } from "./dax";
 import { file_flags, AS_HAS_FAULT, AS_HAS_MAP_PAGES, AS_NO_MAP_PAGES, AS_HAS_PAGE_MKWRITE,
   AS_HAS_PFN_MKWRITE, AS_DAX, mark_page_dirty, file_pages, pc_lookup } from "./mapping";
 import { set_pte, pte_alloc_vmf, prealloc_pte, release_prealloc, pte_lock, pte_unlock,
@@ -363,6 +364,7 @@ function do_fault(): u32 {
     ret = do_shared_fault();
   }
   release_prealloc(); // R1.6 / R3.5
+  if (file != 0) immap_fault_end(file); // seed 004: no i_mmap lock outlives the fault
   return ret;
 }
 
@@ -422,6 +424,12 @@ function __do_fault(): u32 {
   if ((file_flags(file) & AS_HAS_FAULT) != 0) ret = host_fault(file);
   else ret = filemap_fault(vma, vmf_pgoff());
   if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY | VM_FAULT_DONE_COW)) != 0) return ret;
+  // seed 004: LOCKED with no page means the handler holds the mapping's i_mmap lock instead
+  // of a page lock. For a private write it filled cow_page: do_cow_fault maps it, unlocks.
+  if (vmf_page() == 0 && (ret & VM_FAULT_LOCKED) != 0 && immap_is_locked(file)) {
+    if (vmf_cow_page() != 0) return ret;
+    immap_unlock(file); // nothing to map otherwise
+  }
   if (vmf_page() == 0) return ret | VM_FAULT_SIGBUS;
   return ret;
 }
@@ -430,7 +438,7 @@ function __do_fault(): u32 {
 // read fault on a large page-cache folio maps it by one PMD (R3.3) when it can, else maps
 // all of it when it lies inside the VMA, this PTE table and i_size (step 3). The fault's
 // reference on the page goes to its PTE (or is dropped when a PMD took its own).
-function finish_fault(): u32 {
+export function finish_fault(): u32 {
   const vma = vmf_vma();
   const mm = vmf_mm();
   const addr = vmf_address();
@@ -515,11 +523,26 @@ function do_cow_fault(): u32 {
   const cow = alloc_user_page();
   if (cow == NO_PFN) return VM_FAULT_OOM;
   set_vmf_cow_page(cow + 1);
+  take_cow_done(); // forget a stale mark
   let ret = __do_fault();
-  if ((ret & VM_FAULT_DONE_COW) != 0) { count(ST_DONE_COW); return ret; }
+  // R7.1: the handler copied into cow_page and mapped it itself (finish_fault): DONE_COW.
+  const mapped = take_cow_done();
+  if ((ret & VM_FAULT_DONE_COW) != 0 || mapped) {
+    if (!mapped) { put_page(cow); return VM_FAULT_SIGBUS; } // DONE_COW with nothing mapped
+    count(ST_DONE_COW);
+    return (ret & ~(VM_FAULT_ERROR | VM_FAULT_NOPAGE)) | VM_FAULT_DONE_COW;
+  }
   if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) != 0) {
     put_page(cow);
     return ret;
+  }
+  if (vmf_page() == 0) {
+    // seed 004: no page, the i_mmap lock held instead (checked by __do_fault): the handler
+    // filled cow_page. Map it, then release that lock; no page lock is involved.
+    const fin = finish_fault();
+    immap_unlock(vma_file(vmf_vma()));
+    if (fin != 0) put_page(cow);
+    return ret | fin & ~VM_FAULT_NOPAGE;
   }
   const page = vmf_page() - 1;
   memory.copy(pfn_to_virt(cow), pfn_to_virt(page), PAGE_SIZE);

@@ -35,3 +35,9 @@ export declare function host_swap_read(slot: u32, dst: usize): i32;
 
 @external("host", "swapFree")
 export declare function host_swap_free(slot: u32): void;
+
+// Device memory (MMIO, issue #5): move `len` bytes between linear memory at `buf` and the
+// device the host registered at physical address `pa`: to the device when `write` is 1,
+// from it when 0. Never more than one page. 0, or -errno (reads then hold all ones).
+@external("host", "mmio")
+export declare function host_mmio(pa: f64, buf: usize, len: u32, write: i32): i32;

@@ -44,6 +44,14 @@ import { set_huge_zap_hook } from "./unmap";
 import { folio_head, folio_order } from "./lru";
 import { file_pages } from "./mapping";
 import { vmf_pgoff } from "./vmfault";
+import { gXipFrames, gDevBasePfn, MAX_RAM_XIP_BYTES, EFAULT } from "./config";
+import { remap_pfn_range, vmf_insert_pfn, vmf_insert_mixed, vm_insert_page, special_mmap,
+  special_stat, copy_from_pfn } from "./special";
+import { immap_lock, immap_is_locked, immap_stat, set_cow_done } from "./dax";
+import { set_copy_pfn_hook, finish_fault } from "./fault";
+import { unmap_mapping_range } from "./unmap";
+import { vma_lookup } from "./mm";
+import { vmf_cow_page, vmf_flags, FAULT_FLAG_WRITE, VM_FAULT_SIGBUS } from "./vmfault";
 
 export { inv_field };
 
@@ -55,11 +63,12 @@ const VA_LIMIT: f64 = 281474976710656.0; // 2^48
 export function mmu_boot(ramBytes: f64, tlbEntries: i32): i32 {
   if (!(ramBytes > 0) || ramBytes > <f64>MAX_RAM_BYTES) return -EINVAL;
   if (tlbEntries < 1 || tlbEntries > (1 << 20) || (tlbEntries & (tlbEntries - 1)) != 0) return -EINVAL;
-  const r = boot(<u64>ramBytes);
+  const r = boot(<u64>ramBytes, <u64>xipBytesForBoot);
   if (r != 0) return r;
   tlb_init(<u32>tlbEntries);
   mapping_init();
   gup_init();
+  set_copy_pfn_hook(copy_from_pfn); // R5.4 / R6.6: COW from XIP and device memory
   set_huge_pmd_fault_hook(huge_pmd_fault); // R3.3: PMD-mapped page-cache folios
   set_huge_zap_hook(zap_huge_pmd);
   mlock_init();
@@ -502,3 +511,79 @@ export function page_hint_state(pfn: i32): i32 {
 export function hv_discard_pfn(pfn: i32): i32 { return pfn >= 0 && hv_discard(<u32>pfn) ? 1 : 0; }
 export function hv_preserve_pfn(pfn: i32): i32 { return pfn >= 0 && hv_preserve(<u32>pfn) ? 1 : 0; }
 export function hv_reclaim_frames(n: i32): f64 { return n > 0 ? hv_reclaim(<u32>n) : 0; }
+
+// ---- special mappings: XIP and device memory beyond RAM, PFNMAP / MIXEDMAP (issue #5) ----
+// Physical memory: RAM at PFNs [0, nr_frames); execute-in-place at [nr_frames,
+// dev_base_pfn), its bytes at linear ram_base + pa like RAM's; device (MMIO) space from
+// dev_base_pfn up, each access a host call (host.ts mmio). No memmap beyond RAM.
+let xipBytesForBoot: f64 = 0;
+
+// The XIP memory boot() reserves after RAM; set before mmu_boot. 0 or -EINVAL.
+export function mmu_set_xip_bytes(bytes: f64): i32 {
+  if (gBooted || !(bytes >= 0) || bytes > <f64>MAX_RAM_XIP_BYTES || bytes != Math.floor(bytes) ||
+      (<u64>bytes & 0x1f_ffff) != 0) return -EINVAL;
+  xipBytesForBoot = bytes;
+  return 0;
+}
+export function mmu_xip_frames(): i32 { return <i32>gXipFrames; }
+export function mmu_dev_base_pfn(): i32 { return <i32>gDevBasePfn; }
+// 0 bad special PTEs seen, 1 PTEs past the memmap, 2 insert calls against their contract.
+export function mmu_special_stat(what: i32): f64 { return special_stat(what); }
+
+// From a backend's fault (the vmf record is the running fault's): R6.4, R6.5. VM_FAULT_*.
+export function vmf_insert_pfn_at(pfn: i32, va: f64): i32 {
+  const v = vmf_vma();
+  if (v == 0 || pfn < 0 || !vaOk(va)) return <i32>VM_FAULT_SIGBUS;
+  return <i32>vmf_insert_pfn(v, <u64>va, <u32>pfn);
+}
+export function vmf_insert_mixed_at(pfn: i32, va: f64, mkwrite: i32): i32 {
+  const v = vmf_vma();
+  if (v == 0 || pfn < 0 || !vaOk(va)) return <i32>VM_FAULT_SIGBUS;
+  return <i32>vmf_insert_mixed(v, <u64>va, <u32>pfn, mkwrite != 0);
+}
+// R7.1: a DAX handler filled vmf.cow_page; map it (finish_fault). 0, or VM_FAULT_* to return.
+export function vmf_finish_cow(): i32 {
+  if (vmf_vma() == 0 || vmf_cow_page() == 0 || (vmf_flags() & FAULT_FLAG_WRITE) == 0) return <i32>VM_FAULT_SIGBUS;
+  const r = finish_fault();
+  if (r == 0) set_cow_done();
+  return <i32>r;
+}
+// Seed 004: the handler takes its mapping's i_mmap lock (to return LOCKED with no page).
+export function vmf_lock_mapping(): i32 {
+  const v = vmf_vma();
+  if (v == 0) return -EINVAL;
+  return immap_lock(vma_file(v)) ? 0 : -EBUSY;
+}
+// 0: is file `f`'s i_mmap lock held (1/0); 1 locks taken, 2 released, 3 leaked (all files).
+export function file_immap_info(f: i32, what: i32): f64 {
+  if (what == 0) return immap_is_locked(<u32>f) ? 1 : 0;
+  return immap_stat(what - 1);
+}
+// unmap_mapping_range of file pages [first, last] (R10.3), e.g. a DAX hole that got a block.
+export function file_unmap_range(f: i32, first: f64, last: f64, evenCows: i32): i32 {
+  if (!file_valid(<u32>f) || !(first >= 0) || !(last >= first)) return -EINVAL;
+  unmap_mapping_range(<u32>f, <u64>first, <u64>last, evenCows != 0);
+  return 0;
+}
+// remap_pfn_range on the VMA at `addr` (R6.3): 0 or -errno.
+export function mm_remap_pfn_range(mm: i32, addr: f64, pfn: i32, len: f64): i32 {
+  if (!mmOk(mm) || !vaOk(addr) || pfn < 0 || !(len > 0) || len > 1e15) return -EINVAL;
+  const v = vma_lookup(<u32>mm, <u64>addr);
+  if (v == 0) return -EINVAL;
+  return remap_pfn_range(v, <u64>addr, <u32>pfn, <u64>len);
+}
+// vm_insert_page at `addr` (R6.5): 0 or -errno.
+export function mm_vm_insert_page(mm: i32, addr: f64, pfn: i32): i32 {
+  if (!mmOk(mm) || !vaOk(addr) || pfn < 0) return -EINVAL;
+  const v = vma_lookup(<u32>mm, <u64>addr);
+  if (v == 0) return -EFAULT;
+  return vm_insert_page(v, <u64>addr, <u32>pfn);
+}
+// After a special file's mmap hook: kind 0 none, 1 MIXEDMAP (XIP), 2 PFNMAP by faults.
+export function mm_special_mmap(mm: i32, addr: f64, kind: i32): i32 {
+  if (!mmOk(mm) || !vaOk(addr) || <u32>kind > 2) return -EINVAL;
+  const v = vma_lookup(<u32>mm, <u64>addr);
+  if (v == 0) return -EINVAL;
+  special_mmap(v, <u32>kind);
+  return 0;
+}

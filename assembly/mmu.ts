@@ -12,7 +12,7 @@
 // Addresses are the 48-bit linear address (bit 47 implies the sign extension). A table
 // pointer outside RAM reads as a reserved-bit fault: there is no memory there to walk.
 
-import { PAGE_SHIFT, MAXPHYADDR, gNrFrames } from "./config";
+import { PAGE_SHIFT, MAXPHYADDR, gNrFrames, pfn_is_device } from "./config";
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE,
   _PAGE_NX } from "./pte";
 import { LEVEL_PGD, LEVEL_PTE, LEVEL_PUD, slot_addr, table_index } from "./pgtable";
@@ -151,6 +151,7 @@ export function translate(asid: u32, root: u32, va: u64, access: u32, mode: u32)
 // Enter the last successful walk: a write tag only for a writable and dirty leaf, so the
 // first write through a clean translation walks and sets D.
 export function fill_from_walk(asid: u32, root: u32, va: u64): void {
+  if (pfn_is_device(walkPfn)) return; // MMIO is never cached: every access walks to the device
   let flags: u32 = 0;
   if (walkUser) flags |= TLB_USER;
   if (walkLevel > LEVEL_PTE) flags |= TLB_LARGE;
@@ -168,7 +169,10 @@ export function tlb_check(): void {
     const vpn = <u64>(key - <f64>asid * KEY_ASID_SCALE);
     const root = tlb_root_of(asid);
     const r = walk(root, vpn << PAGE_SHIFT, 0, MODE_PEEK | MODE_NXE);
-    if (r != WALK_OK || walkPfn != load<u32>(e, 24)) { inv_report(INV_TLB_STALE, i, asid); continue; }
+    if (r != WALK_OK || walkPfn != load<u32>(e, 24) || pfn_is_device(walkPfn)) {
+      inv_report(INV_TLB_STALE, i, asid); // a device page is never in the TLB
+      continue;
+    }
     const userOk = (load<u32>(e, 28) & TLB_USER) == 0 || walkUser;
     const writeOk = load<f64>(e, 8) < 0 || (walkWritable && walkDirty);
     const execOk = load<f64>(e, 16) < 0 || walkExec;

@@ -10,6 +10,7 @@ import { walk, fill_from_walk, walkPa, MODE_LINUX_USER, WALK_OK } from "./mmu";
 import { mm_pgd } from "./mm";
 import { count, ST_TLB_HIT, ST_TLB_MISS } from "./stats";
 import { do_user_addr_fault, sigAddr } from "./fault";
+import { pa_is_device, mmio_access, mmio_touch } from "./mmio";
 
 export const ACCESS_OK: i64 = 0;
 
@@ -46,7 +47,8 @@ export function touch(mm: u32, va: u64, len: u64, access: u32): i64 {
     const a = p < va ? va : p;
     const r = user_access(mm, a, access);
     if (r < 0) return r;
-    if (access == 1) store<u8>(gRamBase + <usize>r, load<u8>(gRamBase + <usize>r)); // the store itself
+    if (pa_is_device(<u64>r)) mmio_touch(<u64>r, access == 1); // MMIO: the device sees it
+    else if (access == 1) store<u8>(gRamBase + <usize>r, load<u8>(gRamBase + <usize>r)); // the store itself
     p += PAGE_SIZE;
   }
   return 0;
@@ -62,6 +64,7 @@ export function copy_user(mm: u32, va: u64, buf: usize, n: u32, toUser: bool): i
     if (r < 0) return r;
     const inPage = PAGE_SIZE - <u32>(a & (PAGE_SIZE - 1));
     const chunk = n - done < inPage ? n - done : inPage;
+    if (pa_is_device(<u64>r)) { mmio_access(<u64>r, buf + done, chunk, toUser); done += chunk; continue; }
     const phys = gRamBase + <usize>r;
     if (toUser) memory.copy(phys, buf + done, chunk);
     else memory.copy(buf + done, phys, chunk);

@@ -8,7 +8,8 @@
 //   +8  u64 address      page-aligned faulting address
 //   +16 u64 pgoff        file page of the address
 //   +24 u32 cow_page     pfn + 1 of the preallocated COW target (0 = none) (R7.1)
-//   +28 u32 page         pfn + 1 of the page the handler returns (0 = none)
+//   +28 u32 page         pfn + 1 of the page the handler returns (0 = none; none with
+//                        VM_FAULT_LOCKED: the handler holds the i_mmap lock instead, seed 004)
 //   +32 u32 pte          linear address of the PTE slot (0 = no PTE table yet)
 //   +36 u32 pmd          linear address of the PMD slot
 //   +40 u64 orig_pte     the PTE as seen at fault start

@@ -4,7 +4,11 @@ import { LinuxError, SegmentationFault, BusError, OutOfMemoryError, CoreCrashedE
 import { ACCESS_CODE, type Access } from './tlb-view.js';
 import type { File } from './file.js';
 import { isAsyncBackend } from './fetch-file.js';
-import { PAGE_SIZE, MS_SYNC, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE } from './constants.js';
+import { PAGE_SIZE, MS_SYNC, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, MAP_POPULATE, MAP_NONBLOCK,
+  MAP_LOCKED } from './constants.js';
+
+/** @internal A file kind's f_op->mmap (src/xip.ts, src/device.ts): 0 or -errno. */
+interface MmapHook { mmapHook(mm: number, addr: number, length: number, pgoff: number): number }
 
 export interface MmapOptions {
   /** A hint, or the exact address with MAP_FIXED / MAP_FIXED_NOREPLACE. */
@@ -142,9 +146,24 @@ export class AddressSpace {
     const offset = o.offset === undefined ? 0 : this.len(o.offset, 'offset');
     if (offset % PAGE_SIZE !== 0) throw new LinuxError(22, 'mmap', 'offset is not a multiple of the page size');
     if (o.file !== undefined && this.files(o.file.id) !== o.file) throw new LinuxError(9, 'mmap', 'file is closed or belongs to another Mmu');
-    const r = this.core.x.sys_mmap(this.id, addr, Math.min(length, LEN_CAP), prot, flags,
-      o.file ? o.file.id : 0, offset / PAGE_SIZE);
-    return this.call(r, 'mmap');
+    // A special file's f_op->mmap runs before population, as in Linux: populate after it.
+    const hook = (o.file as Partial<MmapHook> | undefined)?.mmapHook;
+    const r = this.core.x.sys_mmap(this.id, addr, Math.min(length, LEN_CAP), prot,
+      hook ? flags & ~(MAP_POPULATE | MAP_LOCKED) : flags, o.file ? o.file.id : 0, offset / PAGE_SIZE);
+    const at = this.call(r, 'mmap');
+    if (hook) {
+      const len = Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
+      const e = hook.call(o.file, this.id, at, len, offset / PAGE_SIZE);
+      if (e < 0) { // the mapping goes again, tables and PTEs with it
+        this.core.x.sys_munmap(this.id, at, len);
+        throw new LinuxError(-e, 'mmap');
+      }
+      // R9.4: MAP_POPULATE / MAP_LOCKED populate, errors ignored (special VMAs are never locked, R8.4).
+      if (((flags & MAP_POPULATE) !== 0 && (flags & MAP_NONBLOCK) === 0) || (flags & MAP_LOCKED) !== 0) {
+        this.core.x.mm_populate_range(this.id, at, len);
+      }
+    }
+    return at;
   }
 
   munmap(addr: number, length: number): void {

@@ -97,6 +97,20 @@ export interface CoreExports {
   hv_reclaim_frames(n: number): number;
   vmf_map_cached(pgoff: number): number;
   vmf_add_page(pgoff: number): number;
+  // Special mappings, XIP and device memory (issue #5).
+  mmu_set_xip_bytes(bytes: number): number;
+  mmu_xip_frames(): number;
+  mmu_dev_base_pfn(): number;
+  mmu_special_stat(what: number): number;
+  vmf_insert_pfn_at(pfn: number, va: number): number;
+  vmf_insert_mixed_at(pfn: number, va: number, mkwrite: number): number;
+  vmf_finish_cow(): number;
+  vmf_lock_mapping(): number;
+  file_immap_info(f: number, what: number): number;
+  file_unmap_range(f: number, first: number, last: number, evenCows: number): number;
+  mm_remap_pfn_range(mm: number, addr: number, pfn: number, len: number): number;
+  mm_vm_insert_page(mm: number, addr: number, pfn: number): number;
+  mm_special_mmap(mm: number, addr: number, kind: number): number;
   [name: string]: unknown;
 }
 
@@ -108,6 +122,8 @@ export interface HostHandlers {
   mapPages(fileId: number, start: number, end: number): void;
   pageMkwrite(fileId: number): number;
   pfnMkwrite(fileId: number): number;
+  /** Device memory (issue #5): `len` bytes at physical `pa` to (write 1) or from the device, via linear `buf`. */
+  mmio(pa: number, buf: number, len: number, write: number): number;
   swapWrite(slot: number, src: number): number;
   swapRead(slot: number, dst: number): number;
   swapFree(slot: number): void;
@@ -259,6 +275,7 @@ export async function loadCore(host: HostHandlers,
       mapPages: (fileId: number, start: number, end: number) => core!.host.mapPages(fileId, start, end),
       pageMkwrite: (fileId: number) => core!.host.pageMkwrite(fileId),
       pfnMkwrite: (fileId: number) => core!.host.pfnMkwrite(fileId),
+      mmio: (pa: number, buf: number, len: number, write: number) => core!.host.mmio(pa, buf >>> 0, len >>> 0, write),
       swapWrite: (slot: number, src: number) => core!.host.swapWrite(slot, src >>> 0),
       swapRead: (slot: number, dst: number) => core!.host.swapRead(slot, dst >>> 0),
       swapFree: (slot: number) => core!.host.swapFree(slot),

@@ -28,6 +28,32 @@ export class VmFault {
   /** The preallocated COW target frame for a private write (seed 004), or null. */
   get cowPage(): number | null { const p = this.u32(24); return p === 0 ? null : p - 1; }
 
+  // ---- for special-mapping and DAX backends (src/xip.ts, src/device.ts; LINUX-SPEC §6, §7) ----
+  /** The page handed back so far (vmf.page), or null. */
+  get page(): number | null { const p = this.u32(28); return p === 0 ? null : p - 1; }
+  /** R6.4 vmf_insert_pfn into a PFNMAP / MIXEDMAP VMA: returns VM_FAULT_* for fault to return. */
+  insertPfn(pfn: number, address = this.address): number {
+    return this.core.x.vmf_insert_pfn_at(pfn, address) >>> 0;
+  }
+  /** R6.5 vmf_insert_mixed; `write` is the _mkwrite variant (young, dirty, writable). VM_FAULT_*. */
+  insertMixed(pfn: number, write = false, address = this.address): number {
+    return this.core.x.vmf_insert_mixed_at(pfn, address, write ? 1 : 0) >>> 0;
+  }
+  /** R7.1: the 4096 bytes of cowPage to fill (a view valid during this fault only), or null. */
+  cowBytes(): Uint8Array | null {
+    const p = this.cowPage;
+    if (p === null) return null;
+    const at = (this.core.x.mmu_ram_base() >>> 0) + p * PAGE_SIZE;
+    return this.core.bytes().subarray(at, at + PAGE_SIZE);
+  }
+  /** R7.1: map the filled cowPage (finish_fault). 0: now return VM_FAULT_DONE_COW; else return this. */
+  finishCow(): number { return this.core.x.vmf_finish_cow() >>> 0; }
+  /** Seed 004: hold the mapping's i_mmap lock, then return VM_FAULT_LOCKED with no page. */
+  lockMapping(): void {
+    const r = this.core.x.vmf_lock_mapping();
+    if (r < 0) throw new LinuxError(-r, 'fault', 'the i_mmap lock is already held');
+  }
+
   /**
    * For mapPages: map the cached page at `pgoff` if it is ready (uptodate, unlocked, in the
    * page cache). Never blocks. Returns true if a PTE was installed.

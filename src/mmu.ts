@@ -5,6 +5,9 @@ import { LinuxError, OutOfMemoryError } from './errors.js';
 import { TlbView, ACCESS_CODE, type Access } from './tlb-view.js';
 import { PAGE_SIZE } from './constants.js';
 import { AddressSpace } from './address-space.js';
+import { XipMemory, XipFile, createXipFile, type XipFileOptions } from './xip.js';
+import { DeviceSpace, DeviceFile, createDevice, remapPfnRange, vmInsertPage, type MmioHandler,
+  type DeviceOptions } from './device.js';
 import { File, VmFault, type Backend, type OpenOptions, AS_READONLY, AS_HAS_FAULT, AS_HAS_MAP_PAGES,
   AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT, AS_NO_MAP_PAGES } from './file.js';
 
@@ -21,6 +24,8 @@ export interface MmuOptions {
   zeroPage?: boolean;
   /** false = vm_normal_page's linear rule for architectures without pte_special (R6.2). */
   pteSpecial?: boolean;
+  /** Execute-in-place memory after RAM (no struct page; mmu.xip): a multiple of 2 MiB, 0 allowed. Default 32 MiB. */
+  xipBytes?: number;
   /** Read-around window on a page-cache miss (R2.9's ra_pages × 4096). Default 131072. */
   readaheadBytes?: number;
   /** Swap space in bytes (a multiple of 4096); default 4 × ramBytes; 0 = no swap. */
@@ -110,12 +115,19 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' 
   if (!Number.isInteger(swapBytes) || swapBytes < 0 || swapBytes % PAGE_SIZE !== 0 || swapBytes > 2 ** 44) {
     throw new RangeError(`swapBytes must be a multiple of 4096 from 0 to 2^44, got ${swapBytes}`);
   }
+  const xipBytes = o.xipBytes ?? 32 * 1024 * 1024;
+  if (!Number.isInteger(xipBytes) || xipBytes < 0 || xipBytes % TWO_MIB !== 0) {
+    throw new RangeError(`xipBytes must be a non-negative multiple of 2 MiB, got ${xipBytes}`);
+  }
+  if (ramBytes + xipBytes > 3.5 * 1024 ** 3) {
+    throw new RangeError(`xipBytes ${xipBytes} with ramBytes ${ramBytes} is too big for wasm32: RAM + XIP at most 3.5 GiB`);
+  }
   const readaheadBytes = o.readaheadBytes ?? 131072;
   if (!Number.isInteger(readaheadBytes) || readaheadBytes < PAGE_SIZE || readaheadBytes % PAGE_SIZE !== 0 || readaheadBytes > 256 * 1024 * 1024) {
     throw new RangeError(`readaheadBytes must be a multiple of 4096 from 4096 to 256 MiB, got ${readaheadBytes}`);
   }
   return {
-    ramBytes, tlbEntries, faultAroundBytes, swapBytes, readaheadBytes,
+    ramBytes, tlbEntries, faultAroundBytes, swapBytes, readaheadBytes, xipBytes,
     prefaultOld: o.prefaultOld ?? false,
     zeroPage: o.zeroPage ?? true,
     pteSpecial: o.pteSpecial ?? true,
@@ -216,7 +228,9 @@ export class HardwareTlb {
   flushAll(): void { this.core.x.hw_tlb_flush_all(); }
 }
 
-export type MmuStats = Record<StatName, number> & { freeFrames: number; pageTables: number; ramFrames: number; swapSlots: number; swapUsed: number };
+export type MmuStats = Record<StatName, number> & { freeFrames: number; pageTables: number; ramFrames: number; swapSlots: number; swapUsed: number;
+  /** Special PTEs found where none may be (vm_normal_page's bad page map report, R6.1). */
+  badPageMap: number };
 
 export class Mmu {
   readonly phys: PhysicalMemory;
@@ -231,6 +245,11 @@ export class Mmu {
   /** Errors a backend threw inside a fault, kept for the caller (the core saw -EIO). */
   readonly backendErrors: unknown[] = [];
 
+  /** Execute-in-place memory beyond RAM: physical [xip.base, xip.base + xip.size), no struct page. */
+  readonly xip: XipMemory;
+  /** Device (MMIO) space above XIP memory: every access is a call to a device's handler. */
+  readonly devices: DeviceSpace;
+
   /** @internal use createMmu() */
   constructor(core: Core, readonly options: Required<Omit<MmuOptions, 'wasm' | 'swapDevice'>>,
               readonly swapDevice: SwapDevice = new MemorySwap()) {
@@ -238,6 +257,8 @@ export class Mmu {
     this.installHost();
     this.phys = new PhysicalMemory(core);
     this.tlb = new HardwareTlb(core);
+    this.xip = new XipMemory(core);
+    this.devices = new DeviceSpace(core, (e) => this.backendErrors.push(e));
     this.fab = options.faultAroundBytes;
     this.pfo = options.prefaultOld;
   }
@@ -315,6 +336,40 @@ export class Mmu {
     return f;
   }
 
+  /**
+   * A DAX / XIP file whose data lives in XIP memory (§7): mapped without page cache or
+   * frames, holes read as the zero page, private writes COW in the fault handler (R7.1).
+   */
+  createXipFile(data: Uint8Array | number, opts: XipFileOptions = {}): XipFile {
+    this.core.alive();
+    return createXipFile(this.core, this.xip, data, opts, (make) => this.registerFile(make));
+  }
+
+  /** A device of `size` bytes of MMIO space; mmap of the file maps it (remap_pfn_range, R6.3). */
+  createDevice(size: number, handler: MmioHandler, opts: DeviceOptions = {}): DeviceFile {
+    this.core.alive();
+    return createDevice(this.core, this.devices, size, handler, opts, (make) => this.registerFile(make));
+  }
+
+  /** remap_pfn_range (R6.3) on the VMA of `mm` at `addr`: special PTEs for pfns from `pfn`. */
+  remapPfnRange(mm: AddressSpace, addr: number, pfn: number, size: number): void {
+    this.core.alive();
+    remapPfnRange(this.core, mm.id, addr, pfn, size);
+  }
+
+  /** vm_insert_page (R6.5): map RAM frame `pfn` (refcount > 0, not anonymous) at `addr`, refcounted. */
+  vmInsertPage(mm: AddressSpace, addr: number, pfn: number): void {
+    this.core.alive();
+    vmInsertPage(this.core, mm.id, addr, pfn);
+  }
+
+  /** @internal A File subclass (src/xip.ts, src/device.ts) joins this machine's files. */
+  private registerFile<F extends File>(make: (onClose: (f: File) => void) => F): F {
+    const f = make((x) => this.files.delete(x.id));
+    this.files.set(f.id, f);
+    return f;
+  }
+
   // The host side of assembly/host.ts. Each handler runs inside a Wasm call and must not
   // throw: a backend's exception becomes -EIO (a SIGBUS for the access, as Linux gives
   // for an I/O error) and is kept in backendErrors.
@@ -365,6 +420,7 @@ export class Mmu {
       } catch (e) { return fail(e); }
     };
     h.swapFree = (slot) => { try { this.swapDevice.discard?.(slot); } catch (e) { fail(e); } };
+    h.mmio = (pa, buf, len, write) => this.devices.access(pa, buf, len, write !== 0);
     h.pfnMkwrite = (fileId) => {
       const f = this.files.get(fileId);
       try { return (f?.backend.pfnMkwrite?.(vmf) ?? 0) >>> 0; } catch (e) { return fail(e, 2); }
@@ -409,6 +465,7 @@ export class Mmu {
       freeFrames: this.core.x.mmu_free_frames(),
       pageTables: this.core.x.mmu_nr_pgtables(),
       ramFrames: this.core.x.mmu_nr_frames(),
+      badPageMap: this.core.x.mmu_special_stat(0),
       swapSlots: Math.max(0, this.core.x.mmu_swap_info(0) - 1),
       swapUsed: this.core.x.mmu_swap_info(1),
     };
@@ -426,9 +483,10 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   const opts = resolveOptions(options);
   const host: HostHandlers = {
     readPage: () => -5, writePage: () => -5, fault: () => 2, mapPages: () => {},
-    pageMkwrite: () => 0, pfnMkwrite: () => 0, swapWrite: () => -5, swapRead: () => -5, swapFree: () => {},
+    pageMkwrite: () => 0, pfnMkwrite: () => 0, mmio: () => -5, swapWrite: () => -5, swapRead: () => -5, swapFree: () => {},
   };
   const core = await loadCore(host, options.wasm);
+  core.x.mmu_set_xip_bytes(opts.xipBytes);
   const r = core.x.mmu_boot(opts.ramBytes, opts.tlbEntries);
   if (r < 0) {
     if (r === -12) throw new RangeError(`ramBytes ${opts.ramBytes}: linear memory cannot grow that far`);
