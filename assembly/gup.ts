@@ -1,7 +1,7 @@
 // get_user_pages and population (R8.3, R8.5, R9.3, R9.4): follow_page_pte, faulting in
 // what is missing through handle_mm_fault (counted against the address space, R11.5).
 
-import { EFAULT, ENOMEM, EHWPOISON } from "./config";
+import { EFAULT, ENOMEM, EHWPOISON, EEXIST } from "./config";
 import { pte_present, pte_write, pte_dirty, pte_mkyoung, pte_mkdirty } from "./pte";
 import { PG_anon_exclusive, PG_referenced, PG_pinned, page_flags, page_set, get_page } from "./page";
 import { LEVEL_PTE, WALK_HUGE, pt_walk } from "./pgtable";
@@ -56,7 +56,9 @@ function follow_page_pte(mm: u32, v: u32, va: u64, foll: u32): i32 {
   }
   if (page == NO_PAGE) {
     if ((pte >> 12 & 0xffffffffff) == <u64>gZeroPfn && (foll & FOLL_DUMP) == 0) { gupPfn = gZeroPfn; return 1; }
-    return -EFAULT;
+    // follow_pfn_pte: a present PFN with no struct page (MIXEDMAP, XIP) has no page to
+    // hand out; population, which wants none, skips it (-EEXIST).
+    return -EEXIST;
   }
   if ((foll & FOLL_TOUCH) != 0) {
     page_set(page, PG_referenced);
@@ -116,13 +118,14 @@ export function get_user_pages(mm: u32, start: u64, n: u32, foll: u32, out: usiz
     for (;;) {
       const r = follow_page_pte(mm, v, va, foll);
       if (r == 1) break;
-      if (r < 0) return done > 0 ? <i32>done : r;
+      if (r == -EEXIST && out == 0 && (foll & FOLL_PIN) == 0) { gupPfn = 0xffff_ffff; break; }
+      if (r < 0) return done > 0 ? <i32>done : (r == -EEXIST ? -EFAULT : r);
       if (++tries > 3) return done > 0 ? <i32>done : -EFAULT;
       const e = faultin_page(mm, v, va, foll | tried);
       if (e < 0) return done > 0 ? <i32>done : e;
       if (e == 1 && (foll & FOLL_POPULATE) == 0) tried = FOLL_TRIED; // see FOLL_UNLOCKABLE
     }
-    if ((foll & FOLL_PIN) != 0 && gupPfn != gZeroPfn) {
+    if ((foll & FOLL_PIN) != 0 && gupPfn != gZeroPfn && gupPfn != 0xffff_ffff) {
       get_page(gupPfn);
       page_set(gupPfn, PG_pinned);
       mm_set_flag(mm, MMF_HAS_PINNED);
