@@ -4,7 +4,7 @@
 // Linux bits: 0..54 PFN (or swap type 0..4 and offset 5..54), 55 soft-dirty,
 // 56 exclusively mapped, 57 uffd-wp, 58 guard region, 61 file/shared-anon, 62 swapped,
 // 63 present. Extra u32: bit 0 young, 1 dirty, 2 writable, 3 special, 4 protnone,
-// 5 zero page, 6 mlocked page, 7 swap entry exclusive.
+// 5 zero page, 6 mlocked page, 7 swap entry exclusive, 8 a normal page (vm_normal_page).
 
 import { gZeroPfn } from "./config";
 import { _PAGE_PSE, pte_present, pte_pfn, pte_soft_dirty, pte_uffd_wp, pte_young, pte_dirty,
@@ -52,6 +52,7 @@ export function pagemap_entry(mm: u32, va: u64): u64 {
     if (pte_uffd_wp(pte)) e |= PM_UFFD_WP;
     const page = vm_normal_page(v, va, pte);
     if (page != NO_PAGE) {
+      extra |= 256;
       if (!page_is_anon(page)) e |= PM_FILE;
       if (folio_precise_page_mapcount(page) == 1) e |= PM_MMAP_EXCLUSIVE;
       if ((page_flags(page) & PG_mlocked) != 0) extra |= 64;
@@ -96,7 +97,7 @@ export function vma_smaps(mm: u32, v: u32, out: usize): void {
   for (let va = vma_start(v); va < vma_end(v); va += 4096) {
     const e = pagemap_entry(mm, va);
     if ((e & PM_PRESENT) != 0) {
-      if ((extra & (8 | 32)) != 0) continue; // no struct page: not in Rss (smaps)
+      if ((extra & 256) == 0) continue; // vm_normal_page found none: not in Rss (smaps)
       const pte = e;
       bump(out, 0);
       if ((pte & PM_FILE) == 0) bump(out, 1);
