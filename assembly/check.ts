@@ -10,7 +10,7 @@ import { slot_addr } from "./pgtable";
 import { nr_pgtables } from "./pgtable";
 import { lru_first, lru_size, lru_next, page_lru_list, NR_LRU_LISTS } from "./lru";
 import { VM_LOCKED, vma_start, vma_end, vma_next, vma_flags, vma_tree_height, vma_tree_max_gap,
-  vma_mm } from "./vma";
+  vma_mm, vm_start_gap } from "./vma";
 import { VM_ACCESS_FLAGS, vma_page_prot, vma_pgoff } from "./vma";
 import { MAX_MM, mm_alive, mm_pgd, mm_first_vma, mm_map_count, mm_nr_ptes, mm_rss, mm_locked_vm,
   mm_total_vm, mm_root_at, find_vma, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP } from "./mm";
@@ -74,7 +74,8 @@ function check_vmas(mm: u32): void {
   let n: u32 = 0, locked: u64 = 0, total: u64 = 0, gap: u64 = 0;
   while (v != 0 && n <= mm_map_count(mm)) {
     const s = vma_start(v), e = vma_end(v);
-    if (s >= prevEnd && s - prevEnd > gap) gap = s - prevEnd;
+    const sg = vm_start_gap(v);
+    if (sg >= prevEnd && sg - prevEnd > gap) gap = sg - prevEnd;
     if (s >= e || (s & 4095) != 0 || (e & 4095) != 0 || s < prevEnd || vma_mm(v) != mm) inv_report(INV_VMA, mm, v);
     if (find_vma(mm, s) != v) inv_report(INV_VMA, mm, v); // the tree finds what the list has
     const pages = (e - s) >> 12;

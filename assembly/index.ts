@@ -18,6 +18,7 @@ import { gup_init, get_user_pages, mm_populate } from "./gup";
 import { mm_alloc, mm_alive, mm_rss, mm_minflt, mm_majflt, mm_locked_vm, mm_total_vm,
   mm_map_count, mm_first_vma, mm_nr_ptes, set_mm_memlock_limit, mm_def_flags } from "./mm";
 import { vma_start, vma_end, vma_flags, vma_pgoff, vma_file, vma_next, vma_iflags, nr_vmas } from "./vma";
+import { mmap_init } from "./mmap";
 import { do_mmap, do_munmap, exit_mmap, file_map_count } from "./mmap";
 import { do_mprotect, clear_soft_dirty } from "./mprotect";
 import { do_madvise } from "./madvise";
@@ -68,6 +69,7 @@ export function mmu_boot(ramBytes: f64, tlbEntries: i32): i32 {
   tlb_init(<u32>tlbEntries);
   mapping_init();
   gup_init();
+  mmap_init(); // R1.1: stacks grow down on a fault below them
   set_copy_pfn_hook(copy_from_pfn); // R5.4 / R6.6: COW from XIP and device memory
   set_huge_pmd_fault_hook(huge_pmd_fault); // R3.3: PMD-mapped page-cache folios
   set_huge_zap_hook(zap_huge_pmd);

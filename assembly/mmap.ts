@@ -11,7 +11,8 @@ import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYE
   vma_free, vma_dup, vma_init, vma_start, vma_end, vma_pgoff, vma_flags, vma_file,
   vma_anon_vma, vma_iflags, vma_next, vma_prev, set_vma_start, set_vma_end, set_vma_pgoff,
   set_vma_iflags, set_vma_anon_vma, vma_file_link, vma_file_unlink, vma_pages,
-  vma_gap_topdown } from "./vma";
+  vma_gap_topdown, vm_start_gap, vma_gap_changed, set_vma_flags, STACK_GUARD_GAP,
+  VM_ACCESS_FLAGS } from "./vma";
 import { mm_pgd, mm_map_count, mm_first_vma, mm_last_vma, find_vma, mm_link_vma,
   mm_unlink_vma, mm_add_total_vm, mm_add_locked_vm, mm_locked_vm, mm_memlock_limit,
   mm_def_flags, mm_root_at, mm_release, mm_alive } from "./mm";
@@ -21,6 +22,7 @@ import { file_valid, file_flags, file_alloc, file_release, file_immap_at, file_a
 import { zap_page_range, free_pgtables, tlb_gather_mmu, tlb_finish_mmu } from "./unmap";
 import { split_huge_pmd_address } from "./install";
 import { drop_all_pages } from "./filemap";
+import { set_expand_stack_hook } from "./fault";
 
 export const PROT_READ: u32 = 1;
 export const PROT_WRITE: u32 = 2;
@@ -169,7 +171,7 @@ export function get_unmapped_area(mm: u32, hint: u64, len: u64): u64 {
     if (a < MMAP_MIN_ADDR) a = MMAP_MIN_ADDR;
     if (a <= TASK_SIZE - len) {
       const v = find_vma(mm, a);
-      if (v == 0 || a + len <= vma_start(v)) return a;
+      if (v == 0 || a + len <= vm_start_gap(v)) return a; // not in a stack's guard gap
     }
   }
   const hi = MMAP_BASE;
@@ -179,6 +181,42 @@ export function get_unmapped_area(mm: u32, hint: u64, len: u64): u64 {
   if (above < MMAP_MIN_ADDR) above = MMAP_MIN_ADDR;
   if (above < hi && hi - above >= len) return hi - len;
   return vma_gap_topdown(load<u32>(mm_root_at(mm)), len, MMAP_MIN_ADDR, hi);
+}
+
+// ---- stacks ----
+
+// RLIMIT_STACK's default soft limit: a grows-down VMA is at most this big.
+export const STACK_LIMIT: u64 = 8 << 20;
+
+// R1.1 step 1 (expand_downwards): grow the VM_GROWSDOWN VMA `v` down to cover `va` (below
+// it). Refused (false: the access is SIGSEGV SEGV_MAPERR) below mmap_min_addr, beyond the
+// stack limit, past the memlock limit of a locked stack, or to within the guard gap of an
+// accessible, non-stack VMA below. The grown part is new memory: soft-dirty (R9.9).
+export function expand_stack(mm: u32, v: u32, va: u64): bool {
+  const addr = va & ~(<u64>4095);
+  if (addr >= vma_start(v) || addr < MMAP_MIN_ADDR) return false;
+  const prev = vma_prev(v);
+  if (prev != 0) {
+    if (vma_end(prev) > addr) return false;
+    const pf = vma_flags(prev);
+    if ((pf & VM_GROWSDOWN) == 0 && (pf & VM_ACCESS_FLAGS) != 0 && addr - vma_end(prev) < STACK_GUARD_GAP) return false;
+  }
+  if (vma_end(v) - addr > STACK_LIMIT) return false;
+  const grow = (vma_start(v) - addr) >> 12;
+  const locked = (vma_flags(v) & VM_LOCKED) != 0;
+  if (locked && mm_memlock_limit(mm) != 0xffff_ffff && <u64>mm_locked_vm(mm) + grow > <u64>mm_memlock_limit(mm)) return false;
+  set_vma_start(v, addr);
+  set_vma_pgoff(v, vma_pgoff(v) - grow);
+  set_vma_flags(v, vma_flags(v) | VM_SOFTDIRTY);
+  vma_gap_changed(mm_root_at(mm), v);
+  mm_add_total_vm(mm, <i64>grow);
+  if (locked) mm_add_locked_vm(mm, <i64>grow);
+  return true;
+}
+
+// Hooks this file gives the layers below it (called once at boot).
+export function mmap_init(): void {
+  set_expand_stack_hook(expand_stack);
 }
 
 // ---- mmap ----

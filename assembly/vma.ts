@@ -15,7 +15,7 @@
 //   +60 u32 file_prev  +64 u32 file_next             (the file's i_mmap list)
 //   +68 u32 internal flags (VMA_* below)
 //   +72 u64 the largest gap in this node's subtree (tree); a node's own gap is the free
-//       range below it: [vm_end of its list predecessor (0 if none), vm_start)
+//       range below it: [vm_end of its list predecessor (0 if none), vm_start_gap)
 
 export const VM_NONE: u32 = 0x00000000;
 export const VM_READ: u32 = 0x00000001;
@@ -99,14 +99,27 @@ let nrLive: u32 = 0;
 @inline function setRight(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 44); }
 @inline function setPrev(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 52); }
 @inline function maxGap(v: u32): u64 { return v == 0 ? 0 : load<u64>(vma_addr(v), 72); }
-// The free range below v: from its predecessor's end (or 0) to its start.
+// The free range below v: from its predecessor's end (or 0) to its start, less the guard
+// gap below a stack (vm_start_gap); 0 if they overlap.
 @inline function ownGap(v: u32): u64 {
   const p = vma_prev(v);
-  return vma_start(v) - (p != 0 ? vma_end(p) : 0);
+  const lo: u64 = p != 0 ? vma_end(p) : 0;
+  const hi = vm_start_gap(v);
+  return hi > lo ? hi - lo : 0;
 }
 @inline function setNext(v: u32, x: u32): void { store<u32>(vma_addr(v), x, 56); }
 
 @inline export function vma_pages(v: u32): u64 { return (vma_end(v) - vma_start(v)) >> 12; }
+
+// Linux's stack_guard_gap (256 pages): placement keeps this much free below a grows-down
+// VMA, and a stack does not grow to within it of an accessible VMA below.
+export const STACK_GUARD_GAP: u64 = 256 << 12;
+// Where the free space below v must end (vm_start_gap): a stack's guard gap below it.
+@inline export function vm_start_gap(v: u32): u64 {
+  const s = vma_start(v);
+  if ((vma_flags(v) & VM_GROWSDOWN) == 0) return s;
+  return s > STACK_GUARD_GAP ? s - STACK_GUARD_GAP : 0;
+}
 @inline export function vma_is_anonymous(v: u32): bool { return vma_file(v) == 0; }
 // A COW mapping: private but may become writable.
 @inline export function is_cow_mapping(flags: u32): bool {
@@ -264,7 +277,7 @@ function gapSearch(n: u32, len: u64, lo: u64, hi: u64): u64 {
   const p = vma_prev(n);
   let bottom = p != 0 ? vma_end(p) : 0;
   if (bottom < lo) bottom = lo;
-  let top = vma_start(n);
+  let top = vm_start_gap(n);
   if (top > hi) top = hi;
   if (top > bottom && top - bottom >= len) return top - len;
   // Every gap in the left subtree lies below vm_start(n).

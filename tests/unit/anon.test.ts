@@ -2,7 +2,7 @@
 // (§11): what a read or a write of fresh private anonymous memory costs and maps, what
 // MAP_SHARED|MAP_ANONYMOUS is, and which failed accesses count as faults.
 import { describe, it, expect } from 'vitest';
-import { PROT_READ, PROT_NONE, PROT_EXEC, MAP_SHARED, MAP_ANONYMOUS } from '../../src/index.js';
+import { PROT_READ, PROT_NONE, PROT_EXEC, MAP_SHARED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_FIXED, MAP_FIXED_NOREPLACE } from '../../src/index.js';
 import { machine, anon, PG, RW, bytes, faults, snap, delta, expectSegv, expectFilled } from './mm-helpers.js';
 
 describe('§4 anonymous memory', () => {
@@ -196,6 +196,73 @@ describe('§1 fault entry: SIGSEGV before handle_mm_fault', () => {
     expectSegv(() => mm.read(none + 3, 1), 'SEGV_ACCERR', none + 3);
     expectSegv(() => mm.touch(none, PG, 'write'), 'SEGV_ACCERR', none);
     expect(mm.pagemap(none, 1)[0].present).toBe(false);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
+describe('§1 fault entry: a grows-down stack expands (R1.1 step 1)', () => {
+  const X = 0x4000_0000_0000;
+  const MiB = 1 << 20;
+
+  it('R1.1 an access below a MAP_GROWSDOWN VMA grows it down to the page (one minor fault), up to the 8 MiB stack limit', async () => {
+    const { mmu, mm } = await machine();
+    expect(anon(mm, 1, RW, MAP_GROWSDOWN | MAP_FIXED, X)).toBe(X);
+    mm.write(X - 1, bytes(1, 7));
+    expect(mm.rusage()).toEqual({ minflt: 1, majflt: 0 });
+    expect(mm.maps().map((v) => [v.start, v.end])).toEqual([[X - PG, X + PG]]);
+    expect(mm.maps()[0].pgoff).toBe((X - PG) / PG);
+    mm.read(X - 10 * PG, 1);
+    expect(mm.maps()[0].start).toBe(X - 10 * PG);
+    expect(mm.status().vmSize).toBe(11 * PG);
+    mm.write(X - 7 * MiB, bytes(1, 1));
+    expect(mm.maps()[0].start).toBe(X - 7 * MiB);
+    expectSegv(() => mm.write(X - 9 * MiB, bytes(1, 1)), 'SEGV_MAPERR', X - 9 * MiB); // over RLIMIT_STACK
+    expect(mm.maps()[0].start).toBe(X - 7 * MiB);
+    expect(mm.read(X - 1, 1)).toEqual(bytes(1, 7));
+    expect(mm.rusage()).toEqual({ minflt: 3, majflt: 0 });
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R1.1 a stack does not grow to within the 1 MiB guard gap of an accessible VMA below (a PROT_NONE one does not count)', async () => {
+    const { mmu, mm } = await machine();
+    anon(mm, 1, RW, MAP_GROWSDOWN | MAP_FIXED, X);
+    anon(mm, 1, RW, MAP_FIXED, X - 2 * MiB);
+    mm.touch(X - PG, 1, 'write');
+    expectSegv(() => mm.touch(X - MiB - 2 * PG, 1, 'write'), 'SEGV_MAPERR', X - MiB - 2 * PG);
+    expect(mm.maps().map((v) => v.start)).toEqual([X - 2 * MiB, X - PG]);
+    const Z = X + 0x100_0000_0000;
+    anon(mm, 1, RW, MAP_GROWSDOWN | MAP_FIXED, Z);
+    anon(mm, 1, PROT_NONE, MAP_FIXED, Z - 2 * PG);
+    mm.touch(Z - PG, 1, 'read'); // right up to the PROT_NONE page
+    expect(mm.maps().find((v) => v.end === Z + PG)!.start).toBe(Z - PG);
+    expectSegv(() => mm.touch(Z - 2 * PG, 1, 'read'), 'SEGV_ACCERR', Z - 2 * PG);
+    // An access below a VMA that is not a stack is no growth.
+    const plain = anon(mm, 1, RW, MAP_FIXED, X + 0x10_0000_0000);
+    expectSegv(() => mm.touch(plain - PG, 1, 'read'), 'SEGV_MAPERR', plain - PG);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R1.1 placement keeps the guard gap free below a stack; MAP_FIXED may still go there', async () => {
+    const { mmu, mm } = await machine();
+    anon(mm, 1, RW, MAP_GROWSDOWN | MAP_FIXED, X);
+    const hinted = anon(mm, 1, PROT_READ, 0, X - 2 * PG); // in the guard gap: not taken
+    expect(hinted).not.toBe(X - 2 * PG);
+    expect(anon(mm, 1, PROT_READ, MAP_FIXED_NOREPLACE, X - 2 * PG)).toBe(X - 2 * PG);
+    // A stack placed top-down: the next mapping goes at least the guard gap below it.
+    const s = anon(mm, 1, RW, MAP_GROWSDOWN);
+    const below = anon(mm, 1, PROT_READ);
+    expect(s - (below + PG)).toBeGreaterThanOrEqual(MiB);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R9.9 the part a stack grew by is new memory: soft-dirty even after clear_refs', async () => {
+    const { mmu, mm } = await machine();
+    anon(mm, 1, RW, MAP_GROWSDOWN | MAP_FIXED, X);
+    mm.write(X, bytes(1, 1));
+    mm.clearSoftDirty();
+    expect(mm.pagemap(X, 1)[0].softDirty).toBe(false);
+    mm.read(X - PG, 1);
+    expect(mm.pagemap(X - PG, 1)[0]).toMatchObject({ present: true, softDirty: true });
     expect(mmu.checkInvariants()).toEqual([]);
   });
 });
