@@ -6,7 +6,7 @@ import { _PAGE_PSE, pte_present, pte_write, pte_modify, pte_mkwrite, pte_soft_di
 import { PG_anon_exclusive, page_flags } from "./page";
 import { LEVEL_PMD, LEVEL_PTE, WALK_HUGE, pt_walk, slot_addr, table_index } from "./pgtable";
 import { tlb_flush_range, tlb_flush_asid } from "./tlb";
-import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_SOFTDIRTY, VM_LOCKED, VM_LOCKONFAULT,
+import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_SOFTDIRTY, VM_LOCKED, VM_LOCKONFAULT, VM_GROWSDOWN,
   VM_ACCESS_FLAGS, VMA_WRITENOTIFY, vma_flags, set_vma_flags, vma_start, vma_end, vma_next,
   vma_iflags, vma_page_prot } from "./vma";
 import { mm_pgd, find_vma, mm_first_vma } from "./mm";
@@ -83,6 +83,15 @@ export function do_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 {
   const plen = (len + 4095) & ~(<u64>4095);
   if (plen < len || start + plen > TASK_SIZE + 4096 || start + plen < start) return -ENOMEM;
   const end = start + plen;
+  // PROT_GROWSDOWN: the range runs down to the start of the grows-down VMA it begins in
+  // (or below); PROT_GROWSUP would run up to the end of a grows-up VMA, and x86 has none.
+  if ((prot & (PROT_GROWSDOWN | PROT_GROWSUP)) != 0) {
+    const g = find_vma(mm, start);
+    if (g == 0 || vma_start(g) >= end) return -ENOMEM;
+    if ((prot & PROT_GROWSUP) != 0) return vma_start(g) > start ? -ENOMEM : -EINVAL;
+    if ((vma_flags(g) & VM_GROWSDOWN) == 0) return -EINVAL;
+    start = vma_start(g);
+  }
   const newbits: u32 = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) |
     (prot & PROT_EXEC ? VM_EXEC : 0);
   // Validate the whole range first, so a failure changes nothing.
@@ -112,7 +121,7 @@ export function do_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 {
     // Continue after the VMA that now covers v: a merge may have freed v or its next.
     v = vma_next(vma_merge_around(mm, v));
   }
-  if (lowered) tlb_flush_range(mm, start, plen >> 12);
+  if (lowered) tlb_flush_range(mm, start, (end - start) >> 12);
   return 0;
 }
 

@@ -180,6 +180,23 @@ describe('§9 munmap, mprotect, madvise: argument errors', () => {
     expect(mmu.checkInvariants()).toEqual([]);
   });
 
+  it('R9.5 mprotect PROT_GROWSDOWN runs down to the start of a grows-down VMA; elsewhere it (and PROT_GROWSUP) is EINVAL', async () => {
+    const { mmu, mm } = await machine();
+    const X = 0x4000_0000_0000;
+    anon(mm, 4, RW, MAP_GROWSDOWN | MAP_FIXED, X);
+    const plain = anon(mm, 4, RW, MAP_FIXED, X + 0x10_0000_0000);
+    mm.mprotect(X + 2 * PG, PG, PROT_READ | PROT_GROWSDOWN);
+    expect(layout(mm).slice(0, 2)).toEqual([[X, X + 3 * PG, 'r--p'], [X + 3 * PG, X + 4 * PG, 'rw-p']]);
+    mm.mprotect(X - PG, 4 * PG, RW | PROT_GROWSDOWN); // starts in the hole below: from X
+    expect(layout(mm)[0]).toEqual([X, X + 4 * PG, 'rw-p']);
+    expectErrno(() => mm.mprotect(plain + PG, PG, PROT_READ | PROT_GROWSDOWN), 'EINVAL');
+    expectErrno(() => mm.mprotect(plain + PG, PG, PROT_READ | PROT_GROWSUP), 'EINVAL');
+    expectErrno(() => mm.mprotect(X + PG, PG, PROT_READ | PROT_GROWSUP), 'EINVAL');
+    expectErrno(() => mm.mprotect(X + 0x20_0000_0000, PG, PROT_READ | PROT_GROWSDOWN), 'ENOMEM');
+    expect(layout(mm)).toEqual([[X, X + 4 * PG, 'rw-p'], [plain, plain + 4 * PG, 'rw-p']]);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
   it('R9.5 mprotect adding PROT_WRITE to a shared mapping of a read-only file is EACCES', async () => {
     const { mmu, mm } = await machine();
     const file = mmu.openFile(new MemoryFile(PG), { readOnly: true });
