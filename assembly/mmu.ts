@@ -18,7 +18,7 @@ import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE
 import { LEVEL_PGD, LEVEL_PTE, LEVEL_PUD, slot_addr, table_index } from "./pgtable";
 import { ACCESS_WRITE, ACCESS_EXEC, TLB_USER, TLB_LARGE, tlb_lookup, tlb_fill, gTlbEntries,
   entryAddr, entry_key, tlb_root_of, KEY_ASID_SCALE } from "./tlb";
-import { page_residency, set_page_residency, RES_DISCARDED, RES_PRESERVED, RES_RESIDENT } from "./pagestate";
+import { page_residency, set_page_residency, RES_DISCARDED, RES_RESIDENT } from "./pagestate";
 import { count, ST_WALK, ST_TLB_HIT, ST_TLB_MISS, inv_report, INV_TLB_STALE,
   INV_TLB_PERM } from "./stats";
 
@@ -65,23 +65,25 @@ const PHYS_RSVD: u64 = ((<u64>1 << 52) - 1) & ~((<u64>1 << MAXPHYADDR) - 1);
   return <i32>c;
 }
 
-function reservedBits(e: u64, level: u32, mode: u32): bool {
-  if ((e & PHYS_RSVD) != 0) return true;
-  if ((e & _PAGE_NX) != 0 && (mode & MODE_NXE) == 0) return true;
-  if (level == LEVEL_PGD && (e & _PAGE_PSE) != 0) return true;
-  if ((e & _PAGE_PSE) != 0) {
-    if (level == 2 && (e & 0x1f_e000) != 0) return true; // bits 13..20
-    if (level == LEVEL_PUD && (e & 0x3fff_e000) != 0) return true; // bits 13..29
-  }
-  return false;
+// Reserved bits of a large leaf, by level (bits 13..20 of a 2 MiB PDE, 13..29 of a 1 GiB
+// PDPTE; PS itself in a PML4E). The bits every present entry reserves are in `rsvd` below.
+@inline function largeReserved(e: u64, level: u32): bool {
+  if (level == LEVEL_PGD) return true;
+  if (level == 2) return (e & 0x1f_e000) != 0;
+  return level == LEVEL_PUD && (e & 0x3fff_e000) != 0;
 }
 
 // Translate `va` for `access` (ACCESS_*) under `mode` (MODE_*), starting at the PML4 in
 // frame `root`. Returns WALK_OK (results in walk*) or the #PF error code.
+// The hot loop keeps permissions as bit masks (RW and US ANDed, NX ORed) and tests the
+// reserved bits with one mask per walk; accessed/dirty bits are written only when they
+// change, so repeated walks of the same tables leave their cache lines clean.
 export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
   if ((mode & MODE_PEEK) == 0) count(ST_WALK);
+  const rsvd: u64 = (mode & MODE_NXE) != 0 ? PHYS_RSVD : PHYS_RSVD | _PAGE_NX;
   let table = root;
-  let rw = true, us = true, nx = false;
+  let allow: u64 = _PAGE_RW | _PAGE_USER; // ANDed across levels
+  let nx: u64 = 0; // ORed across levels
   let level = LEVEL_PGD;
   let e: u64 = 0;
   for (;;) {
@@ -90,16 +92,21 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
     store<usize>(slots + (<usize>level << 3), slot);
     e = load<u64>(slot);
     if ((e & _PAGE_PRESENT) == 0) return errorCode(access, mode, false, false);
-    if (reservedBits(e, level, mode)) return errorCode(access, mode, true, true);
-    rw = rw && (e & _PAGE_RW) != 0;
-    us = us && (e & _PAGE_USER) != 0;
-    nx = nx || (e & _PAGE_NX) != 0;
-    if (level == LEVEL_PTE || (e & _PAGE_PSE) != 0) break;
+    if ((e & rsvd) != 0) return errorCode(access, mode, true, true);
+    allow &= e;
+    nx |= e;
+    if ((e & _PAGE_PSE) != 0 && level != LEVEL_PTE) {
+      if (largeReserved(e, level)) return errorCode(access, mode, true, true);
+      break;
+    }
+    if (level == LEVEL_PTE) break;
     table = <u32>((e & 0x000f_ffff_ffff_f000) >> PAGE_SHIFT);
     level--;
   }
+  const rw = (allow & _PAGE_RW) != 0;
+  const us = (allow & _PAGE_USER) != 0;
   const user = (mode & MODE_USER) != 0;
-  const exec = !(nx && (mode & MODE_NXE) != 0);
+  const exec = (nx & _PAGE_NX) == 0 || (mode & MODE_NXE) == 0;
   if (user && !us) return errorCode(access, mode, true, false);
   if (access == ACCESS_WRITE && !rw && (user || (mode & MODE_WP) != 0)) {
     return errorCode(access, mode, true, false);
@@ -107,8 +114,8 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
   if (access == ACCESS_EXEC && !exec) return errorCode(access, mode, true, false);
 
   const shift = 12 + 9 * (level - 1);
-  const base = (e & 0x000f_ffff_ffff_f000) & ~((<u64>1 << shift) - 1);
-  walkPa = base | (va & ((<u64>1 << shift) - 1));
+  const offMask = (<u64>1 << shift) - 1;
+  walkPa = ((e & 0x000f_ffff_ffff_f000) & ~offMask) | (va & offMask);
   walkPfn = <u32>(walkPa >> PAGE_SHIFT);
   walkLevel = level;
   walkLeafSlot = load<usize>(slots + (<usize>level << 3));
@@ -117,18 +124,21 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
   walkExec = exec;
   if (walkPfn < gNrFrames) {
     const res = page_residency(walkPfn);
-    if (res == RES_DISCARDED) return errorCode(access, mode, true, false) | <i32>PF_DISCARD;
-    if (res == RES_PRESERVED && (mode & MODE_PEEK) == 0) set_page_residency(walkPfn, RES_RESIDENT);
-  }
-  if ((mode & MODE_PEEK) == 0) {
-    for (let l = LEVEL_PGD; l >= level; l--) {
-      const s = load<usize>(slots + (<usize>l << 3));
-      let v = load<u64>(s) | _PAGE_ACCESSED;
-      if (l == level && access == ACCESS_WRITE) v |= _PAGE_DIRTY;
-      store<u64>(s, v);
+    if (res != RES_RESIDENT) {
+      if (res == RES_DISCARDED) return errorCode(access, mode, true, false) | <i32>PF_DISCARD;
+      if ((mode & MODE_PEEK) == 0) set_page_residency(walkPfn, RES_RESIDENT);
     }
   }
-  walkDirty = (load<u64>(walkLeafSlot) & _PAGE_DIRTY) != 0;
+  if ((mode & MODE_PEEK) == 0) {
+    for (let l = LEVEL_PGD; l > level; l--) {
+      const s = load<usize>(slots + (<usize>l << 3));
+      const v = load<u64>(s);
+      if ((v & _PAGE_ACCESSED) == 0) store<u64>(s, v | _PAGE_ACCESSED);
+    }
+    const set: u64 = access == ACCESS_WRITE ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
+    if ((e & set) != set) { e |= set; store<u64>(walkLeafSlot, e); }
+  }
+  walkDirty = (e & _PAGE_DIRTY) != 0;
   return WALK_OK;
 }
 

@@ -33,6 +33,8 @@ export interface CoreExports {
   hw_tlb_flush_asid(asid: number): void;
   hw_tlb_flush_all(): void;
   check_invariants(): number;
+  /** Debug only: traps (`unreachable`), for tests of the dead-core state. */
+  debug_trap(): void;
   bench_fill(n: number): number;
   bench_copy(n: number): number;
   hw_translate_loop(asid: number, root: number, va: number, pages: number, n: number, access: number, mode: number): number;
@@ -156,12 +158,27 @@ export const INVARIANT_MESSAGES: Record<number, (a: number, b: number) => string
   13: (a, b) => `address space ${a}: VMA ${b} is malformed or out of order`,
   14: (a, b) => `frame ${a} is on the wrong LRU list (${b})`,
   15: (a, b) => `address space ${a}: locked_vm differs from the locked VMAs (${b} pages)`,
-  16: (a, b) => `swap slot ${a}: count ${b} differs from its references`,
+  16: (a, b) => (b === 0xfffffffe ? `a PTE holds a bad swap entry (slot ${a})`
+    : b === 0xffffffff ? `swap slot ${a}: its swap-cache page does not name it back`
+    : a === 0 ? `swap: the allocator counts ${b} slots in use, the slots say otherwise`
+    : `swap slot ${a}: count ${b} differs from its references`),
+  17: (a, b) => `frame ${a}: refcount ${b} is not its mappings plus its page-cache and swap-cache references (a leaked or lost reference)`,
+  18: (a, b) => `file ${a}: dirty count ${b} differs from its dirty cached pages`,
 };
 
 /** A loaded core instance. */
 export class Core {
-  dead: string | null = null;
+  private deadReason: string | null = null;
+  private readonly deathWatchers: Array<() => void> = [];
+  /** Why the core is unusable, or null while it is sound. */
+  get dead(): string | null { return this.deadReason; }
+  set dead(reason: string | null) {
+    if (reason === null || this.deadReason !== null) { this.deadReason ??= reason; return; }
+    this.deadReason = reason;
+    for (const f of this.deathWatchers) f();
+  }
+  /** Run `f` once when the core dies (views over its memory drop their arrays). */
+  onDeath(f: () => void): void { this.deathWatchers.push(f); }
   private u8: Uint8Array;
   constructor(readonly x: CoreExports, readonly host: HostHandlers, readonly getString: (p: number) => string) {
     this.u8 = new Uint8Array(x.memory.buffer);
@@ -180,13 +197,19 @@ export class Core {
     if (this.dead !== null) throw new CoreCrashedError(this.dead);
   }
 
-  /** Record a trap: every later call fails with CoreCrashedError. Returns the error to throw. */
+  /**
+   * Record a failure that unwound out of the core: a trap (WebAssembly.RuntimeError), an
+   * abort, or any exception from a host import (the Wasm frames it crossed were cut short,
+   * so the core may be half-updated). Every later call fails with CoreCrashedError.
+   * Returns the error to throw. Called by the export guard (guardExports below).
+   */
   crash(e: unknown): Error {
-    if (e instanceof WebAssembly.RuntimeError || (e instanceof Error && e.message.startsWith('abort:'))) {
-      this.dead = e.message;
-      return new CoreCrashedError(e.message);
-    }
-    return e as Error;
+    if (e instanceof CoreCrashedError) return e; // a nested call already recorded it
+    const reason = e instanceof WebAssembly.RuntimeError ? `trap: ${e.message}`
+      : e instanceof Error ? (e.message.startsWith('abort:') ? e.message : `${e.name} thrown inside the core: ${e.message}`)
+      : `non-Error thrown inside the core: ${String(e)}`;
+    this.dead ??= reason;
+    return new CoreCrashedError(this.dead, e);
   }
 
   stats(): Record<StatName, number> {
@@ -284,6 +307,45 @@ export async function loadCore(host: HostHandlers,
   const instance = await WebAssembly.instantiate(module, imports);
   const exports = instance.exports as unknown as CoreExports;
   memory = exports.memory;
-  core = new Core(exports, host, str);
+  core = new Core(guardExports(exports, () => core!), host, str);
   return core;
+}
+
+/**
+ * Every exported function, wrapped once: a call into a dead core throws CoreCrashedError,
+ * and an exception unwinding out of a call marks the core dead (Core.crash) before the
+ * caller sees CoreCrashedError. The cost is one closure call per export call, nothing per
+ * page (bulk loops stay inside Wasm). `.original` is the raw export (benchmarks use it).
+ */
+function guardExports(raw: CoreExports, core: () => Core): CoreExports {
+  const enter = (): Core => {
+    const c = core();
+    if (c.dead !== null) throw new CoreCrashedError(c.dead);
+    return c;
+  };
+  const ok = (c: Core, r: number): number => {
+    if (c.dead !== null) throw new CoreCrashedError(c.dead);
+    return r;
+  };
+  const out: Record<string, unknown> = {};
+  for (const [name, v] of Object.entries(raw)) {
+    if (typeof v !== 'function') { out[name] = v; continue; }
+    const f = v as (...a: number[]) => number;
+    let w: (...a: number[]) => number;
+    // Fixed arities keep the wrapper free of rest/spread on the common calls. `ok` also
+    // catches a trap in a nested call (a host import calling back in) that the host
+    // swallowed: the outer result would be from a half-updated core.
+    switch (f.length) {
+      case 0: w = () => { const c = enter(); try { return ok(c, f()); } catch (e) { throw c.crash(e); } }; break;
+      case 1: w = (a) => { const c = enter(); try { return ok(c, f(a)); } catch (e) { throw c.crash(e); } }; break;
+      case 2: w = (a, b) => { const c = enter(); try { return ok(c, f(a, b)); } catch (e) { throw c.crash(e); } }; break;
+      case 3: w = (a, b, d) => { const c = enter(); try { return ok(c, f(a, b, d)); } catch (e) { throw c.crash(e); } }; break;
+      case 4: w = (a, b, d, g) => { const c = enter(); try { return ok(c, f(a, b, d, g)); } catch (e) { throw c.crash(e); } }; break;
+      default: w = (...a) => { const c = enter(); try { return ok(c, f(...a)); } catch (e) { throw c.crash(e); } };
+    }
+    Object.defineProperty(w, 'original', { value: f });
+    Object.defineProperty(w, 'name', { value: name });
+    out[name] = w;
+  }
+  return out as unknown as CoreExports;
 }

@@ -2,6 +2,7 @@
 // served in JavaScript with no call into Wasm (QEMU's fast path: tag compare plus frame).
 // The layout is documented in assembly/tlb.ts.
 import type { Core } from './core.js';
+import { CoreCrashedError } from './errors.js';
 
 export type Access = 'read' | 'write' | 'exec';
 export const ACCESS_CODE: Record<Access, number> = { read: 0, write: 1, exec: 2 };
@@ -17,9 +18,13 @@ export class TlbView {
     this.entries = core.x.mmu_tlb_entries();
     this.mask = this.entries - 1;
     this.refresh();
+    // A dead core's table may be half-updated: empty views send the next lookup to
+    // refresh(), which refuses. The hit path keeps one length test for both cases.
+    core.onDeath(() => { this.f64 = new Float64Array(0); this.u32 = new Uint32Array(0); });
   }
 
   private refresh(): void {
+    if (this.core.dead !== null) throw new CoreCrashedError(this.core.dead);
     const buf = this.core.x.memory.buffer;
     // A usize export arrives as a signed i32: above 2 GiB it must be read unsigned.
     this.base = this.core.x.mmu_tlb_base() >>> 0;
@@ -32,7 +37,7 @@ export class TlbView {
    * else -1. `user` requires a user-accessible entry. Never calls into Wasm.
    */
   lookup(asid: number, va: number, access: number, user = true): number {
-    if (this.f64.length === 0) this.refresh(); // linear memory grew: views detached
+    if (this.f64.length === 0) this.refresh(); // memory grew (views detached), or the core died
     const vpn = Math.floor(va / 4096);
     const i = vpn & this.mask;
     if (this.f64[i * 4 + access] !== asid * KEY_SCALE + vpn) return -1;
@@ -42,6 +47,7 @@ export class TlbView {
 
   /** The valid entries, decoded (for inspection and teaching). */
   dump(): Array<{ slot: number; asid: number; va: number; pfn: number; read: boolean; write: boolean; exec: boolean; user: boolean; large: boolean }> {
+    if (this.core.dead !== null) throw new CoreCrashedError(this.core.dead);
     if (this.f64.length === 0) this.refresh();
     const out = [];
     for (let i = 0; i < this.entries; i++) {
