@@ -109,6 +109,30 @@ describe('§5 copy-on-write: fork (R5.5, R5.6)', () => {
     expect(mmu.checkInvariants()).toEqual([]);
   });
 
+  it('R5.6 a pinned exclusive page is copied for the child at fork; the parent keeps it exclusive and writable (no COW)', async () => {
+    const { mmu, mm } = await machine();
+    const va = anon(mm, 2);
+    mm.write(va, bytes(2 * PG, 0x3c));
+    const [pinned] = mm.getUserPages(va, 1, { write: true, pin: true });
+    const s = snap(mmu, ['cowCopies']);
+    const child = mm.fork();
+    const [p0, p1] = mm.pagemap(va, 2);
+    const [c0, c1] = child.pagemap(va, 2);
+    expect(p0).toMatchObject({ pfn: pinned, exclusive: true, writable: true });
+    expect(c0.pfn).not.toBe(pinned);
+    expect(c0).toMatchObject({ exclusive: true, present: true });
+    expect(p1.pfn).toBe(c1.pfn); // the unpinned page is shared as usual
+    expect(p1).toMatchObject({ exclusive: false, writable: false });
+    expect(child.status().rssAnon).toBe(2 * PG);
+    const f = mm.rusage().minflt;
+    mm.write(va, bytes(1, 0x3d)); // no fault: still writable
+    expect(mm.rusage().minflt).toBe(f);
+    expect(child.read(va, 1)).toEqual(bytes(1, 0x3c));
+    expect(delta(mmu, s)).toEqual({ cowCopies: 0 });
+    mm.unpinUserPage(pinned);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
   it('R5.5 the child does not inherit VM_LOCKED', async () => {
     const { mmu, mm } = await machine();
     const va = anon(mm, 2, RW, MAP_LOCKED);
