@@ -16,7 +16,7 @@ import { mapping_init, file_alloc, file_release, file_valid, file_size, file_fla
   file_nrpages, pc_lookup, AS_OPEN, file_nr_dirty } from "./mapping";
 import { gup_init, get_user_pages, mm_populate } from "./gup";
 import { mm_alloc, mm_alive, mm_rss, mm_minflt, mm_majflt, mm_locked_vm, mm_total_vm,
-  mm_map_count, mm_first_vma, mm_nr_ptes, set_mm_memlock_limit, mm_def_flags } from "./mm";
+  mm_map_count, mm_first_vma, mm_nr_ptes, set_mm_memlock_limit, mm_def_flags, mm_pinned } from "./mm";
 import { vma_start, vma_end, vma_flags, vma_pgoff, vma_file, vma_next, vma_iflags, nr_vmas } from "./vma";
 import { mmap_init } from "./mmap";
 import { do_mmap, do_munmap, exit_mmap, file_map_count } from "./mmap";
@@ -36,7 +36,8 @@ import { page_residency } from "./pagestate";
 import { unpin_user_page } from "./gup";
 import { page_cache_ra, truncate_setsize, invalidate_mapping_pages, drop_all_pages,
   filemap_write_range, filemap_rw } from "./filemap";
-import { page_flags, page_set, page_clear, page_ref, page_mapcount, get_page } from "./page";
+import { page_flags, page_set, page_clear, page_ref, page_mapcount, get_page, page_mapping, PG_pinned,
+  PG_swapcache, PG_anon, PG_user, PG_pgtable, PG_head, PG_buddy, PG_reserved } from "./page";
 import { vmf, vmf_vma, vmf_mm, vmf_page, set_vmf_page, vmf_max_pgoff } from "./vmfault";
 import { map_one_cached_page, add_page, add_folio } from "./filemap";
 import { huge_pmd_fault, zap_huge_pmd } from "./install";
@@ -116,6 +117,17 @@ export function phys_alloc(order: i32): i32 {
 }
 export function phys_free(pfn: i32, order: i32): i32 {
   if (pfn < 0 || order < 0) return -EINVAL;
+  // Only a block phys_alloc handed out, and nothing else holds: a user page or a page
+  // table belongs to the core, and a block still mapped (vm_insert_page) is in use.
+  // Freeing either would hand a mapped frame to someone else (found by tests/property).
+  if (<u32>pfn < gNrFrames && order <= 9) {
+    const f = page_flags(<u32>pfn);
+    if ((f & PG_head) == 0 || (f & (PG_user | PG_pgtable | PG_buddy | PG_reserved)) != 0) return -EINVAL;
+    for (let i: u32 = 0; i < (<u32>1 << order) && <u32>pfn + i < gNrFrames; i++) {
+      const q = <u32>pfn + i;
+      if (page_mapcount(q) != 0 || page_ref(q) > (i == 0 ? 1 : 0)) return -EBUSY;
+    }
+  }
   return free_pages(<u32>pfn, <u32>order);
 }
 
@@ -132,6 +144,9 @@ export function hw_walk_perms(): i32 {
 // Physical address, or -(1 + #PF error code); -1e9 for bad arguments.
 export function hw_translate(asid: i32, root: i32, va: f64, access: i32, mode: i32): f64 {
   if (!vaOk(va) || <u32>access > 2 || root < 0 || <u32>asid >= MAX_ASID) return -1e9;
+  // An address space's ASID is its own: a fill from other tables would map its addresses
+  // to any frame (found by tests/property/hostile.test.ts).
+  if (mm_alive(<u32>asid)) return -1e9;
   return <f64>translate(<u32>asid, <u32>root, <u64>va, <u32>access, <u32>mode);
 }
 export function hw_tlb_flush_page(asid: i32, va: f64): void {
@@ -156,6 +171,11 @@ export function check_invariants(): i32 {
   return inv_count();
 }
 
+// Debug only, never called by the host library: executes `unreachable` so tests can check
+// that a trap inside the core marks its Mmu unusable (src/core.ts guardExports) and that
+// every later public call says so (CoreCrashedError). See tests/property/hostile.test.ts.
+export function debug_trap(): void { unreachable(); }
+
 // ---- benchmark references and bulk loops (one call, the loop inside Wasm) ----
 let benchScratch: usize = 0;
 function scratch(): usize {
@@ -167,6 +187,13 @@ export function bench_fill(n: i32): i32 {
   const p = scratch();
   for (let i = 0; i < n; i++) memory.fill(p, <u8>i, 4096);
   return load<u8>(p);
+}
+// memory.fill of `pages` frames from `pfn` (frames the caller allocated): zeroing pages that
+// are not in the CPU's caches, which is what a fault on fresh memory really pays.
+export function bench_fill_frames(pfn: i32, pages: i32): i32 {
+  if (pfn < 0 || pages < 0 || <u32>(pfn + pages) > gNrFrames) return -EINVAL;
+  for (let i = 0; i < pages; i++) memory.fill(gRamBase + (<usize>(pfn + i) << PAGE_SHIFT), 0, 4096);
+  return pages;
 }
 // memory.copy of one 4 KiB page, `n` times: the reference for a COW copy.
 export function bench_copy(n: i32): i32 {
@@ -489,7 +516,18 @@ export function mm_gup_pfns(mm: i32, va: f64, n: i32, foll: i32): i32 {
 export function mm_unpin(mm: i32, pfn: i32): i32 {
   if (!mmOk(mm) || pfn < 0 || <u32>pfn >= gNrFrames) return -EINVAL;
   if (page_ref(<u32>pfn) < 1) return -EINVAL;
-  unpin_user_page(<u32>mm, <u32>pfn);
+  if (<u32>pfn == gZeroPfn) return 0; // never pinned (gup.ts), unpinning it is a no-op
+  // Only a pin may be dropped: the page is pinned, this mm holds pins, and the page has a
+  // reference beyond its mappings and caches. Else a wrong pfn from the host would free a
+  // frame still mapped, and hand it to another address space (found by tests/property).
+  const p = <u32>pfn;
+  const f = page_flags(p);
+  let owned = page_mapcount(p);
+  if ((f & PG_swapcache) != 0) owned++;
+  if ((f & PG_anon) == 0 && page_mapping(p) != 0) owned++;
+  if ((f & PG_pinned) == 0 || mm_pinned(<u32>mm) == 0 || page_ref(p) <= owned) return -EINVAL;
+  unpin_user_page(<u32>mm, p);
+  if (page_ref(p) == owned) page_clear(p, PG_pinned); // its last pin is gone
   return 0;
 }
 

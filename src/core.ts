@@ -36,6 +36,7 @@ export interface CoreExports {
   /** Debug only: traps (`unreachable`), for tests of the dead-core state. */
   debug_trap(): void;
   bench_fill(n: number): number;
+  bench_fill_frames(pfn: number, pages: number): number;
   bench_copy(n: number): number;
   hw_translate_loop(asid: number, root: number, va: number, pages: number, n: number, access: number, mode: number): number;
   hw_walk_loop(root: number, va: number, pages: number, n: number, access: number, mode: number): number;

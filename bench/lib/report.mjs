@@ -8,6 +8,7 @@ import { machineLine } from './machine.mjs';
 // emulated memory.fill of a page.
 const ROWS = [
   { id: 'fill', name: 'memory.fill 4 KiB (ref)', unit: 'page', native: 'fill' },
+  { id: 'fill_cold', name: 'memory.fill 4 KiB cold (ref)', unit: 'page' },
   { id: 'copy', name: 'memory.copy 4 KiB (ref)', unit: 'page', native: 'copy' },
   { id: 'tlb_hit_js', name: 'TLB hit, JS fast path', unit: 'lookup', native: 'tlb_hit', target: { ns: 2 } },
   { id: 'tlb_hit_call', name: 'TLB hit, 1 Wasm call', unit: 'lookup', native: 'tlb_hit', target: { ns: 5 } },
@@ -15,6 +16,7 @@ const ROWS = [
   { id: 'tlb_miss_walk', name: 'TLB miss, 4-level walk', unit: 'walk', native: 'tlb_miss', target: { ns: 30 } },
   { id: 'anon_write', name: 'page_fault1 anon write', unit: 'fault', native: 'anon_write', target: { ns: 250, fill: 2 } },
   { id: 'fault_path', name: '  fault path (pf1 - fill)', unit: 'fault', derived: ['anon_write', 'fill'], target: { ns: 60 } },
+  { id: 'fault_path_cold', name: '  fault path (pf1 - cold fill)', unit: 'fault', derived: ['anon_write', 'fill_cold'] },
   { id: 'anon_read', name: 'anon read (zero page)', unit: 'fault', native: 'anon_read' },
   { id: 'file_private_write', name: 'page_fault2 file private wr', unit: 'fault', native: 'file_private_write' },
   { id: 'file_shared_write', name: 'page_fault3 file shared wr', unit: 'fault', native: 'file_shared_write' },
