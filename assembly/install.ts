@@ -192,11 +192,13 @@ function remove_huge_pmd(mm: u32, va: u64, slot: usize, gather: bool): void {
 // Split (= unmap, see above) the PMD mapping covering `va` in `mm`, if there is one:
 // Linux's split_huge_pmd_address, for a VMA boundary (vma_adjust_trans_huge) or a
 // protection change (change_huge_pmd) inside a PMD-mapped block. The TLB is flushed here.
-export function split_huge_pmd_address(mm: u32, va: u64): void {
+export function split_huge_pmd_address(mm: u32, va: u64): bool {
   const slot = pt_walk(mm_pgd(mm), va, LEVEL_PMD, false);
-  if (slot <= WALK_HUGE) return;
+  if (slot <= WALK_HUGE) return false;
   const pmd = load<u64>(slot);
-  if (pmd != 0 && (pmd & _PAGE_PSE) != 0) remove_huge_pmd(mm, va, slot, false);
+  if (pmd == 0 || (pmd & _PAGE_PSE) == 0) return false;
+  remove_huge_pmd(mm, va, slot, false);
+  return true;
 }
 
 // unmap.ts's zap of a PMD entry (set_huge_zap_hook): whole or partial, the mapping goes

@@ -5,9 +5,9 @@
 // Linux's mlock_count, munlock asks the reverse map whether such a mapping remains.
 
 import { EINVAL, ENOMEM, EPERM, EAGAIN, EFAULT } from "./config";
-import { _PAGE_PSE, pte_present, pte_pfn } from "./pte";
+import { pte_present } from "./pte";
 import { PG_mlocked, PG_unevictable, page_flags } from "./page";
-import { LEVEL_PMD, LEVEL_PTE, WALK_HUGE, pt_walk, slot_addr, table_index } from "./pgtable";
+import { pte_range_first, pte_range_next, pteRangeVa } from "./pgtable";
 import { lru_move } from "./lru";
 import { VM_LOCKED, VM_LOCKONFAULT, VM_LOCKED_MASK, VM_SPECIAL, VM_HUGETLB, VMA_DAX, vma_flags,
   set_vma_flags, vma_start, vma_end, vma_next, vma_file, vma_iflags, vma_pages } from "./vma";
@@ -60,26 +60,12 @@ function mlock_new(vma: u32, pfn: u32): void {
 
 // Walk the present pages of [start, end) in a VMA and lock or unlock them.
 function walk_present(mm: u32, v: u32, start: u64, end: u64, lock: bool): void {
-  let va = start;
-  while (va < end) {
-    let next = (va + 0x20_0000) & ~(<u64>0x1f_ffff);
-    if (next > end) next = end;
-    const pmdSlot = pt_walk(mm_pgd(mm), va, LEVEL_PMD, false);
-    if (pmdSlot > WALK_HUGE) {
-      const pmd = load<u64>(pmdSlot);
-      if (pmd != 0 && (pmd & _PAGE_PSE) == 0) {
-        const table = pte_pfn(pmd);
-        let idx = table_index(va, LEVEL_PTE);
-        for (let a = va; a < next; a += 4096, idx++) {
-          const pte = load<u64>(slot_addr(table, idx));
-          if (pte == 0 || !pte_present(pte)) continue;
-          const page = vm_normal_page(v, a, pte);
-          if (page == NO_PAGE) continue;
-          if (lock) mlock_page(page); else munlock_page(page);
-        }
-      }
-    }
-    va = next;
+  for (let slot = pte_range_first(mm_pgd(mm), start, end); slot != 0; slot = pte_range_next()) {
+    const pte = load<u64>(slot);
+    if (pte == 0 || !pte_present(pte)) continue;
+    const page = vm_normal_page(v, pteRangeVa, pte);
+    if (page == NO_PAGE) continue;
+    if (lock) mlock_page(page); else munlock_page(page);
   }
 }
 

@@ -329,11 +329,13 @@ export function split_at_edges(mm: u32, start: u64, end: u64, unmap: bool = fals
     const extra: u32 = (needA ? 1 : 0) + (needB ? 1 : 0);
     if (extra > 0 && mm_map_count(mm) + extra > MAX_MAP_COUNT) return -ENOMEM;
   }
+  return split_edges(mm, v, start, end, needA, needB);
+}
+
+// Split the edge VMAs the callers chose: `v` at `start`, the one holding end - 1 at `end`.
+function split_edges(mm: u32, v: u32, start: u64, end: u64, needA: bool, needB: bool): i32 {
   if (needA && split_vma(mm, v, start) == 0) return -ENOMEM;
-  if (needB) {
-    const w2 = find_vma(mm, end - 1);
-    if (split_vma(mm, w2, end) == 0) return -ENOMEM;
-  }
+  if (needB && split_vma(mm, find_vma(mm, end - 1), end) == 0) return -ENOMEM;
   return 0;
 }
 
@@ -348,12 +350,7 @@ export function split_for_flags(mm: u32, start: u64, end: u64, newFlags: (v: u32
   const needB = w != 0 && vma_start(w) < end && vma_end(w) > end && newFlags(w, arg) != vma_flags(w);
   const extra: u32 = (needA ? 1 : 0) + (needB ? 1 : 0);
   if (extra > 0 && mm_map_count(mm) + extra > MAX_MAP_COUNT) return -ENOMEM;
-  if (needA && split_vma(mm, v, start) == 0) return -ENOMEM;
-  if (needB) {
-    const w2 = find_vma(mm, end - 1);
-    if (split_vma(mm, w2, end) == 0) return -ENOMEM;
-  }
-  return 0;
+  return split_edges(mm, v, start, end, needA, needB);
 }
 
 // Zap and remove every VMA inside [start, end) (already split at the edges).

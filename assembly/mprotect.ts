@@ -1,10 +1,10 @@
 // mprotect (R9.5-R9.8) and soft-dirty clearing (clear_refs 4, R9.9).
 
-import { TASK_SIZE, EINVAL, ENOMEM, EACCES } from "./config";
-import { _PAGE_PSE, pte_present, pte_write, pte_modify, pte_mkwrite, pte_soft_dirty,
+import { TASK_SIZE, PMD_SIZE, EINVAL, ENOMEM, EACCES } from "./config";
+import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_NX, pte_present, pte_write, pte_modify, pte_mkwrite, pte_soft_dirty,
   pte_dirty, pte_uffd_wp, pte_protnone, pte_clear_soft_dirty, pte_wrprotect, pte_pfn } from "./pte";
 import { PG_anon_exclusive, page_flags } from "./page";
-import { LEVEL_PMD, LEVEL_PTE, WALK_HUGE, pt_walk, slot_addr, table_index } from "./pgtable";
+import { pte_range_first, pte_range_next, pteRangeVa } from "./pgtable";
 import { tlb_flush_range, tlb_flush_asid } from "./tlb";
 import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_SOFTDIRTY, VM_LOCKED, VM_LOCKONFAULT, VM_GROWSDOWN,
   VM_ACCESS_FLAGS, VMA_WRITENOTIFY, vma_flags, set_vma_flags, vma_start, vma_end, vma_next,
@@ -41,31 +41,18 @@ export function change_protection(mm: u32, v: u32, start: u64, end: u64): bool {
   const prot = vma_page_prot(v);
   const writable = (vma_flags(v) & VM_WRITE) != 0;
   let lowered = false;
-  let va = start;
-  while (va < end) {
-    let next = (va + 0x20_0000) & ~(<u64>0x1f_ffff);
-    if (next > end) next = end;
-    const pmdSlot = pt_walk(mm_pgd(mm), va, LEVEL_PMD, false);
-    if (pmdSlot > WALK_HUGE) {
-      // A PMD-mapped folio is unmapped rather than changed; its pages refault with the
-      // new protection (R3.3, R9.6).
-      if ((load<u64>(pmdSlot) & _PAGE_PSE) != 0) { split_huge_pmd_address(mm, va); lowered = true; }
-      const pmd = load<u64>(pmdSlot);
-      if (pmd != 0 && (pmd & _PAGE_PSE) == 0) {
-        const table = pte_pfn(pmd);
-        let idx = table_index(va, LEVEL_PTE);
-        for (let a = va; a < next; a += 4096, idx++) {
-          const slot = slot_addr(table, idx);
-          const old = load<u64>(slot);
-          if (old == 0 || !pte_present(old)) continue; // swap entries carry no write bit
-          let pte = pte_modify(old, prot);
-          if (writable && !pte_write(pte) && can_change_pte_writable(v, a, pte)) pte = pte_mkwrite(pte);
-          if ((old & ~pte & (2 | 4 | 1)) != 0 || ((pte & (<u64>1 << 63)) != 0 && (old & (<u64>1 << 63)) == 0)) lowered = true;
-          store<u64>(slot, pte);
-        }
-      }
-    }
-    va = next;
+  // A PMD-mapped folio is unmapped rather than changed; its pages refault with the new
+  // protection (R3.3, R9.6).
+  for (let a = start & ~(PMD_SIZE - 1); a < end; a += PMD_SIZE) {
+    if (split_huge_pmd_address(mm, a)) lowered = true;
+  }
+  for (let slot = pte_range_first(mm_pgd(mm), start, end); slot != 0; slot = pte_range_next()) {
+    const old = load<u64>(slot);
+    if (old == 0 || !pte_present(old)) continue; // swap entries carry no write bit
+    let pte = pte_modify(old, prot);
+    if (writable && !pte_write(pte) && can_change_pte_writable(v, pteRangeVa, pte)) pte = pte_mkwrite(pte);
+    if ((old & ~pte & (_PAGE_PRESENT | _PAGE_RW | _PAGE_USER)) != 0 || (pte & ~old & _PAGE_NX) != 0) lowered = true;
+    store<u64>(slot, pte);
   }
   return lowered;
 }
@@ -131,27 +118,10 @@ export function clear_soft_dirty(mm: u32): void {
   while (v != 0) {
     set_vma_flags(v, vma_flags(v) & ~VM_SOFTDIRTY);
     vma_set_page_prot(v);
-    const end = vma_end(v);
-    let va = vma_start(v);
-    while (va < end) {
-      let next = (va + 0x20_0000) & ~(<u64>0x1f_ffff);
-      if (next > end) next = end;
-      const pmdSlot = pt_walk(mm_pgd(mm), va, LEVEL_PMD, false);
-      if (pmdSlot > WALK_HUGE) {
-        const pmd = load<u64>(pmdSlot);
-        if (pmd != 0 && (pmd & _PAGE_PSE) == 0) {
-          const table = pte_pfn(pmd);
-          let idx = table_index(va, LEVEL_PTE);
-          for (let a = va; a < next; a += 4096, idx++) {
-            const slot = slot_addr(table, idx);
-            const pte = load<u64>(slot);
-            if (pte == 0) continue;
-            if (pte_present(pte)) store<u64>(slot, pte_wrprotect(pte_clear_soft_dirty(pte)));
-            else store<u64>(slot, pte_clear_soft_dirty(pte));
-          }
-        }
-      }
-      va = next;
+    for (let slot = pte_range_first(mm_pgd(mm), vma_start(v), vma_end(v)); slot != 0; slot = pte_range_next()) {
+      const pte = load<u64>(slot);
+      if (pte == 0) continue;
+      store<u64>(slot, pte_present(pte) ? pte_wrprotect(pte_clear_soft_dirty(pte)) : pte_clear_soft_dirty(pte));
     }
     v = vma_next(v);
   }

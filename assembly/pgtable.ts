@@ -100,3 +100,46 @@ export function free_table_tree(pfn: u32, level: u32): void {
   pgtable_free(pfn);
 }
 
+
+// ---- the PTE slots of a range, one table at a time ----
+// for (let slot = pte_range_first(pgd, start, end); slot != 0; slot = pte_range_next()) {
+//   const va = pteRangeVa; ...
+// }
+// Visits every PTE slot of [start, end) that lies in an existing PTE table; missing tables
+// and 2 MiB leaves are skipped (callers split those first where it matters). Not
+// reentrant: one range at a time.
+export let pteRangeVa: u64 = 0;
+let rangePgd: u32 = 0;
+let rangeEnd: u64 = 0;
+let rangeChunkEnd: u64 = 0;
+let rangeTable: u32 = 0xffff_ffff;
+
+export function pte_range_first(pgd: u32, start: u64, end: u64): usize {
+  rangePgd = pgd;
+  rangeEnd = end;
+  rangeChunkEnd = start;
+  pteRangeVa = start;
+  return pte_range_seek();
+}
+
+export function pte_range_next(): usize {
+  pteRangeVa += PAGE_SIZE;
+  return pte_range_seek();
+}
+
+function pte_range_seek(): usize {
+  while (pteRangeVa < rangeEnd) {
+    if (pteRangeVa >= rangeChunkEnd) {
+      rangeChunkEnd = (pteRangeVa + (<u64>1 << 21)) & ~((<u64>1 << 21) - 1);
+      rangeTable = 0xffff_ffff;
+      const pmdSlot = pt_walk(rangePgd, pteRangeVa, LEVEL_PMD, false);
+      if (pmdSlot > WALK_HUGE) {
+        const pmd = load<u64>(pmdSlot);
+        if (pmd != 0 && (pmd & _PAGE_PSE) == 0) rangeTable = pte_pfn(pmd);
+      }
+      if (rangeTable == 0xffff_ffff) { pteRangeVa = rangeChunkEnd; continue; }
+    }
+    return slot_addr(rangeTable, table_index(pteRangeVa, LEVEL_PTE));
+  }
+  return 0;
+}
