@@ -249,3 +249,30 @@ describe('out of memory', () => {
     expect(mmu.stats().freeFrames).toBe(mmu.stats().ramFrames - 1);
   });
 });
+
+describe('swap to a file', () => {
+  it('a NodeFile as the swap device: swapped pages land in the file and come back byte for byte', async () => {
+    const { NodeFile } = await import('../../src/node.js');
+    const { mkdtempSync, statSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'wasm-mmu-swap-'));
+    const path = join(dir, 'swapfile');
+    const swap = new NodeFile(path, { create: true });
+    try {
+      const mmu = await createMmu({ ramBytes: 4 << 20, swapDevice: swap });
+      const mm = mmu.createAddressSpace();
+      const va = mm.mmap({ length: 64 * P, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+      for (let i = 0; i < 64; i++) mm.write(va + i * P, new Uint8Array([i, 255 - i]));
+      mm.madvise(va, 64 * P, MADV_PAGEOUT);
+      expect(mm.pagemap(va, 64).every((p) => p.swapped)).toBe(true);
+      expect(statSync(path).size).toBeGreaterThanOrEqual(64 * P); // the pages are in the file
+      for (let i = 0; i < 64; i++) expect(Array.from(mm.read(va + i * P, 2))).toEqual([i, 255 - i]);
+      expect(mm.rusage().majflt).toBe(64);
+      clean(mmu);
+    } finally {
+      swap.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
