@@ -2,7 +2,7 @@
 // incrementally. Run after every mutating test (checkInvariants() in the host).
 
 import { gNrFrames, PTRS_PER_TABLE } from "./config";
-import { _PAGE_PSE, pte_present, pte_pfn, is_swap_pte, is_pte_marker } from "./pte";
+import { _PAGE_PSE, pte_present, pte_pfn, is_swap_pte, is_pte_marker, swp_type, swp_offset } from "./pte";
 import { PG_buddy, PG_head, PG_lru, PG_swapbacked, PG_user, PG_tail, PG_large, FOLIO_ORDER_SHIFT,
   page_private, page_flags, page_ref,
   page_mapcount, page_mapping, page_index } from "./page";
@@ -17,11 +17,23 @@ import { MAX_MM, mm_alive, mm_pgd, mm_first_vma, mm_map_count, mm_nr_ptes, mm_rs
 import { page_is_anon, rmap_count } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
 import { pc_capacity, pc_slot_file, pc_slot_index, pc_slot_pfn, file_valid, file_nrpages,
-  MAX_FILES } from "./mapping";
+  MAX_FILES, pc_lookup, file_nr_dirty } from "./mapping";
 import { inv_report, INV_MAPCOUNT, INV_REFCOUNT, INV_RSS, INV_PGTABLES, INV_FREE_MAPPED,
-  INV_PAGECACHE, INV_VMA, INV_LRU, INV_LOCKED_VM } from "./stats";
+  INV_PAGECACHE, INV_VMA, INV_LRU, INV_LOCKED_VM, INV_SWAP, INV_REF_LEAK, INV_DIRTY } from "./stats";
+import { nr_swap_slots, swap_check } from "./swap";
+import { PG_anon, PG_buddy as PGB, PG_swapcache, PG_pinned, PG_dirty } from "./page";
 
 let counts: usize = 0; // u32 per frame: PTEs seen mapping it
+let swapCounts: usize = 0; // u32 per swap slot: swap entries seen referring to it
+let swapCountsSlots: u32 = 0;
+
+// A swap entry in a PTE: one more reference to its slot (checked by swap_check).
+function count_swap_entry(mm: u32, va: u64, pte: u64): void {
+  const slot = <u32>swp_offset(pte);
+  if (swp_type(pte) != 0 || slot == 0 || slot >= swapCountsSlots) { inv_report(INV_SWAP, slot, 0xffff_fffe); return; }
+  const c = swapCounts + (<usize>slot << 2);
+  store<u32>(c, load<u32>(c) + 1);
+}
 
 let rss0: u32 = 0, rss1: u32 = 0, rss2: u32 = 0, rss3: u32 = 0, tables: u32 = 0;
 
@@ -30,7 +42,7 @@ function check_pte(mm: u32, va: u64, pte: u64): void {
   const v = find_vma(mm, va);
   if (v == 0 || va < vma_start(v)) { inv_report(INV_VMA, mm, <u32>(va >> 12)); return; }
   if (!pte_present(pte)) {
-    if (is_swap_pte(pte) && !is_pte_marker(pte)) rss3++;
+    if (is_swap_pte(pte) && !is_pte_marker(pte)) { rss3++; count_swap_entry(mm, va, pte); }
     return;
   }
   const page = vm_normal_page(v, va, pte);
@@ -98,6 +110,11 @@ function check_vmas(mm: u32): void {
 export function mm_check(): void {
   if (counts == 0) counts = heap.alloc(<usize>gNrFrames << 2);
   memory.fill(counts, 0, <usize>gNrFrames << 2);
+  if (swapCountsSlots != nr_swap_slots()) { // sized once (swap is set up at boot)
+    swapCountsSlots = nr_swap_slots();
+    swapCounts = swapCountsSlots == 0 ? 0 : heap.alloc(<usize>swapCountsSlots << 2);
+  }
+  if (swapCountsSlots != 0) memory.fill(swapCounts, 0, <usize>swapCountsSlots << 2);
   let allTables: u32 = 0;
   for (let mm: u32 = 1; mm < MAX_MM; mm++) {
     if (!mm_alive(mm)) continue;
@@ -125,7 +142,17 @@ export function mm_check(): void {
       const found = rmap_count(pfn);
       if (<i32>found != seen) inv_report(INV_MAPCOUNT, pfn, found);
     }
+    // Nothing is lost or leaked: between calls, a small page's references are exactly its
+    // mappings, the page cache's and the swap cache's (pins and large folios aside).
+    if ((f & (PG_tail | PG_large | PG_pinned)) == 0) {
+      let want = page_mapcount(pfn);
+      if ((f & PG_swapcache) != 0) want++;
+      if ((f & PG_anon) == 0 && page_mapping(pfn) != 0) want++;
+      if (page_ref(pfn) != want) inv_report(INV_REF_LEAK, pfn, <u32>page_ref(pfn));
+    }
   }
+  // Swap: every slot's count equals the swap entries found above (swap.ts).
+  if (swapCountsSlots != 0) swap_check(swapCounts);
 }
 
 // The page cache: every entry names a live user frame that names it back; per-file counts.
@@ -145,7 +172,28 @@ export function pagecache_check(): void {
   let slots: u32 = 0;
   for (let i: u32 = 0; i < cap; i++) if (pc_slot_file(i) != 0) slots++;
   if (slots != total) inv_report(INV_PAGECACHE, 0, slots);
+  // The other way round: every frame that names a file is the cache's entry there.
+  for (let pfn: u32 = 0; pfn < gNrFrames; pfn++) {
+    const fl = page_flags(pfn);
+    if ((fl & PG_user) == 0 || (fl & (PG_anon | PGB)) != 0) continue;
+    const m = page_mapping(pfn);
+    if (m == 0) continue;
+    if (!file_valid(m) || pc_lookup(m, page_index(pfn)) != pfn) inv_report(INV_PAGECACHE, m, page_index(pfn));
+  }
+  // Each file's dirty count is its dirty cached pages (what fsync and reclaim rely on).
+  if (dirtyCounts == 0) dirtyCounts = heap.alloc(<usize>MAX_FILES << 2);
+  memory.fill(dirtyCounts, 0, <usize>MAX_FILES << 2);
+  for (let i: u32 = 0; i < cap; i++) {
+    const f = pc_slot_file(i);
+    if (f == 0 || f >= MAX_FILES || (page_flags(pc_slot_pfn(i)) & PG_dirty) == 0) continue;
+    const c = dirtyCounts + (<usize>f << 2);
+    store<u32>(c, load<u32>(c) + 1);
+  }
+  for (let f: u32 = 1; f < MAX_FILES; f++) {
+    if (file_valid(f) && file_nr_dirty(f) != load<u32>(dirtyCounts + (<usize>f << 2))) inv_report(INV_DIRTY, f, file_nr_dirty(f));
+  }
 }
+let dirtyCounts: usize = 0; // u32 per file id: dirty cached pages counted
 
 // The LRU lists hold exactly the pages whose flags say so.
 export function lru_check(): void {

@@ -297,7 +297,8 @@ export function mm_set_memlock_limit(mm: i32, pages: f64): i32 {
 }
 
 // Access: results are >= 0 (pa, bytes) or negative: -7 SIGBUS, -11 SIGSEGV (see
-// fault_sig_*), -101 out of memory, -102 retry later, -1000 an internal failure.
+// fault_sig_*), -101 out of memory, -102 retry later. An access that makes no progress is
+// SIGBUS BUS_OBJERR (a backend fault that maps nothing; uaccess.ts).
 export function mm_touch(mm: i32, va: f64, len: f64, access: i32): f64 {
   if (!mmOk(mm) || !vaOk(va) || !(len >= 0) || <u32>access > 2) return -1e9;
   return <f64>touch(<u32>mm, <u64>va, <u64>len, <u32>access);

@@ -14,6 +14,7 @@
 import { MMAP_BASE } from "./config";
 import { NO_PFN } from "./phys";
 import { pgtable_alloc } from "./pgtable";
+import { tlb_flush_asid } from "./tlb";
 import { vma_find, vma_link, vma_unlink, vma_start } from "./vma";
 
 export const MAX_MM: u32 = 4096;
@@ -114,6 +115,10 @@ export function mm_alloc(family: u32): u32 {
   store<u32>(mm_addr(mm), 1, 20);
   store<u32>(mm_addr(mm), MMF_ALIVE, 68);
   set_mm_memlock_limit(mm, 0xffff_ffff);
+  // The id is the ASID: a new address space must not see translations its ASID cached
+  // before (a dead mm's, or the raw hardware API's, src/mmu.ts HardwareTlb; found by
+  // tests/property/hostile.test.ts).
+  tlb_flush_asid(mm);
   const fam = family != 0 ? family : family_alloc();
   store<u32>(mm_addr(mm), fam, 72);
   // Join the family: first in its member list.

@@ -6,11 +6,11 @@
 // exist; a page in it has PG_swapcache and its slot in `private`, and the cache holds a
 // reference. Slot 0 is never used.
 
-import { PAGE_SIZE, EINVAL, ENOMEM } from "./config";
+import { PAGE_SIZE, EINVAL, ENOMEM, gNrFrames } from "./config";
 import { pfn_pte, pte_mkdirty, pte_mkwrite, pte_mkyoung, swp_entry, swp_offset, is_pte_marker,
   pte_swp_exclusive, pte_soft_dirty, _PAGE_SOFT_DIRTY, _PAGE_SWP_EXCLUSIVE, _PAGE_UFFD_WP,
   pte_uffd_wp, swp_type, PTE_MARKER_GUARD, PTE_MARKER_POISON } from "./pte";
-import { PG_swapcache, PG_anon_exclusive, PG_uptodate, PG_dirty, PG_swapbacked, PG_anon, page_flags, page_set,
+import { PG_swapcache, PG_anon_exclusive, PG_uptodate, PG_dirty, PG_swapbacked, PG_anon, PG_user, PG_buddy, page_flags, page_set,
   page_clear, get_page, page_private, set_page_private, page_mapcount, page_ref } from "./page";
 import { NO_PFN, pfn_to_virt } from "./phys";
 import { tlb_flush_page } from "./tlb";
@@ -18,7 +18,7 @@ import { lru_add, alloc_user_page, put_page } from "./lru";
 import { VM_WRITE, VM_LOCKED, vma_flags, vma_page_prot, vma_start, vma_end } from "./vma";
 import { add_mm_counter, mm_pgd, RSS_ANON, RSS_SWAP } from "./mm";
 import { page_add_new_anon_rmap, page_dup_rmap, page_remove_rmap } from "./rmap";
-import { set_swap_free_hook } from "./unmap";
+import { set_swap_free_hook, set_swapcache_free_hook } from "./unmap";
 import { set_swap_fault_hook, set_reuse_swapcache_hook } from "./fault";
 import { set_swap_dup_hook } from "./fork";
 import { pte_lock, pte_unlock } from "./install";
@@ -142,13 +142,15 @@ function reuse_swapcache(pfn: u32): void {
 // Read slot's data into the swap cache (swap-in); returns the pfn or NO_PFN. `major` tells
 // whether I/O was needed.
 export let swapinMajor: bool = false;
+export let swapinIoError: bool = false; // the last NO_PFN was the device's failure, not OOM
 export function swapin_slot(slot: u32): u32 {
   swapinMajor = false;
+  swapinIoError = false;
   const cached = load<u32>(cacheAt(slot));
   if (cached != 0) return cached - 1;
   const pfn = alloc_user_page();
   if (pfn == NO_PFN) return NO_PFN;
-  if (host_swap_read(slot, pfn_to_virt(pfn)) < 0) { put_page(pfn); return NO_PFN; }
+  if (host_swap_read(slot, pfn_to_virt(pfn)) < 0) { put_page(pfn); swapinIoError = true; return NO_PFN; }
   count(ST_PSWPIN);
   swapinMajor = true;
   page_set(pfn, PG_swapcache | PG_uptodate | PG_swapbacked | PG_anon);
@@ -173,7 +175,9 @@ function do_swap_page(): u32 {
   const slot = <u32>swp_offset(orig);
   if (slot == 0 || slot >= nrSlots || load<u32>(mapAt(slot)) == 0) return VM_FAULT_SIGBUS;
   const pfn = swapin_slot(slot);
-  if (pfn == NO_PFN) return VM_FAULT_OOM;
+  // A read error is SIGBUS, as Linux's do_swap_page gives for a folio that is not uptodate
+  // after the I/O; only a failed allocation is OOM (found by tests/property/hostile).
+  if (pfn == NO_PFN) return swapinIoError ? VM_FAULT_SIGBUS : VM_FAULT_OOM;
   const major = swapinMajor;
   if (major) count(ST_PGMAJFAULT);
   const vma = vmf_vma();
@@ -225,16 +229,26 @@ export function swapin_range(mm: u32, v: u32, start: u64, end: u64): void {
   }
 }
 
-// Every slot's count equals the swap entries found; the cache agrees with its pages.
+// Every slot's count equals the swap entries found; the cache agrees with its pages, both
+// ways; the slots in use are the ones counted (called by check.ts mm_check).
 export function swap_check(counted: usize): void {
+  let used: u32 = 0;
   for (let s: u32 = 1; s < nrSlots; s++) {
     const c = load<u32>(mapAt(s));
     if (c != load<u32>(counted + (<usize>s << 2))) inv_report(INV_SWAP, s, c);
     const cached = load<u32>(cacheAt(s));
+    if (c != 0 || cached != 0) used++;
     if (cached != 0) {
       const pfn = cached - 1;
       if ((page_flags(pfn) & PG_swapcache) == 0 || page_private(pfn) != s || page_ref(pfn) < 1) inv_report(INV_SWAP, s, 0xffff_ffff);
     }
+  }
+  if (used != nrUsed) inv_report(INV_SWAP, 0, nrUsed);
+  for (let pfn: u32 = 0; pfn < gNrFrames; pfn++) {
+    const f = page_flags(pfn);
+    if ((f & (PG_swapcache | PG_user | PG_buddy)) != (PG_swapcache | PG_user)) continue;
+    const s = page_private(pfn);
+    if (s == 0 || s >= nrSlots || load<u32>(cacheAt(s)) != pfn + 1) inv_report(INV_SWAP, s, 0xffff_ffff);
   }
 }
 
@@ -243,5 +257,6 @@ export function swap_init_hooks(): void {
   set_swap_dup_hook(swap_dup);
   set_swap_fault_hook(do_swap_page);
   set_reuse_swapcache_hook(reuse_swapcache);
+  set_swapcache_free_hook(reuse_swapcache); // free_swap_cache after the last unmap
 }
 

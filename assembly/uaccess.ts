@@ -9,7 +9,7 @@ import { tlb_lookup } from "./tlb";
 import { walk, fill_from_walk, walkPa, MODE_LINUX_USER, WALK_OK } from "./mmu";
 import { mm_pgd } from "./mm";
 import { count, ST_TLB_HIT, ST_TLB_MISS } from "./stats";
-import { do_user_addr_fault, sigAddr } from "./fault";
+import { do_user_addr_fault, sigAddr, fault_no_progress } from "./fault";
 import { pa_is_device, mmio_access, mmio_touch } from "./mmio";
 
 export const ACCESS_OK: i64 = 0;
@@ -34,7 +34,7 @@ export function user_access(mm: u32, va: u64, access: u32): i64 {
     if (s > 0) return -<i64>s;
     if (s < 0) return <i64>s - 100;
   }
-  return -1000; // the fault path made no progress: a core bug, reported as such
+  return -<i64>fault_no_progress(va); // no progress: SIGBUS BUS_OBJERR (fault.ts)
 }
 
 // Touch one byte of every page in [va, va + len): `access` 0 read, 1 write, 2 exec.

@@ -5,7 +5,7 @@
 import { PAGE_SHIFT, PMD_SIZE, PTRS_PER_TABLE } from "./config";
 import { _PAGE_PSE, pte_present, pte_pfn, pte_dirty, pte_young, is_swap_pte,
   is_pte_marker } from "./pte";
-import { PG_referenced, PG_swapbacked, page_set, page_flags } from "./page";
+import { PG_referenced, PG_swapbacked, PG_swapcache, page_set, page_flags, page_mapcount } from "./page";
 import { LEVEL_PTE, LEVEL_PMD, LEVEL_PUD, LEVEL_PGD, WALK_HUGE, pt_walk, slot_addr,
   table_index, pgtable_free } from "./pgtable";
 import { tlb_flush_range } from "./tlb";
@@ -47,11 +47,24 @@ export function tlb_remove_page(pfn: u32, va: u64): void {
 
 export function tlb_finish_mmu(): void {
   if (gHi > gLo) tlb_flush_range(gMm, gLo, (gHi - gLo) >> PAGE_SHIFT);
-  for (let i: u32 = 0; i < nBatch; i++) put_page(load<u32>(batch + (<usize>i << 2)));
+  for (let i: u32 = 0; i < nBatch; i++) {
+    const pfn = load<u32>(batch + (<usize>i << 2));
+    // free_pages_and_swap_cache (R9.11): an anonymous page nobody maps any more leaves the
+    // swap cache when no swap entry refers to its slot; else its frame and slot would
+    // outlive every owner (found by tests/property: a swapped-in page, the sibling's entry
+    // zapped first, then the last mapping).
+    if ((page_flags(pfn) & PG_swapcache) != 0 && page_mapcount(pfn) == 0) swapCacheFreeHook(pfn);
+    put_page(pfn);
+  }
   nBatch = 0;
   gLo = 0xffff_ffff_ffff_ffff;
   gHi = 0;
 }
+
+// An unmapped swap-cache page whose slot nobody refers to leaves the cache (swap.ts).
+function noSwapCacheFree(pfn: u32): void {}
+let swapCacheFreeHook: (pfn: u32) => void = noSwapCacheFree;
+export function set_swapcache_free_hook(f: (pfn: u32) => void): void { swapCacheFreeHook = f; }
 
 // Swap slots die with their PTEs; swap.ts installs the real release.
 function noSwapFree(entry: u64): void {}

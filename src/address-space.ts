@@ -76,7 +76,7 @@ const VA_LIMIT = 2 ** 48;
  * cap keeps Linux's errno (ENOMEM for mmap, mprotect and madvise, EINVAL for munmap).
  */
 const LEN_CAP = 2 ** 48;
-const SIGBUS = 7, SIGSEGV = 11, SEGV_MAPERR = 1, BUS_MCEERR_AR = 4;
+const SIGBUS = 7, SIGSEGV = 11, SEGV_MAPERR = 1, BUS_OBJERR = 3, BUS_MCEERR_AR = 4;
 
 function isNum(x: unknown): x is number { return typeof x === 'number' && Number.isFinite(x); }
 
@@ -87,11 +87,13 @@ export function accessError(core: Core, r: number, what: string): Error {
     return new SegmentationFault(core.x.fault_sig_addr(), core.x.fault_sig_code() === SEGV_MAPERR ? 'SEGV_MAPERR' : 'SEGV_ACCERR', what);
   }
   if (r === -SIGBUS) {
-    return new BusError(core.x.fault_sig_addr(), core.x.fault_sig_code() === BUS_MCEERR_AR ? 'BUS_MCEERR_AR' : 'BUS_ADRERR');
+    const code = core.x.fault_sig_code();
+    if (code === BUS_OBJERR) return new BusError(core.x.fault_sig_addr(), 'BUS_OBJERR', 'the fault made no progress (a backend fault that maps nothing)');
+    return new BusError(core.x.fault_sig_addr(), code === BUS_MCEERR_AR ? 'BUS_MCEERR_AR' : 'BUS_ADRERR');
   }
   if (r === -101) return new OutOfMemoryError(`${what}: out of emulated RAM and nothing reclaimable`);
   if (r === -102) return new LinuxError(11, what, 'the backend must wait: use the async API');
-  core.dead = `${what}: the fault path made no progress (${r})`;
+  core.dead = `${what}: the core answered with an unknown result (${r})`;
   return new CoreCrashedError(core.dead);
 }
 
@@ -179,7 +181,10 @@ export class AddressSpace {
 
   madvise(addr: number, length: number, advice: number): void {
     this.live();
-    if (!isNum(advice) || !Number.isInteger(advice)) throw new RangeError(`advice must be an integer, got ${String(advice)}`);
+    // An int, as in C: `advice | 0` of 2^32 + 4 would silently be MADV_DONTNEED.
+    if (!isNum(advice) || !Number.isInteger(advice) || advice < -(2 ** 31) || advice >= 2 ** 31) {
+      throw new RangeError(`advice must be a 32-bit integer, got ${String(advice)}`);
+    }
     this.call(this.core.x.sys_madvise(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), LEN_CAP),
       advice | 0), 'madvise');
   }

@@ -50,8 +50,8 @@ export class OutOfMemoryError extends Error {
 
 /** The core trapped or aborted: the instance may be half-updated, so the MMU refuses all work. */
 export class CoreCrashedError extends Error {
-  constructor(readonly reason: string) {
-    super(`wasm-mmu core is unusable after an internal failure: ${reason}`);
+  constructor(readonly reason: string, cause?: unknown) {
+    super(`wasm-mmu core is unusable after an internal failure: ${reason}`, cause === undefined ? undefined : { cause });
     this.name = 'CoreCrashedError';
   }
 }

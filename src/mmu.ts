@@ -165,7 +165,7 @@ export class PhysicalMemory {
     this.core.alive();
     if (!Number.isInteger(pfn) || !Number.isInteger(order)) throw new RangeError('pfn and order must be integers');
     const r = this.core.x.phys_free(pfn, order);
-    if (r < 0) throw new LinuxError(-r, 'phys.free', `pfn ${pfn} is not an allocated block of order ${order}`);
+    if (r < 0) throw new LinuxError(-r, 'phys.free', r === -16 ? `pfn ${pfn}: the block is still mapped or referenced` : `pfn ${pfn} is not an allocated block of order ${order}`);
   }
 
   private span(pa: number, n: number): number {
@@ -213,9 +213,10 @@ export class HardwareTlb {
     this.core.alive();
     checkVa(va);
     if (!Number.isInteger(asid) || asid < 0 || asid >= 4096) throw new RangeError(`asid must be 0..4095, got ${asid}`);
+    if (!Number.isInteger(cr3Pfn) || cr3Pfn < 0 || cr3Pfn >= 2 ** 31) throw new RangeError(`cr3Pfn must be a frame number, got ${cr3Pfn}`);
     const r = this.core.x.hw_translate(asid, cr3Pfn, va, accessCode(access), modeOf(opts));
     if (r >= 0) return { ok: true, pa: r };
-    if (r <= -1e9) throw new RangeError('bad translate arguments');
+    if (r <= -1e9) throw new RangeError(`bad translate arguments (asid ${asid} may belong to an AddressSpace: its ASID is its own)`);
     return { ok: false, errorCode: -r - 1 };
   }
 
@@ -285,7 +286,8 @@ export class Mmu {
   walk(cr3Pfn: number, va: number, access: Access, opts?: WalkOptions): WalkResult {
     this.core.alive();
     checkVa(va);
-    if (!Number.isInteger(cr3Pfn) || cr3Pfn < 0) throw new RangeError(`cr3Pfn must be a frame number, got ${cr3Pfn}`);
+    // Beyond 2^31 the i32 would wrap negative (the core's bad-argument -2, not an error code).
+    if (!Number.isInteger(cr3Pfn) || cr3Pfn < 0 || cr3Pfn >= 2 ** 31) throw new RangeError(`cr3Pfn must be a frame number, got ${cr3Pfn}`);
     const r = this.core.x.hw_walk(cr3Pfn, va, accessCode(access), modeOf(opts));
     if (r !== -1) return { ok: false, errorCode: r };
     const perms = this.core.x.hw_walk_perms();
@@ -319,7 +321,10 @@ export class Mmu {
     if (!backend || typeof backend.size !== 'function' || typeof backend.readPage !== 'function') {
       throw new RangeError('a backend needs size() and readPage(index, dst)');
     }
-    const size = backend.size();
+    let size: number;
+    try { size = backend.size(); } catch (e) {
+      throw Object.assign(new LinuxError(5, 'openFile', `the backend's size() threw: ${(e as Error)?.message ?? e}`), { cause: e });
+    }
     if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`backend size must be an integer in [0, 2^44], got ${size}`);
     let flags = 0;
     if (opts.readOnly || (backend as { readOnly?: unknown }).readOnly === true) flags |= AS_READONLY;
