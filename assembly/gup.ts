@@ -175,7 +175,7 @@ function populate_ignoring_errors(mm: u32, start: u64, len: u64): void {
 import { put_page } from "./lru";
 export function unpin_user_page(mm: u32, pfn: u32): void {
   if (pfn == gZeroPfn) return;
-  mm_add_pinned(mm, -1);
+  if (mm != 0) mm_add_pinned(mm, -1);
   put_page(pfn);
 }
 

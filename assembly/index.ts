@@ -514,8 +514,10 @@ export function mm_gup_pfns(mm: i32, va: f64, n: i32, foll: i32): i32 {
   if (!mmOk(mm) || !vaOk(va) || n < 0 || <u32>n > PAGEMAP_CHUNK) return -EINVAL;
   return get_user_pages(<u32>mm, <u64>va, <u32>n, <u32>foll, pmBuf32);
 }
+// mm 0: the pinning address space is gone (a pin outlives its process in Linux too: the
+// driver that pinned releases it later); no per-mm accounting is left to update.
 export function mm_unpin(mm: i32, pfn: i32): i32 {
-  if (!mmOk(mm) || pfn < 0 || <u32>pfn >= gNrFrames) return -EINVAL;
+  if ((mm != 0 && !mmOk(mm)) || pfn < 0 || <u32>pfn >= gNrFrames) return -EINVAL;
   if (page_ref(<u32>pfn) < 1) return -EINVAL;
   if (<u32>pfn == gZeroPfn) return 0; // never pinned (gup.ts), unpinning it is a no-op
   // Only a pin may be dropped: the page is pinned, this mm holds pins, and the page has a
@@ -526,7 +528,7 @@ export function mm_unpin(mm: i32, pfn: i32): i32 {
   let owned = page_mapcount(p);
   if ((f & PG_swapcache) != 0) owned++;
   if ((f & PG_anon) == 0 && page_mapping(p) != 0) owned++;
-  if ((f & PG_pinned) == 0 || mm_pinned(<u32>mm) == 0 || page_ref(p) <= owned) return -EINVAL;
+  if ((f & PG_pinned) == 0 || (mm != 0 && mm_pinned(<u32>mm) == 0) || page_ref(p) <= owned) return -EINVAL;
   unpin_user_page(<u32>mm, p);
   if (page_ref(p) == owned) page_clear(p, PG_pinned); // its last pin is gone
   return 0;

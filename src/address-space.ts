@@ -254,8 +254,9 @@ export class AddressSpace {
 
   /** Drop one FOLL_PIN reference taken by getUserPages({ pin: true }). */
   unpinUserPage(pfn: number): void {
-    this.live();
-    this.call(this.core.x.mm_unpin(this.id, pfn), 'unpin_user_page');
+    this.core.alive();
+    // A pin outlives its address space (as in Linux): after destroy() it is still released.
+    this.call(this.core.x.mm_unpin(this.destroyed ? 0 : this.id, pfn), 'unpin_user_page');
   }
 
   /** clear_refs 4: clear soft-dirty bits and start tracking writes again (R9.9). */

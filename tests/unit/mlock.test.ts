@@ -201,6 +201,25 @@ describe('§8 mlock', () => {
     child.destroy();
   });
 
+  it('R8.4 special VMAs are never locked: mlock of a device (PFNMAP) or XIP (DAX) mapping succeeds, sets nothing, counts nothing', () => {
+    const dev = mmu.createDevice(4 * P, {});
+    const d = mm.mmap({ length: 4 * P, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED, file: dev });
+    const xip = mmu.createXipFile(4 * P);
+    const x = mm.mmap({ length: 4 * P, prot: PROT_READ, flags: MAP_SHARED, file: xip });
+    mm.mlock(d, 4 * P);
+    mm.mlock(x, 4 * P);
+    expect(mm.status().vmLck).toBe(0);
+    const vmas = mm.maps().filter((v) => v.start === d || v.start === x);
+    expect(vmas).toHaveLength(2);
+    expect(vmas.every((v) => (v.flags & 0x2000) === 0)).toBe(true); // no VM_LOCKED
+    // mlockall locks the ordinary VMAs and still leaves these alone.
+    const a = anon(2);
+    mm.mlockall(MCL_CURRENT);
+    expect(mm.status().vmLck).toBe(2 * P);
+    expect(present(a, 2)).toBe('PP');
+    mm.munlockall();
+  });
+
   it('R8.6 reclaim never evicts mlocked pages, even when RAM is short', async () => {
     const small = await createMmu({ ramBytes: 4 << 20 });
     const m = small.createAddressSpace();

@@ -276,3 +276,21 @@ describe('swap to a file', () => {
     }
   });
 });
+
+describe('pins outlive their address space', () => {
+  it('R5.6 a pinned page stays after destroy() and is freed by the last unpin: nothing leaks', async () => {
+    const mmu = await createMmu({ ramBytes: 8 << 20 });
+    const free0 = mmu.stats().freeFrames;
+    const mm = mmu.createAddressSpace();
+    const va = mm.mmap({ length: 2 * P, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    mm.write(va, new Uint8Array([1]));
+    const [pfn] = mm.getUserPages(va, 1, { write: true, pin: true });
+    mm.destroy();
+    expect(mmu.stats().freeFrames).toBe(free0 - 1); // only the pinned frame is still held
+    clean(mmu);
+    mm.unpinUserPage(pfn);
+    expect(mmu.stats().freeFrames).toBe(free0);
+    expect(() => mm.unpinUserPage(pfn)).toThrow(/EINVAL/); // no pin left to drop
+    clean(mmu);
+  });
+});
