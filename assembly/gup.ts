@@ -32,10 +32,6 @@ export const FOLL_UNLOCKABLE: u32 = 0x100000;
 export const FOLL_POPULATE: u32 = 0x200000;
 const FOLL_TRIED: u32 = 0x800;
 
-// seed 003: follow_page on a VM_LOCKED VMA makes the page stable; reclaim.ts installs it.
-function noStable(pfn: u32, vma: u32): void {}
-let followLockedHook: (pfn: u32, vma: u32) => void = noStable;
-export function set_follow_locked_hook(f: (pfn: u32, vma: u32) => void): void { followLockedHook = f; }
 
 // The last page follow_page found (pfn; gZeroPfn for the zero page).
 export let gupPfn: u32 = 0;
@@ -69,7 +65,9 @@ function follow_page_pte(mm: u32, v: u32, va: u64, foll: u32): i32 {
     }
     store<u64>(slot, pte);
   }
-  if ((vma_flags(v) & VM_LOCKED) != 0) followLockedHook(page, v);
+  // seed 003 (follow_page on a VM_LOCKED VMA makes the page stable) needs nothing here:
+  // mlock_fixup marked the file AS_MLOCKED before populating, and hinting.ts derives the
+  // usage state from that, so every page GUP finds in a locked file mapping is stable.
   gupPfn = page;
   return 1;
 }

@@ -129,4 +129,3 @@ export function hinting_init(): void {
   set_discard_fault_hook(do_discard_fault);
 }
 
-export function page_usage_residency(pfn: u32): u32 { return <u32>page_residency(pfn); }

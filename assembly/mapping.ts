@@ -81,7 +81,6 @@ export function file_release(f: u32): void { memory.fill(file_addr(f), 0, FILE_S
 let pcTable: usize = 0;
 let pcCap: u32 = 0;
 let pcMask: u32 = 0;
-let pcCount: u32 = 0;
 
 @inline function pcHash(f: u32, index: u32): u32 {
   let h = f * 0x9e3779b1 ^ index * 0x85ebca77;
@@ -112,7 +111,6 @@ export function pc_insert(f: u32, index: u32, pfn: u32): void {
     const sf = load<u32>(s);
     if (sf == 0 || (sf == f && load<u32>(s, 4) == index)) {
       if (sf == 0) {
-        pcCount++;
         store<u32>(file_addr(f), file_nrpages(f) + 1, 12);
       }
       store<u32>(s, f);
@@ -133,7 +131,6 @@ export function pc_delete(f: u32, index: u32): void {
     if (sf == f && load<u32>(s, 4) == index) break;
     i = (i + 1) & pcMask;
   }
-  pcCount--;
   store<u32>(file_addr(f), file_nrpages(f) - 1, 12);
   // Backward-shift deletion keeps every probe chain unbroken without tombstones.
   let hole = i;
@@ -156,7 +153,6 @@ export function pc_delete(f: u32, index: u32): void {
   store<u32>(slotAt(hole), 0, 8);
 }
 
-export function pc_count(): u32 { return pcCount; }
 export function pc_capacity(): u32 { return pcCap; }
 // Raw slot access for invariant checks: file (0 = empty), index, pfn.
 export function pc_slot_file(i: u32): u32 { return load<u32>(slotAt(i)); }

@@ -222,13 +222,6 @@ function merge_free(pfn: u32, order: u32): void {
   addFree(p, o);
 }
 
-// An order-0 frame filled with zeroes, or NO_PFN.
-export function alloc_zeroed_page(): u32 {
-  const pfn = alloc_pages(0);
-  if (pfn != NO_PFN) memory.fill(pfn_to_virt(pfn), 0, PAGE_SIZE);
-  return pfn;
-}
-
 export function nr_free_frames(): u32 { return nrFree; }
 
 // Buddy invariants: every listed block well formed, the free count right, every frame

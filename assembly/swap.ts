@@ -46,7 +46,6 @@ export function swap_init(slots: u32): void {
 @inline function mapAt(slot: u32): usize { return swapMap + (<usize>slot << 2); }
 @inline function cacheAt(slot: u32): usize { return swapCache + (<usize>slot << 2); }
 export function swap_count(slot: u32): u32 { return load<u32>(mapAt(slot)); }
-export function swap_cache_pfn(slot: u32): u32 { return load<u32>(cacheAt(slot)) - 1; }
 export function nr_swap_slots(): u32 { return nrSlots; }
 export function nr_swap_used(): u32 { return nrUsed; }
 

@@ -9,10 +9,8 @@ import { tlb_lookup } from "./tlb";
 import { walk, fill_from_walk, walkPa, MODE_LINUX_USER, WALK_OK } from "./mmu";
 import { mm_pgd } from "./mm";
 import { count, ST_TLB_HIT, ST_TLB_MISS } from "./stats";
-import { do_user_addr_fault, sigAddr, fault_no_progress } from "./fault";
+import { do_user_addr_fault, fault_no_progress } from "./fault";
 import { pa_is_device, mmio_access, mmio_touch } from "./mmio";
-
-export const ACCESS_OK: i64 = 0;
 
 // Physical address for a user access at `va`, faulting it in if needed. Negative on
 // failure: -(signal number) or FAULT_OOM / FAULT_RETRY (-1 / -2 from fault.ts) - 100.
@@ -38,7 +36,7 @@ export function user_access(mm: u32, va: u64, access: u32): i64 {
 }
 
 // Touch one byte of every page in [va, va + len): `access` 0 read, 1 write, 2 exec.
-// Returns 0 or the failure code of user_access (sigAddr says where).
+// Returns 0 or the failure code of user_access (fault.ts's sigAddr says where).
 export function touch(mm: u32, va: u64, len: u64, access: u32): i64 {
   if (len == 0) return 0;
   let p = va & ~(<u64>PAGE_SIZE - 1);
@@ -73,4 +71,3 @@ export function copy_user(mm: u32, va: u64, buf: usize, n: u32, toUser: bool): i
   return <i64>done;
 }
 
-export function fault_address(): u64 { return sigAddr; }

@@ -293,13 +293,9 @@ export class AddressSpace {
     this.len(n, 'length');
     const out = new Uint8Array(n);
     const chunk = this.core.x.staging_size();
-    for (let done = 0; done < n;) {
-      const k = Math.min(chunk, n - done);
-      const r = this.core.x.mm_copy(this.id, addr + done, k, 0);
+    for (let at = 0; at < n; at += chunk) {
+      const r = this.copyOut(addr, out, at, Math.min(chunk, n - at));
       if (r < 0) throw accessError(this.core, r, 'read');
-      const at = this.core.x.staging_addr() >>> 0;
-      out.set(this.core.bytes().subarray(at, at + k), done);
-      done += k;
     }
     return out;
   }
@@ -310,14 +306,23 @@ export class AddressSpace {
     this.addr(addr, 'addr');
     if (!(data instanceof Uint8Array)) throw new RangeError('write takes a Uint8Array');
     const chunk = this.core.x.staging_size();
-    for (let done = 0; done < data.length;) {
-      const k = Math.min(chunk, data.length - done);
-      const at = this.core.x.staging_addr() >>> 0;
-      this.core.bytes().set(data.subarray(done, done + k), at);
-      const r = this.core.x.mm_copy(this.id, addr + done, k, 1);
+    for (let at = 0; at < data.length; at += chunk) {
+      const r = this.copyIn(addr, data, at, Math.min(chunk, data.length - at));
       if (r < 0) throw accessError(this.core, r, 'write');
-      done += k;
     }
+  }
+
+  // One staged chunk each way: the core copies between user memory and its staging buffer.
+  // The bytes leave (or enter) the buffer within the call, so an async caller that waits
+  // between tries never finds them overwritten by another call.
+  private copyOut(addr: number, out: Uint8Array, at: number, k: number): number {
+    const r = this.core.x.mm_copy(this.id, addr + at, k, 0);
+    if (r >= 0) { const s = this.core.x.staging_addr() >>> 0; out.set(this.core.bytes().subarray(s, s + k), at); }
+    return r;
+  }
+  private copyIn(addr: number, data: Uint8Array, at: number, k: number): number {
+    this.core.bytes().set(data.subarray(at, at + k), this.core.x.staging_addr() >>> 0);
+    return this.core.x.mm_copy(this.id, addr + at, k, 1);
   }
 
   // ---- The async API: accesses that may wait for an asynchronous backend (FetchFile) ----
@@ -355,15 +360,9 @@ export class AddressSpace {
     this.len(n, 'length');
     const out = new Uint8Array(n);
     const chunk = this.core.x.staging_size();
-    for (let done = 0; done < n;) {
-      const k = Math.min(chunk, n - done), at = done;
-      await this.untilDone(() => {
-        const r = this.core.x.mm_copy(this.id, addr + at, k, 0);
-        // Copied out at once: while this call awaits, other calls may use the staging buffer.
-        if (r >= 0) { const s = this.core.x.staging_addr() >>> 0; out.set(this.core.bytes().subarray(s, s + k), at); }
-        return r;
-      }, 'read');
-      done += k;
+    for (let at = 0; at < n; at += chunk) {
+      const k = Math.min(chunk, n - at), from = at;
+      await this.untilDone(() => this.copyOut(addr, out, from, k), 'read');
     }
     return out;
   }
@@ -374,14 +373,9 @@ export class AddressSpace {
     this.addr(addr, 'addr');
     if (!(data instanceof Uint8Array)) throw new RangeError('writeAsync takes a Uint8Array');
     const chunk = this.core.x.staging_size();
-    for (let done = 0; done < data.length;) {
-      const k = Math.min(chunk, data.length - done), at = done;
-      await this.untilDone(() => {
-        // Staged again on every try: another call may have used the buffer meanwhile.
-        this.core.bytes().set(data.subarray(at, at + k), this.core.x.staging_addr() >>> 0);
-        return this.core.x.mm_copy(this.id, addr + at, k, 1);
-      }, 'write');
-      done += k;
+    for (let at = 0; at < data.length; at += chunk) {
+      const k = Math.min(chunk, data.length - at), from = at;
+      await this.untilDone(() => this.copyIn(addr, data, from, k), 'write');
     }
   }
 
