@@ -18,12 +18,16 @@ import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISS
 import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_majflt,
   mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
 import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon } from "./rmap";
-import { vm_normal_page, NO_PAGE } from "./special";
+import { vm_normal_page, NO_PAGE, copy_from_pfn } from "./special";
 import { immap_is_locked, immap_unlock, immap_fault_end, take_cow_done } from "./dax";
 import { file_flags, AS_HAS_FAULT, AS_HAS_MAP_PAGES, AS_NO_MAP_PAGES, AS_HAS_PAGE_MKWRITE,
   AS_HAS_PFN_MKWRITE, AS_DAX, mark_page_dirty, file_pages, pc_lookup } from "./mapping";
-import { set_pte, pte_alloc_vmf, prealloc_pte, release_prealloc, pte_lock, pte_unlock,
-  set_mlock_page_hook, do_set_pmd } from "./install";
+import { pte_alloc_vmf, prealloc_pte, release_prealloc, pte_lock, pte_unlock } from "./pte_alloc";
+import { set_pte, do_set_pmd, huge_pmd_fault } from "./install";
+import { mlock_new_folio } from "./mlock_folio";
+import { do_swap_page, folio_free_swap } from "./swap";
+import { do_discard_fault } from "./hinting";
+import { expand_stack } from "./stack";
 import { filemap_fault, filemap_map_pages } from "./filemap";
 import { host_fault, host_map_pages, host_page_mkwrite, host_pfn_mkwrite } from "./host";
 import { vmf_fill, vmf_flags, vmf_vma, vmf_mm, vmf_address, vmf_pgoff, vmf_pte, vmf_orig_pte,
@@ -64,20 +68,6 @@ function signal(no: i32, code: i32, addr: u64): i32 {
 export const BUS_OBJERR: i32 = 3;
 export function fault_no_progress(va: u64): i32 { return signal(SIGBUS, BUS_OBJERR, va); }
 
-// Host-side hooks for what lives above this file.
-function noSwapFault(): u32 { return VM_FAULT_SIGBUS; }
-let swapFaultHook: () => u32 = noSwapFault;
-export function set_swap_fault_hook(f: () => u32): void { swapFaultHook = f; }
-function noReuseSwapcache(pfn: u32): void {}
-let reuseSwapcacheHook: (pfn: u32) => void = noReuseSwapcache;
-export function set_reuse_swapcache_hook(f: (pfn: u32) => void): void { reuseSwapcacheHook = f; }
-function zeroFillCopy(dst: usize, pfn: u32): void { memory.fill(dst, 0, PAGE_SIZE); }
-let copyPfnHook: (dst: usize, pfn: u32) => void = zeroFillCopy;
-export function set_copy_pfn_hook(f: (dst: usize, pfn: u32) => void): void { copyPfnHook = f; }
-function noHugePmd(): u32 { return 0; }
-let hugePmdFaultHook: () => u32 = noHugePmd;
-export function set_huge_pmd_fault_hook(f: () => u32): void { hugePmdFaultHook = f; }
-
 // ---- the arch entry ----
 
 // x86 access_error: may this access touch this VMA at all? (R1.1 step 2)
@@ -92,11 +82,11 @@ function access_error(vma: u32, access: u32, errorCode: u32): bool {
 // was handled (retry the access), a signal number (sigNo/sigCode/sigAddr set), FAULT_OOM
 // or FAULT_RETRY.
 export function do_user_addr_fault(mm: u32, va: u64, access: u32, errorCode: u32): i32 {
-  if ((errorCode & PF_DISCARD) != 0) { discardFaultHook(mm, va); return 0; } // R12.2
+  if ((errorCode & PF_DISCARD) != 0) { do_discard_fault(mm, va); return 0; } // R12.2
   const vma = find_vma(mm, va);
   if (vma == 0 || va < vma_start(vma)) {
     // R1.1 step 1: a grows-down stack may expand to cover the address.
-    if (vma == 0 || (vma_flags(vma) & VM_GROWSDOWN) == 0 || !expand_stack_hook(mm, vma, va)) {
+    if (vma == 0 || (vma_flags(vma) & VM_GROWSDOWN) == 0 || !expand_stack(mm, vma, va)) {
       return signal(SIGSEGV, SEGV_MAPERR, va);
     }
   }
@@ -114,14 +104,6 @@ export function do_user_addr_fault(mm: u32, va: u64, access: u32, errorCode: u32
   }
   return fault_result(mm, va, ret, flags);
 }
-
-function noDiscard(mm: u32, va: u64): void {}
-let discardFaultHook: (mm: u32, va: u64) => void = noDiscard;
-export function set_discard_fault_hook(f: (mm: u32, va: u64) => void): void { discardFaultHook = f; }
-
-function noExpand(mm: u32, vma: u32, va: u64): bool { return false; }
-let expand_stack_hook: (mm: u32, vma: u32, va: u64) => bool = noExpand;
-export function set_expand_stack_hook(f: (mm: u32, vma: u32, va: u64) => bool): void { expand_stack_hook = f; }
 
 // Account a handle_mm_fault result (R11.5) and turn it into a signal (R1.1 step 4).
 export function fault_result(mm: u32, va: u64, ret: u32, flags: u32): i32 {
@@ -165,7 +147,7 @@ export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): u3
   let pmd = load<u64>(pmdSlot);
   if (pmd != 0 && (pmd & _PAGE_PSE) != 0) {
     // R3.3: a PMD-mapped folio. FALLBACK: the PMD was split; go on at PTE level.
-    const r = hugePmdFaultHook();
+    const r = huge_pmd_fault();
     if (r != VM_FAULT_FALLBACK) return r;
     pmd = load<u64>(pmdSlot);
   }
@@ -181,7 +163,7 @@ export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): u3
 function handle_pte_fault(): u32 {
   const orig = vmf_orig_pte();
   if (vmf_pte() == 0 || pte_none(orig)) return do_pte_missing();
-  if (!pte_present(orig)) return swapFaultHook();
+  if (!pte_present(orig)) return do_swap_page();
   if (pte_protnone(orig)) return 0; // NUMA hinting: out of scope (R1.5)
   pte_lock();
   const slot = vmf_pte();
@@ -234,15 +216,11 @@ function do_anonymous_page(): u32 {
   add_mm_counter(mm, RSS_ANON, 1);
   page_add_new_anon_rmap(page, mm, vma, addr);
   lru_add(page);
-  mlock_new_page(vma, page);
+  mlock_new_folio(vma, page);
   store<u64>(slot, entry);
   pte_unlock();
   return 0;
 }
-
-function noMlockNew(vma: u32, pfn: u32): void {}
-let mlock_new_page: (vma: u32, pfn: u32) => void = noMlockNew;
-export function set_mlock_new_page_hook(f: (vma: u32, pfn: u32) => void): void { mlock_new_page = f; }
 
 // ---- write-protect faults (R5.2-R5.4, R5.9, R6.6) ----
 
@@ -272,7 +250,7 @@ function do_wp_page(): u32 {
 function wp_can_reuse_anon_page(page: u32): bool {
   if ((page_flags(page) & PG_swapcache) != 0) {
     if (page_ref(page) != 2) return false;
-    reuseSwapcacheHook(page); // leaves the swap cache only if no entry needs it
+    folio_free_swap(page); // leaves the swap cache only if no entry needs it
   }
   return page_ref(page) == 1;
 }
@@ -300,7 +278,7 @@ function wp_page_copy(old: u32): u32 {
   const dst = pfn_to_virt(page);
   if (oldPfn == gZeroPfn) memory.fill(dst, 0, PAGE_SIZE);
   else if (old != NO_PAGE) memory.copy(dst, pfn_to_virt(old), PAGE_SIZE);
-  else copyPfnHook(dst, oldPfn);
+  else copy_from_pfn(dst, oldPfn);
   pte_lock();
   const slot = vmf_pte();
   if (load<u64>(slot) != orig) { pte_unlock(); put_page(page); return 0; } // re-check
@@ -318,7 +296,7 @@ function wp_page_copy(old: u32): u32 {
   tlb_flush_page(mm, addr); // the old translation dies before the old page can
   page_add_new_anon_rmap(page, mm, vma, addr);
   lru_add(page);
-  mlock_new_page(vma, page);
+  mlock_new_folio(vma, page);
   store<u64>(slot, entry);
   pte_unlock();
   if (old != NO_PAGE) {
@@ -573,10 +551,4 @@ function do_shared_fault(): u32 {
   if (fin != 0) { put_page(page); return ret | fin & ~VM_FAULT_NOPAGE; }
   mark_page_dirty(page);
   return ret;
-}
-
-// Hooks that mlock.ts / reclaim.ts install live here so the lower rooms stay ignorant.
-export function install_mlock_hooks(newPage: (vma: u32, pfn: u32) => void, mapped: (pfn: u32) => void): void {
-  set_mlock_new_page_hook(newPage);
-  set_mlock_page_hook(mapped);
 }

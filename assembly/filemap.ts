@@ -18,7 +18,8 @@ import { file_size, file_flags, file_pages, pc_lookup, pc_insert, pc_delete, fil
   set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages } from "./mapping";
 import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
 import { unmap_mapping_range } from "./unmap";
-import { set_prefault_pte, pte_lock, pte_unlock, pte_alloc_vmf, do_set_pmd } from "./install";
+import { set_prefault_pte, do_set_pmd } from "./install";
+import { pte_lock, pte_unlock, pte_alloc_vmf } from "./pte_alloc";
 import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
   VM_FAULT_LOCKED, VM_FAULT_RETRY, vmf_flags, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED } from "./vmfault";
 import { host_read_page, host_write_page } from "./host";

@@ -26,11 +26,7 @@ import { file_immap_at, file_addr } from "./mapping";
 import { vma_file_link } from "./vma";
 import { exit_mmap } from "./mmap";
 import { mm_link_vma } from "./mm";
-
-// Swap entries duplicated by fork: swap.ts installs the count increment.
-function noSwapDup(entry: u64): void {}
-let swapDupHook: (entry: u64) => void = noSwapDup;
-export function set_swap_dup_hook(f: (entry: u64) => void): void { swapDupHook = f; }
+import { swap_duplicate } from "./swap";
 
 // R5.5 vma_needs_copy.
 function vma_needs_copy(v: u32): bool {
@@ -56,7 +52,7 @@ function copy_one_pte(parent: u32, child: u32, pv: u32, cv: u32, va: u64, src: u
       return;
     }
     if (is_swap_pte(pte)) {
-      swapDupHook(pte);
+      swap_duplicate(pte);
       if ((pte & _PAGE_SWP_EXCLUSIVE) != 0) { pte &= ~_PAGE_SWP_EXCLUSIVE; store<u64>(src, pte); }
       add_mm_counter(child, RSS_SWAP, 1);
       store<u64>(dst, pte);

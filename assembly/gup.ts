@@ -12,7 +12,6 @@ import { page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
 import { mark_page_dirty } from "./mapping";
 import { handle_mm_fault, mm_account_fault } from "./fault";
-import { set_populate_hook } from "./mmap";
 import { VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_HWPOISON, FAULT_FLAG_WRITE, VM_FAULT_RETRY,
   VM_FAULT_MAJOR, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED } from "./vmfault";
 import { gZeroPfn } from "./config";
@@ -165,7 +164,7 @@ export function mm_populate(mm: u32, start: u64, end: u64, skipHoles: bool, unlo
 }
 
 // MAP_POPULATE / MAP_LOCKED: populate, errors ignored (R9.4).
-function populate_ignoring_errors(mm: u32, start: u64, len: u64): void {
+export function populate_ignoring_errors(mm: u32, start: u64, len: u64): void {
   mm_populate(mm, start, start + len, true);
 }
 
@@ -175,9 +174,5 @@ export function unpin_user_page(mm: u32, pfn: u32): void {
   if (pfn == gZeroPfn) return;
   if (mm != 0) mm_add_pinned(mm, -1);
   put_page(pfn);
-}
-
-export function gup_init(): void {
-  set_populate_hook(populate_ignoring_errors);
 }
 

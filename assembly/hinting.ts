@@ -24,7 +24,6 @@ import { file_flags, AS_MLOCKED } from "./mapping";
 import { unmap_mapping_range } from "./unmap";
 import { remove_cached_page } from "./filemap";
 import { page_index } from "./page";
-import { set_discard_fault_hook } from "./fault";
 import { page_residency, set_page_residency, RES_RESIDENT, RES_PRESERVED, RES_DISCARDED } from "./pagestate";
 import { count, ST_DISCARD } from "./stats";
 
@@ -106,7 +105,7 @@ export function hv_reclaim(n: u32): f64 {
 
 // A user access hit a discarded frame: drop the page from the page cache and from every
 // mapping, so the retried access faults it in again from the file (a major fault).
-function do_discard_fault(mm: u32, va: u64): void {
+export function do_discard_fault(mm: u32, va: u64): void {
   const r = walk(mm_pgd(mm), va, 0, MODE_PEEK | MODE_NXE);
   if (r == WALK_OK || (<u32>r & PF_DISCARD) == 0) return;
   const pfn = walkPfn;
@@ -123,9 +122,5 @@ function do_discard_fault(mm: u32, va: u64): void {
     set_page_residency(pfn, RES_RESIDENT);
   }
   count(ST_DISCARD);
-}
-
-export function hinting_init(): void {
-  set_discard_fault_hook(do_discard_fault);
 }
 

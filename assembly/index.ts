@@ -14,11 +14,10 @@ import { walk, translate, walkPa, walkLevel, walkWritable, walkUser, walkExec, w
 import { stat_value, inv_reset, inv_count, inv_field } from "./stats";
 import { mapping_init, file_alloc, file_release, file_valid, file_size, file_flags, set_file_flags,
   file_nrpages, pc_lookup, AS_OPEN, file_nr_dirty } from "./mapping";
-import { gup_init, get_user_pages, mm_populate } from "./gup";
+import { get_user_pages, mm_populate } from "./gup";
 import { mm_alloc, mm_alive, mm_rss, mm_minflt, mm_majflt, mm_locked_vm, mm_total_vm,
   mm_map_count, mm_first_vma, mm_nr_ptes, set_mm_memlock_limit, mm_def_flags, mm_pinned } from "./mm";
 import { vma_start, vma_end, vma_flags, vma_pgoff, vma_file, vma_next, vma_iflags, nr_vmas } from "./vma";
-import { mmap_init } from "./mmap";
 import { do_mmap, do_munmap, exit_mmap, file_map_count } from "./mmap";
 import { do_mprotect, clear_soft_dirty } from "./mprotect";
 import { do_madvise } from "./madvise";
@@ -28,10 +27,10 @@ import { user_access, touch, copy_user } from "./uaccess";
 import { sigNo, sigCode, sigAddr } from "./fault";
 import { pagemap_read, vma_smaps } from "./pagemap";
 import { mm_check, pagecache_check, lru_check, folio_check } from "./check";
-import { mlock_init, do_mlock, do_munlock, do_mlockall, do_munlockall } from "./mlock";
-import { swap_init, swap_init_hooks, nr_swap_slots, nr_swap_used } from "./swap";
+import { do_mlock, do_munlock, do_mlockall, do_munlockall } from "./mlock";
+import { swap_init, nr_swap_slots, nr_swap_used } from "./swap";
 import { reclaim_init, reclaim_pages } from "./reclaim";
-import { hinting_init, hv_discard, hv_preserve, hv_reclaim, page_usage_state } from "./hinting";
+import { hv_discard, hv_preserve, hv_reclaim, page_usage_state } from "./hinting";
 import { page_residency } from "./pagestate";
 import { unpin_user_page } from "./gup";
 import { page_cache_ra, truncate_setsize, invalidate_mapping_pages, drop_all_pages,
@@ -40,17 +39,14 @@ import { page_flags, page_set, page_clear, page_ref, page_mapcount, get_page, pa
   PG_swapcache, PG_anon, PG_user, PG_pgtable, PG_head, PG_buddy, PG_reserved } from "./page";
 import { vmf, vmf_vma, vmf_mm, vmf_page, set_vmf_page, vmf_max_pgoff } from "./vmfault";
 import { map_one_cached_page, add_page, add_folio } from "./filemap";
-import { huge_pmd_fault, zap_huge_pmd } from "./install";
-import { set_huge_pmd_fault_hook } from "./fault";
-import { set_huge_zap_hook } from "./unmap";
 import { folio_head, folio_order } from "./lru";
 import { file_pages } from "./mapping";
 import { vmf_pgoff } from "./vmfault";
 import { gXipFrames, gDevBasePfn, MAX_RAM_XIP_BYTES, EFAULT } from "./config";
 import { remap_pfn_range, vmf_insert_pfn, vmf_insert_mixed, vm_insert_page, special_mmap,
-  special_stat, copy_from_pfn } from "./special";
+  special_stat } from "./special";
 import { immap_lock, immap_is_locked, immap_stat, set_cow_done } from "./dax";
-import { set_copy_pfn_hook, finish_fault } from "./fault";
+import { finish_fault } from "./fault";
 import { unmap_mapping_range } from "./unmap";
 import { vma_lookup } from "./mm";
 import { vmf_cow_page, vmf_flags, FAULT_FLAG_WRITE, VM_FAULT_SIGBUS } from "./vmfault";
@@ -69,15 +65,7 @@ export function mmu_boot(ramBytes: f64, tlbEntries: i32): i32 {
   if (r != 0) return r;
   tlb_init(<u32>tlbEntries);
   mapping_init();
-  gup_init();
-  mmap_init(); // R1.1: stacks grow down on a fault below them
-  set_copy_pfn_hook(copy_from_pfn); // R5.4 / R6.6: COW from XIP and device memory
-  set_huge_pmd_fault_hook(huge_pmd_fault); // R3.3: PMD-mapped page-cache folios
-  set_huge_zap_hook(zap_huge_pmd);
-  mlock_init();
-  swap_init_hooks();
   reclaim_init();
-  hinting_init();
   staging = (heap.alloc(STAGING_BYTES + 64) + 63) & ~(<usize>63);
   pmBuf64 = heap.alloc(<usize>PAGEMAP_CHUNK * 8);
   pmBuf32 = heap.alloc(<usize>PAGEMAP_CHUNK * 4);

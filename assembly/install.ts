@@ -1,79 +1,26 @@
-// Installing translations: the PTE table a fault needs (preallocated outside the lock,
-// R3.1/R3.5), set_pte_range (R2.6, R3.2 step 5) and the named PTE-lock points.
-//
-// The core is single-threaded, so the lock functions do nothing; they mark where Linux
-// holds the PTE lock and re-checks, so threads can come later without moving code.
+// Installing translations: set_pte_range (R2.6, R3.2 step 5) and the PMD mapping of a
+// page-cache folio (do_set_pmd, zap_huge_pmd, R3.3). The PTE table and lock points are in
+// pte_alloc.ts, the mmu_gather in mmu_gather.ts.
 
 import { gPrefaultOld, PMD_SIZE, HPAGE_PMD_ORDER, HPAGE_PMD_NR } from "./config";
 import { pfn_pte, pte_mkold, pte_mkdirty, pte_mkwrite, pte_mkyoung, pte_wrprotect, pte_pfn,
   pte_young, pte_dirty, _PAGE_PSE } from "./pte";
 import { PG_dirty, PG_swapbacked, PG_hwpoison, PG_referenced, page_flags, page_set, get_page,
   page_index, page_mapping } from "./page";
-import { NO_PFN } from "./phys";
-import { pgtable_alloc, pgtable_free, pmd_populate, slot_addr, table_index, pt_walk, LEVEL_PTE,
-  LEVEL_PMD, WALK_HUGE } from "./pgtable";
+import { pt_walk, LEVEL_PMD, WALK_HUGE } from "./pgtable";
 import { tlb_flush_range } from "./tlb";
 import { lru_add, put_page, folio_head, folio_order, folio_add_entire_mapcount } from "./lru";
 import { VM_SHARED, VM_WRITE, VM_LOCKED, VM_NOHUGEPAGE, vma_flags, vma_page_prot, vma_start,
   vma_end, linear_page_index } from "./vma";
-import { add_mm_counter, mm_add_ptes, mm_pgd, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
+import { add_mm_counter, mm_pgd, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
 import { page_add_new_anon_rmap, page_dup_rmap, page_remove_rmap } from "./rmap";
 import { file_pages, pc_lookup, mark_page_dirty } from "./mapping";
-import { tlb_note, tlb_remove_page } from "./unmap";
-import { vmf_mm, vmf_pmd, vmf_pte, set_vmf_pte, vmf_prealloc, set_vmf_prealloc, vmf_flags,
-  vmf_address, VM_FAULT_FALLBACK, FAULT_FLAG_WRITE, FAULT_FLAG_UNSHARE,
-  FAULT_FLAG_USER } from "./vmfault";
+import { tlb_note, tlb_remove_page } from "./mmu_gather";
+import { pte_lock, pte_unlock } from "./pte_alloc";
+import { mlock_vma_folio } from "./mlock_folio";
+import { vmf_mm, vmf_pmd, vmf_flags, vmf_address, VM_FAULT_FALLBACK, FAULT_FLAG_WRITE,
+  FAULT_FLAG_UNSHARE, FAULT_FLAG_USER } from "./vmfault";
 import { count, ST_THP_FILE_MAPPED } from "./stats";
-
-// ---- lock points (single-threaded: no-ops) ----
-@inline export function pte_lock(): void {}
-@inline export function pte_unlock(): void {}
-
-// mlock.ts makes pages mapped into VM_LOCKED VMAs unevictable (R8.6).
-function noMlock(pfn: u32): void {}
-let mlockHook: (pfn: u32) => void = noMlock;
-export function set_mlock_page_hook(f: (pfn: u32) => void): void { mlockHook = f; }
-
-// Allocate a table for the fault before taking the lock (R3.1). false on OOM.
-export function prealloc_pte(): bool {
-  if (vmf_prealloc() != 0) return true;
-  const t = pgtable_alloc();
-  if (t == NO_PFN) return false;
-  set_vmf_prealloc(t + 1);
-  return true;
-}
-
-// Make sure vmf's PMD has a PTE table: the preallocated one if there is one (consumed),
-// else a new one. Sets vmf.pte. false on OOM.
-export function pte_alloc_vmf(address: u64): bool {
-  const pmdSlot = vmf_pmd();
-  let pmd = load<u64>(pmdSlot);
-  if (pmd == 0) {
-    let t = vmf_prealloc();
-    if (t != 0) {
-      set_vmf_prealloc(0);
-      t -= 1;
-    } else {
-      t = pgtable_alloc();
-      if (t == NO_PFN) return false;
-    }
-    pmd_populate(pmdSlot, t);
-    mm_add_ptes(vmf_mm(), 1);
-    pmd = load<u64>(pmdSlot);
-  }
-  if ((pmd & _PAGE_PSE) != 0) return false;
-  set_vmf_pte(slot_addr(<u32>((pmd & 0x000f_ffff_ffff_f000) >> 12), table_index(address, LEVEL_PTE)));
-  return true;
-}
-
-// A preallocated table that was not consumed is freed at the end of the fault (R3.5).
-export function release_prealloc(): void {
-  const t = vmf_prealloc();
-  if (t != 0) {
-    pgtable_free(t - 1);
-    set_vmf_prealloc(0);
-  }
-}
 
 // Map page-cache page `pfn` (the caller holds one reference for this PTE) or, for a
 // private write, the new anonymous page at `slot` (R2.6, R3.2). `prefault` marks a PTE
@@ -98,7 +45,7 @@ export function set_pte(vma: u32, mm: u32, pfn: u32, address: u64, slot: usize, 
     add_mm_counter(mm, (page_flags(pfn) & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, 1);
     page_dup_rmap(pfn);
   }
-  if ((flags & VM_LOCKED) != 0) mlockHook(pfn);
+  if ((flags & VM_LOCKED) != 0) mlock_vma_folio(pfn);
   store<u64>(slot, entry);
 }
 
@@ -201,13 +148,13 @@ export function split_huge_pmd_address(mm: u32, va: u64): bool {
   return true;
 }
 
-// unmap.ts's zap of a PMD entry (set_huge_zap_hook): whole or partial, the mapping goes
+// unmap.ts's zap of a PMD entry: whole or partial, the mapping goes
 // (a partial zap is a split, and splitting a file PMD unmaps it: see above).
 export function zap_huge_pmd(mm: u32, vma: u32, va: u64, slot: usize): void {
   remove_huge_pmd(mm, va, slot, true);
 }
 
-// fault.ts's fault on a present huge PMD (set_huge_pmd_fault_hook). A user read only
+// fault.ts's fault on a present huge PMD. A user read only
 // finds it present (spurious: it is made young); a write, an unshare or a GUP fault
 // splits it and returns VM_FAULT_FALLBACK so the fault goes on at PTE level.
 export function huge_pmd_fault(): u32 {

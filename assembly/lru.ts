@@ -88,11 +88,9 @@ export function lru_move(pfn: u32, set: u32, clear: u32): void {
 @inline export function lru_next(pfn: u32): u32 { return page_lru_next(pfn); }
 
 // ---- page lifetime: allocation for user pages and the last put ----
-import { alloc_pages, free_pages, NO_PFN, direct_reclaim, set_direct_reclaim } from "./phys";
+import { alloc_pages, free_pages, NO_PFN, direct_reclaim } from "./phys";
 import { PG_head, PG_user, PG_large, FOLIO_ORDER_SHIFT, set_page_flags, set_page_private,
   put_page_ref, page_private, page_ref, page_mapcount } from "./page";
-
-export function set_reclaim_hook(f: (n: u32) => u32): void { set_direct_reclaim(f); }
 
 // Direct reclaim for callers that found no free frame (page tables, for one). Returns
 // the frames freed.

@@ -8,7 +8,10 @@ import { VM_LOCKED, VM_PFNMAP, VM_IO, VM_HUGETLB, VM_DONTCOPY, VM_WIPEONFORK, VM
   vma_pgoff, vma_is_anonymous } from "./vma";
 import { find_vma } from "./mm";
 import { file_flags, pc_lookup, AS_SHMEM, AS_DAX } from "./mapping";
-import { zap_page_range, tlb_gather_mmu, tlb_finish_mmu, unmap_mapping_range } from "./unmap";
+import { zap_page_range, unmap_mapping_range } from "./unmap";
+import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
+import { swapin_range } from "./swap";
+import { pageout_range, cold_range } from "./reclaim";
 import { page_cache_ra, remove_cached_subpage } from "./filemap";
 import { NO_PFN } from "./phys";
 import { split_for_flags, vma_merge_around } from "./mmap";
@@ -38,19 +41,6 @@ export const MADV_POPULATE_WRITE: i32 = 23;
 export const MADV_DONTNEED_LOCKED: i32 = 24;
 export const MADV_GUARD_INSTALL: i32 = 102;
 export const MADV_GUARD_REMOVE: i32 = 103;
-
-// Swap-in for anonymous WILLNEED and PAGEOUT / COLD belong to reclaim.ts.
-function noRange(mm: u32, v: u32, start: u64, end: u64): void {}
-let swapinHook: (mm: u32, v: u32, start: u64, end: u64) => void = noRange;
-let pageoutHook: (mm: u32, v: u32, start: u64, end: u64) => void = noRange;
-let coldHook: (mm: u32, v: u32, start: u64, end: u64) => void = noRange;
-export function set_madvise_reclaim_hooks(swapin: (mm: u32, v: u32, start: u64, end: u64) => void,
-    pageout: (mm: u32, v: u32, start: u64, end: u64) => void,
-    cold: (mm: u32, v: u32, start: u64, end: u64) => void): void {
-  swapinHook = swapin;
-  pageoutHook = pageout;
-  coldHook = cold;
-}
 
 function known(advice: i32): bool {
   return (advice >= 0 && advice <= 4) || (advice >= 8 && advice <= 24) ||
@@ -148,15 +138,15 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
       shmem_punch_hole(vma_file(v), first, first + ((e - s) >> 12) - 1);
     } else if (advice == MADV_WILLNEED) {
       const file = vma_file(v);
-      if (file == 0 || (file_flags(file) & AS_SHMEM) != 0) swapinHook(mm, v, s, e);
+      if (file == 0 || (file_flags(file) & AS_SHMEM) != 0) swapin_range(mm, v, s, e);
       else if ((file_flags(file) & AS_DAX) == 0) {
         const first = vma_pgoff(v) + ((s - vma_start(v)) >> 12);
         page_cache_ra(file, first, <u32>((e - s) >> 12), 0xffff_ffff_ffff_ffff);
       }
     } else if (advice == MADV_PAGEOUT) {
-      pageoutHook(mm, v, s, e);
+      pageout_range(mm, v, s, e);
     } else if (advice == MADV_COLD) {
-      coldHook(mm, v, s, e);
+      cold_range(mm, v, s, e);
     }
     // MADV_FREE: lazily freeable: keeping the data is a valid outcome without pressure.
     v = next;

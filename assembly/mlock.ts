@@ -1,71 +1,33 @@
-// mlock, mlock2, munlock, mlockall, munlockall (R8.1, R8.2, R8.4, R8.6-R8.8) and the
-// mlocked-page bookkeeping (PG_mlocked pages live on the unevictable LRU).
-//
-// A page is mlocked while at least one PTE maps it in a VM_LOCKED VMA. Instead of
-// Linux's mlock_count, munlock asks the reverse map whether such a mapping remains.
+// mlock, mlock2, munlock, mlockall, munlockall (R8.1, R8.2, R8.4, R8.7): the VMA and
+// syscall half of Linux's mm/mlock.c. The page half (PG_mlocked, the unevictable LRU,
+// R8.6) is mlock_folio.ts.
 
 import { EINVAL, ENOMEM, EPERM, EAGAIN, EFAULT } from "./config";
 import { pte_present } from "./pte";
-import { PG_mlocked, PG_unevictable, page_flags } from "./page";
+import { PG_mlocked } from "./page";
 import { pte_range_first, pte_range_next, pteRangeVa } from "./pgtable";
-import { lru_move } from "./lru";
 import { VM_LOCKED, VM_LOCKONFAULT, VM_LOCKED_MASK, VM_SPECIAL, VM_HUGETLB, VMA_DAX, vma_flags,
   set_vma_flags, vma_start, vma_end, vma_next, vma_file, vma_iflags, vma_pages } from "./vma";
 import { mm_pgd, find_vma, mm_first_vma, mm_locked_vm, mm_add_locked_vm, mm_memlock_limit,
   mm_total_vm, set_mm_def_flags } from "./mm";
-import { rmap_walk_start, rmap_walk_next, rmapVma } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
 import { file_flags, set_file_flags, AS_MLOCKED } from "./mapping";
-import { set_munlock_hook } from "./unmap";
-import { install_mlock_hooks } from "./fault";
 import { split_at_edges, vma_merge_around } from "./mmap";
-import { set_mprotect_locked_hook } from "./mprotect";
 import { mm_populate } from "./gup";
-import { set_swap_mlock_hook } from "./swap";
-import { count, ST_UNEVICTABLE_CULLED } from "./stats";
+import { mlock_vma_folio, munlock_vma_folio } from "./mlock_folio";
 
 export const MLOCK_ONFAULT: u32 = 1;
 export const MCL_CURRENT: u32 = 1;
 export const MCL_FUTURE: u32 = 2;
 export const MCL_ONFAULT: u32 = 4;
 
-// ---- page level (R8.6) ----
-
-// A page newly mapped into a VM_LOCKED VMA: mlocked, unevictable.
-export function mlock_page(pfn: u32): void {
-  if ((page_flags(pfn) & PG_mlocked) != 0) return;
-  lru_move(pfn, PG_mlocked | PG_unevictable, 0);
-  count(ST_UNEVICTABLE_CULLED);
-}
-
-// Is the page still mapped in some VM_LOCKED VMA?
-function mapped_locked(pfn: u32): bool {
-  rmap_walk_start(pfn);
-  while (rmap_walk_next() != 0) {
-    if ((vma_flags(rmapVma) & VM_LOCKED) != 0) return true;
-  }
-  return false;
-}
-
-// One mapping in a locked VMA went away (zap, munlock): clear PG_mlocked if it was the last.
-export function munlock_page(pfn: u32): void {
-  if ((page_flags(pfn) & PG_mlocked) == 0) return;
-  if (mapped_locked(pfn)) return;
-  lru_move(pfn, 0, PG_mlocked | PG_unevictable);
-}
-
-function mlock_new(vma: u32, pfn: u32): void {
-  if ((vma_flags(vma) & (VM_LOCKED | VM_SPECIAL)) == VM_LOCKED) mlock_page(pfn);
-}
-
-// Walk the present pages of [start, end) in a VMA and lock or unlock them.
 function walk_present(mm: u32, v: u32, start: u64, end: u64, lock: bool): void {
   for (let slot = pte_range_first(mm_pgd(mm), start, end); slot != 0; slot = pte_range_next()) {
     const pte = load<u64>(slot);
     if (pte == 0 || !pte_present(pte)) continue;
     const page = vm_normal_page(v, pteRangeVa, pte);
     if (page == NO_PAGE) continue;
-    if (lock) mlock_page(page); else munlock_page(page);
+    if (lock) mlock_vma_folio(page); else munlock_vma_folio(page);
   }
 }
 
@@ -193,16 +155,4 @@ export function do_munlockall(mm: u32): i32 {
   let v = mm_first_vma(mm);
   while (v != 0) v = vma_next(mlock_fixup(mm, v, 0));
   return 0;
-}
-
-// R8.8: a locked private VMA made writable gets its COW broken up front.
-function repopulate_writable(mm: u32, start: u64, end: u64): void {
-  mm_populate(mm, start, end, true, false); // mprotect passes locked = NULL: no I/O retry (R11.6)
-}
-
-export function mlock_init(): void {
-  install_mlock_hooks(mlock_new, mlock_page);
-  set_munlock_hook(munlock_page);
-  set_mprotect_locked_hook(repopulate_writable);
-  set_swap_mlock_hook(mlock_page);
 }

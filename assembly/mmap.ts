@@ -5,24 +5,22 @@ import { TASK_SIZE, MMAP_BASE, MMAP_MIN_ADDR, EINVAL, ENOMEM, EEXIST, EACCES, EB
   EOVERFLOW, EOPNOTSUPP, EAGAIN } from "./config";
 import { LEVEL_PGD, free_table_tree } from "./pgtable";
 import { tlb_flush_asid } from "./tlb";
-import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC,
-  VM_MAYSHARE, VM_LOCKED, VM_LOCKONFAULT, VM_NORESERVE, VM_GROWSDOWN, VM_SOFTDIRTY,
-  VM_SPECIAL, VM_LOCKED_MASK, MAX_MAP_COUNT, VMA_WRITENOTIFY, VMA_SHMEM, VMA_DAX, vma_alloc,
-  vma_free, vma_dup, vma_init, vma_start, vma_end, vma_pgoff, vma_flags, vma_file,
-  vma_anon_vma, vma_iflags, vma_next, vma_prev, set_vma_start, set_vma_end, set_vma_pgoff,
-  set_vma_iflags, set_vma_anon_vma, vma_file_link, vma_file_unlink, vma_pages,
-  vma_gap_topdown, vm_start_gap, vma_gap_changed, set_vma_flags, STACK_GUARD_GAP,
-  VM_ACCESS_FLAGS } from "./vma";
-import { mm_pgd, mm_map_count, mm_first_vma, mm_last_vma, find_vma, mm_link_vma,
-  mm_unlink_vma, mm_add_total_vm, mm_add_locked_vm, mm_locked_vm, mm_memlock_limit,
-  mm_def_flags, mm_root_at, mm_release, mm_alive } from "./mm";
-import { file_valid, file_flags, file_alloc, file_release, file_immap_at, file_addr,
-  AS_SHMEM, AS_READONLY, AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT,
-  AS_DAX } from "./mapping";
-import { zap_page_range, free_pgtables, tlb_gather_mmu, tlb_finish_mmu } from "./unmap";
+import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC, VM_MAYSHARE,
+  VM_LOCKED, VM_NORESERVE, VM_GROWSDOWN, VM_SOFTDIRTY, VM_SPECIAL, VM_LOCKED_MASK, MAX_MAP_COUNT,
+  VMA_WRITENOTIFY, VMA_SHMEM, VMA_DAX, vma_alloc, vma_free, vma_dup, vma_init, vma_start, vma_end,
+  vma_pgoff, vma_flags, vma_file, vma_anon_vma, vma_iflags, vma_next, vma_prev, set_vma_start,
+  set_vma_end, set_vma_pgoff, set_vma_iflags, set_vma_anon_vma, vma_file_link, vma_file_unlink,
+  vma_pages, vma_gap_topdown, vm_start_gap } from "./vma";
+import { mm_pgd, mm_map_count, mm_first_vma, mm_last_vma, find_vma, mm_link_vma, mm_unlink_vma,
+  mm_add_total_vm, mm_add_locked_vm, mm_locked_vm, mm_memlock_limit, mm_def_flags, mm_root_at,
+  mm_release } from "./mm";
+import { file_valid, file_flags, file_alloc, file_release, file_immap_at, file_addr, AS_SHMEM,
+  AS_READONLY, AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT, AS_DAX } from "./mapping";
+import { zap_page_range, free_pgtables } from "./unmap";
+import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
 import { split_huge_pmd_address } from "./install";
 import { drop_all_pages } from "./filemap";
-import { set_expand_stack_hook } from "./fault";
+import { populate_ignoring_errors } from "./gup";
 
 export const PROT_READ: u32 = 1;
 export const PROT_WRITE: u32 = 2;
@@ -56,11 +54,6 @@ const MAP_LEGACY: u32 = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | M
   MAP_EXECUTABLE | MAP_UNINITIALIZED | MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE |
   MAP_POPULATE | MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB | 0x40 /* MAP_32BIT */ |
   (21 << 26) /* MAP_HUGE_2MB */ | (30 << 26) /* MAP_HUGE_1GB */;
-
-// Populate after mmap: gup.ts installs it (R9.4).
-function noPopulate(mm: u32, start: u64, len: u64): void {}
-let populateHook: (mm: u32, start: u64, len: u64) => void = noPopulate;
-export function set_populate_hook(f: (mm: u32, start: u64, len: u64) => void): void { populateHook = f; }
 
 @inline function pageAlignUp(x: u64): u64 { return (x + 4095) & ~(<u64>4095); }
 
@@ -183,42 +176,6 @@ export function get_unmapped_area(mm: u32, hint: u64, len: u64): u64 {
   return vma_gap_topdown(load<u32>(mm_root_at(mm)), len, MMAP_MIN_ADDR, hi);
 }
 
-// ---- stacks ----
-
-// RLIMIT_STACK's default soft limit: a grows-down VMA is at most this big.
-export const STACK_LIMIT: u64 = 8 << 20;
-
-// R1.1 step 1 (expand_downwards): grow the VM_GROWSDOWN VMA `v` down to cover `va` (below
-// it). Refused (false: the access is SIGSEGV SEGV_MAPERR) below mmap_min_addr, beyond the
-// stack limit, past the memlock limit of a locked stack, or to within the guard gap of an
-// accessible, non-stack VMA below. The grown part is new memory: soft-dirty (R9.9).
-export function expand_stack(mm: u32, v: u32, va: u64): bool {
-  const addr = va & ~(<u64>4095);
-  if (addr >= vma_start(v) || addr < MMAP_MIN_ADDR) return false;
-  const prev = vma_prev(v);
-  if (prev != 0) {
-    if (vma_end(prev) > addr) return false;
-    const pf = vma_flags(prev);
-    if ((pf & VM_GROWSDOWN) == 0 && (pf & VM_ACCESS_FLAGS) != 0 && addr - vma_end(prev) < STACK_GUARD_GAP) return false;
-  }
-  if (vma_end(v) - addr > STACK_LIMIT) return false;
-  const grow = (vma_start(v) - addr) >> 12;
-  const locked = (vma_flags(v) & VM_LOCKED) != 0;
-  if (locked && mm_memlock_limit(mm) != 0xffff_ffff && <u64>mm_locked_vm(mm) + grow > <u64>mm_memlock_limit(mm)) return false;
-  set_vma_start(v, addr);
-  set_vma_pgoff(v, vma_pgoff(v) - grow);
-  set_vma_flags(v, vma_flags(v) | VM_SOFTDIRTY);
-  vma_gap_changed(mm_root_at(mm), v);
-  mm_add_total_vm(mm, <i64>grow);
-  if (locked) mm_add_locked_vm(mm, <i64>grow);
-  return true;
-}
-
-// Hooks this file gives the layers below it (called once at boot).
-export function mmap_init(): void {
-  set_expand_stack_hook(expand_stack);
-}
-
 // ---- mmap ----
 
 // do_mmap: returns the address (>= 0) or -errno. `file` 0 with MAP_ANONYMOUS.
@@ -305,7 +262,7 @@ export function do_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fil
   vma_merge_around(mm, v);
   if (((flags & MAP_POPULATE) != 0 && (flags & MAP_NONBLOCK) == 0) ||
       (vf & VM_LOCKED_MASK) == VM_LOCKED) {
-    populateHook(mm, addr, len); // errors ignored (R9.4)
+    populate_ignoring_errors(mm, addr, len); // errors ignored (R9.4)
   }
   return <i64>addr;
 }

@@ -13,13 +13,10 @@ import { mm_pgd, find_vma, mm_first_vma } from "./mm";
 import { page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
 import { split_huge_pmd_address } from "./install";
+import { mm_populate } from "./gup";
 import { split_for_flags, vma_set_page_prot, vma_merge_around, PROT_READ, PROT_WRITE,
   PROT_EXEC, PROT_SEM, PROT_GROWSDOWN, PROT_GROWSUP } from "./mmap";
 
-// R8.8: a locked private VMA that becomes writable is re-populated with write faults.
-function noRepopulate(mm: u32, start: u64, end: u64): void {}
-let lockedWriteHook: (mm: u32, start: u64, end: u64) => void = noRepopulate;
-export function set_mprotect_locked_hook(f: (mm: u32, start: u64, end: u64) => void): void { lockedWriteHook = f; }
 
 // R9.7 can_change_pte_writable: may this PTE skip its write fault?
 function can_change_pte_writable(v: u32, va: u64, pte: u64): bool {
@@ -103,7 +100,9 @@ export function do_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 {
     vma_set_page_prot(v);
     if (change_protection(mm, v, vma_start(v), vma_end(v))) lowered = true;
     if ((nf & (VM_LOCKED | VM_LOCKONFAULT | VM_SHARED)) == VM_LOCKED && (old & VM_WRITE) == 0 && (nf & VM_WRITE) != 0) {
-      lockedWriteHook(mm, vma_start(v), vma_end(v));
+      // R8.8: a locked private VMA made writable gets its COW broken up front; mprotect
+      // passes locked = NULL, so no I/O retry (R11.6).
+      mm_populate(mm, vma_start(v), vma_end(v), true, false);
     }
     // Continue after the VMA that now covers v: a merge may have freed v or its next.
     v = vma_next(vma_merge_around(mm, v));

@@ -21,8 +21,9 @@ import { count, ST_PGALLOC, ST_PGFREE, inv_report, INV_FREE_LIST_BAD, INV_FREE_C
 
 export const NO_PFN: u32 = 0xffff_ffff;
 
-// Direct reclaim (reclaim.ts installs it): frees up to `n` frames, returns how many.
-// An allocation that finds nothing free may call it once and try again.
+// Direct reclaim: frees up to `n` frames, returns how many. An allocation that finds
+// nothing free may call it once and try again. A hook, because reclaim.ts sits far above
+// this file and allocates through it (cycle phys -> reclaim -> phys); reclaim_init sets it.
 function noReclaim(n: u32): u32 { return 0; }
 let reclaimHook: (n: u32) => u32 = noReclaim;
 let inReclaim = false;

@@ -13,10 +13,10 @@ import { pte_present, pte_young, pte_mkold, pte_dirty } from "./pte";
 import { PG_anon, PG_swapcache, PG_dirty, PG_referenced, PG_active, PG_swapbacked,
   PG_mlocked, PG_lru, page_flags, page_set, page_clear, page_ref, page_mapcount, page_mapping,
   page_private } from "./page";
-import { nr_free_frames } from "./phys";
+import { nr_free_frames, set_direct_reclaim } from "./phys";
 import { tlb_flush_page } from "./tlb";
 import { LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE, lru_last,
-  lru_prev, lru_size, lru_move, lru_del, lru_add, lru_add_tail, set_reclaim_hook, page_lru_list } from "./lru";
+  lru_prev, lru_size, lru_move, lru_del, lru_add, lru_add_tail, page_lru_list } from "./lru";
 import { VM_LOCKED, VM_EXEC, vma_flags } from "./vma";
 import { add_mm_counter, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP } from "./mm";
 import { rmap_walk_start, rmap_walk_next, rmapMm, rmapVma, rmapVa, page_remove_rmap } from "./rmap";
@@ -24,10 +24,8 @@ import { mark_page_dirty } from "./mapping";
 import { put_page } from "./lru";
 import { writeback_page, remove_cached_page } from "./filemap";
 import { add_to_swap, make_swap_pte, swap_writepage, delete_from_swap_cache, swap_count } from "./swap";
-import { mlock_page } from "./mlock";
+import { mlock_vma_folio } from "./mlock_folio";
 import { page_residency, RES_DISCARDED } from "./pagestate";
-import { set_madvise_reclaim_hooks } from "./madvise";
-import { swapin_range } from "./swap";
 import { count, ST_PGSCAN, ST_PGSTEAL } from "./stats";
 import { LEVEL_PTE, WALK_HUGE, pt_walk } from "./pgtable";
 import { mm_pgd } from "./mm";
@@ -99,7 +97,7 @@ function shrink_page(pfn: u32): bool {
   const anon = (f & PG_anon) != 0;
   const discarded = page_residency(pfn) == RES_DISCARDED;
   const refs = page_referenced(pfn);
-  if (lockedSeen && !discarded) { mlock_page(pfn); return false; } // seed 003, R8.6
+  if (lockedSeen && !discarded) { mlock_vma_folio(pfn); return false; } // seed 003, R8.6
   if (refs > 0 && !discarded) {
     if (anon || (f & PG_referenced) != 0 || execSeen) {
       page_clear(pfn, PG_referenced);
@@ -134,7 +132,7 @@ function shrink_active(list: u32, n: u32): void {
     if (last == 0) return;
     const pfn = last - 1;
     page_referenced(pfn);
-    if (lockedSeen) { mlock_page(pfn); continue; }
+    if (lockedSeen) { mlock_vma_folio(pfn); continue; }
     // To the inactive tail: it is older than anything faulted since.
     lru_del(pfn);
     page_clear(pfn, PG_active);
@@ -194,8 +192,8 @@ export function reclaim_pages(want: u32): u32 {
 }
 
 // MADV_PAGEOUT: reclaim the range's pages now; MADV_COLD: deactivate them.
-function pageout_range(mm: u32, v: u32, start: u64, end: u64): void { advise_range(mm, v, start, end, true); }
-function cold_range(mm: u32, v: u32, start: u64, end: u64): void { advise_range(mm, v, start, end, false); }
+export function pageout_range(mm: u32, v: u32, start: u64, end: u64): void { advise_range(mm, v, start, end, true); }
+export function cold_range(mm: u32, v: u32, start: u64, end: u64): void { advise_range(mm, v, start, end, false); }
 function advise_range(mm: u32, v: u32, start: u64, end: u64, out: bool): void {
   for (let va = start; va < end; va += 4096) {
     const slot = pt_walk(mm_pgd(mm), va, LEVEL_PTE, false);
@@ -214,7 +212,10 @@ function advise_range(mm: u32, v: u32, start: u64, end: u64, out: bool): void {
 }
 
 export function reclaim_init(): void {
-  set_reclaim_hook(reclaim_pages);
-  set_madvise_reclaim_hooks(swapin_range, pageout_range, cold_range);
+  // The one hook left that a direct import cannot replace: the allocator (phys.ts) calls
+  // reclaim when it finds no free frame, and reclaim (this file) allocates and frees
+  // through phys.ts: phys -> reclaim -> phys would be a cycle (Linux's page_alloc.c and
+  // vmscan.c call each other the same way).
+  set_direct_reclaim(reclaim_pages);
 }
 

@@ -24,7 +24,7 @@ import { VM_PFNMAP, VM_MIXEDMAP, VM_IO, VM_DONTEXPAND, VM_DONTDUMP, VM_WRITE, VM
 import { mm_pgd, mm_add_ptes, add_mm_counter, mm_add_locked_vm, RSS_FILE, RSS_SHMEM } from "./mm";
 import { page_dup_rmap } from "./rmap";
 import { file_flags, AS_HAS_PFN_MKWRITE, AS_DAX } from "./mapping";
-import { pte_alloc_vmf, pte_lock, pte_unlock } from "./install";
+import { pte_alloc_vmf, pte_lock, pte_unlock } from "./pte_alloc";
 import { vmf_address, vmf_pmd, vmf_pte, VM_FAULT_OOM, VM_FAULT_SIGBUS,
   VM_FAULT_NOPAGE } from "./vmfault";
 import { mmio_copy_page } from "./mmio";

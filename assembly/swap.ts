@@ -6,22 +6,20 @@
 // exist; a page in it has PG_swapcache and its slot in `private`, and the cache holds a
 // reference. Slot 0 is never used.
 
-import { PAGE_SIZE, EINVAL, ENOMEM, gNrFrames } from "./config";
+import { PAGE_SIZE, gNrFrames } from "./config";
 import { pfn_pte, pte_mkdirty, pte_mkwrite, pte_mkyoung, swp_entry, swp_offset, is_pte_marker,
   pte_swp_exclusive, pte_soft_dirty, _PAGE_SOFT_DIRTY, _PAGE_SWP_EXCLUSIVE, _PAGE_UFFD_WP,
   pte_uffd_wp, swp_type, PTE_MARKER_GUARD, PTE_MARKER_POISON } from "./pte";
-import { PG_swapcache, PG_anon_exclusive, PG_uptodate, PG_dirty, PG_swapbacked, PG_anon, PG_user, PG_buddy, page_flags, page_set,
-  page_clear, get_page, page_private, set_page_private, page_mapcount, page_ref } from "./page";
+import { PG_swapcache, PG_anon_exclusive, PG_uptodate, PG_dirty, PG_swapbacked, PG_anon, PG_user,
+  PG_buddy, page_flags, page_set, page_clear, get_page, page_private, set_page_private,
+  page_mapcount, page_ref } from "./page";
 import { NO_PFN, pfn_to_virt } from "./phys";
-import { tlb_flush_page } from "./tlb";
 import { lru_add, alloc_user_page, put_page } from "./lru";
-import { VM_WRITE, VM_LOCKED, vma_flags, vma_page_prot, vma_start, vma_end } from "./vma";
+import { VM_WRITE, VM_LOCKED, vma_flags, vma_page_prot } from "./vma";
 import { add_mm_counter, mm_pgd, RSS_ANON, RSS_SWAP } from "./mm";
-import { page_add_new_anon_rmap, page_dup_rmap, page_remove_rmap } from "./rmap";
-import { set_swap_free_hook, set_swapcache_free_hook } from "./unmap";
-import { set_swap_fault_hook, set_reuse_swapcache_hook } from "./fault";
-import { set_swap_dup_hook } from "./fork";
-import { pte_lock, pte_unlock } from "./install";
+import { page_add_new_anon_rmap, page_dup_rmap } from "./rmap";
+import { pte_lock, pte_unlock } from "./pte_alloc";
+import { mlock_vma_folio } from "./mlock_folio";
 import { vmf_vma, vmf_mm, vmf_address, vmf_pte, vmf_orig_pte, vmf_flags, VM_FAULT_MAJOR,
   VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_HWPOISON, FAULT_FLAG_WRITE } from "./vmfault";
 import { host_swap_write, host_swap_read, host_swap_free } from "./host";
@@ -110,8 +108,8 @@ export function make_swap_pte(pfn: u32, oldPte: u64): u64 {
   return e;
 }
 
-// A PTE's swap entry is zapped (munmap, DONTNEED, exit).
-function swap_free_entry(pte: u64): void {
+// A PTE's swap entry is zapped (munmap, DONTNEED, exit): unmap.ts.
+export function free_swap_and_cache(pte: u64): void {
   const slot = <u32>swp_offset(pte);
   if (slot == 0 || slot >= nrSlots) return;
   const c = load<u32>(mapAt(slot));
@@ -126,15 +124,15 @@ function swap_free_entry(pte: u64): void {
   }
 }
 
-// fork: one more entry refers to the slot.
-function swap_dup(pte: u64): void {
+// fork: one more entry refers to the slot (copy_nonpresent_pte, fork.ts).
+export function swap_duplicate(pte: u64): void {
   const slot = <u32>swp_offset(pte);
   if (slot != 0 && slot < nrSlots) store<u32>(mapAt(slot), load<u32>(mapAt(slot)) + 1);
 }
 
-// do_wp_page may reuse a swap-cache page (R5.3) once it can leave the cache: only when
-// no swap entry still refers to its slot (folio_free_swap).
-function reuse_swapcache(pfn: u32): void {
+// A swap-cache page leaves the cache once no swap entry refers to its slot: do_wp_page
+// before reusing it (R5.3), the mmu_gather after its last unmap (free_swap_cache, R9.11).
+export function folio_free_swap(pfn: u32): void {
   if (load<u32>(mapAt(page_private(pfn))) == 0) delete_from_swap_cache(pfn);
 }
 
@@ -162,7 +160,7 @@ export function swapin_slot(slot: u32): u32 {
 
 // do_swap_page (R1.5): map the page of a swap entry, reading it in if it is not cached
 // (a major fault, R11.6); markers: guard → SIGSEGV, poison → HWPOISON, uffd-wp → none.
-function do_swap_page(): u32 {
+export function do_swap_page(): u32 {
   const orig = vmf_orig_pte();
   if (is_pte_marker(orig)) {
     const m = <u32>swp_offset(orig);
@@ -208,13 +206,9 @@ function do_swap_page(): u32 {
   pte_unlock();
   // The last entry gone: the page leaves the swap cache and its slot is freed.
   if (load<u32>(mapAt(slot)) == 0) delete_from_swap_cache(pfn);
-  if ((vma_flags(vma) & VM_LOCKED) != 0) mlockHook(pfn);
+  if ((vma_flags(vma) & VM_LOCKED) != 0) mlock_vma_folio(pfn);
   return major ? VM_FAULT_MAJOR : 0;
 }
-
-function noMlock(pfn: u32): void {}
-let mlockHook: (pfn: u32) => void = noMlock;
-export function set_swap_mlock_hook(f: (pfn: u32) => void): void { mlockHook = f; }
 
 // MADV_WILLNEED on anonymous memory (R9.2): read swapped pages into the swap cache, no PTEs.
 export function swapin_range(mm: u32, v: u32, start: u64, end: u64): void {
@@ -250,12 +244,3 @@ export function swap_check(counted: usize): void {
     if (s == 0 || s >= nrSlots || load<u32>(cacheAt(s)) != pfn + 1) inv_report(INV_SWAP, s, 0xffff_ffff);
   }
 }
-
-export function swap_init_hooks(): void {
-  set_swap_free_hook(swap_free_entry);
-  set_swap_dup_hook(swap_dup);
-  set_swap_fault_hook(do_swap_page);
-  set_reuse_swapcache_hook(reuse_swapcache);
-  set_swapcache_free_hook(reuse_swapcache); // free_swap_cache after the last unmap
-}
-

@@ -1,85 +1,21 @@
-// Tearing mappings down: zap (munmap, MADV_DONTNEED, truncate, exit), the mmu_gather
-// that flushes the TLB before any frame is freed, freeing page tables no VMA covers, and
-// unmap_mapping_range for a file's mappings (R9.1, R9.11, R10.2, R10.3).
+// Tearing mappings down (Linux's zap_pte_range / unmap_page_range in mm/memory.c): zap
+// (munmap, MADV_DONTNEED, truncate, exit) through the mmu_gather (mmu_gather.ts), freeing
+// page tables no VMA covers, and unmap_mapping_range for a file's mappings (R9.1, R9.11,
+// R10.2, R10.3).
 
-import { PAGE_SHIFT, PMD_SIZE, PTRS_PER_TABLE } from "./config";
-import { _PAGE_PSE, pte_present, pte_pfn, pte_dirty, pte_young, is_swap_pte,
-  is_pte_marker } from "./pte";
-import { PG_referenced, PG_swapbacked, PG_swapcache, page_set, page_flags, page_mapcount } from "./page";
-import { LEVEL_PTE, LEVEL_PMD, LEVEL_PUD, LEVEL_PGD, WALK_HUGE, pt_walk, slot_addr,
-  table_index, pgtable_free } from "./pgtable";
-import { tlb_flush_range } from "./tlb";
-import { put_page } from "./lru";
+import { PMD_SIZE } from "./config";
+import { _PAGE_PSE, pte_present, pte_pfn, pte_dirty, pte_young, is_swap_pte, is_pte_marker } from "./pte";
+import { PG_referenced, PG_swapbacked, page_set, page_flags } from "./page";
+import { LEVEL_PTE, LEVEL_PMD, LEVEL_PGD, WALK_HUGE, pt_walk, slot_addr, table_index, pgtable_free } from "./pgtable";
 import { vma_start, vma_end, vma_pgoff, vma_file_next, vma_mm, vma_flags, VM_LOCKED } from "./vma";
-import { mm_pgd, add_mm_counter, mm_add_ptes, find_vma, RSS_ANON, RSS_FILE, RSS_SHMEM,
-  RSS_SWAP } from "./mm";
+import { mm_pgd, add_mm_counter, mm_add_ptes, find_vma, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP } from "./mm";
 import { page_remove_rmap, page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
 import { file_immap, mark_page_dirty } from "./mapping";
-
-// ---- mmu_gather: pages wait here until the TLB no longer maps them ----
-const BATCH: u32 = 256;
-const batch: usize = memory.data(BATCH * 4);
-let nBatch: u32 = 0;
-let gMm: u32 = 0;
-let gLo: u64 = 0xffff_ffff_ffff_ffff;
-let gHi: u64 = 0;
-
-export function tlb_gather_mmu(mm: u32): void {
-  gMm = mm;
-  nBatch = 0;
-  gLo = 0xffff_ffff_ffff_ffff;
-  gHi = 0;
-}
-
-// Note a PTE that was cleared at `va` (the range to flush grows to cover it).
-@inline export function tlb_note(va: u64): void {
-  if (va < gLo) gLo = va;
-  if (va + 4096 > gHi) gHi = va + 4096;
-}
-
-// Free `pfn`'s reference after the flush.
-export function tlb_remove_page(pfn: u32, va: u64): void {
-  tlb_note(va);
-  store<u32>(batch + (<usize>nBatch << 2), pfn);
-  if (++nBatch == BATCH) tlb_finish_mmu();
-}
-
-export function tlb_finish_mmu(): void {
-  if (gHi > gLo) tlb_flush_range(gMm, gLo, (gHi - gLo) >> PAGE_SHIFT);
-  for (let i: u32 = 0; i < nBatch; i++) {
-    const pfn = load<u32>(batch + (<usize>i << 2));
-    // free_pages_and_swap_cache (R9.11): an anonymous page nobody maps any more leaves the
-    // swap cache when no swap entry refers to its slot; else its frame and slot would
-    // outlive every owner (found by tests/property: a swapped-in page, the sibling's entry
-    // zapped first, then the last mapping).
-    if ((page_flags(pfn) & PG_swapcache) != 0 && page_mapcount(pfn) == 0) swapCacheFreeHook(pfn);
-    put_page(pfn);
-  }
-  nBatch = 0;
-  gLo = 0xffff_ffff_ffff_ffff;
-  gHi = 0;
-}
-
-// An unmapped swap-cache page whose slot nobody refers to leaves the cache (swap.ts).
-function noSwapCacheFree(pfn: u32): void {}
-let swapCacheFreeHook: (pfn: u32) => void = noSwapCacheFree;
-export function set_swapcache_free_hook(f: (pfn: u32) => void): void { swapCacheFreeHook = f; }
-
-// Swap slots die with their PTEs; swap.ts installs the real release.
-function noSwapFree(entry: u64): void {}
-let swapFreeHook: (entry: u64) => void = noSwapFree;
-export function set_swap_free_hook(f: (entry: u64) => void): void { swapFreeHook = f; }
-
-// mlocked pages lose one mapping of a locked VMA; mlock.ts installs the real one.
-function noMunlock(pfn: u32): void {}
-let munlockHook: (pfn: u32) => void = noMunlock;
-export function set_munlock_hook(f: (pfn: u32) => void): void { munlockHook = f; }
-
-// Huge PMD mappings of page-cache folios: filemap.ts installs the zap (R3.3).
-function noHugeZap(mm: u32, vma: u32, va: u64, slot: usize): void {}
-let hugeZapHook: (mm: u32, vma: u32, va: u64, slot: usize) => void = noHugeZap;
-export function set_huge_zap_hook(f: (mm: u32, vma: u32, va: u64, slot: usize) => void): void { hugeZapHook = f; }
+import { tlb_gather_mmu, tlb_note, tlb_remove_page, tlb_finish_mmu } from "./mmu_gather";
+import { free_swap_and_cache } from "./swap";
+import { munlock_vma_folio } from "./mlock_folio";
+import { zap_huge_pmd } from "./install";
 
 // Clear one PTE and release what it held. `evenCows` false spares private anonymous
 // copies (page-cache invalidation); true zaps them too (truncate, munmap, DONTNEED).
@@ -103,7 +39,7 @@ export function zap_pte(mm: u32, vma: u32, va: u64, slot: usize, evenCows: bool)
       if (pte_dirty(pte)) mark_page_dirty(page); // the PTE's dirty bit goes to the folio
     }
     if (pte_young(pte)) page_set(page, PG_referenced);
-    if ((vma_flags(vma) & VM_LOCKED) != 0) munlockHook(page);
+    if ((vma_flags(vma) & VM_LOCKED) != 0) munlock_vma_folio(page);
     page_remove_rmap(page);
     tlb_remove_page(page, va);
     return;
@@ -112,7 +48,7 @@ export function zap_pte(mm: u32, vma: u32, va: u64, slot: usize, evenCows: bool)
   store<u64>(slot, 0);
   if (is_swap_pte(pte) && !is_pte_marker(pte)) {
     add_mm_counter(mm, RSS_SWAP, -1);
-    swapFreeHook(pte);
+    free_swap_and_cache(pte);
   }
 }
 
@@ -128,7 +64,7 @@ export function zap_page_range(mm: u32, vma: u32, start: u64, end: u64, evenCows
       const pmd = load<u64>(pmdSlot);
       if (pmd != 0) {
         if ((pmd & _PAGE_PSE) != 0) {
-          hugeZapHook(mm, vma, va, pmdSlot);
+          zap_huge_pmd(mm, vma, va, pmdSlot);
         } else {
           const table = pte_pfn(pmd);
           let idx = table_index(va, LEVEL_PTE);

@@ -1,0 +1,52 @@
+// The mmu_gather (Linux's mm/mmu_gather.c): pages a zap took out of PTEs wait here until
+// the TLB no longer maps them; then they lose the swap cache if nobody needs it and their
+// reference (R9.11). Below install.ts and unmap.ts, which both batch through it.
+
+import { PAGE_SHIFT } from "./config";
+import { PG_swapcache, page_flags, page_mapcount } from "./page";
+import { tlb_flush_range } from "./tlb";
+import { put_page } from "./lru";
+import { folio_free_swap } from "./swap";
+
+const BATCH: u32 = 256;
+const batch: usize = memory.data(BATCH * 4);
+let nBatch: u32 = 0;
+let gMm: u32 = 0;
+let gLo: u64 = 0xffff_ffff_ffff_ffff;
+let gHi: u64 = 0;
+
+export function tlb_gather_mmu(mm: u32): void {
+  gMm = mm;
+  nBatch = 0;
+  gLo = 0xffff_ffff_ffff_ffff;
+  gHi = 0;
+}
+
+// Note a PTE that was cleared at `va` (the range to flush grows to cover it).
+@inline export function tlb_note(va: u64): void {
+  if (va < gLo) gLo = va;
+  if (va + 4096 > gHi) gHi = va + 4096;
+}
+
+// Free `pfn`'s reference after the flush.
+export function tlb_remove_page(pfn: u32, va: u64): void {
+  tlb_note(va);
+  store<u32>(batch + (<usize>nBatch << 2), pfn);
+  if (++nBatch == BATCH) tlb_finish_mmu();
+}
+
+export function tlb_finish_mmu(): void {
+  if (gHi > gLo) tlb_flush_range(gMm, gLo, (gHi - gLo) >> PAGE_SHIFT);
+  for (let i: u32 = 0; i < nBatch; i++) {
+    const pfn = load<u32>(batch + (<usize>i << 2));
+    // free_pages_and_swap_cache (R9.11): an anonymous page nobody maps any more leaves the
+    // swap cache when no swap entry refers to its slot; else its frame and slot would
+    // outlive every owner (found by tests/property: a swapped-in page, the sibling's entry
+    // zapped first, then the last mapping).
+    if ((page_flags(pfn) & PG_swapcache) != 0 && page_mapcount(pfn) == 0) folio_free_swap(pfn);
+    put_page(pfn);
+  }
+  nBatch = 0;
+  gLo = 0xffff_ffff_ffff_ffff;
+  gHi = 0;
+}
