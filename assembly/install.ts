@@ -75,7 +75,7 @@ export function set_prefault_pte(vma: u32, mm: u32, pfn: u32, address: u64, slot
 function pmd_mappable(vma: u32, page: u32, address: u64): bool {
   const head = folio_head(page);
   if (folio_order(head) != HPAGE_PMD_ORDER) return false;
-  // VM_LOCKED: mlock.ts locks 4 KiB pages through their PTEs, so locked VMAs get PTEs
+  // VM_LOCKED: mlock_folio.ts locks 4 KiB pages through their PTEs, so locked VMAs get PTEs
   // (Linux would mlock the PMD-mapped folio instead).
   if ((vma_flags(vma) & (VM_NOHUGEPAGE | VM_LOCKED)) != 0) return false;
   const haddr = address & ~(PMD_SIZE - 1);

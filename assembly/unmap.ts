@@ -52,6 +52,15 @@ export function zap_pte(mm: u32, vma: u32, va: u64, slot: usize, evenCows: bool)
   }
 }
 
+// Zap [addr, end) inside the one PTE table `table` (Linux's zap_pte_range).
+function zap_pte_range(mm: u32, vma: u32, table: u32, addr: u64, end: u64, evenCows: bool): void {
+  let idx = table_index(addr, LEVEL_PTE);
+  for (let a = addr; a < end; a += 4096) {
+    zap_pte(mm, vma, a, slot_addr(table, idx), evenCows);
+    idx++;
+  }
+}
+
 // Zap [start, end) of one VMA (start/end page aligned, inside the VMA).
 export function zap_page_range(mm: u32, vma: u32, start: u64, end: u64, evenCows: bool): void {
   const pgd = mm_pgd(mm);
@@ -66,12 +75,7 @@ export function zap_page_range(mm: u32, vma: u32, start: u64, end: u64, evenCows
         if ((pmd & _PAGE_PSE) != 0) {
           zap_huge_pmd(mm, vma, va, pmdSlot);
         } else {
-          const table = pte_pfn(pmd);
-          let idx = table_index(va, LEVEL_PTE);
-          for (let a = va; a < next; a += 4096) {
-            zap_pte(mm, vma, a, slot_addr(table, idx), evenCows);
-            idx++;
-          }
+          zap_pte_range(mm, vma, pte_pfn(pmd), va, next, evenCows);
         }
       }
     }
