@@ -83,8 +83,10 @@ async function defaultApi() {
  * Runs one canonical scenario on a fresh wasm-mmu machine configured from `profile`.
  * opts.api: the wasm-mmu module (default: the built dist/index.js; tests pass src/index.ts).
  * Returns { scenario, source: 'emulator', kernel: profile.release, observations }.
+ * opts.checkInvariants: run mmu.checkInvariants() after every step; the document then has
+ * `invariants`: [{ step, problems }] for each step that left the core inconsistent.
  */
-export async function runOnEmulator(norm, { profile, api } = {}) {
+export async function runOnEmulator(norm, { profile, api, checkInvariants = false } = {}) {
   if (!profile) throw new Error('runOnEmulator needs the kernel profile');
   api ??= await defaultApi();
   const mmu = await api.createMmu(emulatorOptions(profile, norm));
@@ -119,6 +121,7 @@ export async function runOnEmulator(norm, { profile, api } = {}) {
   };
 
   const observations = [];
+  const invariants = [];
   try {
     for (let k = 0; k < norm.steps.length; k++) {
       const st = norm.steps[k];
@@ -179,11 +182,17 @@ export async function runOnEmulator(norm, { profile, api } = {}) {
         continue;
       }
       sampleAll(proc);
+      if (checkInvariants) {
+        const problems = mmu.checkInvariants();
+        if (problems.length) invariants.push({ step: k, problems });
+      }
     }
   } finally {
     for (const mm of mmu.addressSpaces()) mm.destroy();
   }
-  return { scenario: norm.name, source: 'emulator', kernel: profile.release, observations };
+  const doc = { scenario: norm.name, source: 'emulator', kernel: profile.release, observations };
+  if (checkInvariants) doc.invariants = invariants;
+  return doc;
 
   // The measured part of a step: one system call or one access loop (kernel/scenario.c exec_op).
   function execStep(st, proc, m, r) {
