@@ -239,7 +239,8 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
         // DONTNEED: write back, then drop the unmapped clean pages; WILLNEED: read the range
         // in (order-0, no readahead marker: force_page_cache_ra). The others only change the
         // fd's readahead state, and the mappings use their own fd.
-        if (st.advice === 'dontneed') { syncRange(file, st.from, last); file.evict(st.from, last); }
+        // A range wholly past EOF does nothing.
+        if (st.advice === 'dontneed' && last >= st.from) { syncRange(file, st.from, last); file.evict(st.from, last); }
         if (st.advice === 'willneed') file.prime(st.from, Math.max(0, Math.min(last, Math.ceil(file.size / PAGE_SIZE) - 1) - st.from + 1));
         return;
       }

@@ -31,7 +31,7 @@ export const freshSeed = () => ((Date.now() ^ (process.pid << 16)) >>> 0) % 2147
  * seed, deadline (ms epoch), jobs, shrink, shrinkBudget, onCase(progress).
  * Returns { total, agree, unstableOnly, classes: Map(signature → { count, cases: [id], first: { raw, result } }) }.
  */
-export async function fuzz(ctx, { seeds, count = 100, deadline = Infinity, jobs = 2, shrink = true, shrinkBudget = 120, shrinkDeadline = Infinity, onCase } = {}) {
+export async function fuzz(ctx, { seeds, count = 100, deadline = Infinity, jobs = 2, shrink = true, shrinkBudget = 80, shrinkDeadline = Infinity, onCase } = {}) {
   const classes = new Map();
   let total = 0, agree = 0, unstableOnly = 0;
   for (const seed of seeds) {
@@ -57,7 +57,8 @@ export async function fuzz(ctx, { seeds, count = 100, deadline = Infinity, jobs 
     await Promise.all(Array.from({ length: jobs }, worker));
   }
   if (shrink) {
-    for (const c of classes.values()) {
+    // The most frequent classes first: they are the ones worth a minimal scenario most.
+    for (const c of [...classes.values()].sort((a, b) => b.count - a.count)) {
       if (Date.now() >= shrinkDeadline) break;
       if (c.first.result.status === 'kernel-error') continue;
       try {
@@ -80,7 +81,7 @@ export function report(res, known, { seeds } = {}) {
   const rows = [...res.classes.values()].sort((a, b) => b.count - a.count);
   for (const c of rows) {
     const k = knownClass(known, c.signature);
-    const tag = k ? `known #${k.item}` : 'NEW';
+    const tag = k ? `known #${[k.item].flat().join(',#')}` : 'NEW';
     lines.push('');
     lines.push(`[${tag}] ${c.signature}  ×${c.count}  cases ${c.cases.join(' ')}`);
     const ex = c.minimal ?? { raw: c.first.raw, result: c.first.result };
@@ -152,7 +153,7 @@ async function main(argv) {
   if (opt.seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new Error('--seed needs a non-negative integer');
   const count = opt.count ?? (opt.minutes ? Infinity : 200);
   const t0 = Date.now();
-  const deadline = opt.minutes ? t0 + opt.minutes * 60_000 * 0.8 : Infinity; // leave time to shrink
+  const deadline = opt.minutes ? t0 + opt.minutes * 60_000 * 0.6 : Infinity; // leave 40 % of the time to shrink
   const shrinkDeadline = opt.minutes ? t0 + opt.minutes * 60_000 : Infinity;
 
   const api = await import('../../dist/index.js');

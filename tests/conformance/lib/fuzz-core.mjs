@@ -39,7 +39,8 @@ const unstableEntry = (m) => ({ step: m.step, field: m.field, ...(m.map !== unde
 export function mapKind(norm, id) {
   const mm = norm.steps.find((st) => st.op === 'mmap' && st.id === id);
   if (!mm) return '?';
-  return `${mm.anon ? 'anon' : 'file'}-${mm.flags}`;
+  // VM_EXEC changes file read-around (6.16+: forward only), so exec file maps are their own kind.
+  return `${mm.anon ? 'anon' : 'file'}-${mm.flags}${!mm.anon && mm.prot.includes('x') ? '-x' : ''}`;
 }
 
 /** What a step is, for a class signature: op plus the argument that selects its behaviour. */
@@ -153,10 +154,21 @@ function dropStep(raw, i) {
   return { ...raw, steps };
 }
 
+/** Removes the steps at `indices` (and what depends on them, see dropStep). */
+function dropSteps(raw, indices) {
+  let out = raw;
+  for (const i of [...indices].sort((a, b) => b - a)) if (i < out.steps.length) out = dropStep(out, i);
+  return out;
+}
+
 /** Candidate simplifications of a raw scenario, roughly biggest first. */
 function* candidates(raw) {
   const n = raw.steps.length;
-  // Drop steps (from the end: later steps rarely cause earlier disagreements).
+  // Drop chunks of steps (ddmin-like halving), then single steps from the end (later steps
+  // rarely cause earlier disagreements).
+  for (let k = Math.floor(n / 2); k >= 2; k = Math.floor(k / 2)) {
+    for (let start = n - k; start >= 0; start -= k) yield dropSteps(raw, Array.from({ length: k }, (_, j) => start + j));
+  }
   for (let i = n - 1; i >= 0; i--) yield dropStep(raw, i);
   const edit = (i, patch) => ({ ...raw, steps: raw.steps.map((x, j) => (j === i ? { ...x, ...patch } : x)) });
   for (let i = 0; i < n; i++) {
@@ -254,7 +266,10 @@ export async function shrinkCase(ctx, raw, target, { budget = 150, deadline = In
   return { raw: best, norm, result: final, tries };
 }
 
-/** Known classes (fuzz-known.json): [{ class, item, note }] — `class` is a signature or /regex/. */
+/**
+ * Known classes (fuzz-known.json): [{ class, item, note }] — `class` is a signature or a
+ * /regex/ over signatures; `item` is the issue 14 item number (or a list of them, or "new").
+ */
 export function loadKnown(path) {
   const list = JSON.parse(readFileSync(path, 'utf8'));
   return list.map((k) => ({ ...k, test: k.class.startsWith('/') ? new RegExp(k.class.slice(1, k.class.lastIndexOf('/'))) : null }));
