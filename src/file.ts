@@ -249,10 +249,14 @@ export class File {
     return this.core.x.file_evict(this.id, first, last);
   }
 
-  /** Write back every dirty cached page (fsync). */
-  sync(): void {
+  /**
+   * Write back the dirty cached pages of [first, last] (default: every page, fsync); a range
+   * is what sync_file_range / fadvise(DONTNEED)'s __filemap_fdatawrite_range write back.
+   */
+  sync(first = 0, last = Math.max(0, Math.ceil(this.size / PAGE_SIZE) - 1)): void {
     this.check();
-    const r = this.core.x.file_sync(this.id, 0, Math.max(0, Math.ceil(this.size / PAGE_SIZE) - 1));
+    this.pages(first, last - first);
+    const r = this.core.x.file_sync(this.id, first, last);
     if (r < 0) throw new LinuxError(-r, 'fsync');
   }
 

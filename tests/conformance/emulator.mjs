@@ -36,6 +36,16 @@ const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_LOCKED = 
 const MS = { async: 1, invalidate: 2, sync: 4 };
 const MLOCK_ONFAULT = 1;
 
+/**
+ * Writes back the dirty pages of file pages [first, last] only, as POSIX_FADV_DONTNEED's
+ * __filemap_fdatawrite_range does (issue 14 item 15: not the whole file). Needs the host's
+ * ranged `FileHandle.sync(first, last)`.
+ */
+function syncRange(file, first, last) {
+  if (last < first) return;
+  file.sync(first, last);
+}
+
 // ------------------------------------------------------------------ configuration
 /**
  * createMmu options for a kernel profile (golden/<release>/profile.json): fault_around_bytes,
@@ -73,12 +83,15 @@ async function defaultApi() {
  * Runs one canonical scenario on a fresh wasm-mmu machine configured from `profile`.
  * opts.api: the wasm-mmu module (default: the built dist/index.js; tests pass src/index.ts).
  * Returns { scenario, source: 'emulator', kernel: profile.release, observations }.
+ * opts.checkInvariants: run mmu.checkInvariants() after every step; the document then has
+ * `invariants`: [{ step, problems }] for each step that left the core inconsistent.
  */
-export async function runOnEmulator(norm, { profile, api } = {}) {
+export async function runOnEmulator(norm, { profile, api, checkInvariants = false } = {}) {
   if (!profile) throw new Error('runOnEmulator needs the kernel profile');
   api ??= await defaultApi();
   const mmu = await api.createMmu(emulatorOptions(profile, norm));
-  const zeroPfn = profile.zeroPage ? mmu.phys.zeroPfn : 0;
+  // null = no zero page; the emulator's zero page may be frame 0 (issue 15: never `Z` before).
+  const zeroPfn = profile.zeroPage ? mmu.phys.zeroPfn : null;
 
   let file = null;
   if (norm.file) {
@@ -108,6 +121,7 @@ export async function runOnEmulator(norm, { profile, api } = {}) {
   };
 
   const observations = [];
+  const invariants = [];
   try {
     for (let k = 0; k < norm.steps.length; k++) {
       const st = norm.steps[k];
@@ -168,11 +182,17 @@ export async function runOnEmulator(norm, { profile, api } = {}) {
         continue;
       }
       sampleAll(proc);
+      if (checkInvariants) {
+        const problems = mmu.checkInvariants();
+        if (problems.length) invariants.push({ step: k, problems });
+      }
     }
   } finally {
     for (const mm of mmu.addressSpaces()) mm.destroy();
   }
-  return { scenario: norm.name, source: 'emulator', kernel: profile.release, observations };
+  const doc = { scenario: norm.name, source: 'emulator', kernel: profile.release, observations };
+  if (checkInvariants) doc.invariants = invariants;
+  return doc;
 
   // The measured part of a step: one system call or one access loop (kernel/scenario.c exec_op).
   function execStep(st, proc, m, r) {
@@ -219,7 +239,8 @@ export async function runOnEmulator(norm, { profile, api } = {}) {
         // DONTNEED: write back, then drop the unmapped clean pages; WILLNEED: read the range
         // in (order-0, no readahead marker: force_page_cache_ra). The others only change the
         // fd's readahead state, and the mappings use their own fd.
-        if (st.advice === 'dontneed') { file.sync(); file.evict(st.from, last); }
+        // A range wholly past EOF does nothing.
+        if (st.advice === 'dontneed' && last >= st.from) { syncRange(file, st.from, last); file.evict(st.from, last); }
         if (st.advice === 'willneed') file.prime(st.from, Math.max(0, Math.min(last, Math.ceil(file.size / PAGE_SIZE) - 1) - st.from + 1));
         return;
       }

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import * as api from '../../src/index.js';
-import { GOLDEN_DIR, loadScenarios, scenarioHash } from './lib/scenario.mjs';
+import { GOLDEN_DIR, loadScenarios, normalizeScenario, scenarioHash } from './lib/scenario.mjs';
 import { buildHarness, detectProfile, hostCapability, PROFILE_KEYS, runOnKernel, unmetRequirement } from './lib/kernel.mjs';
 import { compareObservations, formatTable, summarizeMismatches } from './compare.mjs';
 import {
@@ -70,6 +70,42 @@ describe('emulator runner', () => {
     const withDelta = { ...s, expectedDeltas: [{ step: 1, field: 'majflt', rule: 'R11.6', reason: 'a reason long enough' }] };
     expect(scenarioHash(withDelta)).toBe(scenarioHash(s));
     expect(scenarioHash(s)).toBe((golden(s.name) as GoldenDoc).scenarioHash);
+  });
+});
+
+// ---------------------------------------------------------------- runner bugs (issue 14/15)
+describe('emulator runner fixes', () => {
+  it('R4.1: with a zero page, an anonymous read fault is reported as Z (the zero page may be frame 0)', async () => {
+    const s = normalizeScenario({
+      name: 'runner-zero-page', rules: ['R4.1'], description: 'anonymous read maps the zero page',
+      steps: [
+        { op: 'mmap', id: 'a', pages: 4, prot: 'rw', anon: true },
+        { op: 'touchRange', map: 'a', from: 0, to: 1, access: 'read', expect: 'a' },
+        { op: 'touch', map: 'a', page: 1, access: 'write', expect: 'a' },
+      ],
+    });
+    const doc = await runOnEmulator(s, { profile: { ...profile, zeroPage: true }, api });
+    expect(doc.observations[0].maps.a.state).toBe('ZZ..');
+    expect(doc.observations[1].maps.a.state).toBe('ZA..');
+    const none = await runOnEmulator(s, { profile: { ...profile, zeroPage: false }, api });
+    expect(none.observations[0].maps.a.state).toBe('AA..');
+  });
+
+  it('R9.10: fadvise(DONTNEED) writes back only the advised range (a dirty page outside it stays writable)', async () => {
+    const s = normalizeScenario({
+      name: 'runner-fadvise-range', rules: ['R9.10'], description: 'fadvise DONTNEED of page 0 only cleans page 0',
+      file: { pages: 4, cached: true },
+      steps: [
+        { op: 'mmap', id: 'f', pages: 4, prot: 'rw', flags: 'shared', anon: false },
+        { op: 'touch', map: 'f', page: 0, access: 'write' },
+        { op: 'touch', map: 'f', page: 3, access: 'write' },
+        { op: 'fadvise', advice: 'dontneed', from: 0, pages: 1 },
+        { op: 'touch', map: 'f', page: 3, access: 'write', expect: 'f' },
+        { op: 'touch', map: 'f', page: 0, access: 'write', expect: 'f' },
+      ],
+    });
+    const doc = await runOnEmulator(s, { profile: { ...profile, fileSystem: 'ext4' }, api });
+    expect(doc.observations.map((o) => o.minflt)).toEqual([0, 1]);
   });
 });
 

@@ -636,14 +636,18 @@ static void __attribute__((noinline)) exec_op(void)
 	case OP_CACHE: cache_range(A.from, A.to); break;
 	case OP_PWRITE:
 		pagebuf[0] = A.value;
-		A.ret = pwrite(fdmap, pagebuf, 1, (off_t)(A.page * (long)PAGE + A.offset)) == 1 ? 0 : -1;
-		A.err = errno;
+		/* Only a return of -1 sets errno; a short count is not an error (issue 14 item 16). */
+		A.ret = pwrite(fdmap, pagebuf, 1, (off_t)(A.page * (long)PAGE + A.offset)) < 0 ? -1 : 0;
+		A.err = A.ret ? errno : 0;
 		break;
 	case OP_PREAD:
-		A.ret = pread(fdmap, pagebuf, 1, (off_t)(A.page * (long)PAGE + A.offset)) == 1 ? 0 : -1;
-		A.err = errno;
-		A.val = A.ret == 0 ? pagebuf[0] : -1;
+	{
+		ssize_t n = pread(fdmap, pagebuf, 1, (off_t)(A.page * (long)PAGE + A.offset));
+		A.ret = n < 0 ? -1 : 0;
+		A.err = n < 0 ? errno : 0;
+		A.val = n == 1 ? pagebuf[0] : -1; /* 0 bytes at or past EOF: no value, no errno */
 		break;
+	}
 	case OP_CLEARREFS:
 		A.ret = crfd >= 0 && write(crfd, "4", 1) == 1 ? 0 : -1;
 		A.err = errno;
