@@ -76,20 +76,27 @@ const VA_LIMIT = 2 ** 48;
  * cap keeps Linux's errno (ENOMEM for mmap, mprotect and madvise, EINVAL for munmap).
  */
 const LEN_CAP = 2 ** 48;
-const SIGBUS = 7, SIGSEGV = 11, SEGV_MAPERR = 1, BUS_OBJERR = 3, BUS_MCEERR_AR = 4;
+/** NO_PROGRESS: the core's internal si_code 3 (assembly/fault.ts fault_no_progress). */
+const SIGBUS = 7, SIGSEGV = 11, SEGV_MAPERR = 1, NO_PROGRESS = 3, BUS_MCEERR_AR = 4;
 
 function isNum(x: unknown): x is number { return typeof x === 'number' && Number.isFinite(x); }
 
 /** @internal Translate a negative access result into the typed error it stands for. */
 export function accessError(core: Core, r: number, what: string): Error {
+  const backendError = core.lastBackendError(); // before any other core call starts a new list
   if (r <= -1e9) return new RangeError(`${what}: bad arguments`);
   if (r === -SIGSEGV) {
     return new SegmentationFault(core.x.fault_sig_addr(), core.x.fault_sig_code() === SEGV_MAPERR ? 'SEGV_MAPERR' : 'SEGV_ACCERR', what);
   }
   if (r === -SIGBUS) {
+    // x86-64 do_sigbus: BUS_MCEERR_AR for poison, BUS_ADRERR for every other VM_FAULT_SIGBUS.
+    // The core's NO_PROGRESS (a backend fault that said "mapped" and mapped nothing; Linux
+    // would retry for ever) is delivered as BUS_ADRERR too, with the reason as cause.
     const code = core.x.fault_sig_code();
-    if (code === BUS_OBJERR) return new BusError(core.x.fault_sig_addr(), 'BUS_OBJERR', 'the fault made no progress (a backend fault that maps nothing)');
-    return new BusError(core.x.fault_sig_addr(), code === BUS_MCEERR_AR ? 'BUS_MCEERR_AR' : 'BUS_ADRERR');
+    const cause = code === NO_PROGRESS
+      ? new RangeError('the fault made no progress: the backend\'s fault() returned VM_FAULT_NOPAGE but mapped nothing')
+      : backendError;
+    return new BusError(core.x.fault_sig_addr(), code === BUS_MCEERR_AR ? 'BUS_MCEERR_AR' : 'BUS_ADRERR', undefined, cause);
   }
   if (r === -101) return new OutOfMemoryError(`${what}: out of emulated RAM and nothing reclaimable`);
   if (r === -102) return new LinuxError(11, what, 'the backend must wait: use the async API');
@@ -133,7 +140,7 @@ export class AddressSpace {
   }
 
   private call(r: number, syscall: string): number {
-    if (r < 0) throw new LinuxError(-r, syscall);
+    if (r < 0) throw new LinuxError(-r, syscall, undefined, this.core.lastBackendError());
     return r;
   }
 

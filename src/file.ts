@@ -210,7 +210,7 @@ export class File {
     if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`size must be an integer in [0, 2^44], got ${size}`);
     this.backend.truncate?.(size);
     const r = this.core.x.file_truncate(this.id, size);
-    if (r < 0) throw new LinuxError(-r, 'truncate');
+    if (r < 0) throw new LinuxError(-r, 'truncate', undefined, this.core.lastBackendError());
   }
 
   /**
@@ -253,7 +253,7 @@ export class File {
   sync(): void {
     this.check();
     const r = this.core.x.file_sync(this.id, 0, Math.max(0, Math.ceil(this.size / PAGE_SIZE) - 1));
-    if (r < 0) throw new LinuxError(-r, 'fsync');
+    if (r < 0) throw new LinuxError(-r, 'fsync', undefined, this.core.lastBackendError());
   }
 
   /**
@@ -271,7 +271,7 @@ export class File {
       const k = Math.min(PAGE_SIZE - ((offset + done) % PAGE_SIZE), data.length - done);
       this.core.bytes().set(data.subarray(done, done + k), this.core.x.staging_addr() >>> 0);
       const r = this.core.x.file_rw(this.id, offset + done, k, 1);
-      if (r < 0) throw new LinuxError(-r, 'pwrite');
+      if (r < 0) throw new LinuxError(-r, 'pwrite', undefined, this.core.lastBackendError());
       done += r;
     }
     return done;
@@ -286,7 +286,7 @@ export class File {
     let done = 0;
     while (done < n) {
       const r = this.core.x.file_rw(this.id, offset + done, Math.min(PAGE_SIZE - ((offset + done) % PAGE_SIZE), n - done), 0);
-      if (r < 0) throw new LinuxError(-r, 'pread');
+      if (r < 0) throw new LinuxError(-r, 'pread', undefined, this.core.lastBackendError());
       if (r === 0) break;
       const at = this.core.x.staging_addr() >>> 0;
       out.set(this.core.bytes().subarray(at, at + r), done);
@@ -332,7 +332,7 @@ export class File {
   close(discard = false): void {
     this.check();
     const r = this.core.x.file_close(this.id, discard ? 1 : 0);
-    if (r < 0) throw new LinuxError(-r, 'close', r === -16 ? 'the file is still mapped' : undefined);
+    if (r < 0) throw new LinuxError(-r, 'close', r === -16 ? 'the file is still mapped' : undefined, this.core.lastBackendError());
     this.onClose(this);
   }
 }

@@ -3,7 +3,10 @@
 import { loadCore, type Core, type HostHandlers, type StatName } from './core.js';
 import { LinuxError, OutOfMemoryError } from './errors.js';
 import { TlbView, ACCESS_CODE, type Access } from './tlb-view.js';
-import { PAGE_SIZE } from './constants.js';
+import { PAGE_SIZE, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_DONE_COW, VM_FAULT_ERROR } from './constants.js';
+
+/** Every VM_FAULT_* bit Linux defines (0x1 … 0x4000) and VM_FAULT_HINDEX_MASK (0xf0000). */
+const VM_FAULT_KNOWN = 0x7f77 | 0xf0000;
 import { AddressSpace } from './address-space.js';
 import { XipMemory, XipFile, createXipFile, type XipFileOptions } from './xip.js';
 import { DeviceSpace, DeviceFile, createDevice, remapPfnRange, vmInsertPage, type MmioHandler,
@@ -243,7 +246,10 @@ export class Mmu {
 
   private readonly files = new Map<number, File>();
   private readonly spaces = new Map<number, AddressSpace>();
-  /** Errors a backend threw inside a fault, kept for the caller (the core saw -EIO). */
+  /**
+   * Every error a backend or swap device raised inside the core (the core saw -EIO), oldest
+   * first. The failed access also carries it: BusError.cause / LinuxError.cause.
+   */
   readonly backendErrors: unknown[] = [];
 
   /** Execute-in-place memory beyond RAM: physical [xip.base, xip.base + xip.size), no struct page. */
@@ -259,7 +265,7 @@ export class Mmu {
     this.phys = new PhysicalMemory(core);
     this.tlb = new HardwareTlb(core);
     this.xip = new XipMemory(core);
-    this.devices = new DeviceSpace(core, (e) => this.backendErrors.push(e));
+    this.devices = new DeviceSpace(core, (e) => this.noteBackendError(e));
     this.fab = options.faultAroundBytes;
     this.pfo = options.prefaultOld;
   }
@@ -323,7 +329,7 @@ export class Mmu {
     }
     let size: number;
     try { size = backend.size(); } catch (e) {
-      throw Object.assign(new LinuxError(5, 'openFile', `the backend's size() threw: ${(e as Error)?.message ?? e}`), { cause: e });
+      throw new LinuxError(5, 'openFile', undefined, e);
     }
     if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`backend size must be an integer in [0, 2^44], got ${size}`);
     let flags = 0;
@@ -378,10 +384,25 @@ export class Mmu {
   // The host side of assembly/host.ts. Each handler runs inside a Wasm call and must not
   // throw: a backend's exception becomes -EIO (a SIGBUS for the access, as Linux gives
   // for an I/O error) and is kept in backendErrors.
+  private noteBackendError(e: unknown): void {
+    this.backendErrors.push(e);
+    this.core.callErrors.push(e);
+  }
+
   private installHost(): void {
     const h = this.core.host;
     const vmf = new VmFault(this.core);
-    const fail = (e: unknown, code = -5) => { this.backendErrors.push(e); return code; };
+    const fail = (e: unknown, code = -5) => { this.noteBackendError(e); return code; };
+    // A vm_fault_t from a backend: only VM_FAULT_* bits (and the hpage index) mean anything.
+    // Anything else (undefined, 12345, NaN) is the backend's bug: SIGBUS, with the reason kept.
+    const faultResult = (v: unknown, method: string, undefinedOk: boolean): number => {
+      if (v === undefined && undefinedOk) return 0;
+      if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff && (v & ~VM_FAULT_KNOWN) === 0) return v;
+      const bad = typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff
+        ? `${v} (0x${v.toString(16)}: bits 0x${((v & ~VM_FAULT_KNOWN) >>> 0).toString(16)} are no VM_FAULT_* flag)`
+        : typeof v === 'string' ? `the string ${JSON.stringify(v)}` : String(v);
+      return fail(new RangeError(`the backend's ${method}() returned ${bad}: it must return VM_FAULT_* bits`), 2);
+    };
     h.readPage = (fileId, index, dst) => {
       const f = this.files.get(fileId);
       if (!f) return -5;
@@ -405,7 +426,14 @@ export class Mmu {
     h.fault = (fileId) => {
       const f = this.files.get(fileId);
       if (!f?.backend.fault) return 2; // VM_FAULT_SIGBUS
-      try { return f.backend.fault(vmf) >>> 0; } catch (e) { return fail(e, 2); }
+      try {
+        const r = faultResult(f.backend.fault(vmf), 'fault', false);
+        // "Handled" with no page handed back and nothing mapped: the core's SIGBUS needs a reason.
+        if ((r & (VM_FAULT_LOCKED | VM_FAULT_NOPAGE | VM_FAULT_RETRY | VM_FAULT_DONE_COW | VM_FAULT_ERROR)) === 0 && vmf.page === null) {
+          this.noteBackendError(new RangeError(`the backend's fault() returned ${r} without a page: fill one with vmf.fillPage() and return VM_FAULT_LOCKED, or map one and return VM_FAULT_NOPAGE`));
+        }
+        return r;
+      } catch (e) { return fail(e, 2); }
     };
     h.mapPages = (fileId, start, end) => {
       const f = this.files.get(fileId);
@@ -413,7 +441,7 @@ export class Mmu {
     };
     h.pageMkwrite = (fileId) => {
       const f = this.files.get(fileId);
-      try { return (f?.backend.pageMkwrite?.(vmf) ?? 0) >>> 0; } catch (e) { return fail(e, 2); }
+      try { return faultResult(f?.backend.pageMkwrite?.(vmf), 'pageMkwrite', true); } catch (e) { return fail(e, 2); }
     };
     h.swapWrite = (slot, src) => {
       try { this.swapDevice.writePage(slot, this.core.bytes().slice(src, src + PAGE_SIZE)); return 0; } catch (e) { return fail(e); }
@@ -421,6 +449,7 @@ export class Mmu {
     h.swapRead = (slot, dst) => {
       try {
         const n = this.swapDevice.readPage(slot, this.core.bytes().subarray(dst, dst + PAGE_SIZE));
+        if (n < 0) this.noteBackendError(new Error(`the swap device's readPage(${slot}) returned ${n}`));
         return n < 0 ? n : 0;
       } catch (e) { return fail(e); }
     };
@@ -428,7 +457,7 @@ export class Mmu {
     h.mmio = (pa, buf, len, write) => this.devices.access(pa, buf, len, write !== 0);
     h.pfnMkwrite = (fileId) => {
       const f = this.files.get(fileId);
-      try { return (f?.backend.pfnMkwrite?.(vmf) ?? 0) >>> 0; } catch (e) { return fail(e, 2); }
+      try { return faultResult(f?.backend.pfnMkwrite?.(vmf), 'pfnMkwrite', true); } catch (e) { return fail(e, 2); }
     };
   }
 
