@@ -1,6 +1,6 @@
 // AddressSpace: one emulated process's memory — Linux's mm_struct and its system calls.
 import type { Core } from './core.js';
-import { LinuxError, SegmentationFault, BusError, OutOfMemoryError, CoreCrashedError } from './errors.js';
+import { LinuxError, SegmentationFault, BusError, OutOfMemoryError, CoreCrashedError, showValue } from './errors.js';
 import { ACCESS_CODE, type Access } from './tlb-view.js';
 import type { File } from './file.js';
 import { isAsyncBackend } from './fetch-file.js';
@@ -120,21 +120,21 @@ export class AddressSpace {
 
   private addr(x: unknown, what: string): number {
     if (!isNum(x) || !Number.isInteger(x) || x < 0 || x >= VA_LIMIT) {
-      throw new RangeError(`${what} must be an integer address in [0, 2^48), got ${String(x)}`);
+      throw new RangeError(`${what} must be an integer address in [0, 2^48), got ${showValue(x)}`);
     }
     return x;
   }
 
   private len(x: unknown, what: string): number {
     if (!isNum(x) || !Number.isInteger(x) || x < 0) {
-      throw new RangeError(`${what} must be a non-negative integer, got ${String(x)}`);
+      throw new RangeError(`${what} must be a non-negative integer, got ${showValue(x)}`);
     }
     return x;
   }
 
   private bits(x: unknown, what: string): number {
     if (!isNum(x) || !Number.isInteger(x) || x < 0 || x > 0xffffffff) {
-      throw new RangeError(`${what} must be a 32-bit unsigned integer, got ${String(x)}`);
+      throw new RangeError(`${what} must be a 32-bit unsigned integer, got ${showValue(x)}`);
     }
     return x;
   }
@@ -190,7 +190,7 @@ export class AddressSpace {
     this.live();
     // An int, as in C: `advice | 0` of 2^32 + 4 would silently be MADV_DONTNEED.
     if (!isNum(advice) || !Number.isInteger(advice) || advice < -(2 ** 31) || advice >= 2 ** 31) {
-      throw new RangeError(`advice must be a 32-bit integer, got ${String(advice)}`);
+      throw new RangeError(`advice must be a 32-bit integer, got ${showValue(advice)}`);
     }
     this.call(this.core.x.sys_madvise(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), LEN_CAP),
       advice | 0), 'madvise');
@@ -232,7 +232,7 @@ export class AddressSpace {
   /** RLIMIT_MEMLOCK in bytes (Infinity = unlimited, like CAP_IPC_LOCK; the default). */
   setMemlockLimit(bytes: number): void {
     this.live();
-    if (bytes !== Infinity && (!Number.isInteger(bytes) || bytes < 0)) throw new RangeError(`limit must be a non-negative integer or Infinity, got ${bytes}`);
+    if (bytes !== Infinity && (!Number.isInteger(bytes) || bytes < 0)) throw new RangeError(`limit must be a non-negative integer or Infinity, got ${showValue(bytes)}`);
     this.core.x.mm_set_memlock_limit(this.id, bytes === Infinity ? -1 : Math.floor(bytes / PAGE_SIZE));
   }
 
@@ -274,7 +274,7 @@ export class AddressSpace {
 
   private access(a: Access): number {
     const c = ACCESS_CODE[a];
-    if (c === undefined) throw new RangeError(`access must be 'read', 'write' or 'exec', got ${String(a)}`);
+    if (c === undefined) throw new RangeError(`access must be 'read', 'write' or 'exec', got ${showValue(a)}`);
     return c;
   }
 

@@ -77,6 +77,14 @@ export class CoreCrashedError extends Error {
   }
 }
 
+/** A value as an error message shows it: a string quoted and named as one ('4096' is not 4096). */
+export function showValue(v: unknown): string {
+  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
+  if (typeof v === 'bigint') return `the bigint ${v}n`;
+  if (v !== null && typeof v === 'object') return `an object (${Object.prototype.toString.call(v).slice(8, -1)})`;
+  return String(v);
+}
+
 export function errnoName(errno: number): ErrnoName | undefined {
   return ERRNO_NAMES[errno];
 }

@@ -11,6 +11,7 @@
 // Browser-safe: no `node:` import; it needs only the global fetch (browsers, Node >= 18).
 import type { Backend } from './file.js';
 import { PAGE_SIZE } from './constants.js';
+import { showValue } from './errors.js';
 
 /** readPage's answer when the data must be waited for: -EAGAIN. */
 export const READ_AGAIN = -11;
@@ -143,12 +144,12 @@ export class FetchFile implements AsyncBackend {
   constructor(url: string | URL, opts: FetchFileOptions & { size: number }) {
     this.url = FetchFile.resolve(url);
     const size = opts.size;
-    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`FetchFile size must be an integer in [0, 2^44], got ${size}`);
+    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`FetchFile size must be an integer in [0, 2^44], got ${showValue(size)}`);
     this.length = size;
     this.fetchImpl = opts.fetch ?? globalThis.fetch.bind(globalThis);
     this.init = opts.init ?? {};
     const maxBytes = opts.maxRequestBytes ?? 2 * 1024 * 1024;
-    if (!Number.isInteger(maxBytes) || maxBytes < PAGE_SIZE) throw new RangeError(`maxRequestBytes must be an integer >= 4096, got ${maxBytes}`);
+    if (!Number.isInteger(maxBytes) || maxBytes < PAGE_SIZE) throw new RangeError(`maxRequestBytes must be an integer >= 4096, got ${showValue(maxBytes)}`);
     this.maxPages = Math.floor(maxBytes / PAGE_SIZE);
     this.maxGap = opts.maxGapPages ?? 8;
     this.keep = opts.keepPages ?? 256;

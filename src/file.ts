@@ -2,7 +2,7 @@
 // A backend supplies the bytes; the core keeps the page cache. Backends without their own
 // fault / mapPages get the page cache's generic ones, which run inside Wasm.
 import type { Core, CoreExports } from './core.js';
-import { LinuxError } from './errors.js';
+import { LinuxError, showValue } from './errors.js';
 import { PAGE_SIZE } from './constants.js';
 
 /** What a backend's fault / mapPages / pageMkwrite sees: Linux's struct vm_fault. */
@@ -67,7 +67,7 @@ export class VmFault {
    * `pgoff` and hand it back as the faulting page. Return VM_FAULT_LOCKED after this.
    */
   fillPage(pgoff: number, data: Uint8Array): void {
-    if (data.length > PAGE_SIZE) throw new RangeError(`a page holds 4096 bytes, got ${data.length}`);
+    if (data.length > PAGE_SIZE) throw new RangeError(`a page holds 4096 bytes, got ${showValue(data.length)}`);
     const pfn = this.core.x.vmf_add_page(pgoff);
     if (pfn < 0) throw new LinuxError(-pfn, 'fault');
     const at = (this.core.x.mmu_ram_base() >>> 0) + pfn * PAGE_SIZE;
@@ -106,7 +106,7 @@ export class MemoryFile implements Backend {
   writes = 0;
   constructor(bytes: Uint8Array | number = 0) {
     if (typeof bytes === 'number') {
-      if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`file size must be a non-negative integer, got ${bytes}`);
+      if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`file size must be a non-negative integer, got ${showValue(bytes)}`);
       this.data = new Uint8Array(bytes);
     } else {
       this.data = new Uint8Array(bytes);
@@ -200,14 +200,14 @@ export class File {
 
   private pages(first: number, count: number): void {
     if (!Number.isInteger(first) || !Number.isInteger(count) || first < 0 || count < 0) {
-      throw new RangeError(`page range must be non-negative integers, got ${first}, ${count}`);
+      throw new RangeError(`page range must be non-negative integers, got ${showValue(first)}, ${count}`);
     }
   }
 
   /** Change the size (truncate_setsize, R10.2): mappings beyond it are zapped, even private copies. */
   truncate(size: number): void {
     this.check();
-    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`size must be an integer in [0, 2^44], got ${size}`);
+    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`size must be an integer in [0, 2^44], got ${showValue(size)}`);
     this.backend.truncate?.(size);
     const r = this.core.x.file_truncate(this.id, size);
     if (r < 0) throw new LinuxError(-r, 'truncate', undefined, this.core.lastBackendError());
@@ -225,7 +225,7 @@ export class File {
     this.check();
     this.pages(first, count);
     const order = opts.order ?? 0;
-    if (!Number.isInteger(order) || order < 0 || order > 9) throw new RangeError(`order must be 0..9, got ${order}`);
+    if (!Number.isInteger(order) || order < 0 || order > 9) throw new RangeError(`order must be 0..9, got ${showValue(order)}`);
     if (order === 0) {
       this.core.x.file_prime(this.id, first, count);
       return;
@@ -264,7 +264,7 @@ export class File {
    */
   pwrite(offset: number, data: Uint8Array): number {
     this.check();
-    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > 2 ** 44) throw new RangeError(`offset must be an integer in [0, 2^44 - length], got ${offset}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > 2 ** 44) throw new RangeError(`offset must be an integer in [0, 2^44 - length], got ${showValue(offset)}`);
     if (!(data instanceof Uint8Array)) throw new RangeError('pwrite takes a Uint8Array');
     let done = 0;
     while (done < data.length) {
@@ -280,8 +280,8 @@ export class File {
   /** pread(2): read up to `n` bytes at byte `offset` through the page cache (shorter at EOF). */
   pread(offset: number, n: number): Uint8Array {
     this.check();
-    if (!Number.isInteger(offset) || offset < 0 || offset > 2 ** 44) throw new RangeError(`offset must be an integer in [0, 2^44], got ${offset}`);
-    if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a non-negative integer, got ${n}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset > 2 ** 44) throw new RangeError(`offset must be an integer in [0, 2^44], got ${showValue(offset)}`);
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a non-negative integer, got ${showValue(n)}`);
     const out = new Uint8Array(n);
     let done = 0;
     while (done < n) {

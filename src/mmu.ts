@@ -1,7 +1,7 @@
 // Mmu: one emulated machine — RAM, the hardware walker and TLB, and (in the layers
 // above) address spaces and files. Created by createMmu().
 import { loadCore, type Core, type HostHandlers, type StatName } from './core.js';
-import { LinuxError, OutOfMemoryError } from './errors.js';
+import { LinuxError, OutOfMemoryError, showValue } from './errors.js';
 import { TlbView, ACCESS_CODE, type Access } from './tlb-view.js';
 import { PAGE_SIZE, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_DONE_COW, VM_FAULT_ERROR } from './constants.js';
 
@@ -93,53 +93,92 @@ function accessCode(access: Access): number {
 
 function checkVa(va: number, what = 'address'): void {
   if (!Number.isInteger(va) || va < 0 || va >= VA_LIMIT) {
-    throw new RangeError(`${what} must be an integer in [0, 2^48), got ${va}`);
+    throw new RangeError(`${what} must be an integer in [0, 2^48), got ${showValue(va)}`);
   }
 }
 
 function isPow2(n: number): boolean { return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0; }
 
+/** Every createMmu option. A name not here is a typo (`rambytes`): refused, not ignored. */
+const OPTION_NAMES = ['ramBytes', 'faultAroundBytes', 'prefaultOld', 'tlbEntries', 'zeroPage', 'pteSpecial',
+  'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm'] as const satisfies readonly (keyof MmuOptions)[];
+
+/** Edit distance, case differences counting half (for "did you mean"). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const sub = a[i - 1] === b[j - 1] ? 0 : a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0.5 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + sub);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+function checkOptionNames(o: object): void {
+  for (const name of Object.keys(o)) {
+    if ((OPTION_NAMES as readonly string[]).includes(name)) continue;
+    // A prefix of a valid name ('faultAround') is as near as a one-letter typo.
+    const score = (n: string) => (name.length >= 4 && n.toLowerCase().startsWith(name.toLowerCase()) ? 1 : distance(name.slice(0, 40), n));
+    const near = OPTION_NAMES.map((n) => [n, score(n)] as const).sort((x, y) => x[1] - y[1])[0];
+    const hint = near[1] <= Math.max(3, name.length / 3) ? `did you mean '${near[0]}'? ` : '';
+    throw new RangeError(`createMmu: unknown option '${name}': ${hint}the options are ${OPTION_NAMES.join(', ')}`);
+  }
+}
+
+function bool(v: unknown, name: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new RangeError(`${name} must be true or false, got ${showValue(v)}`);
+  return v;
+}
+
 /** Validate options and fill defaults. Throws RangeError with the offending option named. */
 export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' | 'swapDevice'>> {
+  if (o === null || typeof o !== 'object') throw new RangeError(`createMmu takes an options object, got ${showValue(o)}`);
+  checkOptionNames(o);
+  if (o.swapDevice !== undefined && (o.swapDevice === null || typeof o.swapDevice.readPage !== 'function' || typeof o.swapDevice.writePage !== 'function')) {
+    throw new RangeError('swapDevice needs readPage(slot, dst) and writePage(slot, src)');
+  }
   const ramBytes = o.ramBytes ?? 64 * 1024 * 1024;
   if (!Number.isInteger(ramBytes) || ramBytes < TWO_MIB || ramBytes % TWO_MIB !== 0) {
-    throw new RangeError(`ramBytes must be a positive multiple of 2 MiB, got ${ramBytes}`);
+    throw new RangeError(`ramBytes must be a positive multiple of 2 MiB, got ${showValue(ramBytes)}`);
   }
   if (ramBytes > 3 * 1024 ** 3) {
     throw new RangeError(`ramBytes ${ramBytes} is too big for wasm32: at most 3 GiB`);
   }
   const tlbEntries = o.tlbEntries ?? 1024;
   if (!isPow2(tlbEntries) || tlbEntries > 1 << 20) {
-    throw new RangeError(`tlbEntries must be a power of two from 1 to 2^20, got ${tlbEntries}`);
+    throw new RangeError(`tlbEntries must be a power of two from 1 to 2^20, got ${showValue(tlbEntries)}`);
   }
   const faultAroundBytes = o.faultAroundBytes ?? 65536;
   checkFaultAround(faultAroundBytes);
   const swapBytes = o.swapBytes ?? 4 * ramBytes;
   if (!Number.isInteger(swapBytes) || swapBytes < 0 || swapBytes % PAGE_SIZE !== 0 || swapBytes > 2 ** 44) {
-    throw new RangeError(`swapBytes must be a multiple of 4096 from 0 to 2^44, got ${swapBytes}`);
+    throw new RangeError(`swapBytes must be a multiple of 4096 from 0 to 2^44, got ${showValue(swapBytes)}`);
   }
   const xipBytes = o.xipBytes ?? 32 * 1024 * 1024;
   if (!Number.isInteger(xipBytes) || xipBytes < 0 || xipBytes % TWO_MIB !== 0) {
-    throw new RangeError(`xipBytes must be a non-negative multiple of 2 MiB, got ${xipBytes}`);
+    throw new RangeError(`xipBytes must be a non-negative multiple of 2 MiB, got ${showValue(xipBytes)}`);
   }
   if (ramBytes + xipBytes > 3.5 * 1024 ** 3) {
     throw new RangeError(`xipBytes ${xipBytes} with ramBytes ${ramBytes} is too big for wasm32: RAM + XIP at most 3.5 GiB`);
   }
   const readaheadBytes = o.readaheadBytes ?? 131072;
   if (!Number.isInteger(readaheadBytes) || readaheadBytes < PAGE_SIZE || readaheadBytes % PAGE_SIZE !== 0 || readaheadBytes > 256 * 1024 * 1024) {
-    throw new RangeError(`readaheadBytes must be a multiple of 4096 from 4096 to 256 MiB, got ${readaheadBytes}`);
+    throw new RangeError(`readaheadBytes must be a multiple of 4096 from 4096 to 256 MiB, got ${showValue(readaheadBytes)}`);
   }
   return {
     ramBytes, tlbEntries, faultAroundBytes, swapBytes, readaheadBytes, xipBytes,
-    prefaultOld: o.prefaultOld ?? false,
-    zeroPage: o.zeroPage ?? true,
-    pteSpecial: o.pteSpecial ?? true,
+    prefaultOld: bool(o.prefaultOld, 'prefaultOld', false),
+    zeroPage: bool(o.zeroPage, 'zeroPage', true),
+    pteSpecial: bool(o.pteSpecial, 'pteSpecial', true),
   };
 }
 
 function checkFaultAround(b: number): void {
   if (!isPow2(b) || b < PAGE_SIZE || b > TWO_MIB) {
-    throw new RangeError(`faultAroundBytes must be a power of two from 4096 to 2 MiB, got ${b}`);
+    throw new RangeError(`faultAroundBytes must be a power of two from 4096 to 2 MiB, got ${showValue(b)}`);
   }
 }
 
@@ -157,7 +196,7 @@ export class PhysicalMemory {
   /** Allocate 2^order contiguous frames (not zeroed); returns the first PFN. */
   alloc(order = 0): number {
     this.core.alive();
-    if (!Number.isInteger(order) || order < 0 || order > 9) throw new RangeError(`order must be 0..9, got ${order}`);
+    if (!Number.isInteger(order) || order < 0 || order > 9) throw new RangeError(`order must be 0..9, got ${showValue(order)}`);
     const r = this.core.x.phys_alloc(order);
     if (r < 0) throw new LinuxError(-r, 'phys.alloc', `no free block of order ${order}`);
     return r;
@@ -215,8 +254,8 @@ export class HardwareTlb {
     { ok: true; pa: number } | { ok: false; errorCode: number } {
     this.core.alive();
     checkVa(va);
-    if (!Number.isInteger(asid) || asid < 0 || asid >= 4096) throw new RangeError(`asid must be 0..4095, got ${asid}`);
-    if (!Number.isInteger(cr3Pfn) || cr3Pfn < 0 || cr3Pfn >= 2 ** 31) throw new RangeError(`cr3Pfn must be a frame number, got ${cr3Pfn}`);
+    if (!Number.isInteger(asid) || asid < 0 || asid >= 4096) throw new RangeError(`asid must be 0..4095, got ${showValue(asid)}`);
+    if (!Number.isInteger(cr3Pfn) || cr3Pfn < 0 || cr3Pfn >= 2 ** 31) throw new RangeError(`cr3Pfn must be a frame number, got ${showValue(cr3Pfn)}`);
     const r = this.core.x.hw_translate(asid, cr3Pfn, va, accessCode(access), modeOf(opts));
     if (r >= 0) return { ok: true, pa: r };
     if (r <= -1e9) throw new RangeError(`bad translate arguments (asid ${asid} may belong to an AddressSpace: its ASID is its own)`);
@@ -293,7 +332,7 @@ export class Mmu {
     this.core.alive();
     checkVa(va);
     // Beyond 2^31 the i32 would wrap negative (the core's bad-argument -2, not an error code).
-    if (!Number.isInteger(cr3Pfn) || cr3Pfn < 0 || cr3Pfn >= 2 ** 31) throw new RangeError(`cr3Pfn must be a frame number, got ${cr3Pfn}`);
+    if (!Number.isInteger(cr3Pfn) || cr3Pfn < 0 || cr3Pfn >= 2 ** 31) throw new RangeError(`cr3Pfn must be a frame number, got ${showValue(cr3Pfn)}`);
     const r = this.core.x.hw_walk(cr3Pfn, va, accessCode(access), modeOf(opts));
     if (r !== -1) return { ok: false, errorCode: r };
     const perms = this.core.x.hw_walk_perms();
@@ -331,7 +370,7 @@ export class Mmu {
     try { size = backend.size(); } catch (e) {
       throw new LinuxError(5, 'openFile', undefined, e);
     }
-    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`backend size must be an integer in [0, 2^44], got ${size}`);
+    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`backend size must be an integer in [0, 2^44], got ${showValue(size)}`);
     let flags = 0;
     if (opts.readOnly || (backend as { readOnly?: unknown }).readOnly === true) flags |= AS_READONLY;
     if (opts.dirtyAccounting !== false) flags |= AS_DIRTY_ACCOUNT;
@@ -464,7 +503,7 @@ export class Mmu {
   /** Reclaim up to `pages` frames now (aging, write-back, swap-out); returns frames freed. */
   reclaim(pages: number): number {
     this.core.alive();
-    if (!Number.isInteger(pages) || pages < 0) throw new RangeError(`pages must be a non-negative integer, got ${pages}`);
+    if (!Number.isInteger(pages) || pages < 0) throw new RangeError(`pages must be a non-negative integer, got ${showValue(pages)}`);
     return this.core.x.mmu_reclaim(pages);
   }
 
