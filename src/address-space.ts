@@ -5,7 +5,7 @@ import { ACCESS_CODE, type Access } from './tlb-view.js';
 import type { File } from './file.js';
 import { isAsyncBackend } from './fetch-file.js';
 import { PAGE_SIZE, MS_SYNC, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, MAP_POPULATE, MAP_NONBLOCK,
-  MAP_LOCKED } from './constants.js';
+  MAP_LOCKED, MAX_RW_COUNT, MAX_PAGES_PER_CALL } from './constants.js';
 
 /** @internal A file kind's f_op->mmap (src/xip.ts, src/device.ts): 0 or -errno. */
 interface MmapHook { mmapHook(mm: number, addr: number, length: number, pgoff: number): number }
@@ -244,6 +244,9 @@ export class AddressSpace {
     this.live();
     this.addr(addr, 'addr');
     this.len(count, 'count');
+    if (count > MAX_PAGES_PER_CALL) {
+      throw new RangeError(`getUserPages: count ${count} is more than the ${MAX_PAGES_PER_CALL} pages one call returns (MAX_PAGES_PER_CALL): call it per part`);
+    }
     const foll = (opts.write ? 0x01 : 0) | (opts.force ? 0x10 : 0) | (opts.pin ? 0x40000 : 0) | 0x02;
     const out: number[] = [];
     const chunk = this.core.x.pagemap_chunk();
@@ -293,11 +296,36 @@ export class AddressSpace {
     return r;
   }
 
+  /**
+   * Bounds for read / readAsync, checked before the result is allocated: at most
+   * MAX_RW_COUNT bytes, and for more than one staged chunk the first address of the range
+   * no VMA covers (the access faults up to it, then SIGSEGV there), or -1.
+   */
+  private readBounds(addr: number, n: number, what: string): number {
+    this.addr(addr, 'addr');
+    this.len(n, 'length');
+    if (n > MAX_RW_COUNT) throw new RangeError(`${what}: length ${n} is more than MAX_RW_COUNT (${MAX_RW_COUNT} bytes, Linux's limit for one read)`);
+    if (n <= this.core.x.staging_size()) return -1;
+    let at = addr;
+    for (let v = this.core.x.mm_vma_first(this.id); v !== 0 && at < addr + n; v = this.core.x.vma_next_id(v)) {
+      const start = this.core.x.vma_info(v, 0), end = this.core.x.vma_info(v, 1);
+      if (end <= at) continue;
+      if (start > at) break; // a hole at `at`
+      at = end;
+    }
+    return at < addr + n ? at : -1;
+  }
+
   /** Read `n` bytes at `addr` as user space would (faults included). */
   read(addr: number, n: number): Uint8Array {
     this.live();
-    this.addr(addr, 'addr');
-    this.len(n, 'length');
+    const hole = this.readBounds(addr, n, 'read');
+    if (hole >= 0) {
+      // Nothing to return: fault the mapped part as the read would, then take the SIGSEGV.
+      if (hole > addr) this.touch(addr, hole - addr, 'read');
+      const r = this.copyOut(hole, new Uint8Array(1), 0, 1);
+      throw r < 0 ? accessError(this.core, r, 'read') : new CoreCrashedError(`read: no VMA at 0x${hole.toString(16)} but the access succeeded`);
+    }
     const out = new Uint8Array(n);
     const chunk = this.core.x.staging_size();
     for (let at = 0; at < n; at += chunk) {
@@ -363,8 +391,12 @@ export class AddressSpace {
   /** read, waiting for asynchronous backends instead of failing with EAGAIN. */
   async readAsync(addr: number, n: number): Promise<Uint8Array> {
     this.live();
-    this.addr(addr, 'addr');
-    this.len(n, 'length');
+    const hole = this.readBounds(addr, n, 'read');
+    if (hole >= 0) {
+      if (hole > addr) await this.touchAsync(addr, hole - addr, 'read');
+      await this.untilDone(() => this.copyOut(hole, new Uint8Array(1), 0, 1), 'read');
+      throw new CoreCrashedError(`read: no VMA at 0x${hole.toString(16)} but the access succeeded`);
+    }
     const out = new Uint8Array(n);
     const chunk = this.core.x.staging_size();
     for (let at = 0; at < n; at += chunk) {
@@ -425,35 +457,68 @@ export class AddressSpace {
     return true;
   }
 
-  /** /proc/pid/pagemap for `count` pages from `addr`, with the PTE's own bits too. */
+  /**
+   * /proc/pid/pagemap for `count` pages from `addr`, with the PTE's own bits too. At most
+   * MAX_PAGES_PER_CALL pages (a RangeError naming the limit beyond): pagemapEntries streams
+   * any range.
+   */
   pagemap(addr: number, count: number): PageInfo[] {
     this.live();
     this.addr(addr, 'addr');
     this.len(count, 'count');
-    const base = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+    if (count > MAX_PAGES_PER_CALL) {
+      throw new RangeError(`pagemap: count ${count} is more than the ${MAX_PAGES_PER_CALL} pages one call returns (MAX_PAGES_PER_CALL): use pagemapEntries(addr, count), which streams`);
+    }
     const out: PageInfo[] = [];
     const chunk = this.core.x.pagemap_chunk();
     for (let done = 0; done < count;) {
       const k = Math.min(chunk, count - done);
-      this.call(this.core.x.mm_pagemap(this.id, base + done * PAGE_SIZE, k), 'pagemap');
-      const buf = this.core.x.memory.buffer;
-      const e = new Uint32Array(buf, this.core.x.pagemap_buf64() >>> 0, k * 2);
-      const x = new Uint32Array(buf, this.core.x.pagemap_buf32() >>> 0, k);
-      for (let i = 0; i < k; i++) {
-        const lo = e[i * 2], hi = e[i * 2 + 1], ex = x[i];
-        const swapped = (hi & (1 << 30)) !== 0;
-        const frame = lo + (hi & 0x7fffff) * 2 ** 32; // bits 0..54
-        out.push({
-          present: (hi >>> 31) !== 0, swapped, file: (hi & (1 << 29)) !== 0, exclusive: (hi & (1 << 24)) !== 0,
-          softDirty: (hi & (1 << 23)) !== 0, uffdWp: (hi & (1 << 25)) !== 0, guard: (hi & (1 << 26)) !== 0,
-          pfn: swapped ? 0 : frame, swapType: swapped ? lo & 31 : 0, swapOffset: swapped ? Math.floor(frame / 32) : 0,
-          young: (ex & 1) !== 0, dirty: (ex & 2) !== 0, writable: (ex & 4) !== 0, special: (ex & 8) !== 0,
-          protnone: (ex & 16) !== 0, zeroPage: (ex & 32) !== 0, mlocked: (ex & 64) !== 0,
-        });
-      }
+      this.pagemapChunk(addr, done, k, out);
       done += k;
     }
     return out;
+  }
+
+  /**
+   * pagemap as an iterator: `count` pages from `addr`, read from the core one chunk
+   * (pagemap_chunk pages) at a time as the caller iterates — memory stays bounded for any
+   * range. Each chunk is a snapshot of its moment: faults between iterations show.
+   */
+  *pagemapEntries(addr: number, count: number): Generator<PageInfo, void, undefined> {
+    this.live();
+    this.addr(addr, 'addr');
+    this.len(count, 'count');
+    const chunk = this.core.x.pagemap_chunk();
+    const part: PageInfo[] = [];
+    for (let done = 0; done < count;) {
+      this.live();
+      const k = Math.min(chunk, count - done);
+      part.length = 0;
+      this.pagemapChunk(addr, done, k, part);
+      yield* part;
+      done += k;
+    }
+  }
+
+  /** Pages [done, done + k) of the range from `addr` (k ≤ pagemap_chunk), appended to `out`. */
+  private pagemapChunk(addr: number, done: number, k: number, out: PageInfo[]): void {
+    const base = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+    this.call(this.core.x.mm_pagemap(this.id, base + done * PAGE_SIZE, k), 'pagemap');
+    const buf = this.core.x.memory.buffer;
+    const e = new Uint32Array(buf, this.core.x.pagemap_buf64() >>> 0, k * 2);
+    const x = new Uint32Array(buf, this.core.x.pagemap_buf32() >>> 0, k);
+    for (let i = 0; i < k; i++) {
+      const lo = e[i * 2], hi = e[i * 2 + 1], ex = x[i];
+      const swapped = (hi & (1 << 30)) !== 0;
+      const frame = lo + (hi & 0x7fffff) * 2 ** 32; // bits 0..54
+      out.push({
+        present: (hi >>> 31) !== 0, swapped, file: (hi & (1 << 29)) !== 0, exclusive: (hi & (1 << 24)) !== 0,
+        softDirty: (hi & (1 << 23)) !== 0, uffdWp: (hi & (1 << 25)) !== 0, guard: (hi & (1 << 26)) !== 0,
+        pfn: swapped ? 0 : frame, swapType: swapped ? lo & 31 : 0, swapOffset: swapped ? Math.floor(frame / 32) : 0,
+        young: (ex & 1) !== 0, dirty: (ex & 2) !== 0, writable: (ex & 4) !== 0, special: (ex & 8) !== 0,
+        protnone: (ex & 16) !== 0, zeroPage: (ex & 32) !== 0, mlocked: (ex & 64) !== 0,
+      });
+    }
   }
 
   /** Fault counts of this address space (getrusage's ru_minflt / ru_majflt). */

@@ -3,7 +3,7 @@
 // fault / mapPages get the page cache's generic ones, which run inside Wasm.
 import type { Core, CoreExports } from './core.js';
 import { LinuxError, showValue } from './errors.js';
-import { PAGE_SIZE } from './constants.js';
+import { PAGE_SIZE, MAX_RW_COUNT } from './constants.js';
 
 /** What a backend's fault / mapPages / pageMkwrite sees: Linux's struct vm_fault. */
 export class VmFault {
@@ -282,6 +282,8 @@ export class File {
     this.check();
     if (!Number.isInteger(offset) || offset < 0 || offset > 2 ** 44) throw new RangeError(`offset must be an integer in [0, 2^44], got ${showValue(offset)}`);
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a non-negative integer, got ${showValue(n)}`);
+    // Short at EOF and at MAX_RW_COUNT, as pread(2): never allocate more than can be read.
+    n = Math.min(n, MAX_RW_COUNT, Math.max(0, this.size - offset));
     const out = new Uint8Array(n);
     let done = 0;
     while (done < n) {
