@@ -2,7 +2,7 @@
 import type { Core } from './core.js';
 import { LinuxError, SegmentationFault, BusError, OutOfMemoryError, CoreCrashedError, showValue } from './errors.js';
 import { ACCESS_CODE, type Access } from './tlb-view.js';
-import type { File } from './file.js';
+import { File as FileClass, type File } from './file.js';
 import { isAsyncBackend } from './fetch-file.js';
 import { PAGE_SIZE, MS_SYNC, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, MAP_POPULATE, MAP_NONBLOCK,
   MAP_LOCKED, MAX_RW_COUNT, MAX_PAGES_PER_CALL } from './constants.js';
@@ -284,14 +284,18 @@ export class AddressSpace {
   /** Fault every page of [addr, addr+length) once, as a CPU access of that kind would. */
   touch(addr: number, length: number, access: Access = 'read'): void {
     this.live();
-    const r = this.core.x.mm_touch(this.id, this.addr(addr, 'addr'), this.len(length, 'length'), this.access(access));
+    const op = () => this.core.x.mm_touch(this.id, this.addr(addr, 'addr'), this.len(length, 'length'), this.access(access));
+    let r = op();
+    if (r < 0 && this.fileGrew(r)) r = op();
     if (r < 0) throw accessError(this.core, r, `touch (${access})`);
   }
 
   /** The physical address `addr` translates to, faulting it in if needed. */
   translate(addr: number, access: Access = 'read'): number {
     this.live();
-    const r = this.core.x.mm_translate(this.id, this.addr(addr, 'addr'), this.access(access));
+    const op = () => this.core.x.mm_translate(this.id, this.addr(addr, 'addr'), this.access(access));
+    let r = op();
+    if (r < 0 && this.fileGrew(r)) r = op();
     if (r < 0) throw accessError(this.core, r, `translate (${access})`);
     return r;
   }
@@ -329,7 +333,8 @@ export class AddressSpace {
     const out = new Uint8Array(n);
     const chunk = this.core.x.staging_size();
     for (let at = 0; at < n; at += chunk) {
-      const r = this.copyOut(addr, out, at, Math.min(chunk, n - at));
+      let r = this.copyOut(addr, out, at, Math.min(chunk, n - at));
+      if (r < 0 && this.fileGrew(r)) r = this.copyOut(addr, out, at, Math.min(chunk, n - at));
       if (r < 0) throw accessError(this.core, r, 'read');
     }
     return out;
@@ -342,9 +347,30 @@ export class AddressSpace {
     if (!(data instanceof Uint8Array)) throw new RangeError('write takes a Uint8Array');
     const chunk = this.core.x.staging_size();
     for (let at = 0; at < data.length; at += chunk) {
-      const r = this.copyIn(addr, data, at, Math.min(chunk, data.length - at));
+      let r = this.copyIn(addr, data, at, Math.min(chunk, data.length - at));
+      if (r < 0 && this.fileGrew(r)) r = this.copyIn(addr, data, at, Math.min(chunk, data.length - at));
       if (r < 0) throw accessError(this.core, r, 'write');
     }
+  }
+
+  /**
+   * A SIGBUS with no backend error behind it may be a fault past the size seen so far of a
+   * file that grew outside the emulator: re-check that file's size (File.refreshSize, a
+   * cheap call) and say whether it grew, so the access is made once more. Otherwise false.
+   */
+  private fileGrew(r: number): boolean {
+    if (r !== -SIGBUS || this.core.lastBackendError() !== undefined) return false;
+    const va = this.core.x.fault_sig_addr();
+    for (let v = this.core.x.mm_vma_first(this.id); v !== 0; v = this.core.x.vma_next_id(v)) {
+      if (this.core.x.vma_info(v, 0) > va) break;
+      if (va >= this.core.x.vma_info(v, 1)) continue;
+      const f = this.files(this.core.x.vma_info(v, 4));
+      // Only plain files over a Backend: XIP and device files have no outside to change them.
+      if (f === undefined || Object.getPrototypeOf(f) !== FileClass.prototype) return false;
+      const before = f.size;
+      try { return f.refreshSize() && f.size > before; } catch { return false; }
+    }
+    return false;
   }
 
   // One staged chunk each way: the core copies between user memory and its staging buffer.
@@ -430,7 +456,8 @@ export class AddressSpace {
   private async untilDone(op: () => number, what: string): Promise<number> {
     for (let waits = 0; ; waits++) {
       this.live(); // the address space may have been destroyed while we waited
-      const r = op();
+      let r = op();
+      if (r < 0 && this.fileGrew(r)) r = op();
       if (r >= 0) return r;
       if (r !== -102) throw accessError(this.core, r, what);
       if (waits >= AddressSpace.ASYNC_MAX_WAITS) {

@@ -182,6 +182,15 @@ export class Core {
   depth = 0;
   /** @internal Backend errors of the current (or last) outermost export call, oldest first. */
   readonly callErrors: unknown[] = [];
+  /** @internal Work a host import asked for that must wait until no core call runs (afterCall). */
+  pending = false;
+  /** @internal Run when the outermost core call returns and `pending` is set (the Mmu's file-size follow-up). */
+  afterCall: (() => void) | null = null;
+  /** @internal Called by the export guard as the outermost call returns. */
+  runPending(): void {
+    this.pending = false;
+    if (this.dead === null && this.afterCall !== null) this.afterCall();
+  }
   /** The backend error behind the last core call's failure, if a backend failed in it. */
   lastBackendError(): unknown { return this.callErrors.length === 0 ? undefined : this.callErrors[this.callErrors.length - 1]; }
   /** Run `f` once when the core dies (views over its memory drop their arrays). */
@@ -346,12 +355,12 @@ function guardExports(raw: CoreExports, core: () => Core): CoreExports {
     // catches a trap in a nested call (a host import calling back in) that the host
     // swallowed: the outer result would be from a half-updated core.
     switch (f.length) {
-      case 0: w = () => { const c = enter(); try { return ok(c, f()); } catch (e) { throw c.crash(e); } finally { c.depth--; } }; break;
-      case 1: w = (a) => { const c = enter(); try { return ok(c, f(a)); } catch (e) { throw c.crash(e); } finally { c.depth--; } }; break;
-      case 2: w = (a, b) => { const c = enter(); try { return ok(c, f(a, b)); } catch (e) { throw c.crash(e); } finally { c.depth--; } }; break;
-      case 3: w = (a, b, d) => { const c = enter(); try { return ok(c, f(a, b, d)); } catch (e) { throw c.crash(e); } finally { c.depth--; } }; break;
-      case 4: w = (a, b, d, g) => { const c = enter(); try { return ok(c, f(a, b, d, g)); } catch (e) { throw c.crash(e); } finally { c.depth--; } }; break;
-      default: w = (...a) => { const c = enter(); try { return ok(c, f(...a)); } catch (e) { throw c.crash(e); } finally { c.depth--; } };
+      case 0: w = () => { const c = enter(); try { return ok(c, f()); } catch (e) { throw c.crash(e); } finally { if (--c.depth === 0 && c.pending) c.runPending(); } }; break;
+      case 1: w = (a) => { const c = enter(); try { return ok(c, f(a)); } catch (e) { throw c.crash(e); } finally { if (--c.depth === 0 && c.pending) c.runPending(); } }; break;
+      case 2: w = (a, b) => { const c = enter(); try { return ok(c, f(a, b)); } catch (e) { throw c.crash(e); } finally { if (--c.depth === 0 && c.pending) c.runPending(); } }; break;
+      case 3: w = (a, b, d) => { const c = enter(); try { return ok(c, f(a, b, d)); } catch (e) { throw c.crash(e); } finally { if (--c.depth === 0 && c.pending) c.runPending(); } }; break;
+      case 4: w = (a, b, d, g) => { const c = enter(); try { return ok(c, f(a, b, d, g)); } catch (e) { throw c.crash(e); } finally { if (--c.depth === 0 && c.pending) c.runPending(); } }; break;
+      default: w = (...a) => { const c = enter(); try { return ok(c, f(...a)); } catch (e) { throw c.crash(e); } finally { if (--c.depth === 0 && c.pending) c.runPending(); } };
     }
     Object.defineProperty(w, 'original', { value: f });
     Object.defineProperty(w, 'name', { value: name });

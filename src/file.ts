@@ -81,10 +81,28 @@ export class VmFault {
  * A backend: the file system's side of a file. `readPage` fills a page of the file
  * (returns the bytes it read; the rest is zeroed); `writePage` receives dirty data on
  * msync and eviction. The optional methods override the page cache's generic ones.
+ *
+ * The contract, for a file that may change behind the emulator's back (another process
+ * truncates or extends a NodeFile's file):
+ * - `size()` is cheap (NodeFile: one fstat) and is called again whenever the emulator
+ *   suspects a change: at open; when `readPage` returns fewer bytes than the size seen so
+ *   far promised; before every write-back (`writePage`); and when a fault lands past the
+ *   size seen so far (SIGBUS unless the file grew).
+ * - A file that shrank is followed as Linux follows truncate(2) from another process
+ *   (R10.2): mappings past the new end are zapped (even private copies), the page cache
+ *   there is dropped (dirty pages too), and an access there is SIGBUS BUS_ADRERR (R10.1).
+ *   A write-back never writes past the new end: the file is never grown back.
+ * - A file that grew: the new pages fault in on first access.
+ * - `readPage`/`writePage` may throw: the access gets SIGBUS (or the system call EIO)
+ *   with the thrown error as `cause`. Each handler runs inside a core call: it must not
+ *   call back into the Mmu (no File or AddressSpace method).
  */
 export interface Backend {
+  /** i_size in bytes, at most 2^44. Cheap: called on open, before write-back and on suspicion of change. */
   size(): number;
+  /** Fill `dst` (4096 bytes) with page `index`; return the bytes read (0..4096: short at EOF). */
   readPage(index: number, dst: Uint8Array): number;
+  /** Store a dirty page (its bytes up to i_size). Never called for bytes past the size size() last said. */
   writePage?(index: number, src: Uint8Array): void;
   /** Called when the file is truncated or extended through File.truncate(). */
   truncate?(size: number): void;
@@ -180,9 +198,38 @@ export interface CachedPage {
 
 /** An open file of an Mmu: its page cache and the controls tests and teachers need. */
 export class File {
+  /**
+   * @internal The backend's size as this File last knew it (at open, after truncate, after
+   * a write-back that extended it). A backend size below it means the file shrank outside.
+   */
+  knownSize: number;
+
   /** @internal */
   constructor(private readonly core: Core, readonly id: number, readonly backend: Backend,
-              private readonly onClose: (f: File) => void) {}
+              private readonly onClose: (f: File) => void) {
+    this.knownSize = Math.max(0, core.x.file_info(id, 0));
+  }
+
+  /**
+   * Follow a change of the file's size made outside the emulator (another process truncated
+   * or extended it): re-read the backend's size (a cheap call) and, if it differs from the
+   * size last seen, set i_size to it as truncate(2) would — shrinking zaps the mappings past
+   * the new end, private copies included, and drops the page cache there (R10.2). Faults and
+   * write-backs do this by themselves when they find the file changed; call it to see a
+   * change at once. Returns true if the size changed. Not from inside a backend handler.
+   */
+  refreshSize(): boolean {
+    this.check();
+    if (this.core.depth > 0) throw new LinuxError(35, 'refreshSize', 'called from inside a core call (a backend handler)');
+    const size = this.backend.size();
+    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`the backend's size() returned ${showValue(size)}: must be an integer in [0, 2^44]`);
+    if (size === this.knownSize) return false; // (i_size may be ahead: a pwrite not yet written back)
+    this.knownSize = size;
+    if (size === this.size) return false;
+    const r = this.core.x.file_truncate(this.id, size);
+    if (r < 0) throw new LinuxError(-r, 'truncate', undefined, this.core.lastBackendError());
+    return true;
+  }
 
   /** i_size in bytes. */
   get size(): number { return this.core.x.file_info(this.id, 0); }
@@ -209,6 +256,7 @@ export class File {
     this.check();
     if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`size must be an integer in [0, 2^44], got ${showValue(size)}`);
     this.backend.truncate?.(size);
+    this.knownSize = size;
     const r = this.core.x.file_truncate(this.id, size);
     if (r < 0) throw new LinuxError(-r, 'truncate', undefined, this.core.lastBackendError());
   }

@@ -5,6 +5,12 @@ import { LinuxError, OutOfMemoryError, showValue } from './errors.js';
 import { TlbView, ACCESS_CODE, type Access } from './tlb-view.js';
 import { PAGE_SIZE, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_DONE_COW, VM_FAULT_ERROR } from './constants.js';
 
+/** How an error message names a backend: its path or URL if it has one. */
+function backendName(b: Backend): string {
+  const named = b as { path?: unknown; url?: unknown };
+  return typeof named.path === 'string' ? named.path : typeof named.url === 'string' ? named.url : 'the backend';
+}
+
 /** Every VM_FAULT_* bit Linux defines (0x1 … 0x4000) and VM_FAULT_HINDEX_MASK (0xf0000). */
 const VM_FAULT_KNOWN = 0x7f77 | 0xf0000;
 import { AddressSpace } from './address-space.js';
@@ -301,6 +307,7 @@ export class Mmu {
               readonly swapDevice: SwapDevice = new MemorySwap()) {
     this.core = core;
     this.installHost();
+    core.afterCall = () => this.followSizes();
     this.phys = new PhysicalMemory(core);
     this.tlb = new HardwareTlb(core);
     this.xip = new XipMemory(core);
@@ -423,6 +430,26 @@ export class Mmu {
   // The host side of assembly/host.ts. Each handler runs inside a Wasm call and must not
   // throw: a backend's exception becomes -EIO (a SIGBUS for the access, as Linux gives
   // for an I/O error) and is kept in backendErrors.
+  /** Files whose backend size changed outside: refreshed as the current core call returns. */
+  private readonly staleSizes = new Set<number>();
+
+  /** A file whose size may have changed outside: File.refreshSize once no core call runs. */
+  private markStale(fileId: number): void {
+    this.staleSizes.add(fileId);
+    this.core.pending = true;
+  }
+
+  /** Core.afterCall: follow the size changes found during the call (R10.2, like truncate(2) from elsewhere). */
+  private followSizes(): void {
+    const errors = this.core.callErrors.slice(); // the call's errors stay the ones it reports
+    for (const id of this.staleSizes) {
+      try { this.files.get(id)?.refreshSize(); } catch (e) { this.backendErrors.push(e); errors.push(e); }
+    }
+    this.staleSizes.clear();
+    this.core.callErrors.length = 0;
+    this.core.callErrors.push(...errors);
+  }
+
   private noteBackendError(e: unknown): void {
     this.backendErrors.push(e);
     this.core.callErrors.push(e);
@@ -449,7 +476,16 @@ export class Mmu {
         const view = this.core.bytes().subarray(dst, dst + PAGE_SIZE);
         const n = f.backend.readPage(index, view);
         if (n === -11) return -11; // -EAGAIN: an async backend (FetchFile) fetches it; the fault retries
-        if (!Number.isInteger(n) || n < 0 || n > PAGE_SIZE) return fail(new RangeError(`readPage returned ${n}: must be 0..4096 bytes`));
+        if (!Number.isInteger(n) || n < 0 || n > PAGE_SIZE) return fail(new RangeError(`readPage returned ${showValue(n)}: must be 0..4096 bytes`));
+        const pos = index * PAGE_SIZE;
+        if (n < Math.min(PAGE_SIZE, f.knownSize - pos)) {
+          // Short of what the size promised: did the file shrink outside? (a cheap size() call)
+          const size = f.backend.size();
+          if (size !== f.knownSize) this.markStale(fileId);
+          if (pos >= size) {
+            return fail(new RangeError(`${backendName(f.backend)}: the file shrank to ${size} bytes outside the emulator (it had ${f.knownSize}): page ${index} is past its end`));
+          }
+        }
         return n;
       } catch (e) { return fail(e); }
     };
@@ -458,7 +494,17 @@ export class Mmu {
       if (!f) return -5;
       if (!f.backend.writePage) return 0; // a read-only backend keeps nothing
       try {
+        // Re-check the size before every write-back: a file shrunk outside is never grown
+        // back (its pages past the new end are dropped as the call returns, R10.2).
+        const pos = index * PAGE_SIZE;
+        const size = f.backend.size();
+        if (size !== f.knownSize) this.markStale(fileId);
+        if (size < f.knownSize && pos + len > size) {
+          len = Math.max(0, size - pos);
+          if (len === 0) return 0;
+        }
         f.backend.writePage(index, this.core.bytes().slice(src, src + len));
+        if (size >= f.knownSize && pos + len > f.knownSize) f.knownSize = pos + len; // a pwrite past EOF reached it
         return 0;
       } catch (e) { return fail(e); }
     };
