@@ -93,6 +93,9 @@ export class VmFault {
  *   there is dropped (dirty pages too), and an access there is SIGBUS BUS_ADRERR (R10.1).
  *   A write-back never writes past the new end: the file is never grown back.
  * - A file that grew: the new pages fault in on first access.
+ * - Pages already cached or mapped are not re-checked on every access (Linux hears of a
+ *   truncate at once; the emulator when it next asks the backend): File.refreshSize()
+ *   applies an outside change at once.
  * - `readPage`/`writePage` may throw: the access gets SIGBUS (or the system call EIO)
  *   with the thrown error as `cause`. Each handler runs inside a core call: it must not
  *   call back into the Mmu (no File or AddressSpace method).

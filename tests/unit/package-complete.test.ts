@@ -22,6 +22,14 @@ describe('package completeness and the demo (issue 18 item 8)', () => {
       if (p.endsWith('/')) expect([...files].some((f) => f.startsWith(p)), p).toBe(true);
       else expect(files.has(p), p).toBe(true);
     }
+    // The links of the shipped example's README resolve inside the package too.
+    const example = readFileSync(`${ROOT}examples/browser/README.md`, 'utf8');
+    const links = [...example.matchAll(/\]\(((?!https?:|#)[^)\s]+)\)/g)].map((m) => m[1]);
+    expect(links).toContain('../../tests/browser/harness.html');
+    for (const link of links) {
+      const p = new URL(link, 'file:///pkg/examples/browser/').pathname.slice('/pkg/'.length);
+      expect(files.has(p) || [...files].some((f) => f.startsWith(p.endsWith('/') ? p : `${p}/`)), link).toBe(true);
+    }
     // The example's page and script ship with the build it imports.
     for (const p of ['examples/browser/index.html', 'examples/browser/main.js', 'dist/index.js', 'build/release.wasm']) {
       expect(files.has(p), p).toBe(true);
