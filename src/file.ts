@@ -127,7 +127,8 @@ export class MemoryFile implements Backend {
   writes = 0;
   constructor(bytes: Uint8Array | number = 0) {
     if (typeof bytes === 'number') {
-      if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`file size must be a non-negative integer, got ${showValue(bytes)}`);
+      // Checked before allocating; a MemoryFile lives in one typed array (at most 2^32 bytes).
+      if (!Number.isInteger(bytes) || bytes < 0 || bytes > 2 ** 32) throw new RangeError(`a MemoryFile's size must be an integer in [0, 2^32], got ${showValue(bytes)}`);
       this.data = new Uint8Array(bytes);
     } else {
       this.data = new Uint8Array(bytes);
@@ -152,12 +153,13 @@ export class MemoryFile implements Backend {
     this.writes++;
   }
   truncate(size: number): void {
+    if (size > 2 ** 32) throw new RangeError(`a MemoryFile holds at most 2^32 bytes, got ${size}`);
     if (size > this.data.length) this.grow(size);
     this.data.fill(0, Math.min(size, this.length), this.data.length);
     this.length = size;
   }
   private grow(n: number): void {
-    const d = new Uint8Array(Math.max(n, this.data.length * 2));
+    const d = new Uint8Array(Math.max(n, Math.min(2 ** 32, this.data.length * 2)));
     d.set(this.data);
     this.data = d;
   }
@@ -278,7 +280,12 @@ export class File {
     const order = opts.order ?? 0;
     if (!Number.isInteger(order) || order < 0 || order > 9) throw new RangeError(`order must be 0..9, got ${showValue(order)}`);
     if (order === 0) {
-      this.core.x.file_prime(this.id, first, count);
+      // Pages past EOF are never read: clamp first (the core takes an i32 count).
+      const end = Math.min(first + count, Math.ceil(this.size / PAGE_SIZE));
+      for (let at = first; at < end; at += 2 ** 30) {
+        const r = this.core.x.file_prime(this.id, at, Math.min(2 ** 30, end - at));
+        if (r < 0) throw new LinuxError(-r, 'prime', undefined, this.core.lastBackendError());
+      }
       return;
     }
     const n = 2 ** order;

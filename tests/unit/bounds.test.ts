@@ -90,4 +90,23 @@ describe('bounds before allocation (issue 18 item 1)', () => {
     expect(m.read(at, 1)[0]).toBe(4);
     expect(mmu.checkInvariants()).toEqual([]);
   });
+
+  it('File.prime(0, 2^32) primes the whole (small) file: the count is clamped to EOF, not wrapped to an i32', async () => {
+    const { mmu } = await machine();
+    const f = mmu.openFile(new MemoryFile(new Uint8Array(5 * PG).fill(1)));
+    f.prime(0, 2 ** 32);
+    expect(f.cachedPages).toBe(5);
+    f.prime(3, 2 ** 31);
+    expect(f.cachedPages).toBe(5);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('MemoryFile sizes are checked before allocating: 2^40 bytes is a RangeError naming the limit', async () => {
+    const { mmu } = await machine();
+    expect(rangeError(() => new MemoryFile(2 ** 40)).message).toMatch(/\[0, 2\^32\], got 1099511627776/);
+    const f = mmu.openFile(new MemoryFile(PG));
+    expect(rangeError(() => f.truncate(2 ** 40)).message).toMatch(/at most 2\^32 bytes/);
+    expect(f.size).toBe(PG); // nothing changed
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
 });
