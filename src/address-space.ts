@@ -1,11 +1,11 @@
 // AddressSpace: one emulated process's memory — Linux's mm_struct and its system calls.
 import type { Core } from './core.js';
-import { LinuxError, SegmentationFault, BusError, OutOfMemoryError, CoreCrashedError } from './errors.js';
+import { LinuxError, SegmentationFault, BusError, OutOfMemoryError, CoreCrashedError, showValue } from './errors.js';
 import { ACCESS_CODE, type Access } from './tlb-view.js';
-import type { File } from './file.js';
+import { File as FileClass, type File } from './file.js';
 import { isAsyncBackend } from './fetch-file.js';
 import { PAGE_SIZE, MS_SYNC, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, MAP_POPULATE, MAP_NONBLOCK,
-  MAP_LOCKED } from './constants.js';
+  MAP_LOCKED, MAX_RW_COUNT, MAX_PAGES_PER_CALL } from './constants.js';
 
 /** @internal A file kind's f_op->mmap (src/xip.ts, src/device.ts): 0 or -errno. */
 interface MmapHook { mmapHook(mm: number, addr: number, length: number, pgoff: number): number }
@@ -76,20 +76,27 @@ const VA_LIMIT = 2 ** 48;
  * cap keeps Linux's errno (ENOMEM for mmap, mprotect and madvise, EINVAL for munmap).
  */
 const LEN_CAP = 2 ** 48;
-const SIGBUS = 7, SIGSEGV = 11, SEGV_MAPERR = 1, BUS_OBJERR = 3, BUS_MCEERR_AR = 4;
+/** NO_PROGRESS: the core's internal si_code 3 (assembly/fault.ts fault_no_progress). */
+const SIGBUS = 7, SIGSEGV = 11, SEGV_MAPERR = 1, NO_PROGRESS = 3, BUS_MCEERR_AR = 4;
 
 function isNum(x: unknown): x is number { return typeof x === 'number' && Number.isFinite(x); }
 
 /** @internal Translate a negative access result into the typed error it stands for. */
 export function accessError(core: Core, r: number, what: string): Error {
+  const backendError = core.lastBackendError(); // before any other core call starts a new list
   if (r <= -1e9) return new RangeError(`${what}: bad arguments`);
   if (r === -SIGSEGV) {
     return new SegmentationFault(core.x.fault_sig_addr(), core.x.fault_sig_code() === SEGV_MAPERR ? 'SEGV_MAPERR' : 'SEGV_ACCERR', what);
   }
   if (r === -SIGBUS) {
+    // x86-64 do_sigbus: BUS_MCEERR_AR for poison, BUS_ADRERR for every other VM_FAULT_SIGBUS.
+    // The core's NO_PROGRESS (a backend fault that said "mapped" and mapped nothing; Linux
+    // would retry for ever) is delivered as BUS_ADRERR too, with the reason as cause.
     const code = core.x.fault_sig_code();
-    if (code === BUS_OBJERR) return new BusError(core.x.fault_sig_addr(), 'BUS_OBJERR', 'the fault made no progress (a backend fault that maps nothing)');
-    return new BusError(core.x.fault_sig_addr(), code === BUS_MCEERR_AR ? 'BUS_MCEERR_AR' : 'BUS_ADRERR');
+    const cause = code === NO_PROGRESS
+      ? new RangeError('the fault made no progress: the backend\'s fault() returned VM_FAULT_NOPAGE but mapped nothing')
+      : backendError;
+    return new BusError(core.x.fault_sig_addr(), code === BUS_MCEERR_AR ? 'BUS_MCEERR_AR' : 'BUS_ADRERR', undefined, cause);
   }
   if (r === -101) return new OutOfMemoryError(`${what}: out of emulated RAM and nothing reclaimable`);
   if (r === -102) return new LinuxError(11, what, 'the backend must wait: use the async API');
@@ -113,27 +120,27 @@ export class AddressSpace {
 
   private addr(x: unknown, what: string): number {
     if (!isNum(x) || !Number.isInteger(x) || x < 0 || x >= VA_LIMIT) {
-      throw new RangeError(`${what} must be an integer address in [0, 2^48), got ${String(x)}`);
+      throw new RangeError(`${what} must be an integer address in [0, 2^48), got ${showValue(x)}`);
     }
     return x;
   }
 
   private len(x: unknown, what: string): number {
     if (!isNum(x) || !Number.isInteger(x) || x < 0) {
-      throw new RangeError(`${what} must be a non-negative integer, got ${String(x)}`);
+      throw new RangeError(`${what} must be a non-negative integer, got ${showValue(x)}`);
     }
     return x;
   }
 
   private bits(x: unknown, what: string): number {
     if (!isNum(x) || !Number.isInteger(x) || x < 0 || x > 0xffffffff) {
-      throw new RangeError(`${what} must be a 32-bit unsigned integer, got ${String(x)}`);
+      throw new RangeError(`${what} must be a 32-bit unsigned integer, got ${showValue(x)}`);
     }
     return x;
   }
 
   private call(r: number, syscall: string): number {
-    if (r < 0) throw new LinuxError(-r, syscall);
+    if (r < 0) throw new LinuxError(-r, syscall, undefined, this.core.lastBackendError());
     return r;
   }
 
@@ -183,7 +190,7 @@ export class AddressSpace {
     this.live();
     // An int, as in C: `advice | 0` of 2^32 + 4 would silently be MADV_DONTNEED.
     if (!isNum(advice) || !Number.isInteger(advice) || advice < -(2 ** 31) || advice >= 2 ** 31) {
-      throw new RangeError(`advice must be a 32-bit integer, got ${String(advice)}`);
+      throw new RangeError(`advice must be a 32-bit integer, got ${showValue(advice)}`);
     }
     this.call(this.core.x.sys_madvise(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), LEN_CAP),
       advice | 0), 'madvise');
@@ -225,7 +232,7 @@ export class AddressSpace {
   /** RLIMIT_MEMLOCK in bytes (Infinity = unlimited, like CAP_IPC_LOCK; the default). */
   setMemlockLimit(bytes: number): void {
     this.live();
-    if (bytes !== Infinity && (!Number.isInteger(bytes) || bytes < 0)) throw new RangeError(`limit must be a non-negative integer or Infinity, got ${bytes}`);
+    if (bytes !== Infinity && (!Number.isInteger(bytes) || bytes < 0)) throw new RangeError(`limit must be a non-negative integer or Infinity, got ${showValue(bytes)}`);
     this.core.x.mm_set_memlock_limit(this.id, bytes === Infinity ? -1 : Math.floor(bytes / PAGE_SIZE));
   }
 
@@ -237,6 +244,9 @@ export class AddressSpace {
     this.live();
     this.addr(addr, 'addr');
     this.len(count, 'count');
+    if (count > MAX_PAGES_PER_CALL) {
+      throw new RangeError(`getUserPages: count ${count} is more than the ${MAX_PAGES_PER_CALL} pages one call returns (MAX_PAGES_PER_CALL): call it per part`);
+    }
     const foll = (opts.write ? 0x01 : 0) | (opts.force ? 0x10 : 0) | (opts.pin ? 0x40000 : 0) | 0x02;
     const out: number[] = [];
     const chunk = this.core.x.pagemap_chunk();
@@ -267,34 +277,64 @@ export class AddressSpace {
 
   private access(a: Access): number {
     const c = ACCESS_CODE[a];
-    if (c === undefined) throw new RangeError(`access must be 'read', 'write' or 'exec', got ${String(a)}`);
+    if (c === undefined) throw new RangeError(`access must be 'read', 'write' or 'exec', got ${showValue(a)}`);
     return c;
   }
 
   /** Fault every page of [addr, addr+length) once, as a CPU access of that kind would. */
   touch(addr: number, length: number, access: Access = 'read'): void {
     this.live();
-    const r = this.core.x.mm_touch(this.id, this.addr(addr, 'addr'), this.len(length, 'length'), this.access(access));
+    const op = () => this.core.x.mm_touch(this.id, this.addr(addr, 'addr'), this.len(length, 'length'), this.access(access));
+    let r = op();
+    if (r < 0 && this.fileGrew(r)) r = op();
     if (r < 0) throw accessError(this.core, r, `touch (${access})`);
   }
 
   /** The physical address `addr` translates to, faulting it in if needed. */
   translate(addr: number, access: Access = 'read'): number {
     this.live();
-    const r = this.core.x.mm_translate(this.id, this.addr(addr, 'addr'), this.access(access));
+    const op = () => this.core.x.mm_translate(this.id, this.addr(addr, 'addr'), this.access(access));
+    let r = op();
+    if (r < 0 && this.fileGrew(r)) r = op();
     if (r < 0) throw accessError(this.core, r, `translate (${access})`);
     return r;
+  }
+
+  /**
+   * Bounds for read / readAsync, checked before the result is allocated: at most
+   * MAX_RW_COUNT bytes, and for more than one staged chunk the first address of the range
+   * no VMA covers (the access faults up to it, then SIGSEGV there), or -1.
+   */
+  private readBounds(addr: number, n: number, what: string): number {
+    this.addr(addr, 'addr');
+    this.len(n, 'length');
+    if (n > MAX_RW_COUNT) throw new RangeError(`${what}: length ${n} is more than MAX_RW_COUNT (${MAX_RW_COUNT} bytes, Linux's limit for one read)`);
+    if (n <= this.core.x.staging_size()) return -1;
+    let at = addr;
+    for (let v = this.core.x.mm_vma_first(this.id); v !== 0 && at < addr + n; v = this.core.x.vma_next_id(v)) {
+      const start = this.core.x.vma_info(v, 0), end = this.core.x.vma_info(v, 1);
+      if (end <= at) continue;
+      if (start > at) break; // a hole at `at`
+      at = end;
+    }
+    return at < addr + n ? at : -1;
   }
 
   /** Read `n` bytes at `addr` as user space would (faults included). */
   read(addr: number, n: number): Uint8Array {
     this.live();
-    this.addr(addr, 'addr');
-    this.len(n, 'length');
+    const hole = this.readBounds(addr, n, 'read');
+    if (hole >= 0) {
+      // Nothing to return: fault the mapped part as the read would, then take the SIGSEGV.
+      if (hole > addr) this.touch(addr, hole - addr, 'read');
+      const r = this.copyOut(hole, new Uint8Array(1), 0, 1);
+      throw r < 0 ? accessError(this.core, r, 'read') : new CoreCrashedError(`read: no VMA at 0x${hole.toString(16)} but the access succeeded`);
+    }
     const out = new Uint8Array(n);
     const chunk = this.core.x.staging_size();
     for (let at = 0; at < n; at += chunk) {
-      const r = this.copyOut(addr, out, at, Math.min(chunk, n - at));
+      let r = this.copyOut(addr, out, at, Math.min(chunk, n - at));
+      if (r < 0 && this.fileGrew(r)) r = this.copyOut(addr, out, at, Math.min(chunk, n - at));
       if (r < 0) throw accessError(this.core, r, 'read');
     }
     return out;
@@ -307,9 +347,30 @@ export class AddressSpace {
     if (!(data instanceof Uint8Array)) throw new RangeError('write takes a Uint8Array');
     const chunk = this.core.x.staging_size();
     for (let at = 0; at < data.length; at += chunk) {
-      const r = this.copyIn(addr, data, at, Math.min(chunk, data.length - at));
+      let r = this.copyIn(addr, data, at, Math.min(chunk, data.length - at));
+      if (r < 0 && this.fileGrew(r)) r = this.copyIn(addr, data, at, Math.min(chunk, data.length - at));
       if (r < 0) throw accessError(this.core, r, 'write');
     }
+  }
+
+  /**
+   * A SIGBUS with no backend error behind it may be a fault past the size seen so far of a
+   * file that grew outside the emulator: re-check that file's size (File.refreshSize, a
+   * cheap call) and say whether it grew, so the access is made once more. Otherwise false.
+   */
+  private fileGrew(r: number): boolean {
+    if (r !== -SIGBUS || this.core.lastBackendError() !== undefined) return false;
+    const va = this.core.x.fault_sig_addr();
+    for (let v = this.core.x.mm_vma_first(this.id); v !== 0; v = this.core.x.vma_next_id(v)) {
+      if (this.core.x.vma_info(v, 0) > va) break;
+      if (va >= this.core.x.vma_info(v, 1)) continue;
+      const f = this.files(this.core.x.vma_info(v, 4));
+      // Only plain files over a Backend: XIP and device files have no outside to change them.
+      if (f === undefined || Object.getPrototypeOf(f) !== FileClass.prototype) return false;
+      const before = f.size;
+      try { return f.refreshSize() && f.size > before; } catch { return false; }
+    }
+    return false;
   }
 
   // One staged chunk each way: the core copies between user memory and its staging buffer.
@@ -356,8 +417,12 @@ export class AddressSpace {
   /** read, waiting for asynchronous backends instead of failing with EAGAIN. */
   async readAsync(addr: number, n: number): Promise<Uint8Array> {
     this.live();
-    this.addr(addr, 'addr');
-    this.len(n, 'length');
+    const hole = this.readBounds(addr, n, 'read');
+    if (hole >= 0) {
+      if (hole > addr) await this.touchAsync(addr, hole - addr, 'read');
+      await this.untilDone(() => this.copyOut(hole, new Uint8Array(1), 0, 1), 'read');
+      throw new CoreCrashedError(`read: no VMA at 0x${hole.toString(16)} but the access succeeded`);
+    }
     const out = new Uint8Array(n);
     const chunk = this.core.x.staging_size();
     for (let at = 0; at < n; at += chunk) {
@@ -391,7 +456,8 @@ export class AddressSpace {
   private async untilDone(op: () => number, what: string): Promise<number> {
     for (let waits = 0; ; waits++) {
       this.live(); // the address space may have been destroyed while we waited
-      const r = op();
+      let r = op();
+      if (r < 0 && this.fileGrew(r)) r = op();
       if (r >= 0) return r;
       if (r !== -102) throw accessError(this.core, r, what);
       if (waits >= AddressSpace.ASYNC_MAX_WAITS) {
@@ -418,35 +484,68 @@ export class AddressSpace {
     return true;
   }
 
-  /** /proc/pid/pagemap for `count` pages from `addr`, with the PTE's own bits too. */
+  /**
+   * /proc/pid/pagemap for `count` pages from `addr`, with the PTE's own bits too. At most
+   * MAX_PAGES_PER_CALL pages (a RangeError naming the limit beyond): pagemapEntries streams
+   * any range.
+   */
   pagemap(addr: number, count: number): PageInfo[] {
     this.live();
     this.addr(addr, 'addr');
     this.len(count, 'count');
-    const base = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+    if (count > MAX_PAGES_PER_CALL) {
+      throw new RangeError(`pagemap: count ${count} is more than the ${MAX_PAGES_PER_CALL} pages one call returns (MAX_PAGES_PER_CALL): use pagemapEntries(addr, count), which streams`);
+    }
     const out: PageInfo[] = [];
     const chunk = this.core.x.pagemap_chunk();
     for (let done = 0; done < count;) {
       const k = Math.min(chunk, count - done);
-      this.call(this.core.x.mm_pagemap(this.id, base + done * PAGE_SIZE, k), 'pagemap');
-      const buf = this.core.x.memory.buffer;
-      const e = new Uint32Array(buf, this.core.x.pagemap_buf64() >>> 0, k * 2);
-      const x = new Uint32Array(buf, this.core.x.pagemap_buf32() >>> 0, k);
-      for (let i = 0; i < k; i++) {
-        const lo = e[i * 2], hi = e[i * 2 + 1], ex = x[i];
-        const swapped = (hi & (1 << 30)) !== 0;
-        const frame = lo + (hi & 0x7fffff) * 2 ** 32; // bits 0..54
-        out.push({
-          present: (hi >>> 31) !== 0, swapped, file: (hi & (1 << 29)) !== 0, exclusive: (hi & (1 << 24)) !== 0,
-          softDirty: (hi & (1 << 23)) !== 0, uffdWp: (hi & (1 << 25)) !== 0, guard: (hi & (1 << 26)) !== 0,
-          pfn: swapped ? 0 : frame, swapType: swapped ? lo & 31 : 0, swapOffset: swapped ? Math.floor(frame / 32) : 0,
-          young: (ex & 1) !== 0, dirty: (ex & 2) !== 0, writable: (ex & 4) !== 0, special: (ex & 8) !== 0,
-          protnone: (ex & 16) !== 0, zeroPage: (ex & 32) !== 0, mlocked: (ex & 64) !== 0,
-        });
-      }
+      this.pagemapChunk(addr, done, k, out);
       done += k;
     }
     return out;
+  }
+
+  /**
+   * pagemap as an iterator: `count` pages from `addr`, read from the core one chunk
+   * (pagemap_chunk pages) at a time as the caller iterates — memory stays bounded for any
+   * range. Each chunk is a snapshot of its moment: faults between iterations show.
+   */
+  *pagemapEntries(addr: number, count: number): Generator<PageInfo, void, undefined> {
+    this.live();
+    this.addr(addr, 'addr');
+    this.len(count, 'count');
+    const chunk = this.core.x.pagemap_chunk();
+    const part: PageInfo[] = [];
+    for (let done = 0; done < count;) {
+      this.live();
+      const k = Math.min(chunk, count - done);
+      part.length = 0;
+      this.pagemapChunk(addr, done, k, part);
+      yield* part;
+      done += k;
+    }
+  }
+
+  /** Pages [done, done + k) of the range from `addr` (k ≤ pagemap_chunk), appended to `out`. */
+  private pagemapChunk(addr: number, done: number, k: number, out: PageInfo[]): void {
+    const base = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+    this.call(this.core.x.mm_pagemap(this.id, base + done * PAGE_SIZE, k), 'pagemap');
+    const buf = this.core.x.memory.buffer;
+    const e = new Uint32Array(buf, this.core.x.pagemap_buf64() >>> 0, k * 2);
+    const x = new Uint32Array(buf, this.core.x.pagemap_buf32() >>> 0, k);
+    for (let i = 0; i < k; i++) {
+      const lo = e[i * 2], hi = e[i * 2 + 1], ex = x[i];
+      const swapped = (hi & (1 << 30)) !== 0;
+      const frame = lo + (hi & 0x7fffff) * 2 ** 32; // bits 0..54
+      out.push({
+        present: (hi >>> 31) !== 0, swapped, file: (hi & (1 << 29)) !== 0, exclusive: (hi & (1 << 24)) !== 0,
+        softDirty: (hi & (1 << 23)) !== 0, uffdWp: (hi & (1 << 25)) !== 0, guard: (hi & (1 << 26)) !== 0,
+        pfn: swapped ? 0 : frame, swapType: swapped ? lo & 31 : 0, swapOffset: swapped ? Math.floor(frame / 32) : 0,
+        young: (ex & 1) !== 0, dirty: (ex & 2) !== 0, writable: (ex & 4) !== 0, special: (ex & 8) !== 0,
+        protnone: (ex & 16) !== 0, zeroPage: (ex & 32) !== 0, mlocked: (ex & 64) !== 0,
+      });
+    }
   }
 
   /** Fault counts of this address space (getrusage's ru_minflt / ru_majflt). */
