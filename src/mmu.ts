@@ -3,6 +3,7 @@
 import { loadCore, type Core, type HostHandlers, type StatName } from './core.js';
 import { LinuxError, OutOfMemoryError } from './errors.js';
 import { TlbView, ACCESS_CODE, type Access } from './tlb-view.js';
+import { FastViews } from './fast-views.js';
 import { PAGE_SIZE } from './constants.js';
 import { AddressSpace } from './address-space.js';
 import { XipMemory, XipFile, createXipFile, type XipFileOptions } from './xip.js';
@@ -311,6 +312,23 @@ export class Mmu {
     this.spaces.set(id, mm);
     return mm;
   }
+
+  /**
+   * All emulated RAM, then execute-in-place memory, as one zero-copy byte view: index =
+   * physical address (`phys.size` bytes of RAM, then `xip.size`). Wasm memory grows only in
+   * createMmu, in a system call that needs more VMA records (every 4096 VMAs ever in use:
+   * mmap, a split by mprotect/munmap/mlock, fork), and in the first checkInvariants(); never
+   * in a fault or a load/store. Growth detaches every view (length 0): read `mmu.ram` again
+   * (each read checks, and makes a fresh view only when needed).
+   */
+  get ram(): Uint8Array { return FastViews.get(this.core).ram; }
+
+  /**
+   * The exports of the Wasm module this machine runs: the core's, plus your own when
+   * `createMmu({ wasm })` loaded a module that re-exports the core (README "For emulator
+   * authors"). Each call is guarded: a trap inside marks the machine dead.
+   */
+  get wasmExports(): Record<string, unknown> { return this.core.x; }
 
   /** Live address spaces. */
   addressSpaces(): AddressSpace[] { return [...this.spaces.values()]; }
