@@ -54,7 +54,7 @@ export class TlbView {
     const a = access === 0 || access === 1 || access === 2 ? access : accessCodeOf(access);
     if (this.f64.length === 0) this.refresh(); // memory grew (views detached), or the core died
     const off = va & 4095;
-    const j = ((va / 4096) & this.mask) * TLB_F64_PER_ENTRY;
+    const j = ((va >>> 12) & this.mask) * TLB_F64_PER_ENTRY; // bits 12..31 of va: all a slot uses (<= 2^20 entries)
     // Keys are integers in [0, 2^48): a bad va (non-integer, negative, too big) never matches.
     if (this.f64[j + (user ? 0 : TLB_KERN_F64) + a] !== va + ((asid & 4095) - off)) return -1;
     return this.u32[2 * j + TLB_PFN_U32] * 4096 + off;
