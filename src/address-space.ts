@@ -536,14 +536,15 @@ export class AddressSpace {
   // full fault path, TLB fill) and completes the access. A key is an integer in [0, 2^48)
   // (page address + ASID), so a non-number, non-integer, negative or too-large address can
   // never hit: the range check costs nothing until the miss path, which throws RangeError.
-  // The copies of the views live in fields (one load each); fk is NaN until the first miss
-  // and again after destroy() or a core death, so every later access misses and throws.
+  // The copies of the views live in fields (one load each). ft is empty until the first miss
+  // and again after destroy() or a core death, so every later access misses and throws;
+  // fk (the ASID) stays a small integer: a field that once held NaN would be a boxed double.
   private ft = new Float64Array(0);
   private fw = new Uint32Array(0);
   private fr = new Uint8Array(0);
   private fd = new DataView(new ArrayBuffer(8));
   private fm = 0;
-  private fk = NaN;
+  private fk = 0;
   private fv: FastViews | null = null;
 
   /** Load one byte at `va` (user-mode read, faults included). */
@@ -627,7 +628,7 @@ export class AddressSpace {
     this.live();
     const r = this.core.x.mm_translate(this.id, va, acc);
     if (r < 0) throw accessError(this.core, r, `${what} at ${va}`);
-    if (this.fr.length === 0 || this.fk !== this.fk) this.fastRefresh();
+    if (this.ft.length === 0) this.fastRefresh();
     return r;
   }
   private fastRefresh(): void {
@@ -641,7 +642,6 @@ export class AddressSpace {
   /** @internal The core died or this space was destroyed: every access misses from now on. */
   fastDrop(): void {
     this.ft = new Float64Array(0); this.fw = new Uint32Array(0); this.fr = new Uint8Array(0);
-    this.fk = NaN;
     this.fv?.users.delete(this);
     this.fv = null;
   }

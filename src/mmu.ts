@@ -5,7 +5,7 @@ import { LinuxError, OutOfMemoryError } from './errors.js';
 import { TlbView, ACCESS_CODE, type Access } from './tlb-view.js';
 import { FastViews } from './fast-views.js';
 import { PAGE_SIZE } from './constants.js';
-import { AddressSpace } from './address-space.js';
+import { AddressSpace, accessError } from './address-space.js';
 import { XipMemory, XipFile, createXipFile, type XipFileOptions } from './xip.js';
 import { DeviceSpace, DeviceFile, createDevice, remapPfnRange, vmInsertPage, type MmioHandler,
   type DeviceOptions } from './device.js';
@@ -329,6 +329,18 @@ export class Mmu {
    * authors"). Each call is guarded: a trap inside marks the machine dead.
    */
   get wasmExports(): Record<string, unknown> { return this.core.x; }
+
+  /**
+   * The typed error for a negative access result: mm_translate's, or the code a user Wasm
+   * module reads from assembly/fastpath.ts's mmu_fault() (-11 SegmentationFault, -7
+   * BusError, -101 OutOfMemoryError, -102 LinuxError EAGAIN, -22 LinuxError EINVAL: the
+   * address space is not alive). The signal's address and code are the core's last fault.
+   */
+  faultError(code: number, what = 'access'): Error {
+    if (code === -22) return new LinuxError(22, what, 'the address space is not alive');
+    if (code !== -7 && code !== -11 && code !== -101 && code !== -102) return new RangeError(`${what}: ${code} is not an access fault code`);
+    return accessError(this.core, code, what);
+  }
 
   /** Live address spaces. */
   addressSpaces(): AddressSpace[] { return [...this.spaces.values()]; }

@@ -20,10 +20,10 @@ export class Rv32 {
   run(pc, maxSteps = Infinity) {
     const mem = this.mem, x = this.x, out = this.out;
     let steps = 0, code = null;
-    loop: for (;;) {
+    try {
+      loop: for (;;) {
         if (steps >= maxSteps) break;
         const ins = mem.fetch32(pc);
-        steps++;
         const rd = (ins >>> 7) & 31, rs1 = (ins >>> 15) & 31, rs2 = (ins >>> 20) & 31, f3 = (ins >>> 12) & 7;
         let next = pc + 4;
         switch (ins & 0x7f) {
@@ -124,9 +124,13 @@ export class Rv32 {
         }
         x[0] = 0;
         pc = next;
+        steps++;
+      }
+    } finally {
+      // On a fault too: pc is the faulting instruction, steps the instructions completed.
+      this.pc = pc;
+      this.steps += steps;
     }
-    this.pc = pc;
-    this.steps += steps;
     return code;
   }
 }
