@@ -88,8 +88,19 @@ export async function runEmulatorCases({ quick, log }) {
 }
 
 // Run alone: node bench/cases/emulator.mjs [--quick]   (after npm run build)
+// Writes bench/results/<date>-emulator[-quick].json.
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const r = await runEmulatorCases({ quick: process.argv.includes('--quick'), log: (s) => console.log(s) });
+  const quick = process.argv.includes('--quick');
+  const r = await runEmulatorCases({ quick, log: (s) => console.log(s) });
   for (const [id, v] of Object.entries(r.results)) console.log(`${pad(id, 20)} ${fmtNs(v.ns).padStart(8)} ns`);
+  const { machineInfo } = await import('../lib/machine.mjs');
+  const { writeFileSync, mkdirSync } = await import('node:fs');
+  const now = new Date();
+  const date = now.toISOString().slice(0, 10);
+  const dir = fileURLToPath(new URL('../results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const file = `${dir}${date}-emulator${quick ? '-quick' : ''}.json`;
+  writeFileSync(file, JSON.stringify({ schema: 1, date, finishedAt: now.toISOString(), quick, machine: machineInfo(), ...r }, null, 2) + '\n');
+  console.log(`wrote ${file}`);
   process.exit(r.failed.length ? 1 : 0);
 }
