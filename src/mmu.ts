@@ -4,6 +4,7 @@ import { loadCore, type Core, type HostHandlers, type StatName } from './core.js
 import { LinuxError, OutOfMemoryError, showValue } from './errors.js';
 import { TlbView, ACCESS_CODE, type Access } from './tlb-view.js';
 import { PAGE_SIZE, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_DONE_COW, VM_FAULT_ERROR } from './constants.js';
+import { FastViews } from './fast-views.js';
 
 /** How an error message names a backend: its path or URL if it has one. */
 function backendName(b: Backend): string {
@@ -13,7 +14,7 @@ function backendName(b: Backend): string {
 
 /** Every VM_FAULT_* bit Linux defines (0x1 … 0x4000) and VM_FAULT_HINDEX_MASK (0xf0000). */
 const VM_FAULT_KNOWN = 0x7f77 | 0xf0000;
-import { AddressSpace } from './address-space.js';
+import { AddressSpace, accessError } from './address-space.js';
 import { XipMemory, XipFile, createXipFile, type XipFileOptions } from './xip.js';
 import { DeviceSpace, DeviceFile, createDevice, remapPfnRange, vmInsertPage, type MmioHandler,
   type DeviceOptions } from './device.js';
@@ -362,6 +363,35 @@ export class Mmu {
     mm.spawn = (c) => this.attach(c);
     this.spaces.set(id, mm);
     return mm;
+  }
+
+  /**
+   * All emulated RAM, then execute-in-place memory, as one zero-copy byte view: index =
+   * physical address (`phys.size` bytes of RAM, then `xip.size`). Wasm memory grows only in
+   * createMmu, in a system call that needs more VMA records (every 4096 VMAs ever in use:
+   * mmap, a split by mprotect/munmap/mlock, fork), and in the first checkInvariants(); never
+   * in a fault or a load/store. Growth detaches every view (length 0): read `mmu.ram` again
+   * (each read checks, and makes a fresh view only when needed).
+   */
+  get ram(): Uint8Array { return FastViews.get(this.core).ram; }
+
+  /**
+   * The exports of the Wasm module this machine runs: the core's, plus your own when
+   * `createMmu({ wasm })` loaded a module that re-exports the core (README "For emulator
+   * authors"). Each call is guarded: a trap inside marks the machine dead.
+   */
+  get wasmExports(): Record<string, unknown> { return this.core.x; }
+
+  /**
+   * The typed error for a negative access result: mm_translate's, or the code a user Wasm
+   * module reads from assembly/fastpath.ts's mmu_fault() (-11 SegmentationFault, -7
+   * BusError, -101 OutOfMemoryError, -102 LinuxError EAGAIN, -22 LinuxError EINVAL: the
+   * address space is not alive). The signal's address and code are the core's last fault.
+   */
+  faultError(code: number, what = 'access'): Error {
+    if (code === -22) return new LinuxError(22, what, 'the address space is not alive');
+    if (code !== -7 && code !== -11 && code !== -101 && code !== -102) return new RangeError(`${what}: ${code} is not an access fault code`);
+    return accessError(this.core, code, what);
   }
 
   /** Live address spaces. */
