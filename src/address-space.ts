@@ -78,7 +78,7 @@ const VA_LIMIT = 2 ** 48;
  */
 const LEN_CAP = 2 ** 48;
 /** NO_PROGRESS: the core's internal si_code 3 (assembly/fault.ts fault_no_progress). */
-const SIGBUS = 7, SIGSEGV = 11, SEGV_MAPERR = 1, NO_PROGRESS = 3, BUS_MCEERR_AR = 4;
+const SIGBUS = 7, SIGSEGV = 11, SEGV_MAPERR = 1, BUS_ADRERR = 2, NO_PROGRESS = 3, BUS_MCEERR_AR = 4;
 
 function isNum(x: unknown): x is number { return typeof x === 'number' && Number.isFinite(x); }
 
@@ -360,7 +360,7 @@ export class AddressSpace {
    * cheap call) and say whether it grew, so the access is made once more. Otherwise false.
    */
   private fileGrew(r: number): boolean {
-    if (r !== -SIGBUS || this.core.lastBackendError() !== undefined) return false;
+    if (r !== -SIGBUS || this.core.lastBackendError() !== undefined || this.core.x.fault_sig_code() !== BUS_ADRERR) return false;
     const va = this.core.x.fault_sig_addr();
     for (let v = this.core.x.mm_vma_first(this.id); v !== 0; v = this.core.x.vma_next_id(v)) {
       if (this.core.x.vma_info(v, 0) > va) break;
