@@ -1,7 +1,7 @@
 // Per-access loads, stores and instruction fetches for interpreters written in
 // AssemblyScript (issue 16): include this file in a module compiled together with the core
-// (your entry re-exports "wasm-mmu/index" and imports from "wasm-mmu/fastpath"; README "For
-// emulator authors"). Not part of the core's own ABI: nothing here is exported by
+// (your entry re-exports "wasm-mmu/assembly/index" and imports from
+// "wasm-mmu/assembly/fastpath"; README "For emulator authors"). Not part of the core's own ABI: nothing here is exported by
 // assembly/index.ts, and the core never calls it.
 //
 // A hit is inlined into the caller: the TLB slot, one f64 tag compare, one load of the

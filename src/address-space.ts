@@ -635,6 +635,7 @@ export class AddressSpace {
   // full fault path, TLB fill) and completes the access. A key is an integer in [0, 2^48)
   // (page address + ASID), so a non-number, non-integer, negative or too-large address can
   // never hit: the range check costs nothing until the miss path, which throws RangeError.
+  // Multi-byte accesses use a DataView (one bounds and detach check, not one per byte).
   // The copies of the views live in fields (one load each). ft is empty until the first miss
   // and again after destroy() or a core death, so every later access misses and throws;
   // fk (the ASID) stays a small integer: a field that once held NaN would be a boxed double.
@@ -656,15 +657,13 @@ export class AddressSpace {
   load16(va: number): number {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 0, 'load16');
-    const p = this.fw[(j << 1) + 6] * 4096 + off, r = this.fr;
-    return r[p] | (r[p + 1] << 8);
+    return this.fd.getUint16(this.fw[(j << 1) + 6] * 4096 + off, true);
   }
   /** Load a little-endian u32 at `va` (an unsigned number). */
   load32(va: number): number {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 0, 'load32');
-    const p = this.fw[(j << 1) + 6] * 4096 + off, r = this.fr;
-    return (r[p] | (r[p + 1] << 8) | (r[p + 2] << 16) | (r[p + 3] << 24)) >>> 0;
+    return this.fd.getUint32(this.fw[(j << 1) + 6] * 4096 + off, true);
   }
   /** Load a little-endian u64 at `va` as a bigint (the result is the one allocation). */
   load64(va: number): bigint {
@@ -682,15 +681,13 @@ export class AddressSpace {
   fetch16(va: number): number {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j + 2] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 2, 'fetch16');
-    const p = this.fw[(j << 1) + 6] * 4096 + off, r = this.fr;
-    return r[p] | (r[p + 1] << 8);
+    return this.fd.getUint16(this.fw[(j << 1) + 6] * 4096 + off, true);
   }
   /** Instruction fetch of a little-endian u32. */
   fetch32(va: number): number {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j + 2] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 2, 'fetch32');
-    const p = this.fw[(j << 1) + 6] * 4096 + off, r = this.fr;
-    return (r[p] | (r[p + 1] << 8) | (r[p + 2] << 16) | (r[p + 3] << 24)) >>> 0;
+    return this.fd.getUint32(this.fw[(j << 1) + 6] * 4096 + off, true);
   }
   /** Store the low 8 bits of `value` at `va` (user-mode write: COW, dirtying, SIGSEGV as write()). */
   store8(va: number, value: number): void {
@@ -702,15 +699,13 @@ export class AddressSpace {
   store16(va: number, value: number): void {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j + 1] !== va + (this.fk - off) || off > 4094) { this.fastSlowStore(va, value, 2, 'store16'); return; }
-    const p = this.fw[(j << 1) + 6] * 4096 + off, r = this.fr;
-    r[p] = value; r[p + 1] = value >>> 8;
+    this.fd.setUint16(this.fw[(j << 1) + 6] * 4096 + off, value, true);
   }
   /** Store the low 32 bits of `value`, little-endian (a Uint32Array's conversion: ToNumber, then modulo 2^32). */
   store32(va: number, value: number): void {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j + 1] !== va + (this.fk - off) || off > 4092) { this.fastSlowStore(va, value, 4, 'store32'); return; }
-    const p = this.fw[(j << 1) + 6] * 4096 + off, r = this.fr;
-    r[p] = value; r[p + 1] = value >>> 8; r[p + 2] = value >>> 16; r[p + 3] = value >>> 24;
+    this.fd.setUint32(this.fw[(j << 1) + 6] * 4096 + off, value, true);
   }
   /** Store a bigint's low 64 bits, little-endian; RangeError if `value` is not a bigint. */
   store64(va: number, value: bigint): void {

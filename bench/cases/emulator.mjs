@@ -84,7 +84,7 @@ export async function runEmulatorCases({ quick, log }) {
   summary.push(`TLB hit per access, JS mm.load32: ${f2(jsHit)} ns over a Uint8Array load (loop ${f2(ns('hit-mmu'))} vs ${f2(ns('hit-plain'))}; target <= ${TARGETS.jsHitNs}: ${verdict(jsHit, TARGETS.jsHitNs)})`);
   summary.push(`TLB hit per access, Wasm fastpath.ts: ${f2(waHit)} ns over a plain load (loop ${f2(ns('hit-wasm'))} vs ${f2(ns('hit-wasm', 'nsPlain'))}; target <= ${TARGETS.wasmHitNs}: ${verdict(waHit, TARGETS.wasmHitNs)})`);
   for (const s of summary) log(`  ${s}`);
-  return { results, failed, summary, params, tlbEntries: TLB_ENTRIES };
+  return { results, failed, summary, params, tlbEntries: TLB_ENTRIES, runs };
 }
 
 // Run alone: node bench/cases/emulator.mjs [--quick]   (after npm run build)

@@ -3,22 +3,22 @@
 //   An AddressSpace of wasm-mmu: the guest's code and data are real mappings (code
 //   read+exec, data anonymous read/write, faulted in on first touch), accessed through
 //   load*/store*/fetch* (the TLB hit path in JavaScript, a miss faults through the core).
-// Both compose multi-byte values from bytes the same way, so the ratio of their run times
-// is the cost of the MMU.
+// Both read single bytes from a Uint8Array and wider values through a DataView
+// (little-endian), so the ratio of their run times is the cost of the MMU.
 import { CODE_BASE, DATA_BASE } from './program.mjs';
 
 // Linux's uapi values (as exported by wasm-mmu).
 const PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4, MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20;
 
 export class PlainMemory {
-  constructor(bytes) { this.u8 = new Uint8Array(bytes); }
+  constructor(bytes) { this.u8 = new Uint8Array(bytes); this.dv = new DataView(this.u8.buffer); }
   load8(a) { return this.u8[a]; }
-  load16(a) { const r = this.u8; return r[a] | (r[a + 1] << 8); }
-  load32(a) { const r = this.u8; return (r[a] | (r[a + 1] << 8) | (r[a + 2] << 16) | (r[a + 3] << 24)) >>> 0; }
-  fetch32(a) { const r = this.u8; return (r[a] | (r[a + 1] << 8) | (r[a + 2] << 16) | (r[a + 3] << 24)) >>> 0; }
+  load16(a) { return this.dv.getUint16(a, true); }
+  load32(a) { return this.dv.getUint32(a, true); }
+  fetch32(a) { return this.dv.getUint32(a, true); }
   store8(a, v) { this.u8[a] = v; }
-  store16(a, v) { const r = this.u8; r[a] = v; r[a + 1] = v >>> 8; }
-  store32(a, v) { const r = this.u8; r[a] = v; r[a + 1] = v >>> 8; r[a + 2] = v >>> 16; r[a + 3] = v >>> 24; }
+  store16(a, v) { this.dv.setUint16(a, v, true); }
+  store32(a, v) { this.dv.setUint32(a, v, true); }
 }
 
 const round = (n) => Math.ceil(n / 4096) * 4096;

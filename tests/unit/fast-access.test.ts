@@ -5,7 +5,7 @@
 // R4.4 (zero page, then a write copies), R5 (COW after fork), R9.5 (mprotect lowers rights).
 import { describe, it, expect, beforeEach } from 'vitest';
 import {
-  createMmu, MemoryFile, SegmentationFault, BusError, LinuxError, PROT_READ, PROT_WRITE, PROT_EXEC,
+  createMmu, MemoryFile, SegmentationFault, BusError, LinuxError, CoreCrashedError, PROT_READ, PROT_WRITE, PROT_EXEC,
   MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, type Mmu, type AddressSpace,
 } from '../../src/index.js';
 
@@ -257,6 +257,20 @@ describe('bad input', () => {
     expect(() => old.load8(va)).toThrow(LinuxError);
     expect(again.load8(va)).toBe(0x77);
     expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
+describe('a crashed core', () => {
+  it('after a trap inside the core, a page that was a TLB hit throws CoreCrashedError instead of reading', () => {
+    const va = anon(1);
+    mm.store32(va, 7);
+    expect(mm.load32(va)).toBe(7); // a hit
+    const ram = mmu.ram;
+    expect(() => (mmu.core.x as unknown as { debug_trap(): void }).debug_trap()).toThrow(CoreCrashedError);
+    expect(() => mm.load32(va)).toThrow(CoreCrashedError);
+    expect(() => mm.store8(va, 1)).toThrow(CoreCrashedError);
+    expect(() => mmu.ram).toThrow(CoreCrashedError);
+    expect(ram.length).toBeGreaterThan(0); // a view taken before stays the caller's: documented
   });
 });
 

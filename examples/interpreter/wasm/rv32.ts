@@ -6,7 +6,8 @@
 // (no MMU, no bounds checks: the baseline), so the two differ only in memory access.
 //
 // Build: npm run build:example (examples/interpreter/wasm/asconfig.json) → build/interpreter.wasm.
-// In your own package the two imports read "wasm-mmu/index" and "wasm-mmu/fastpath".
+// In your own package the two imports read "wasm-mmu/assembly/index" and
+// "wasm-mmu/assembly/fastpath" (asc finds them in node_modules).
 export * from "../../../assembly/index";
 import { mmu_fetch32, mmu_load8, mmu_load16, mmu_load32, mmu_store8, mmu_store16, mmu_store32,
   mmu_fault, mmu_fault_va, mmu_fault_clear } from "../../../assembly/fastpath";
