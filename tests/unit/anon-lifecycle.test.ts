@@ -47,3 +47,52 @@ describe('R5.5 a failed private write fault has prepared the anon_vma', () => {
     clean(mmu);
   });
 });
+
+describe('R1.5 do_swap_page maps an exclusive page writable on a read fault', () => {
+  it('R1.5 / R11.6 a read fault swapping in an exclusive page in a writable VMA maps it writable and clean: the next write takes no fault', async () => {
+    const mmu = await createMmu({ ramBytes: 8 << 20 });
+    const mm = mmu.createAddressSpace();
+    const va = mm.mmap({ length: 2 * P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    mm.write(va, new Uint8Array([42]));
+    mm.madvise(va, P, MADV_PAGEOUT);
+    expect(mm.pagemap(va, 1)[0]).toMatchObject({ present: false, swapped: true });
+    const f0 = mm.rusage();
+    expect(mm.read(va, 1)[0]).toBe(42);
+    const f1 = mm.rusage();
+    expect(f1.majflt - f0.majflt).toBe(1);
+    expect(mm.pagemap(va, 1)[0]).toMatchObject({ present: true, writable: true, dirty: false, exclusive: true });
+    mm.write(va, new Uint8Array([43]));
+    expect(mm.rusage()).toEqual(f1); // no second fault
+    expect(mm.pagemap(va, 1)[0]).toMatchObject({ writable: true, dirty: true });
+    expect(mm.read(va, 1)[0]).toBe(43);
+    clean(mmu);
+  });
+
+  it('R1.5 / R5.6 a swapped page shared after fork comes back read-only; the write then copies', async () => {
+    const mmu = await createMmu({ ramBytes: 8 << 20 });
+    const mm = mmu.createAddressSpace();
+    const va = mm.mmap({ length: P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    mm.write(va, new Uint8Array([7]));
+    mm.madvise(va, P, MADV_PAGEOUT);
+    const child = mm.fork();
+    expect(mm.read(va, 1)[0]).toBe(7);
+    expect(mm.pagemap(va, 1)[0]).toMatchObject({ present: true, writable: false });
+    const f0 = mm.rusage();
+    mm.write(va, new Uint8Array([8]));
+    expect(mm.rusage().minflt - f0.minflt).toBe(1);
+    expect(child.read(va, 1)[0]).toBe(7);
+    clean(mmu);
+  });
+
+  it('R1.5 a read fault in a read-only VMA maps the swapped-in page read-only', async () => {
+    const mmu = await createMmu({ ramBytes: 8 << 20 });
+    const mm = mmu.createAddressSpace();
+    const va = mm.mmap({ length: P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    mm.write(va, new Uint8Array([9]));
+    mm.madvise(va, P, MADV_PAGEOUT);
+    mm.mprotect(va, P, PROT_READ);
+    expect(mm.read(va, 1)[0]).toBe(9);
+    expect(mm.pagemap(va, 1)[0]).toMatchObject({ present: true, writable: false });
+    clean(mmu);
+  });
+});
