@@ -300,7 +300,8 @@ function wp_page_copy(old: u32): u32 {
     add_mm_counter(mm, RSS_ANON, 1);
   }
   let entry = pte_mkyoung(pfn_pte(page, vma_page_prot(vma)));
-  if ((vma_flags(vma) & VM_WRITE) != 0) entry = pte_mkwrite(pte_mkdirty(entry));
+  // An unshare fault (R8.5, read-only pin) leaves the exclusive copy read-only and clean.
+  if ((vmf_flags() & FAULT_FLAG_UNSHARE) == 0 && (vma_flags(vma) & VM_WRITE) != 0) entry = pte_mkwrite(pte_mkdirty(entry));
   store<u64>(slot, 0);
   tlb_flush_page(mm, addr); // the old translation dies before the old page can
   page_add_new_anon_rmap(page, mm, vma, addr);

@@ -96,3 +96,58 @@ describe('R1.5 do_swap_page maps an exclusive page writable on a read fault', ()
     clean(mmu);
   });
 });
+
+describe('R8.5 a read-only pin of a shared anonymous page unshares it first', () => {
+  it('R8.5 / R5.6 after fork, getUserPages({ pin: true }) copies the page (FAULT_FLAG_UNSHARE): the pin sees the parent\'s later writes', async () => {
+    const mmu = await createMmu({ ramBytes: 16 << 20 });
+    const mm = mmu.createAddressSpace();
+    const va = mm.mmap({ length: P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    mm.write(va, new Uint8Array([1]));
+    const shared = mm.pagemap(va, 1)[0].pfn;
+    const child = mm.fork();
+    const f0 = mm.rusage();
+    const [pfn] = mm.getUserPages(va, 1, { pin: true });
+    expect(mm.rusage().minflt - f0.minflt).toBe(1); // the unshare fault
+    expect(pfn).not.toBe(shared);
+    const pm = mm.pagemap(va, 1)[0];
+    expect(pm).toMatchObject({ present: true, pfn, exclusive: true, writable: false });
+    expect(child.pagemap(va, 1)[0]).toMatchObject({ pfn: shared, exclusive: true });
+    clean(mmu);
+    // The parent's write reuses the exclusive page: the pinned frame keeps being its page.
+    const f1 = mm.rusage();
+    mm.write(va, new Uint8Array([2]));
+    expect(mm.rusage().minflt - f1.minflt).toBe(1); // wp reuse, no copy
+    expect(mm.pagemap(va, 1)[0].pfn).toBe(pfn);
+    expect(mmu.phys.read(pfn * P, 1)[0]).toBe(2);
+    expect(child.read(va, 1)[0]).toBe(1);
+    mm.unpinUserPage(pfn);
+    clean(mmu);
+  });
+
+  it('R8.5 a read-only pin of an exclusive page, or a write pin, takes no unshare fault', async () => {
+    const mmu = await createMmu({ ramBytes: 16 << 20 });
+    const mm = mmu.createAddressSpace();
+    const va = mm.mmap({ length: 2 * P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    mm.write(va, new Uint8Array([1]));
+    const mine = mm.pagemap(va, 1)[0].pfn;
+    const f0 = mm.rusage();
+    const [pfn] = mm.getUserPages(va, 1, { pin: true });
+    expect(pfn).toBe(mine);
+    expect(mm.rusage()).toEqual(f0);
+    mm.unpinUserPage(pfn);
+    clean(mmu);
+  });
+
+  it('R8.5 an unpinned read (FOLL_GET) of a shared page leaves it shared', async () => {
+    const mmu = await createMmu({ ramBytes: 16 << 20 });
+    const mm = mmu.createAddressSpace();
+    const va = mm.mmap({ length: P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    mm.write(va, new Uint8Array([1]));
+    const shared = mm.pagemap(va, 1)[0].pfn;
+    mm.fork();
+    const [pfn] = mm.getUserPages(va, 1);
+    expect(pfn).toBe(shared);
+    expect(mm.pagemap(va, 1)[0]).toMatchObject({ pfn: shared, exclusive: false });
+    clean(mmu);
+  });
+});
