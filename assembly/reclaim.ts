@@ -7,7 +7,8 @@
 // one whose PTEs stayed old is reclaimed. So with prefaultOld, pages fault-around mapped
 // and nobody touched go first (seed 001). A page mapped in a VM_LOCKED VMA is moved to
 // the unevictable list and never unmapped, unless the host already discarded it (seed 003).
-// Shared anonymous memory (shmem) is not swapped here: its pages stay resident.
+// Shared anonymous memory (shmem) is unmapped, but not swapped here: its dirty pages stay
+// in the shmem cache.
 
 import { pte_present, pte_young, pte_mkold, pte_dirty } from "./pte";
 import { PG_anon, PG_swapcache, PG_dirty, PG_referenced, PG_active, PG_swapbacked,
@@ -115,9 +116,12 @@ function shrink_page(pfn: u32): bool {
     if (swap_count(page_private(pfn)) > 0 && swap_writepage(pfn) < 0) return false;
     delete_from_swap_cache(pfn);
   } else {
-    if ((f & PG_swapbacked) != 0) { rotate(pfn); return false; } // shmem stays (see header)
     try_to_unmap(pfn);
     if (page_mapcount(pfn) != 0) return false;
+    // shmem (MADV_PAGEOUT, reclaim): unmapped like any file page; a dirty one would go to swap
+    // (shmem_writeout), which is not modelled for shmem: it stays in the shmem cache,
+    // activated. A clean one (a hole only read) is dropped: it reads as zeros again.
+    if ((f & PG_swapbacked) != 0 && (page_flags(pfn) & PG_dirty) != 0) { lru_move(pfn, PG_active, 0); return false; }
     if (!remove_cached_page(pfn, discarded)) { lru_move(pfn, PG_active, 0); return false; }
   }
   count(ST_PGSTEAL);
@@ -202,6 +206,8 @@ function advise_range(mm: u32, v: u32, start: u64, end: u64, out: bool): void {
     if (!pte_present(pte)) continue;
     const page = vm_normal_page(v, va, pte);
     if (page == NO_PAGE || (page_flags(page) & PG_mlocked) != 0) continue;
+    // folio_maybe_mapped_shared (MADV_PAGEOUT/COLD): a page another mapping maps too is left alone.
+    if (page_mapcount(page) > 1) continue;
     lru_move(page, 0, PG_active | PG_referenced);
     if (out) {
       // Paged out as if nobody had touched it: clear the accessed bits first.

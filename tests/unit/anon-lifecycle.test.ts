@@ -151,3 +151,53 @@ describe('R8.5 a read-only pin of a shared anonymous page unshares it first', ()
     clean(mmu);
   });
 });
+
+describe('MADV_PAGEOUT of shared anonymous memory (shmem) and of pages mapped elsewhere too', () => {
+  it('R2.1 / R11.6 PAGEOUT unmaps shmem pages; written ones stay in the shmem cache (next read minor, bytes intact), holes only read are dropped', async () => {
+    const mmu = await createMmu({ ramBytes: 16 << 20 });
+    const mm = mmu.createAddressSpace();
+    const va = mm.mmap({ length: 4 * P, prot: RW, flags: MAP_SHARED | MAP_ANONYMOUS });
+    mm.write(va, new Uint8Array([11]));
+    mm.write(va + P, new Uint8Array([12]));
+    mm.read(va + 2 * P, 1);
+    mm.read(va + 3 * P, 1);
+    mm.madvise(va, 4 * P, MADV_PAGEOUT);
+    expect(mm.pagemap(va, 4).map((p) => p.present)).toEqual([false, false, false, false]);
+    expect(mm.status().rssShmem).toBe(0);
+    clean(mmu);
+    const f0 = mm.rusage();
+    expect(mm.read(va, 1)[0]).toBe(11);
+    const f1 = mm.rusage();
+    expect(f1.minflt - f0.minflt).toBe(1);
+    expect(f1.majflt).toBe(f0.majflt);
+    // fault-around mapped the other cached page back, not the dropped holes
+    expect(mm.pagemap(va, 4).map((p) => p.present)).toEqual([true, true, false, false]);
+    expect(mm.read(va + P, 1)[0]).toBe(12);
+    expect(mm.read(va + 2 * P, 1)[0]).toBe(0);
+    clean(mmu);
+  });
+
+  it('R5.6 PAGEOUT leaves a page another process maps too (folio_maybe_mapped_shared), anonymous or file', async () => {
+    const mmu = await createMmu({ ramBytes: 16 << 20 });
+    const mm = mmu.createAddressSpace();
+    const a = mm.mmap({ length: 2 * P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    mm.write(a, new Uint8Array([1]));
+    mm.write(a + P, new Uint8Array([2]));
+    const s = mm.mmap({ length: 2 * P, prot: RW, flags: MAP_SHARED | MAP_ANONYMOUS });
+    mm.write(s, new Uint8Array([3]));
+    mm.write(s + P, new Uint8Array([4]));
+    const child = mm.fork();
+    child.read(s, 1); // the child maps shmem page 0 (fault-around: both)
+    child.madvise(s + P, P, 4 /* MADV_DONTNEED */);
+    child.madvise(a + P, P, 4 /* MADV_DONTNEED */);
+    mm.madvise(a, 2 * P, MADV_PAGEOUT);
+    mm.madvise(s, 2 * P, MADV_PAGEOUT);
+    const pa = mm.pagemap(a, 2), ps = mm.pagemap(s, 2);
+    expect([pa[0].present, pa[1].swapped]).toEqual([true, true]); // shared one kept, own one swapped
+    expect([ps[0].present, ps[1].present]).toEqual([true, false]);
+    expect(Array.from(mm.read(a, 1))).toEqual([1]);
+    expect(Array.from(mm.read(a + P, 1))).toEqual([2]);
+    expect(Array.from(mm.read(s + P, 1))).toEqual([4]);
+    clean(mmu);
+  });
+});
