@@ -5,7 +5,7 @@
 import { describe, it, expect } from 'vitest';
 import {
   createMmu, MemoryFile, BusError, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS,
-  MADV_PAGEOUT, type Mmu,
+  MADV_PAGEOUT, MADV_FREE, MADV_DONTNEED, type Mmu,
 } from '../../src/index.js';
 
 const P = 4096;
@@ -198,6 +198,98 @@ describe('MADV_PAGEOUT of shared anonymous memory (shmem) and of pages mapped el
     expect(Array.from(mm.read(a, 1))).toEqual([1]);
     expect(Array.from(mm.read(a + P, 1))).toEqual([2]);
     expect(Array.from(mm.read(s + P, 1))).toEqual([4]);
+    clean(mmu);
+  });
+});
+
+describe('MADV_FREE: lazily freed anonymous pages (madvise09)', () => {
+  it('R9.1 / R11.5 after MADV_FREE pages stay mapped, clean and old; a write takes no fault; reclaim drops the clean ones (no swap-out) and keeps the rewritten one', async () => {
+    const mmu = await createMmu({ ramBytes: 16 << 20 });
+    const mm = mmu.createAddressSpace();
+    const va = mm.mmap({ length: 4 * P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    for (let i = 0; i < 4; i++) mm.write(va + i * P, new Uint8Array([17 + i]));
+    const pfns = mm.pagemap(va, 4).map((p) => p.pfn);
+    mm.madvise(va, 4 * P, MADV_FREE);
+    expect(mm.pagemap(va, 4).map((p) => [p.present, p.pfn, p.dirty, p.young, p.writable]))
+      .toEqual(pfns.map((pfn) => [true, pfn, false, false, true]));
+    clean(mmu);
+    const f0 = mm.rusage();
+    mm.write(va + P, new Uint8Array([99])); // cancels the discard of page 1
+    expect(mm.read(va + 2 * P, 1)[0]).toBe(19); // a read does not
+    expect(mm.rusage()).toEqual(f0);
+    const out0 = mmu.stats().pswpout;
+    mm.madvise(va, 4 * P, MADV_PAGEOUT);
+    expect(mmu.stats().pswpout).toBe(out0); // discarded, not swapped
+    expect(mm.pagemap(va, 4).map((p) => p.present)).toEqual([false, true, false, false]);
+    expect(mm.pagemap(va, 4).some((p) => p.swapped)).toBe(false);
+    expect(mm.status().rssAnon).toBe(P);
+    clean(mmu);
+    expect(Array.from(mm.read(va, 1))).toEqual([0]); // a fresh zero page
+    expect(Array.from(mm.read(va + P, 1))).toEqual([99]);
+    clean(mmu);
+  });
+
+  it('R9.1 MADV_FREE pages are discarded by reclaim under memory pressure, the others are swapped; nothing written after MADV_FREE is lost', async () => {
+    const mmu = await createMmu({ ramBytes: 4 << 20 });
+    const mm = mmu.createAddressSpace();
+    const n = 256;
+    const lazy = mm.mmap({ length: n * P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    for (let i = 0; i < n; i++) mm.write(lazy + i * P, new Uint8Array([1]));
+    mm.madvise(lazy, n * P, MADV_FREE);
+    for (let i = 0; i < n; i += 16) mm.write(lazy + i * P, new Uint8Array([2])); // kept
+    const big = mm.mmap({ length: 1024 * P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    for (let i = 0; i < 1024; i++) mm.write(big + i * P, new Uint8Array([i & 0xff, 5]));
+    const pm = mm.pagemap(lazy, n);
+    const dropped = pm.filter((p) => !p.present && !p.swapped).length;
+    expect(dropped).toBeGreaterThan(0);
+    for (let i = 0; i < n; i++) {
+      const b = mm.read(lazy + i * P, 1)[0];
+      if (i % 16 === 0) expect(b).toBe(2);
+      else expect([0, 1]).toContain(b); // dropped (0) or still there (1)
+    }
+    for (let i = 0; i < 1024; i++) expect(Array.from(mm.read(big + i * P, 2))).toEqual([i & 0xff, 5]);
+    clean(mmu);
+  });
+
+  it('R9.1 MADV_FREE frees swap entries in the range (the data is not wanted): the next read is a zero page', async () => {
+    const mmu = await createMmu({ ramBytes: 16 << 20 });
+    const mm = mmu.createAddressSpace();
+    const va = mm.mmap({ length: 2 * P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    mm.write(va, new Uint8Array([5]));
+    mm.madvise(va, P, MADV_PAGEOUT);
+    expect(mm.pagemap(va, 1)[0].swapped).toBe(true);
+    mm.madvise(va, 2 * P, MADV_FREE);
+    expect(mm.pagemap(va, 1)[0]).toMatchObject({ present: false, swapped: false });
+    expect(mmu.stats().swapUsed).toBe(0);
+    expect(mm.status().vmSwap).toBe(0);
+    expect(mm.read(va, 1)[0]).toBe(0);
+    clean(mmu);
+  });
+
+  it('R5.6 / R9.1 pages shared after fork whose other mapping is dirty survive reclaim (the discard is cancelled); after the child exits, a clean one is dropped', async () => {
+    const mmu = await createMmu({ ramBytes: 4 << 20 });
+    const mm = mmu.createAddressSpace();
+    const n = 64;
+    const va = mm.mmap({ length: n * P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    for (let i = 0; i < n; i++) mm.write(va + i * P, new Uint8Array([i + 1]));
+    const child = mm.fork(); // the child's PTEs stay dirty
+    mm.madvise(va, n * P, MADV_FREE);
+    const big = mm.mmap({ length: 1024 * P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    for (let i = 0; i < 1024; i++) mm.write(big + i * P, new Uint8Array([7]));
+    for (let i = 0; i < n; i++) {
+      expect(child.read(va + i * P, 1)[0]).toBe(i + 1);
+      expect(mm.read(va + i * P, 1)[0]).toBe(i + 1);
+    }
+    clean(mmu);
+    // Only the parent maps the page now, and its PTE is clean: reclaim may drop it.
+    const one = mm.mmap({ length: P, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    mm.write(one, new Uint8Array([8]));
+    const c2 = mm.fork();
+    mm.madvise(one, P, MADV_FREE);
+    c2.destroy();
+    mm.madvise(one, P, MADV_PAGEOUT);
+    expect(mm.pagemap(one, 1)[0]).toMatchObject({ present: false, swapped: false });
+    expect(mm.read(one, 1)[0]).toBe(0);
     clean(mmu);
   });
 });
