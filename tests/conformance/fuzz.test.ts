@@ -61,6 +61,18 @@ describe('fuzz scenario generator', () => {
       .toBe('madvise:dontneed[anon-private] state .→A');
     expect(signature(norm, { step: 1, in: 'child', op: 'madvise', field: 'minflt', kernel: 0, emulator: 2 }))
       .toBe('madvise:dontneed[anon-private] minflt emu>kernel (child)');
+    // A range reaching unmapped pages (past the end, or munmapped before) is tagged ~hole (item 1).
+    const holes = normalizeScenario({
+      name: 'sig2', rules: ['R8.2'], description: 'holes',
+      file: { pages: 4, cached: true },
+      steps: [
+        { op: 'mmap', id: 'a', pages: 4, prot: 'rx', flags: 'shared', anon: false }, { op: 'munmap', map: 'a', from: 1, pages: 1 },
+        { op: 'mlock', map: 'a', from: 0, pages: 3, expect: true }, { op: 'mlock', map: 'a', from: 2, pages: 2, expect: true },
+        { op: 'mlock', map: 'a', from: 2, pages: 3, expect: true },
+      ],
+    });
+    const at = (step: number) => signature(holes, { step, in: 'parent', op: 'mlock', field: 'vmlck', kernel: 4, emulator: 0 });
+    expect([at(2), at(3), at(4)]).toEqual(['mlock[file-shared-x]~hole vmlck emu<kernel', 'mlock[file-shared-x] vmlck emu<kernel', 'mlock[file-shared-x]~hole vmlck emu<kernel']);
   });
 
   it('every known class names its issue item and says why', () => {

@@ -60,6 +60,27 @@ export function stepKind(norm, stepIndex) {
 }
 
 /**
+ * `~hole` when a range step reaches pages that are not mapped when it runs (past the map's
+ * end, or munmapped earlier by the same process or by the parent before the fork): Linux
+ * applies mprotect / mlock / munlock / madvise VMA by VMA and fails only at the gap.
+ */
+export function rangeTag(norm, stepIndex) {
+  const st = norm.steps[stepIndex];
+  if (!st || !RANGE_OPS.has(st.op) || st.map === undefined) return '';
+  const mm = [...norm.steps.slice(0, stepIndex)].reverse().find((x) => x.op === 'mmap' && x.id === st.map);
+  if (!mm) return '';
+  if (st.from + st.pages > mm.pages) return '~hole';
+  const forkAt = norm.steps.findIndex((x) => x.op === 'fork');
+  for (let j = norm.steps.indexOf(mm) + 1; j < stepIndex; j++) {
+    const u = norm.steps[j];
+    if (u.op !== 'munmap' || u.map !== st.map) continue;
+    const sameProc = u.in === st.in || (st.in === 'child' && u.in === 'parent' && forkAt >= 0 && j < forkAt);
+    if (sameProc && u.from < st.from + st.pages && st.from < u.from + u.pages) return '~hole';
+  }
+  return '';
+}
+
+/**
  * Class signature of one mismatch: step kind, the map's kind (touch faults depend on it),
  * field and direction — counts as "emu>kernel"/"emu<kernel", everything else as
  * "kernel→emulator" values.
@@ -72,7 +93,7 @@ export function signature(norm, m) {
   if (m.field === 'minflt' || m.field === 'majflt' || m.field === 'vmlck') dir = m.emulator > m.kernel ? 'emu>kernel' : 'emu<kernel';
   else if (m.field === 'value' || m.field === 'sigPage') dir = 'differs';
   else dir = `${m.kernel ?? 'none'}→${m.emulator ?? 'none'}`;
-  return `${stepKind(norm, m.step)}${kind} ${m.field} ${dir}${m.in === 'child' ? ' (child)' : ''}`;
+  return `${stepKind(norm, m.step)}${kind}${rangeTag(norm, m.step)} ${m.field} ${dir}${m.in === 'child' ? ' (child)' : ''}`;
 }
 
 /** The mismatch that names a case's class: the first one (earliest step; later ones are mostly consequences). */
