@@ -78,7 +78,7 @@ export async function runOnEmulator(norm, { profile, api } = {}) {
   if (!profile) throw new Error('runOnEmulator needs the kernel profile');
   api ??= await defaultApi();
   const mmu = await api.createMmu(emulatorOptions(profile, norm));
-  const zeroPfn = profile.zeroPage ? mmu.phys.zeroPfn : 0;
+  const zeroPfn = profile.zeroPage ? mmu.phys.zeroPfn : -1; // frame 0 is the emulator's zero page (issue 15)
 
   let file = null;
   if (norm.file) {

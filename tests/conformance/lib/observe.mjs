@@ -7,9 +7,9 @@
 //   pageCache  the PFN is the page-cache page of this page's file offset (file mappings only)
 
 /** One character of a mapping's `state` string (see README "Per-page state"). */
-export function stateChar(e, zeroPfn = 0) {
+export function stateChar(e, zeroPfn = -1) {
   if (!e.present) return e.guard ? 'G' : e.swapped ? 'S' : '.';
-  if (zeroPfn && e.pfn === zeroPfn && !e.file) return 'Z';
+  if (zeroPfn >= 0 && e.pfn === zeroPfn && !e.file) return 'Z';
   if (e.file) return e.exclusive ? 'F' : 'f';
   return e.exclusive ? 'A' : 'a';
 }
@@ -48,7 +48,7 @@ export class PfnTracker {
    * Returns { state, pfn } for an expect and makes it the new reference point.
    * isFileMapping: the mapping is file-backed (not anonymous, not shared-anonymous).
    */
-  record(id, entries, { isFileMapping, zeroPfn = 0 }) {
+  record(id, entries, { isFileMapping, zeroPfn = -1 }) {
     if (!this.hist.has(id)) this.reset(id, entries.length);
     const h = this.hist.get(id);
     let state = '';
