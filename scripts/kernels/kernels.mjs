@@ -63,10 +63,11 @@ export const have = (tool) => sh('sh', ['-c', `command -v ${tool}`]).status === 
 
 /** The .deb files in `dir` whose names start with the package name of an apt-get download argument. */
 function debFile(dir, spec) {
-  const pkg = spec.split('=')[0].split(':')[0];
+  const [pkg, arch] = spec.split('=')[0].split(':');
   const ver = spec.includes('=') ? spec.split('=')[1].replace(/:/g, '%3a') : null;
   if (!existsSync(dir)) return null;
-  const f = readdirSync(dir).find((n) => n.endsWith('.deb') && n.startsWith(`${pkg}_`) && (!ver || n.includes(`_${ver}_`)));
+  const f = readdirSync(dir).find((n) => n.startsWith(`${pkg}_`) && (!ver || n.includes(`_${ver}_`)) &&
+    n.endsWith(arch ? `_${arch}.deb` : '.deb'));
   return f ? join(dir, f) : null;
 }
 

@@ -181,7 +181,7 @@ async function main(argv) {
       }
       if (!o.only.length) {
         const names = new Set(scenarios.map((s) => `${s.name}.json`));
-        for (const f of readdirSync(dir)) if (f.endsWith('.json') && f !== 'profile.json' && !names.has(f)) rmSync(join(dir, f));
+        for (const f of readdirSync(dir)) if (f.endsWith('.json') && f !== 'profile.json' && f !== 'expected-mismatches.json' && !names.has(f)) rmSync(join(dir, f));
       }
       const skipped = scenarios.filter((s) => unmetRequirement(s, profile)).length;
       console.log(`  ${scenarios.length} scenarios written to golden/${dirName} (${skipped} skipped)` +

@@ -102,7 +102,7 @@ function main(argv) {
     }
     if (!only.length) {
       const names = new Set(scenarios.map((s) => `${s.name}.json`));
-      for (const f of readdirSync(dir)) if (f.endsWith('.json') && f !== 'profile.json' && !names.has(f)) rmSync(join(dir, f));
+      for (const f of readdirSync(dir)) if (f.endsWith('.json') && f !== 'profile.json' && f !== 'expected-mismatches.json' && !names.has(f)) rmSync(join(dir, f));
     }
     console.log(`${scenarios.length} scenarios recorded in ${dir} (${((Date.now() - t0) / 1000).toFixed(1)} s)` +
       (flagged.length ? `; not repeatable: ${flagged.join(', ')}` : '; all repeatable'));
