@@ -158,6 +158,8 @@ export async function runOnEmulator(norm, { profile, api } = {}) {
           const rec = proc.tracker.record(id, es, { isFileMapping: !mp.anon, zeroPfn });
           if (st.expect.softDirty) rec.softDirty = es.map((e) => (e.softDirty ? 'd' : '-')).join('');
           if (st.expect.mlocked) rec.mlocked = es.map((e) => (!e.present ? '.' : e.mlocked ? 'L' : '-')).join('');
+          // smaps `Referenced:` of the VMA starting at the map (the young bits, R2.6 / seed 001).
+          if (st.expect.referenced) rec.referenced = (proc.mm.smaps().find((v) => v.start === mp.addr)?.referenced ?? -1024) / 1024;
           o.maps[id] = rec;
         }
         observations.push(o);
@@ -305,7 +307,7 @@ export function loadGolden(kernel) {
   return { dir, profile, golden };
 }
 
-const DELTA_FIELDS = ['minflt', 'majflt', 'signal', 'sigCode', 'sigPage', 'errno', 'value', 'vmlck', 'state', 'pfn', 'softDirty', 'mlocked'];
+const DELTA_FIELDS = ['minflt', 'majflt', 'signal', 'sigCode', 'sigPage', 'errno', 'value', 'vmlck', 'referenced', 'state', 'pfn', 'softDirty', 'mlocked'];
 
 /**
  * A scenario's `expectedDeltas`: [{ step, field, map?, pages?: [from, to], kernel?, emulator?,

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { GOLDEN_DIR, loadScenarios, scenarioHash } from './lib/scenario.mjs';
 import { buildHarness, detectProfile, hostCapability, runOnKernel, unmetRequirement, PROFILE_KEYS } from './lib/kernel.mjs';
 import { compareObservations, formatTable } from './compare.mjs';
+import { goldenForProfile } from './emulator.mjs';
 
 /** Golden JSON: one key per line, one observation per line (small, reviewable diffs). */
 export function formatGolden(doc) {
@@ -74,7 +75,8 @@ function main(argv) {
   const harness = buildHarness();
   try {
     const profile = detectProfile(harness);
-    const dir = join(GOLDEN_DIR, profile.release);
+    // The golden dir of this profile (a rebuild of a recorded kernel keeps its dir), else a new one.
+    const dir = join(GOLDEN_DIR, goldenForProfile(profile) ?? profile.release);
     if (check) {
       const rows = scenarios.map((s) => {
         const file = join(dir, `${s.name}.json`);
@@ -89,7 +91,11 @@ function main(argv) {
       return;
     }
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
+    // A dir recorded by another build of this kernel keeps its profile (it matched in every
+    // compared key); each golden file names the release that recorded it.
+    const pf = join(dir, 'profile.json');
+    const kept = existsSync(pf) ? JSON.parse(readFileSync(pf, 'utf8')) : null;
+    writeFileSync(pf, JSON.stringify(kept ? { ...profile, ...kept } : profile, null, 2) + '\n');
     console.log(`kernel ${profile.release}: zeroPage=${profile.zeroPage} softDirty=${profile.softDirty} faultAroundBytes=${profile.faultAroundBytes} (${profile.faultAroundSource}) fs=${profile.fileSystem} thp=${profile.thp}`);
     const t0 = Date.now();
     const flagged = [];

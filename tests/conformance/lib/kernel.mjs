@@ -77,6 +77,7 @@ export function parseOutput(norm, text, kernel = release()) {
       const m = { state: kv.state, pfn: kv.pfn };
       if (kv.sd !== undefined) m.softDirty = kv.sd;
       if (kv.mlk !== undefined) m.mlocked = kv.mlk;
+      if (kv.ref !== undefined) m.referenced = num(kv.ref);
       o.maps[idOfSlot[num(kv.id)]] = m;
     } else {
       throw new Error(`unexpected harness output: ${line}`);
@@ -224,6 +225,7 @@ export function unmetRequirement(norm, profile) {
     if (r === 'softDirty' && !profile.softDirty) return 'needs soft-dirty (CONFIG_MEM_SOFT_DIRTY)';
     if (r === 'zeroPage' && !profile.zeroPage) return 'needs a shared zero page';
     if (r === 'noZeroPage' && profile.zeroPage) return 'needs a kernel without a shared zero page';
+    if (r === 'swap' && !profile.swap) return 'needs a swap device';
   }
   if (/^(tmpfs|shmem)$/.test(profile.fileSystem ?? '') && needsDroppableCache(norm)) {
     return 'tmpfs: the file\'s pages cannot leave the page cache (cold-cache or eviction scenario)';
