@@ -1,4 +1,4 @@
-// msync (LTP msync01-03, R9.10): MS_SYNC writes shared dirty pages of the range back to their files.
+// msync (LTP msync01-03, R10.0): MS_SYNC writes shared dirty pages of the range back to their files.
 
 import { EINVAL, ENOMEM, EBUSY } from "./config";
 import { VM_SHARED, VM_LOCKED, vma_flags, vma_start, vma_end, vma_file, vma_pgoff } from "./vma";
@@ -11,7 +11,7 @@ export const MS_INVALIDATE: u32 = 2;
 export const MS_SYNC: u32 = 4;
 
 // Returns 0 or -errno (EIO-like errors from the backend come back as they are).
-// As Linux's msync since 2.6.19 (R9.10): only MS_SYNC on a shared file mapping writes back
+// As Linux's msync since 2.6.19 (R10.0): only MS_SYNC on a shared file mapping writes back
 // (vfs_fsync_range: the dirty pages are written and their PTEs cleaned and write-protected);
 // MS_ASYNC and MS_INVALIDATE leave page tables and the cache alone (dirty pages are found
 // through write-notify), and shmem has nothing to write. A hole is skipped and reported as

@@ -237,7 +237,7 @@ describe('msync (LTP msync01-03) and write-back', () => {
     expect(mmu.checkInvariants()).toEqual([]);
   });
 
-  it('R9.10 msync writes back only the pages of its range; MS_ASYNC writes nothing (Linux >= 2.6.19); fsync (File.sync) the whole file', async () => {
+  it('R10.0 msync writes back only the pages of its range; MS_ASYNC writes nothing (Linux >= 2.6.19); fsync (File.sync) the whole file', async () => {
     const mmu = await machine();
     const backend = new MemoryFile(content(8));
     const file = mmu.openFile(backend);
