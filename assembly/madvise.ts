@@ -39,11 +39,12 @@ export const MADV_PAGEOUT: i32 = 21;
 export const MADV_POPULATE_READ: i32 = 22;
 export const MADV_POPULATE_WRITE: i32 = 23;
 export const MADV_DONTNEED_LOCKED: i32 = 24;
+export const MADV_COLLAPSE: i32 = 25;
 export const MADV_GUARD_INSTALL: i32 = 102;
 export const MADV_GUARD_REMOVE: i32 = 103;
 
 function known(advice: i32): bool {
-  return (advice >= 0 && advice <= 4) || (advice >= 8 && advice <= 24) ||
+  return (advice >= 0 && advice <= 4) || (advice >= 8 && advice <= 25) ||
     advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE;
 }
 
@@ -159,6 +160,10 @@ function madvise_vma_behavior(mm: u32, v: u32, s: u64, e: u64, advice: i32): i32
     else cold_range(mm, v, s, e);
   } else if (advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE) {
     return madvise_guard(mm, v, s, e, advice == MADV_GUARD_INSTALL);
+  } else if (advice == MADV_COLLAPSE) {
+    // A known advice (length 0 succeeds), but no VMA qualifies for a synchronous THP
+    // collapse here: 6.18.44 answers EINVAL for every kind of VMA (scenario madv-collapse-einval).
+    return -EINVAL;
   }
   return 0;
 }

@@ -6,7 +6,7 @@
 import { describe, it, expect } from 'vitest';
 import {
   MemoryFile, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_LOCKED,
-  MADV_DONTNEED, MADV_FREE, MADV_RANDOM, MADV_GUARD_INSTALL, MS_ASYNC, MS_INVALIDATE, MS_SYNC,
+  MADV_DONTNEED, MADV_FREE, MADV_RANDOM, MADV_GUARD_INSTALL, MADV_COLLAPSE, MS_ASYNC, MS_INVALIDATE, MS_SYNC,
   SegmentationFault, type AddressSpace,
 } from '../../src/index.js';
 import { machine, anon, PG, RW, bytes, expectErrno, expectSegv, layout, faults } from './mm-helpers.js';
@@ -117,6 +117,21 @@ describe('R9.5 R8.1 R9.1 a range with a hole: every VMA before it is changed, th
     // Split at the advised range's edges only: [a, a+1) keeps its flags.
     expect(mm.maps().map((m) => [m.start, m.end])).toEqual([
       [a, a + PG], [a + PG, a + 3 * PG], [a + 5 * PG, a + 7 * PG], [a + 7 * PG, a + 8 * PG]]);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
+describe('R9.1 MADV_COLLAPSE', () => {
+  it('is a known advice (length 0 succeeds) that every VMA refuses with EINVAL, as on 6.18.44 (madv-collapse-einval)', async () => {
+    const { mmu, mm } = await machine();
+    const a = anon(mm, 8, RW, 0, AT);
+    mm.madvise(a, 0, MADV_COLLAPSE);
+    expectErrno(() => mm.madvise(a, 8 * PG, MADV_COLLAPSE), 'EINVAL');
+    touchAll(mm, a, 8);
+    mm.munmap(a, 2 * PG);
+    expectErrno(() => mm.madvise(a, 8 * PG, MADV_COLLAPSE), 'EINVAL'); // from a hole: the next VMA answers
+    expectErrno(() => mm.madvise(a, PG, MADV_COLLAPSE), 'ENOMEM'); // only a hole
+    expect(states(mm, a, 8)).toBe('..PPPPPP');
     expect(mmu.checkInvariants()).toEqual([]);
   });
 });
