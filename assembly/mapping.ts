@@ -82,12 +82,16 @@ let pcTable: usize = 0;
 let pcCap: u32 = 0;
 let pcMask: u32 = 0;
 
+// One hash per group of 16 consecutive indexes, whose slots follow one another: read-around
+// and fault-around look pages up in index order, so their probes walk adjacent cache lines
+// instead of each landing on a random one (issue 17: the lookups were the top of the
+// fault-around profile).
 @inline function pcHash(f: u32, index: u32): u32 {
-  let h = f * 0x9e3779b1 ^ index * 0x85ebca77;
+  let h = f * 0x9e3779b1 ^ (index >>> 4) * 0x85ebca77;
   h ^= h >>> 15;
   h *= 0x2c1b3c6d;
   h ^= h >>> 13;
-  return h & pcMask;
+  return ((h << 4) | (index & 15)) & pcMask;
 }
 @inline function slotAt(i: u32): usize { return pcTable + <usize>i * 12; }
 
