@@ -27,6 +27,12 @@ export const ACCESS_EXEC: u32 = 2;
 export const MAX_ASID: u32 = 4096;
 export const KEY_ASID_SCALE: f64 = 68719476736.0; // 2^36
 
+// Bumped by every flush and by every freed page table: the walker's paging-structure
+// cache (mmu.ts) holds upper-level entries only while it is unchanged (SDM 4.10.4: the
+// flushes that invalidate TLB entries invalidate the paging-structure caches too).
+export let gWalkGen: u32 = 0;
+@inline export function walk_gen_bump(): void { gWalkGen++; }
+
 export let gTlbBase: usize = 0;
 export let gTlbEntries: u32 = 0;
 export let gTlbMask: u32 = 0;
@@ -98,6 +104,7 @@ export function entry_key(e: usize): f64 {
 }
 
 export function tlb_flush_page(asid: u32, va: u64): void {
+  gWalkGen++;
   count(ST_TLB_FLUSH_PAGE);
   const vpn = va >> PAGE_SHIFT;
   if (dropIfKey(entryAddr(<u32>vpn & gTlbMask), tlb_key(asid, vpn))) count(ST_TLB_ENTRIES_FLUSHED);
@@ -105,6 +112,7 @@ export function tlb_flush_page(asid: u32, va: u64): void {
 
 // Flush [va, va + npages pages) of one ASID; a range as large as the TLB scans it once.
 export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
+  gWalkGen++;
   count(ST_TLB_FLUSH_RANGE);
   const vpn0 = va >> PAGE_SHIFT;
   // Keys of the next ASID follow this one's last vpn: never run past it.
@@ -129,6 +137,7 @@ export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
 }
 
 export function tlb_flush_asid(asid: u32): void {
+  gWalkGen++;
   count(ST_TLB_FLUSH_ASID);
   const lo = <f64>asid * KEY_ASID_SCALE;
   const hi = lo + KEY_ASID_SCALE;
@@ -142,6 +151,7 @@ export function tlb_flush_asid(asid: u32): void {
 }
 
 export function tlb_flush_all(): void {
+  gWalkGen++;
   count(ST_TLB_FLUSH_ALL);
   let dropped: u32 = 0;
   for (let i: u32 = 0; i < gTlbEntries; i++) {
