@@ -68,6 +68,13 @@ let pscPmd: u64 = 0;
 let pscTable: u32 = 0;
 let pscAllow: u64 = 0;
 let pscNx: u64 = 0;
+
+// The PMD slot of `va` under `root` if the paging-structure cache holds it (the walk that
+// just faulted went through it), else 0: the fault path then skips its own descent.
+export function psc_pmd_slot(root: u32, va: u64): usize {
+  if (pscGen != gWalkGen || pscRoot != root || pscBlock != va >> 21) return 0;
+  return load<u64>(pscPmdSlot) == pscPmd ? pscPmdSlot : 0;
+}
 const PHYS_RSVD: u64 = ((<u64>1 << 52) - 1) & ~((<u64>1 << MAXPHYADDR) - 1);
 
 @inline function errorCode(access: u32, mode: u32, prot: bool, rsvd: bool): i32 {
