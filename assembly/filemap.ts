@@ -18,7 +18,7 @@ import { file_size, file_flags, file_pages, pc_lookup, pc_insert, pc_delete, fil
   set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages, AS_HAS_READ_PAGES } from "./mapping";
 import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
 import { unmap_mapping_range } from "./unmap";
-import { set_prefault_pte, do_set_pmd } from "./install";
+import { set_prefault_pte, do_set_pmd, prefault_begin, prefault_small, prefault_end } from "./install";
 import { pte_lock, pte_unlock, pte_alloc_vmf } from "./pte_alloc";
 import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
   VM_FAULT_LOCKED, VM_FAULT_RETRY, vmf_flags, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED } from "./vmfault";
@@ -325,6 +325,8 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
   const block = faultVa & ~(PMD_SIZE - 1);
   let mapped: u32 = 0;
   let looked: u32 = 0;
+  const fast = prefault_begin(vma);
+  const vaBase = vma_start(vma) - (<u64>vma_pgoff(vma) << 12); // va of file page p: vaBase + p << 12
   pte_lock();
   let pg = startPgoff;
   while (pg <= last) {
@@ -341,14 +343,16 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
       if (page == NO_PFN) continue;
       looked++;
       if ((page_flags(page) & PG_workingset) != 0) looked--;
-      const va = vma_start(vma) + ((p - vma_pgoff(vma)) << 12);
+      const va = vaBase + (p << 12);
       const slot = slot_addr(table, table_index(va, LEVEL_PTE));
       if (load<u64>(slot) != 0) continue; // already mapped, or a marker (R2.5)
-      set_prefault_pte(vma, mm, page, va, slot, va == faultVa);
+      if (fast) prefault_small(page, slot, va == faultVa);
+      else set_prefault_pte(vma, mm, page, va, slot, va == faultVa);
       mapped++;
     }
     pg = hi + 1;
   }
+  if (fast) prefault_end(mm);
   pte_unlock();
   // R2.9: map_pages pays back mmap_miss for the pages it looked at.
   const miss = file_mmap_miss(file);
