@@ -27,9 +27,9 @@ export const ACCESS_EXEC: u32 = 2;
 export const MAX_ASID: u32 = 4096;
 export const KEY_ASID_SCALE: f64 = 68719476736.0; // 2^36
 
-// Bumped by every flush and by every freed page table: the walker's paging-structure
-// cache (mmu.ts) holds upper-level entries only while it is unchanged (SDM 4.10.4: the
-// flushes that invalidate TLB entries invalidate the paging-structure caches too).
+// Bumped by every range, ASID and global flush and by every freed page table: the walker's
+// paging-structure cache (mmu.ts) holds upper-level entries only while it is unchanged
+// (SDM 4.10.4: the flushes that invalidate TLB entries invalidate those caches too).
 export let gWalkGen: u32 = 0;
 @inline export function walk_gen_bump(): void { gWalkGen++; }
 
@@ -104,7 +104,8 @@ export function entry_key(e: usize): f64 {
 }
 
 export function tlb_flush_page(asid: u32, va: u64): void {
-  gWalkGen++;
+  // No gWalkGen bump: a one-page flush follows a leaf change (COW, write-protect), and the
+  // walker's cache holds no leaf; it re-reads the PMD it caches on every use.
   count(ST_TLB_FLUSH_PAGE);
   const vpn = va >> PAGE_SHIFT;
   if (dropIfKey(entryAddr(<u32>vpn & gTlbMask), tlb_key(asid, vpn))) count(ST_TLB_ENTRIES_FLUSHED);
