@@ -45,7 +45,7 @@ let nrFree: u32 = 0;
 // LIFO: the frame freed last (the one most likely still in the caches) goes out first;
 // past `pcpHigh` the coldest half, at the tail, goes back to the buddy lists (issue 17:
 // what a fault touches stays small and hot; Linux's free_pcppages_bulk also frees from the
-// tail). High is a quarter of RAM, so a munmap of a large region refills the list whole.
+// tail). High is half of RAM, so a munmap of a large region refills the list whole.
 const pcpHead: usize = memory.data(4);
 let pcpTail: u32 = 0; // pfn + 1 of the last (coldest) frame, 0 when empty
 let pcpCount: u32 = 0;
@@ -85,7 +85,7 @@ export function boot(ramBytes: u64, xipBytes: u64 = 0): i32 {
   store<u32>(pcpHead, 0);
   pcpTail = 0;
   pcpCount = 0;
-  pcpHigh = nr >> 2;
+  pcpHigh = nr >> 1;
   // Push blocks in descending pfn order so the lists hand out low frames first.
   const blk: u32 = 1 << MAX_ORDER;
   for (let pfn: i64 = <i64>nr - blk; pfn >= 0; pfn -= blk) addFree(<u32>pfn, MAX_ORDER);
