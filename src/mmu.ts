@@ -530,7 +530,13 @@ export class Mmu {
         const len = n * PAGE_SIZE;
         if (scratch.length < len) scratch = new Uint8Array(len);
         const got = f.backend.readPages(index, n, scratch.subarray(0, len));
-        if (!Number.isInteger(got) || got < 0 || got > len) return fail(new RangeError(`readPages returned ${got}: must be 0..${len} bytes`));
+        if (!Number.isInteger(got) || got < 0 || got > len) return fail(new RangeError(`readPages returned ${showValue(got)}: must be 0..${len} bytes`));
+        if (got < Math.min(len, f.knownSize - index * PAGE_SIZE) && f.backend.size() !== f.knownSize) {
+          // Short of what the size promised and the file changed outside: the core falls back
+          // to readPage page by page, which tells each page's fate (SIGBUS past the new end).
+          this.markStale(fileId);
+          return -5;
+        }
         const mem = this.core.bytes();
         const at = new Uint32Array(mem.buffer, dsts, n);
         for (let i = 0; i < n && i * PAGE_SIZE < got; i++) {
