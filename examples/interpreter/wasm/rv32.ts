@@ -10,7 +10,7 @@
 // "wasm-mmu/assembly/fastpath" (asc finds them in node_modules).
 export * from "../../../assembly/index";
 import { mmu_fetch32, mmu_load8, mmu_load16, mmu_load32, mmu_store8, mmu_store16, mmu_store32,
-  mmu_fault, mmu_fault_va, mmu_fault_clear } from "../../../assembly/fastpath";
+  mmu_fault, mmu_fault_va, mmu_fault_clear, mmu_exec_page, mmu_tlb_gen } from "../../../assembly/fastpath";
 
 const regs: usize = memory.data(32 * 4);
 const OUT_MAX: i32 = 64;
@@ -34,6 +34,10 @@ class MmuMem {
   @inline store16(a: u32, v: u32): void { mmu_store16(gAsid, <u64>a, v); }
   @inline store32(a: u32, v: u32): void { mmu_store32(gAsid, <u64>a, v); }
   @inline faulted(): bool { return mmu_fault() != 0; }
+  // The instruction-page cache (see run): on.
+  @inline cached(): bool { return true; }
+  @inline execPage(a: u32): i64 { return mmu_exec_page(gAsid, <u64>a); }
+  @inline gen(): u32 { return mmu_tlb_gen(); }
 }
 class PlainMem {
   @inline fetch32(a: u32): u32 { return load<u32>(gPlain + <usize>a); }
@@ -44,17 +48,36 @@ class PlainMem {
   @inline store16(a: u32, v: u32): void { store<u16>(gPlain + <usize>a, <u16>v); }
   @inline store32(a: u32, v: u32): void { store<u32>(gPlain + <usize>a, v); }
   @inline faulted(): bool { return false; }
+  @inline cached(): bool { return false; }
+  @inline execPage(a: u32): i64 { return -1; }
+  @inline gen(): u32 { return 0; }
 }
 
 @inline function rget(r: u32): i32 { return load<i32>(regs + (<usize>r << 2)); }
 @inline function rset(r: u32, v: i32): void { store<i32>(regs + (<usize>r << 2), v); }
 
+// The MMU run keeps its current instruction page (QEMU's translation-block lookup): while
+// pc stays 4-aligned in that page and the TLB generation is unchanged (no flush since:
+// munmap, mprotect, COW, fork's write-protect, reclaim all flush), a fetch is one add and
+// one load; otherwise the fetch goes through the TLB (mmu_fetch32: a miss faults the page
+// in) and the cache is refilled from the entry. A flush anywhere bumps the generation, so
+// the cache is never staler than the TLB itself.
 function run<M>(m: M, pc: u32, maxSteps: f64): i32 {
   let steps: f64 = 0;
   let status = RV_STEPS;
+  let cPage: u32 = 1, cAdd: u32 = 0, cGen: u32 = 0; // 1: no 4-aligned pc matches
   while (steps < maxSteps) {
-    const ins = m.fetch32(pc);
-    if (m.faulted()) { status = RV_FAULT; break; }
+    let ins: u32;
+    if (m.cached() && (pc & 0xfffff003) == cPage && m.gen() == cGen) {
+      ins = load<u32>(<usize>(pc + cAdd));
+    } else {
+      ins = m.fetch32(pc);
+      if (m.faulted()) { status = RV_FAULT; break; }
+      if (m.cached()) {
+        const a = m.execPage(pc);
+        if (a >= 0) { cPage = pc & ~(<u32>4095); cAdd = <u32>a; cGen = m.gen(); } else cPage = 1;
+      }
+    }
     steps++;
     const rd = (ins >> 7) & 31, rs1 = (ins >> 15) & 31, rs2 = (ins >> 20) & 31, f3 = (ins >> 12) & 7;
     let next = pc + 4;
