@@ -51,6 +51,24 @@ const fpJunk: usize = memory.data(8); // where a store lands that must not reach
   return fp_slow_load(asid, va, size, acc);
 }
 
+export const MMU_READ: u32 = 0, MMU_WRITE: u32 = 1, MMU_EXEC: u32 = 2;
+
+/** The hit alone, for a loop that must not call out (issue 16): the linear address of
+ *  [va, va + size) when the TLB holds it for `access` (MMU_READ / MMU_WRITE / MMU_EXEC, a
+ *  constant) and it does not cross a page, else 0 (never a RAM address). Never faults: on
+ *  0, leave the loop and make the access with mmu_load* / mmu_store* / mmu_fetch* (which
+ *  fault it in), then come back. A loop whose only memory path is this has no call, so the
+ *  engine keeps its values in registers, and no core code runs inside it: nothing it read
+ *  from the TLB can go stale before it leaves. */
+@inline export function mmu_tlb_addr(asid: u32, va: u64, access: u32, size: u32): usize {
+  const e = gTlbBase + ((<usize>(va >> 12) & gTlbMask) << TLB_ENTRY_SHIFT);
+  const tag: usize = access == MMU_READ ? 0 : access == MMU_WRITE ? 8 : 16;
+  if (load<f64>(e + tag) == <f64><i64>((va & ~(<u64>4095)) | <u64>(asid & (MAX_ASID - 1)))) {
+    if ((<u32>va & 4095) <= PAGE_SIZE - size) return <usize>(<u32>va + load<u32>(e, TLB_ADDEND));
+  }
+  return 0;
+}
+
 /** The TLB generation: it changes on every TLB flush (assembly/tlb.ts). A translation
  *  taken from mmu_exec_page stays exact while it is unchanged. */
 @inline export function mmu_tlb_gen(): u32 { return gTlbGen; }
