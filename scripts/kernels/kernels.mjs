@@ -238,10 +238,15 @@ export function prepareKernel(k, { fallback = false } = {}) {
   } catch (e) {
     if (!fallback) throw e;
     const first = e.message.split('\n').slice(0, 2).join(' ');
+    // Stale package lists would offer builds the mirror no longer has: refresh them first.
+    console.log('  apt-get update (the pinned kernel was not downloadable)');
+    sh('apt-get', ['update', '-qq']);
     const tried = [];
-    for (const c of newestOfSeries(k)) {
+    const candidates = (function* () { yield { abi: k.abi, debs: k.debs }; yield* newestOfSeries(k); })();
+    for (const c of candidates) {
       try {
         debs = download(c.debs);
+        if (c.debs === k.debs) break; // the pinned build after all (the lists were stale)
         used = { ...k, name: `${k.name}@${c.abi}`, debs: c.debs };
         note = `pinned ${k.debs.join(' ')} is not downloadable (${first.trim()}); using the newest ${k.name.split('-')[0]} build apt offers: ${c.debs.join(' ')}`;
         break;
