@@ -87,6 +87,16 @@ export function setFaultAroundBytes(bytes: u32): void {
 export let gRaPages: u32 = 32;
 export function setRaPages(pages: u32): void { gRaPages = pages < 1 ? 1 : pages; }
 
+// Behaviour that differs between kernel versions or file systems (issue 15: profile keys,
+// createMmu options). 6.16+: a page-cache miss in a VM_EXEC mapping reads forward from the
+// faulting page to the VMA's end, no marker (R2.9); before, it reads around like any other.
+export let gExecReadForward: bool = true;
+// A disk file system (ext4) zeroes the tail of the new last page through the page cache when
+// ftruncate ends inside it, so that page is cached afterwards (R10.2); tmpfs-like: untouched.
+export let gTruncateCachesTail: bool = true;
+export function setExecReadForward(on: bool): void { gExecReadForward = on; }
+export function setTruncateCachesTail(on: bool): void { gTruncateCachesTail = on; }
+
 export function setPrefaultOld(on: bool): void { gPrefaultOld = on; }
 export function setUseZeroPage(on: bool): void { gUseZeroPage = on; }
 export function setHasPteSpecial(on: bool): void { gHasPteSpecial = on; }

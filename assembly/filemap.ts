@@ -2,10 +2,11 @@
 // filemap_map_pages of fault-around (R2.4, R2.5), shmem's fault, write-back, msync and
 // truncation (R10). Reading or writing a page is the only thing that calls the host.
 
-import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, EINVAL, EEXIST, ENOMEM, EIO, EAGAIN, gRaPages } from "./config";
+import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, EINVAL, EEXIST, ENOMEM, EIO, EAGAIN, gRaPages, gExecReadForward,
+  gTruncateCachesTail } from "./config";
 import { pte_present, pte_pfn, pte_dirty, pte_mkclean, pte_wrprotect, pte_write } from "./pte";
 import { PG_uptodate, PG_locked, PG_readahead, PG_dirty, PG_hwpoison, PG_workingset,
-  PG_swapbacked, PG_writeback, PG_referenced, PG_tail, page_flags, page_set, page_clear,
+  PG_swapbacked, PG_writeback, PG_referenced, PG_tail, PG_private, page_flags, page_set, page_clear,
   set_page_mapping, set_page_index, get_page, page_mapcount, page_mapping,
   page_index, page_private, set_page_ref } from "./page";
 import { NO_PFN, pfn_to_virt } from "./phys";
@@ -13,7 +14,7 @@ import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { tlb_flush_page } from "./tlb";
 import { lru_add, alloc_user_page, alloc_user_pages, put_page, folio_head, folio_nr_pages,
   folio_test_large } from "./lru";
-import { VM_RAND_READ, VM_SEQ_READ, vma_flags, vma_file, vma_start, vma_end, vma_pgoff } from "./vma";
+import { VM_RAND_READ, VM_SEQ_READ, VM_EXEC, vma_flags, vma_file, vma_start, vma_end, vma_pgoff, vma_pages } from "./vma";
 import { file_size, file_flags, file_pages, pc_lookup, pc_insert, pc_delete, file_mmap_miss,
   set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages } from "./mapping";
 import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
@@ -21,7 +22,7 @@ import { unmap_mapping_range } from "./unmap";
 import { set_prefault_pte, do_set_pmd } from "./install";
 import { pte_lock, pte_unlock, pte_alloc_vmf } from "./pte_alloc";
 import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
-  VM_FAULT_LOCKED, VM_FAULT_RETRY, vmf_flags, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED } from "./vmfault";
+  VM_FAULT_LOCKED, VM_FAULT_RETRY, vmf_flags, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED, FAULT_FLAG_USER } from "./vmfault";
 import { host_read_page, host_write_page } from "./host";
 import { count, count_n, ST_PGMAJFAULT, ST_PAGECACHE_READ, ST_WRITEBACK, ST_FAULT_AROUND } from "./stats";
 
@@ -159,6 +160,11 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
         if (miss < MMAP_LOTSAMISS * 10) set_file_mmap_miss(file, ++miss);
         if (miss > MMAP_LOTSAMISS) {
           page_cache_ra(file, pgoff, 1, 0xffff_ffff_ffff_ffff);
+        } else if ((vf & VM_EXEC) != 0 && gExecReadForward) {
+          // 6.16+ VM_EXEC: forward from the page, clipped to the VMA, async part 0 (no marker).
+          const vmaEnd = vma_pgoff(vma) + vma_pages(vma);
+          const n = vmaEnd - pgoff < <u64>gRaPages ? <u32>(vmaEnd - pgoff) : gRaPages;
+          page_cache_ra(file, pgoff, n, 0xffff_ffff_ffff_ffff);
         } else {
           const start = pgoff > gRaPages / 2 ? pgoff - gRaPages / 2 : 0;
           page_cache_ra(file, start, gRaPages, start + gRaPages - gRaPages / 4);
@@ -193,6 +199,19 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
         page_clear(pfn, PG_readahead);
         const next = pgoff + gRaPages / 4;
         page_cache_ra(file, next, gRaPages, next + gRaPages - gRaPages / 4);
+      }
+    }
+    if ((page_flags(pfn) & (PG_uptodate | PG_private)) == PG_private) {
+      // R10.2: valid buffers (truncate's tail zeroing): read_folio marks the folio uptodate
+      // without I/O, but Linux drops the lock for it and retries. GUP retries with
+      // FAULT_FLAG_TRIED (major, R11.6); a user fault retried after the per-VMA lock sets
+      // TRIED only for a MAJOR result, so it counts minor.
+      page_clear(pfn, PG_private);
+      page_set(pfn, PG_uptodate);
+      const vf = vmf_flags();
+      if ((vf & (FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_TRIED | FAULT_FLAG_USER)) == FAULT_FLAG_ALLOW_RETRY) {
+        put_page(pfn);
+        return VM_FAULT_RETRY | VM_FAULT_MAJOR;
       }
     }
     if ((page_flags(pfn) & PG_uptodate) == 0) {
@@ -264,6 +283,14 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
     for (let pg = startPgoff; pg <= last; pg++) {
       const pfn = filemap_ready_page(file, pg, eof);
       if (pfn == NO_PFN) continue;
+      // Linux 6.18: the table is installed only where a PMD could have been mapped, and a
+      // disk file's PMD may not cross i_size (SIGBUS semantics). If the first ready folio
+      // holds the last page, nothing is mapped here; finish_fault installs the table.
+      // (A large folio cut by truncate counts as its own page: Linux would have split it.)
+      const head = folio_head(pfn);
+      let next = <u64>page_index(head) + folio_nr_pages(head);
+      if (next > eof) next = pg + 1;
+      if ((file_flags(file) & AS_SHMEM) == 0 && next >= eof) return 0;
       if (folio_test_large(pfn) && do_set_pmd(vma, mm, pfn, faultVa) == 0) return 512;
       break;
     }
@@ -429,7 +456,7 @@ export function remove_cached_subpage(pfn: u32, discard: bool): bool {
   clear_dirty(pfn);
   pc_delete(page_mapping(pfn), page_index(pfn));
   set_page_mapping(pfn, 0);
-  page_clear(pfn, PG_uptodate | PG_readahead);
+  page_clear(pfn, PG_uptodate | PG_readahead | PG_private);
   put_page(pfn); // the cache's reference
   return true;
 }
@@ -439,7 +466,13 @@ export function remove_cached_subpage(pfn: u32, discard: bool): bool {
 export function truncate_setsize(file: u32, newSize: u64): void {
   const oldSize = file_size(file);
   set_file_size(file, newSize);
-  if (newSize >= oldSize) return;
+  if (newSize > oldSize) {
+    // Growing: a disk file system zeroes the rest of the old EOF block (ext4), through the
+    // page cache (R10.2): bytes written past EOF through a shared map read back as zeros.
+    if ((oldSize & 4095) != 0) zero_eof_tail(file, oldSize);
+    return;
+  }
+  if (newSize == oldSize) return;
   const firstGone = (newSize + 4095) >> 12;
   const oldEnd = (oldSize + 4095) >> 12;
   unmap_mapping_range(file, firstGone, 0xffff_fffe, true);
@@ -447,14 +480,27 @@ export function truncate_setsize(file: u32, newSize: u64): void {
     const pfn = pc_lookup(file, <u32>i);
     if (pfn != NO_PFN) remove_cached_subpage(pfn, true); // a straddling folio keeps its head part
   }
-  if ((newSize & 4095) != 0) {
-    const pfn = pc_lookup(file, <u32>(newSize >> 12));
-    if (pfn != NO_PFN) {
-      const off = <u32>(newSize & 4095);
-      memory.fill(pfn_to_virt(pfn) + off, 0, PAGE_SIZE - off);
-    }
-  }
+  if ((newSize & 4095) != 0) zero_eof_tail(file, newSize);
   unmap_mapping_range(file, firstGone, 0xffff_fffe, true);
+}
+
+// Zero the page-cache bytes of the page holding byte `size` from there to the page's end.
+// A disk file system (gTruncateCachesTail, ext4) reads an uncached page's block for it, so
+// the page is cached afterwards with valid buffers but not uptodate (PG_private; the next
+// fault on it is minor, R10.2, R11.6); tmpfs-like file systems leave an uncached page alone.
+function zero_eof_tail(file: u32, size: u64): void {
+  const index = size >> 12;
+  if (index > 0xffff_fffe) return;
+  const off = <u32>(size & 4095);
+  let pfn = pc_lookup(file, <u32>index);
+  if (pfn == NO_PFN) {
+    if (!gTruncateCachesTail || (file_flags(file) & AS_SHMEM) != 0) return;
+    pfn = add_page(file, <u32>index, true);
+    if (pfn == NO_PFN) { gReadFailed = false; gReadRetry = false; return; }
+    page_clear(pfn, PG_uptodate);
+    page_set(pfn, PG_private);
+  }
+  memory.fill(pfn_to_virt(pfn) + off, 0, PAGE_SIZE - off);
 }
 
 // Evict clean (or written-back) unmapped pages of [first, last] (a large folio whole);
@@ -502,6 +548,9 @@ export function filemap_rw(file: u32, pos: u64, buf: usize, n: u32, write: bool)
     pfn = add_page(file, index, (file_flags(file) & AS_SHMEM) == 0 && <u64>index < file_pages(file));
     if (gReadRetry) return -EAGAIN;
     if (pfn == NO_PFN) return gReadFailed ? -EIO : -ENOMEM;
+  } else if ((page_flags(pfn) & (PG_uptodate | PG_private)) == PG_private) {
+    page_clear(pfn, PG_private); // valid buffers: read_folio needs no I/O (R10.2)
+    page_set(pfn, PG_uptodate);
   } else if ((page_flags(pfn) & PG_uptodate) == 0) {
     const r = host_read_page(file, <f64>index, pfn_to_virt(pfn));
     if (r == EAGAIN_READ) return -EAGAIN;

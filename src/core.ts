@@ -20,6 +20,8 @@ export interface CoreExports {
   mmu_set_prefault_old(on: number): void;
   mmu_set_readahead_pages(pages: number): number;
   mmu_set_zero_page(on: number): void;
+  mmu_set_exec_read_forward(on: number): void;
+  mmu_set_truncate_caches_tail(on: number): void;
   mmu_set_pte_special(on: number): void;
   phys_alloc(order: number): number;
   phys_free(pfn: number, order: number): number;

@@ -28,6 +28,17 @@ export interface MmuOptions {
   xipBytes?: number;
   /** Read-around window on a page-cache miss (R2.9's ra_pages × 4096). Default 131072. */
   readaheadBytes?: number;
+  /**
+   * Linux 6.16+: a page-cache miss in a VM_EXEC file mapping reads forward from the faulting
+   * page only, to the VMA's end (R2.9). false = read-around as before 6.16. Default true.
+   */
+  execReadForward?: boolean;
+  /**
+   * A disk file system's ftruncate (ext4): ending inside a page zeroes that page's tail through
+   * the page cache, caching it if it was not (the next fault on it is minor, R10.2). false =
+   * tmpfs-like, an uncached page stays uncached. Default true.
+   */
+  truncateCachesTail?: boolean;
   /** Swap space in bytes (a multiple of 4096); default 4 × ramBytes; 0 = no swap. */
   swapBytes?: number;
   /** Where swapped pages go: a Backend used slot by slot (e.g. a NodeFile); default host memory. */
@@ -131,6 +142,8 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' 
     prefaultOld: o.prefaultOld ?? false,
     zeroPage: o.zeroPage ?? true,
     pteSpecial: o.pteSpecial ?? true,
+    execReadForward: o.execReadForward ?? true,
+    truncateCachesTail: o.truncateCachesTail ?? true,
   };
 }
 
@@ -501,6 +514,8 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   core.x.mmu_set_prefault_old(opts.prefaultOld ? 1 : 0);
   core.x.mmu_set_readahead_pages(opts.readaheadBytes / PAGE_SIZE);
   core.x.mmu_set_zero_page(opts.zeroPage ? 1 : 0);
+  core.x.mmu_set_exec_read_forward(opts.execReadForward ? 1 : 0);
+  core.x.mmu_set_truncate_caches_tail(opts.truncateCachesTail ? 1 : 0);
   core.x.mmu_set_pte_special(opts.pteSpecial ? 1 : 0);
   core.x.mmu_swap_init(opts.swapBytes === 0 ? 0 : opts.swapBytes / PAGE_SIZE + 1);
   return new Mmu(core, opts, options.swapDevice);

@@ -1,0 +1,166 @@
+// The page cache against Linux 6.18 (issue 14 items 2, 3, 5, 12, 13): fault-around at EOF
+// (R2.4), MADV_REMOVE's hole punch (R9.1, R10.2), read(2)'s readahead and exec read-forward
+// (R2.9), ftruncate's tail page (R10.2, R11.6). Each case has a conformance scenario too.
+import { describe, it, expect } from 'vitest';
+import {
+  createMmu, MemoryFile, BusError, PAGE_SIZE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_PRIVATE, MAP_SHARED,
+  MAP_FIXED_NOREPLACE, MADV_RANDOM, MADV_NORMAL, MADV_POPULATE_READ, MADV_REMOVE, LinuxError,
+  type MmuOptions, type AddressSpace, type File,
+} from '../../src/index.js';
+
+const PG = PAGE_SIZE;
+const BASE = 0x4000_0000;
+
+function content(pages: number, bytes = pages * PG): Uint8Array {
+  const b = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i++) b[i] = 0x80 | (Math.floor(i / PG) & 0x7f);
+  return b;
+}
+
+const machine = (opts: MmuOptions = {}) => createMmu({ ramBytes: 16 << 20, ...opts });
+
+function map(mm: AddressSpace, file: File, pages: number, flags: number, prot = PROT_READ): number {
+  return mm.mmap({ addr: BASE, length: pages * PG, prot, flags: flags | MAP_FIXED_NOREPLACE, file, offset: 0 });
+}
+
+const present = (mm: AddressSpace, va: number, pages: number) =>
+  mm.pagemap(va, pages).map((p) => (p.present ? 'P' : '.')).join('');
+const cached = (file: File, pages: number) =>
+  Array.from({ length: pages }, (_, i) => (file.page(i) ? (file.page(i)!.readahead ? 'R' : 'C') : '.')).join('');
+
+function expectBus(fn: () => unknown): void {
+  let err: unknown;
+  try { fn(); } catch (e) { err = e; }
+  expect(err, 'expected SIGBUS').toBeInstanceOf(BusError);
+}
+
+describe('R2.4 fault-around at end of file (Linux 6.18 filemap_map_pages)', () => {
+  it('R2.4 / R10.1 the first ready folio is the EOF folio and no PTE table exists: nothing is mapped before the SIGBUS', async () => {
+    const mmu = await machine();
+    const file = mmu.openFile(new MemoryFile(content(4)));
+    file.prime(3, 1);
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 8, MAP_PRIVATE);
+    expectBus(() => mm.read(va + 7 * PG, 1));
+    expect(present(mm, va, 8)).toBe('........');
+    expect(mmu.checkInvariants()).toEqual([]);
+    // The page itself still maps through finish_fault (minor).
+    expect(mm.read(va + 3 * PG, 1)[0]).toBe(0x83);
+    expect(present(mm, va, 8)).toBe('...P....');
+    expect(mm.rusage()).toEqual({ minflt: 1, majflt: 0 });
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R2.4 a first ready folio below the EOF folio installs the table: pages 2-3 are mapped before the SIGBUS', async () => {
+    const mmu = await machine();
+    const file = mmu.openFile(new MemoryFile(content(4)));
+    file.prime(2, 2);
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 8, MAP_PRIVATE);
+    expectBus(() => mm.read(va + 7 * PG, 1));
+    expect(present(mm, va, 8)).toBe('..PP....');
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R2.4 with the PTE table present, the EOF folio is mapped by fault-around', async () => {
+    const mmu = await machine();
+    const file = mmu.openFile(new MemoryFile(content(4)));
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 8, MAP_PRIVATE, PROT_READ | PROT_WRITE);
+    mm.madvise(va, 8 * PG, MADV_RANDOM);
+    mm.write(va, Uint8Array.of(1)); // a private copy: the table exists from now on
+    file.evict();
+    file.prime(3, 1);
+    mm.madvise(va, 8 * PG, MADV_NORMAL);
+    expectBus(() => mm.read(va + 7 * PG, 1));
+    expect(present(mm, va, 8)).toBe('P..P....');
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
+describe('R2.9 VM_EXEC read-forward (Linux 6.16+; option execReadForward)', () => {
+  it('R2.9 / R11.6 a cold fault at page 40 of an exec mapping reads 40..63 only; page 39 is then another major fault', async () => {
+    const mmu = await machine({ readaheadBytes: 8192 * 1024 });
+    const file = mmu.openFile(new MemoryFile(content(64)));
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 64, MAP_PRIVATE, PROT_READ | PROT_EXEC);
+    expect(mm.read(va + 40 * PG, 1)[0]).toBe(0x80 | 40);
+    expect(mm.rusage()).toEqual({ minflt: 0, majflt: 1 });
+    expect(cached(file, 64)).toBe('.'.repeat(40) + 'C'.repeat(24)); // no readahead marker either
+    expect(present(mm, va, 64)).toBe('.'.repeat(40) + 'P'.repeat(8) + '.'.repeat(16));
+    mm.read(va + 39 * PG, 1);
+    expect(mm.rusage()).toEqual({ minflt: 0, majflt: 2 });
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R2.9 execReadForward: false (before 6.16) reads around the page like a data mapping', async () => {
+    const mmu = await machine({ readaheadBytes: 32 * PG, execReadForward: false });
+    const file = mmu.openFile(new MemoryFile(content(64)));
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 64, MAP_PRIVATE, PROT_READ | PROT_EXEC);
+    mm.read(va + 40 * PG, 1);
+    const c = cached(file, 64);
+    expect(c.slice(24, 40)).toMatch(/^[CR]+$/); // pages before the fault were read too
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
+describe('R10.2 ftruncate inside a page caches it (ext4; option truncateCachesTail)', () => {
+  it('R10.2 / R11.6 shrinking a cold file into page 5 caches page 5: its read fault is minor, page 4 is major', async () => {
+    const mmu = await machine();
+    const file = mmu.openFile(new MemoryFile(content(8)));
+    file.truncate(5 * PG + 100);
+    expect(cached(file, 8)).toBe('.....C..');
+    expect(file.page(5)!.uptodate).toBe(false); // only its buffers were read
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 6, MAP_SHARED);
+    mm.madvise(va, 6 * PG, MADV_RANDOM);
+    expect(mm.read(va + 5 * PG + 99, 2)).toEqual(Uint8Array.of(0x85, 0));
+    expect(mm.rusage()).toEqual({ minflt: 1, majflt: 0 });
+    expect(present(mm, va, 6)).toBe('.....P');
+    mm.read(va + 4 * PG, 1);
+    expect(mm.rusage()).toEqual({ minflt: 1, majflt: 1 });
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R10.2 / R9.3 growing a 1-byte file caches page 0; MADV_POPULATE_READ counts 2 major faults (its GUP retry after read_folio is TRIED)', async () => {
+    const mmu = await machine({ readaheadBytes: 8192 * 1024 });
+    const file = mmu.openFile(new MemoryFile(content(1, 1)));
+    file.truncate(44264);
+    expect(cached(file, 11)).toBe('C..........');
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 11, MAP_SHARED);
+    mm.madvise(va, 11 * PG, MADV_POPULATE_READ);
+    expect(mm.rusage()).toEqual({ minflt: 0, majflt: 2 });
+    expect(present(mm, va, 11)).toBe('P'.repeat(11));
+    expect(mm.read(va, 2)).toEqual(Uint8Array.of(0x80, 0));
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R10.2 growing zeroes bytes a shared map wrote past the old EOF', async () => {
+    const mmu = await machine();
+    const file = mmu.openFile(new MemoryFile(content(1, 100)));
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 1, MAP_SHARED, PROT_READ | PROT_WRITE);
+    mm.write(va + 200, Uint8Array.of(7));
+    file.truncate(2 * PG);
+    expect(mm.read(va + 99, 2)).toEqual(Uint8Array.of(0x80, 0));
+    expect(mm.read(va + 200, 1)[0]).toBe(0);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R10.2 truncateCachesTail: false (tmpfs-like) leaves an uncached page uncached', async () => {
+    const mmu = await machine({ truncateCachesTail: false });
+    const file = mmu.openFile(new MemoryFile(content(8)));
+    file.truncate(5 * PG + 100);
+    expect(cached(file, 8)).toBe('........');
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
+describe('option checks', () => {
+  it('execReadForward and truncateCachesTail default to true (Linux 6.18 on ext4)', async () => {
+    const mmu = await machine();
+    expect(mmu.options).toMatchObject({ execReadForward: true, truncateCachesTail: true });
+  });
+});
