@@ -7,7 +7,8 @@ import { VM_LOCKED, VM_PFNMAP, VM_IO, VM_HUGETLB, VM_DONTCOPY, VM_WIPEONFORK, VM
   VM_WRITE, VM_MAYWRITE, VM_SPECIAL, vma_flags, set_vma_flags, vma_start, vma_end, vma_next, vma_file,
   vma_pgoff, vma_is_anonymous } from "./vma";
 import { find_vma } from "./mm";
-import { file_flags, pc_lookup, AS_SHMEM, AS_DAX } from "./mapping";
+import { file_flags, pc_lookup, AS_SHMEM, AS_DAX, AS_CAN_PUNCH } from "./mapping";
+import { host_punch_hole } from "./host";
 import { zap_page_range, unmap_mapping_range } from "./unmap";
 import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
 import { swapin_range } from "./swap";
@@ -135,7 +136,14 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
       tlb_finish_mmu();
     } else if (advice == MADV_REMOVE) {
       const first = vma_pgoff(v) + ((s - vma_start(v)) >> 12);
-      shmem_punch_hole(vma_file(v), first, first + ((e - s) >> 12) - 1);
+      const file = vma_file(v);
+      if ((file_flags(file) & AS_SHMEM) == 0) {
+        // A disk file (ext4_punch_hole): the backend frees the bytes first, then the page
+        // cache of the range goes as for shmem; the next access reads zeros (major, R11.6).
+        const r = host_punch_hole(file, <f64>(first << 12), <f64>(e - s));
+        if (r < 0) return r;
+      }
+      shmem_punch_hole(file, first, first + ((e - s) >> 12) - 1);
     } else if (advice == MADV_WILLNEED) {
       const file = vma_file(v);
       if (file == 0 || (file_flags(file) & AS_SHMEM) != 0) swapin_range(mm, v, s, e);
@@ -198,15 +206,15 @@ import { vma_anon_vma, set_vma_anon_vma } from "./vma";
 
 // MADV_REMOVE is fallocate(PUNCH_HOLE) on the file behind a shared mapping (madvise_remove):
 // EINVAL for a locked VMA or one without a file (private anonymous memory), EACCES unless
-// it is shared and may be written, EOPNOTSUPP where the file cannot punch holes (only
-// shmem can here: a backend has no way to free a range).
+// it is shared and may be written, EOPNOTSUPP where the file cannot punch holes (shmem and
+// a backend with punchHole can: AS_CAN_PUNCH).
 function remove_allowed(v: u32): i32 {
   const f = vma_flags(v);
   if ((f & VM_LOCKED) != 0) return -EINVAL;
   const file = vma_file(v);
   if (file == 0) return -EINVAL;
   if ((f & (VM_SHARED | VM_MAYWRITE)) != (VM_SHARED | VM_MAYWRITE)) return -EACCES;
-  if ((file_flags(file) & AS_SHMEM) == 0) return -EOPNOTSUPP;
+  if ((file_flags(file) & (AS_SHMEM | AS_CAN_PUNCH)) == 0) return -EOPNOTSUPP;
   return 0;
 }
 

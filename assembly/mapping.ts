@@ -26,6 +26,7 @@ export const AS_MLOCKED: u32 = 256; // ever had an mlocked VMA: pages stay stabl
 export const AS_DIRTY_ACCOUNT: u32 = 512; // write-back caching: shared writable VMAs write-notify
 export const AS_NO_MAP_PAGES: u32 = 1024; // no map_pages at all: no fault-around
 export const AS_IO_ERROR: u32 = 2048;
+export const AS_CAN_PUNCH: u32 = 4096; // the backend can punch holes (MADV_REMOVE, R9.1)
 
 @inline export function file_addr(f: u32): usize { return files + <usize>f * FILE_SIZE; }
 @inline export function file_size(f: u32): u64 { return load<u64>(file_addr(f)); }

@@ -9,7 +9,7 @@ import { XipMemory, XipFile, createXipFile, type XipFileOptions } from './xip.js
 import { DeviceSpace, DeviceFile, createDevice, remapPfnRange, vmInsertPage, type MmioHandler,
   type DeviceOptions } from './device.js';
 import { File, VmFault, type Backend, type OpenOptions, AS_READONLY, AS_HAS_FAULT, AS_HAS_MAP_PAGES,
-  AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT, AS_NO_MAP_PAGES } from './file.js';
+  AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT, AS_NO_MAP_PAGES, AS_CAN_PUNCH } from './file.js';
 
 export interface MmuOptions {
   /** Emulated RAM in bytes: a multiple of 2 MiB, at most 3 GiB. Default 64 MiB. */
@@ -347,6 +347,7 @@ export class Mmu {
     if (backend.mapPages) flags |= AS_HAS_MAP_PAGES;
     if (backend.pageMkwrite) flags |= AS_HAS_PAGE_MKWRITE;
     if (backend.pfnMkwrite) flags |= AS_HAS_PFN_MKWRITE;
+    if (backend.punchHole) flags |= AS_CAN_PUNCH;
     const id = this.core.x.file_open(size, flags);
     if (id < 0) throw new LinuxError(23, 'openFile', 'too many open files');
     const f = new File(this.core, id, backend, (x) => this.files.delete(x.id));
@@ -414,6 +415,11 @@ export class Mmu {
         f.backend.writePage(index, this.core.bytes().slice(src, src + len));
         return 0;
       } catch (e) { return fail(e); }
+    };
+    h.punchHole = (fileId, off, len) => {
+      const f = this.files.get(fileId);
+      if (!f?.backend.punchHole) return -95; // EOPNOTSUPP
+      try { f.backend.punchHole(off, len); return 0; } catch (e) { return fail(e); }
     };
     h.fault = (fileId) => {
       const f = this.files.get(fileId);
@@ -501,7 +507,7 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   const opts = resolveOptions(options);
   const host: HostHandlers = {
     readPage: () => -5, writePage: () => -5, fault: () => 2, mapPages: () => {},
-    pageMkwrite: () => 0, pfnMkwrite: () => 0, mmio: () => -5, swapWrite: () => -5, swapRead: () => -5, swapFree: () => {},
+    pageMkwrite: () => 0, pfnMkwrite: () => 0, punchHole: () => -95, mmio: () => -5, swapWrite: () => -5, swapRead: () => -5, swapFree: () => {},
   };
   const core = await loadCore(host, options.wasm);
   core.x.mmu_set_xip_bytes(opts.xipBytes);

@@ -2,10 +2,14 @@
 // (R2.4), MADV_REMOVE's hole punch (R9.1, R10.2), read(2)'s readahead and exec read-forward
 // (R2.9), ftruncate's tail page (R10.2, R11.6). Each case has a conformance scenario too.
 import { describe, it, expect } from 'vitest';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NodeFile } from '../../src/node.js';
 import {
   createMmu, MemoryFile, BusError, PAGE_SIZE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_PRIVATE, MAP_SHARED,
   MAP_FIXED_NOREPLACE, MADV_RANDOM, MADV_NORMAL, MADV_POPULATE_READ, MADV_REMOVE, LinuxError,
-  type MmuOptions, type AddressSpace, type File,
+  type MmuOptions, type AddressSpace, type File, type Backend,
 } from '../../src/index.js';
 
 const PG = PAGE_SIZE;
@@ -155,6 +159,89 @@ describe('R10.2 ftruncate inside a page caches it (ext4; option truncateCachesTa
     file.truncate(5 * PG + 100);
     expect(cached(file, 8)).toBe('........');
     expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
+function expectErrno(fn: () => unknown, code: string): void {
+  let err: unknown;
+  try { fn(); } catch (e) { err = e; }
+  expect(err).toBeInstanceOf(LinuxError);
+  expect((err as LinuxError).code).toBe(code);
+}
+
+describe('R9.1 MADV_REMOVE on a shared mapping of a disk file punches a hole (Backend.punchHole)', () => {
+  it('R9.1 / R10.2 / R11.6 the range is zapped in every mapping and dropped from the cache, dirty data discarded; the next read is a major fault that reads zeros', async () => {
+    const mmu = await machine({ faultAroundBytes: 4096 });
+    const backend = new MemoryFile(content(8));
+    const file = mmu.openFile(backend);
+    file.prime();
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 8, MAP_SHARED, PROT_READ | PROT_WRITE);
+    for (let i = 0; i < 8; i++) mm.write(va + i * PG, Uint8Array.of(0x5a));
+    const mm2 = mmu.createAddressSpace();
+    const va2 = map(mm2, file, 8, MAP_SHARED);
+    mm2.read(va2 + 2 * PG, 1);
+    const priv = mm2.mmap({ addr: BASE + (4 << 20), length: 8 * PG, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_FIXED_NOREPLACE, file, offset: 0 });
+    mm2.write(priv + 3 * PG, Uint8Array.of(0x11)); // a private copy of page 3 stays
+    mm.madvise(va + 2 * PG, 2 * PG, MADV_REMOVE);
+    expect(present(mm, va, 8)).toBe('PP..PPPP');
+    expect(present(mm2, va2, 8)).toBe('........');
+    expect(cached(file, 8)).toBe('CC..CCCC');
+    expect(mmu.checkInvariants()).toEqual([]);
+    const before = mm.rusage();
+    expect(mm.read(va + 2 * PG, 2)).toEqual(Uint8Array.of(0, 0));
+    expect(mm.rusage()).toEqual({ minflt: before.minflt, majflt: before.majflt + 1 });
+    expect(file.pread(3 * PG, 1)).toEqual(Uint8Array.of(0));
+    expect(mm2.read(priv + 3 * PG, 1)[0]).toBe(0x11);
+    expect(mm.read(va + 4 * PG, 1)[0]).toBe(0x5a);
+    file.sync();
+    const bytes = backend.bytes();
+    expect(bytes.length).toBe(8 * PG); // KEEP_SIZE
+    expect(bytes.subarray(2 * PG, 4 * PG).every((b) => b === 0)).toBe(true);
+    expect(bytes[4 * PG]).toBe(0x5a);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R9.1 a backend without punchHole: EOPNOTSUPP, nothing changes; a private mapping: EACCES', async () => {
+    const mmu = await machine();
+    const inner = new MemoryFile(content(4));
+    const backend: Backend = { size: () => inner.size(), readPage: (i, d) => inner.readPage(i, d), writePage: (i, s) => inner.writePage(i, s) };
+    const file = mmu.openFile(backend);
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 4, MAP_SHARED, PROT_READ | PROT_WRITE);
+    mm.read(va, 1);
+    expectErrno(() => mm.madvise(va, 4 * PG, MADV_REMOVE), 'EOPNOTSUPP');
+    expect(present(mm, va, 4)).toBe('PPPP');
+    const file2 = mmu.openFile(new MemoryFile(content(4)));
+    const p = mm.mmap({ addr: BASE + (4 << 20), length: 4 * PG, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_FIXED_NOREPLACE, file: file2, offset: 0 });
+    expectErrno(() => mm.madvise(p, 4 * PG, MADV_REMOVE), 'EACCES');
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R9.1 NodeFile punches by writing zeros over the range (Node has no fallocate): the size stays, the bytes read zero', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wasm-mmu-punch-'));
+    try {
+      const path = join(dir, 'f');
+      writeFileSync(path, content(4, 3 * PG + 10));
+      const node = new NodeFile(path);
+      const mmu = await machine();
+      const file = mmu.openFile(node);
+      const mm = mmu.createAddressSpace();
+      const va = map(mm, file, 4, MAP_SHARED, PROT_READ | PROT_WRITE);
+      expect(mm.read(va + 3 * PG, 1)[0]).toBe(0x83);
+      mm.madvise(va + 2 * PG, 2 * PG, MADV_REMOVE);
+      expect(mm.read(va + 3 * PG, 1)[0]).toBe(0);
+      const disk = readFileSync(path);
+      expect(statSync(path).size).toBe(3 * PG + 10);
+      expect(disk.subarray(2 * PG).every((b) => b === 0)).toBe(true);
+      expect(disk[PG]).toBe(0x81);
+      expect(mmu.checkInvariants()).toEqual([]);
+      mm.destroy();
+      file.close();
+      node.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
