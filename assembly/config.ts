@@ -94,6 +94,11 @@ export let gExecReadForward: bool = true;
 // A disk file system (ext4) zeroes the tail of the new last page through the page cache when
 // ftruncate ends inside it, so that page is cached afterwards (R10.2); tmpfs-like: untouched.
 export let gTruncateCachesTail: bool = true;
+// Readahead allocates large folios (ext4 from 6.16, xfs …): page_cache_ra_order places the
+// marker in the uncut window and grows the folio order by 2 per asynchronous window; false
+// (ext4 before 6.16): order-0 pages, the window cut at EOF before the marker is placed.
+export let gLargeFolioRa: bool = true;
+export function setLargeFolioRa(on: bool): void { gLargeFolioRa = on; }
 export function setExecReadForward(on: bool): void { gExecReadForward = on; }
 export function setTruncateCachesTail(on: bool): void { gTruncateCachesTail = on; }
 

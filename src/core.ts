@@ -21,6 +21,7 @@ export interface CoreExports {
   mmu_set_readahead_pages(pages: number): number;
   mmu_set_zero_page(on: number): void;
   mmu_set_exec_read_forward(on: number): void;
+  mmu_set_large_folio_readahead(on: number): void;
   mmu_set_truncate_caches_tail(on: number): void;
   mmu_set_pte_special(on: number): void;
   phys_alloc(order: number): number;

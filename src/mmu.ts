@@ -39,6 +39,12 @@ export interface MmuOptions {
    * tmpfs-like, an uncached page stays uncached. Default true.
    */
   truncateCachesTail?: boolean;
+  /**
+   * Readahead allocates large folios (ext4 from 6.16): the marker is placed in the window
+   * before it is cut at EOF, and each asynchronous window's folios are two orders larger
+   * (R2.9). false = order-0 readahead, the window cut at EOF first (ext4 before 6.16). Default true.
+   */
+  largeFolioReadahead?: boolean;
   /** Swap space in bytes (a multiple of 4096); default 4 × ramBytes; 0 = no swap. */
   swapBytes?: number;
   /** Where swapped pages go: a Backend used slot by slot (e.g. a NodeFile); default host memory. */
@@ -144,6 +150,7 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' 
     pteSpecial: o.pteSpecial ?? true,
     execReadForward: o.execReadForward ?? true,
     truncateCachesTail: o.truncateCachesTail ?? true,
+    largeFolioReadahead: o.largeFolioReadahead ?? true,
   };
 }
 
@@ -522,6 +529,7 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   core.x.mmu_set_zero_page(opts.zeroPage ? 1 : 0);
   core.x.mmu_set_exec_read_forward(opts.execReadForward ? 1 : 0);
   core.x.mmu_set_truncate_caches_tail(opts.truncateCachesTail ? 1 : 0);
+  core.x.mmu_set_large_folio_readahead(opts.largeFolioReadahead ? 1 : 0);
   core.x.mmu_set_pte_special(opts.pteSpecial ? 1 : 0);
   core.x.mmu_swap_init(opts.swapBytes === 0 ? 0 : opts.swapBytes / PAGE_SIZE + 1);
   return new Mmu(core, opts, options.swapDevice);

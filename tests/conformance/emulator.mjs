@@ -70,6 +70,7 @@ export function emulatorOptions(profile, norm) {
     // release and the file system when the profile does not state them.
     execReadForward: profile.execReadForward ?? releaseAtLeast(profile.release, 6, 16),
     truncateCachesTail: profile.truncateCachesTail ?? dirtyAccounting(profile),
+    largeFolioReadahead: profile.largeFolioReadahead ?? (releaseAtLeast(profile.release, 6, 16) && dirtyAccounting(profile)),
   };
 }
 

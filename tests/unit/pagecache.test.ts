@@ -245,9 +245,80 @@ describe('R9.1 MADV_REMOVE on a shared mapping of a disk file punches a hole (Ba
   });
 });
 
+describe('R2.9 readahead state (file_ra_state): read(2) and the marker', () => {
+  it('R2.9 pread of page 0 of a cold file reads the initial window (4 pages) with PG_readahead on page 1; a random pread reads one page', async () => {
+    const mmu = await machine({ readaheadBytes: 32 * PG });
+    const file = mmu.openFile(new MemoryFile(content(64)));
+    expect(file.pread(0, 1)).toEqual(Uint8Array.of(0x80));
+    expect(cached(file, 8)).toBe('CRCC....');
+    expect(file.pread(40 * PG, 1)).toEqual(Uint8Array.of(0x80 | 40));
+    expect(cached(file, 64).slice(36, 44)).toBe('....C...');
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R2.9 reading on into the marker starts the next window right after the last one, marked on its first page', async () => {
+    const mmu = await machine({ readaheadBytes: 32 * PG });
+    const file = mmu.openFile(new MemoryFile(content(64)));
+    file.pread(0, 1);
+    file.pread(PG, 1); // the marker: the window 0..3 is followed by 4..11 (next size 4 x 2)
+    expect(cached(file, 24)).toBe('CCCCRCCCCCCC' + '.'.repeat(12));
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R2.9 / R11.6 an mmap read-around marker hit: the next window follows the first (read-around 0..31, marker 24, then 32..63 marked at 32)', async () => {
+    const mmu = await machine({ readaheadBytes: 32 * PG });
+    const file = mmu.openFile(new MemoryFile(content(96)));
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 96, MAP_PRIVATE);
+    mm.read(va, 1);
+    expect(cached(file, 40)).toBe('C'.repeat(24) + 'R' + 'C'.repeat(7) + '........');
+    mm.read(va + 24 * PG, 1);
+    expect(cached(file, 72)).toBe('C'.repeat(32) + 'R' + 'C'.repeat(31) + '........');
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R2.9 order-0 readahead (largeFolioReadahead: false, before 6.16) cuts the window at end of file before placing the marker: a 20-page file read around from page 0 at 32 pages is marked on page 12', async () => {
+    const mmu = await machine({ readaheadBytes: 32 * PG, largeFolioReadahead: false });
+    const file = mmu.openFile(new MemoryFile(content(20)));
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 20, MAP_PRIVATE);
+    mm.read(va, 1);
+    expect(cached(file, 20)).toBe('C'.repeat(12) + 'R' + 'C'.repeat(7));
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
+describe('R2.9 large-folio readahead (6.16+ ext4, the default)', () => {
+  it('R2.9 the marker is placed in the uncut window: a 20-page file read around from page 0 at 32 pages has none', async () => {
+    const mmu = await machine({ readaheadBytes: 32 * PG });
+    const file = mmu.openFile(new MemoryFile(content(20)));
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 20, MAP_PRIVATE);
+    mm.read(va, 1);
+    expect(cached(file, 20)).toBe('C'.repeat(20));
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R2.9 / R2.5 each asynchronous window uses folios two orders larger; fault-around skips the whole marked folio', async () => {
+    const mmu = await machine({ readaheadBytes: 8192 * 1024 });
+    const file = mmu.openFile(new MemoryFile(content(64)));
+    file.pread(0, 1);
+    file.pread(PG, 1); // marker hit: 4..19 in order-2 folios, the first one marked
+    expect(file.page(4)).toMatchObject({ order: 2, readahead: true });
+    expect(file.page(8)).toMatchObject({ order: 2, readahead: false });
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 64, MAP_SHARED);
+    mm.madvise(va, 64 * PG, MADV_RANDOM);
+    mm.read(va + 2 * PG, 1);
+    expect(present(mm, va, 20)).toBe('PPPP....PPPPPPPP....');
+    expect(mm.rusage()).toEqual({ minflt: 1, majflt: 0 });
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
 describe('option checks', () => {
-  it('execReadForward and truncateCachesTail default to true (Linux 6.18 on ext4)', async () => {
+  it('execReadForward, truncateCachesTail and largeFolioReadahead default to true (Linux 6.18 on ext4)', async () => {
     const mmu = await machine();
-    expect(mmu.options).toMatchObject({ execReadForward: true, truncateCachesTail: true });
+    expect(mmu.options).toMatchObject({ execReadForward: true, truncateCachesTail: true, largeFolioReadahead: true });
   });
 });
