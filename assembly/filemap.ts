@@ -316,7 +316,17 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
       // neither does the retry of a fault that just read its page (FAULT_FLAG_TRIED).
       const miss = file_mmap_miss(file);
       if (miss > 0) set_file_mmap_miss(file, miss - 1);
-      if ((page_flags(folio_head(pfn)) & PG_readahead) != 0) page_cache_async_ra(file, pfn, pgoff, gRaPages);
+      if ((page_flags(folio_head(pfn)) & PG_readahead) != 0) {
+        page_cache_async_ra(file, pfn, pgoff, gRaPages);
+        // Linux drops the lock for this readahead and retries the fault (R1.1 step 4): GUP
+        // retries with FAULT_FLAG_TRIED (major, R11.6; MADV_POPULATE_READ at read_ahead_kb
+        // 128), a user fault retried after the per-VMA lock without it (minor).
+        const ff = vmf_flags();
+        if ((ff & (FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_TRIED | FAULT_FLAG_USER)) == FAULT_FLAG_ALLOW_RETRY) {
+          put_page(pfn);
+          return VM_FAULT_RETRY | VM_FAULT_MAJOR;
+        }
+      }
     }
     if ((page_flags(pfn) & (PG_uptodate | PG_private)) == PG_private) {
       // R10.2: valid buffers (truncate's tail zeroing): read_folio marks the folio uptodate

@@ -316,6 +316,29 @@ describe('R2.9 large-folio readahead (6.16+ ext4, the default)', () => {
   });
 });
 
+describe('R11.6 a GUP fault that reaches a readahead marker drops the lock: its retry is major', () => {
+  it('R9.3 / R11.6 MADV_POPULATE_READ of a cold 32-page file at 32-page readahead: the miss and the marker hit count major, the rest minor; a user read at the marker is minor', async () => {
+    const mmu = await machine({ readaheadBytes: 32 * PG });
+    const file = mmu.openFile(new MemoryFile(content(32)));
+    const mm = mmu.createAddressSpace();
+    const va = map(mm, file, 32, MAP_SHARED);
+    mm.madvise(va, 32 * PG, MADV_POPULATE_READ);
+    expect(mm.rusage()).toEqual({ minflt: 1, majflt: 2 });
+    expect(present(mm, va, 32)).toBe('P'.repeat(32));
+    expect(mmu.checkInvariants()).toEqual([]);
+
+    const file2 = mmu.openFile(new MemoryFile(content(32)));
+    const mm2 = mmu.createAddressSpace();
+    const va2 = map(mm2, file2, 32, MAP_SHARED);
+    mm2.read(va2, 1); // read-around 0..31 (cut at EOF: none past it), marker on 24
+    expect(file2.page(24)!.readahead).toBe(true);
+    mm2.read(va2 + 24 * PG, 1);
+    expect(mm2.rusage()).toEqual({ minflt: 1, majflt: 1 });
+    expect(file2.page(24)!.readahead).toBe(false);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
 describe('option checks', () => {
   it('execReadForward, truncateCachesTail and largeFolioReadahead default to true (Linux 6.18 on ext4)', async () => {
     const mmu = await machine();
