@@ -99,6 +99,13 @@ export let gTruncateCachesTail: bool = true;
 // (ext4 before 6.16): order-0 pages, the window cut at EOF before the marker is placed.
 export let gLargeFolioRa: bool = true;
 export function setLargeFolioRa(on: bool): void { gLargeFolioRa = on; }
+// MADV_GUARD_INSTALL / MADV_GUARD_REMOVE exist from 6.13 (before: EINVAL, an unknown advice).
+export let gGuardRegions: bool = true;
+export function setGuardRegions(on: bool): void { gGuardRegions = on; }
+// 6.12+: MADV_POPULATE_* retries a fault that dropped the lock for I/O with FAULT_FLAG_TRIED
+// (counted major); 6.1 starts the page afresh (minor), like mlock's populate.
+export let gPopulateRetryTried: bool = true;
+export function setPopulateRetryTried(on: bool): void { gPopulateRetryTried = on; }
 export function setExecReadForward(on: bool): void { gExecReadForward = on; }
 export function setTruncateCachesTail(on: bool): void { gTruncateCachesTail = on; }
 

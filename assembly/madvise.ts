@@ -1,7 +1,7 @@
 // madvise (R9.1-R9.3, LTP madvise01/02/10): argument checks, per-VMA flag advice with
 // split and merge, DONTNEED's zap, WILLNEED's readahead, POPULATE_READ/WRITE.
 
-import { EINVAL, ENOMEM, EFAULT, EAGAIN, EACCES, EOPNOTSUPP } from "./config";
+import { EINVAL, ENOMEM, EFAULT, EAGAIN, EACCES, EOPNOTSUPP, gGuardRegions, gPopulateRetryTried } from "./config";
 import { VM_LOCKED, VM_PFNMAP, VM_IO, VM_HUGETLB, VM_DONTCOPY, VM_WIPEONFORK, VM_SEQ_READ,
   VM_RAND_READ, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTDUMP, VM_MERGEABLE, VM_SHARED, VM_READ,
   VM_WRITE, VM_MAYWRITE, VM_SPECIAL, vma_flags, set_vma_flags, vma_start, vma_end, vma_next, vma_file,
@@ -16,7 +16,7 @@ import { pageout_range, cold_range } from "./reclaim";
 import { page_cache_ra, remove_cached_subpage } from "./filemap";
 import { NO_PFN } from "./phys";
 import { split_for_flags, vma_merge_around } from "./mmap";
-import { get_user_pages, FOLL_TOUCH, FOLL_WRITE, FOLL_UNLOCKABLE } from "./gup";
+import { get_user_pages, FOLL_TOUCH, FOLL_WRITE, FOLL_UNLOCKABLE, FOLL_POPULATE } from "./gup";
 
 export const MADV_NORMAL: i32 = 0;
 export const MADV_RANDOM: i32 = 1;
@@ -45,7 +45,7 @@ export const MADV_GUARD_REMOVE: i32 = 103;
 
 function known(advice: i32): bool {
   return (advice >= 0 && advice <= 4) || (advice >= 8 && advice <= 24) ||
-    advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE;
+    (gGuardRegions && (advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE)); // 6.13+
 }
 
 // Advice that only changes vm_flags: the new flags, or 0xffffffff for EINVAL.
@@ -243,7 +243,9 @@ function madvise_populate(mm: u32, start: u64, end: u64, advice: i32): i32 {
     const e = vma_end(v) < end ? vma_end(v) : end;
     const n = <u32>((e - va) >> 12);
     // faultin_page_range: FOLL_UNLOCKABLE, a fault dropping the lock for I/O is retried with TRIED (R11.6).
-    const r = get_user_pages(mm, va, n, FOLL_TOUCH | FOLL_UNLOCKABLE | (write ? FOLL_WRITE : 0), 0);
+    // Before 6.12 (gPopulateRetryTried off) the retry starts afresh, as __mm_populate's: minor.
+    const r = get_user_pages(mm, va, n, FOLL_TOUCH | FOLL_UNLOCKABLE | (write ? FOLL_WRITE : 0) |
+      (gPopulateRetryTried ? 0 : FOLL_POPULATE), 0);
     if (r < 0) return r == -ENOMEM ? -ENOMEM : -EFAULT;
     if (<u32>r < n) return -EFAULT;
     va = e;

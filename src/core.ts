@@ -22,6 +22,8 @@ export interface CoreExports {
   mmu_set_zero_page(on: number): void;
   mmu_set_exec_read_forward(on: number): void;
   mmu_set_large_folio_readahead(on: number): void;
+  mmu_set_guard_regions(on: number): void;
+  mmu_set_populate_retry_tried(on: number): void;
   mmu_set_truncate_caches_tail(on: number): void;
   mmu_set_pte_special(on: number): void;
   phys_alloc(order: number): number;

@@ -45,6 +45,14 @@ export interface MmuOptions {
    * (R2.9). false = order-0 readahead, the window cut at EOF first (ext4 before 6.16). Default true.
    */
   largeFolioReadahead?: boolean;
+  /** MADV_GUARD_INSTALL / MADV_GUARD_REMOVE (Linux 6.13+). false = EINVAL, as 6.1 and 6.12 answer. Default true. */
+  guardRegions?: boolean;
+  /**
+   * How MADV_POPULATE_* counts a fault that dropped the lock for I/O (R11.6): 'retry-major'
+   * (6.12+: retried with FAULT_FLAG_TRIED, major) or 'minor' (6.1: the page starts afresh).
+   * Default 'retry-major'.
+   */
+  populateAccounting?: 'retry-major' | 'minor';
   /** Swap space in bytes (a multiple of 4096); default 4 × ramBytes; 0 = no swap. */
   swapBytes?: number;
   /** Where swapped pages go: a Backend used slot by slot (e.g. a NodeFile); default host memory. */
@@ -151,7 +159,14 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' 
     execReadForward: o.execReadForward ?? true,
     truncateCachesTail: o.truncateCachesTail ?? true,
     largeFolioReadahead: o.largeFolioReadahead ?? true,
+    guardRegions: o.guardRegions ?? true,
+    populateAccounting: checkPopulateAccounting(o.populateAccounting ?? 'retry-major'),
   };
+}
+
+function checkPopulateAccounting(a: string): 'retry-major' | 'minor' {
+  if (a !== 'retry-major' && a !== 'minor') throw new RangeError(`populateAccounting must be 'retry-major' or 'minor', got ${String(a)}`);
+  return a;
 }
 
 function checkFaultAround(b: number): void {
@@ -530,6 +545,8 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   core.x.mmu_set_exec_read_forward(opts.execReadForward ? 1 : 0);
   core.x.mmu_set_truncate_caches_tail(opts.truncateCachesTail ? 1 : 0);
   core.x.mmu_set_large_folio_readahead(opts.largeFolioReadahead ? 1 : 0);
+  core.x.mmu_set_guard_regions(opts.guardRegions ? 1 : 0);
+  core.x.mmu_set_populate_retry_tried(opts.populateAccounting === 'retry-major' ? 1 : 0);
   core.x.mmu_set_pte_special(opts.pteSpecial ? 1 : 0);
   core.x.mmu_swap_init(opts.swapBytes === 0 ? 0 : opts.swapBytes / PAGE_SIZE + 1);
   return new Mmu(core, opts, options.swapDevice);

@@ -71,6 +71,8 @@ export function emulatorOptions(profile, norm) {
     execReadForward: profile.execReadForward ?? releaseAtLeast(profile.release, 6, 16),
     truncateCachesTail: profile.truncateCachesTail ?? dirtyAccounting(profile),
     largeFolioReadahead: profile.largeFolioReadahead ?? (releaseAtLeast(profile.release, 6, 16) && dirtyAccounting(profile)),
+    guardRegions: profile.guardRegions ?? releaseAtLeast(profile.release, 6, 13),
+    populateAccounting: profile.populateAccounting ?? (releaseAtLeast(profile.release, 6, 12) ? 'retry-major' : 'minor'),
   };
 }
 

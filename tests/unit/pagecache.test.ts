@@ -339,6 +339,32 @@ describe('R11.6 a GUP fault that reaches a readahead marker drops the lock: its 
   });
 });
 
+describe('kernel-version options (issue 15 profile keys)', () => {
+  it('R1.5 guardRegions: false (6.1, 6.12): MADV_GUARD_INSTALL is an unknown advice, EINVAL', async () => {
+    const mmu = await machine({ guardRegions: false });
+    const mm = mmu.createAddressSpace();
+    const va = mm.mmap({ length: 4 * PG, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | 0x20 });
+    mm.write(va, Uint8Array.of(1));
+    expectErrno(() => mm.madvise(va, 4 * PG, 102), 'EINVAL');
+    expect(mm.read(va, 1)[0]).toBe(1);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it("R9.3 / R11.6 populateAccounting: 'minor' (6.1): the populate's retry after I/O starts afresh and counts minor", async () => {
+    for (const [acct, want] of [['minor', { minflt: 2, majflt: 0 }], ['retry-major', { minflt: 1, majflt: 1 }]] as const) {
+      const mmu = await machine({ populateAccounting: acct, readaheadBytes: 8192 * 1024 });
+      const file = mmu.openFile(new MemoryFile(content(32)));
+      const mm = mmu.createAddressSpace();
+      const va = map(mm, file, 32, MAP_SHARED);
+      mm.madvise(va, 32 * PG, MADV_POPULATE_READ);
+      expect(mm.rusage(), acct).toEqual(want);
+      expect(present(mm, va, 32)).toBe('P'.repeat(32));
+      expect(mmu.checkInvariants()).toEqual([]);
+    }
+    await expect(machine({ populateAccounting: 'sometimes' as 'minor' })).rejects.toThrow(RangeError);
+  });
+});
+
 describe('option checks', () => {
   it('execReadForward, truncateCachesTail and largeFolioReadahead default to true (Linux 6.18 on ext4)', async () => {
     const mmu = await machine();
