@@ -63,8 +63,9 @@ function signal(no: i32, code: i32, addr: u64): i32 {
 
 // The access at `va` made no progress: every fault said "handled" and the PTE still does not
 // allow it (a backend's fault returning NOPAGE without mapping anything: Linux would retry
-// for ever). SIGBUS BUS_OBJERR for this access; nothing is half-updated, so the core lives
-// on (found by tests/property/hostile.test.ts; it used to mark the whole Mmu dead).
+// for ever). SIGBUS for this access, with code 3 as an internal marker: the host delivers it
+// as BUS_ADRERR (x86 do_sigbus) with the reason as cause. Nothing is half-updated, so the
+// core lives on (found by tests/property/hostile.test.ts; it used to mark the whole Mmu dead).
 export const BUS_OBJERR: i32 = 3;
 export function fault_no_progress(va: u64): i32 { return signal(SIGBUS, BUS_OBJERR, va); }
 

@@ -144,12 +144,12 @@ export function hw_translate(asid: i32, root: i32, va: f64, access: i32, mode: i
   return <f64>translate(<u32>asid, <u32>root, <u64>va, <u32>access, <u32>mode);
 }
 export function hw_tlb_flush_page(asid: i32, va: f64): void {
-  if (vaOk(va)) tlb_flush_page(<u32>asid, <u64>va);
+  if (vaOk(va) && <u32>asid < MAX_ASID) tlb_flush_page(<u32>asid, <u64>va);
 }
 export function hw_tlb_flush_range(asid: i32, va: f64, npages: f64): void {
-  if (vaOk(va) && npages >= 0) tlb_flush_range(<u32>asid, <u64>va, <u64>npages);
+  if (vaOk(va) && npages >= 0 && <u32>asid < MAX_ASID) tlb_flush_range(<u32>asid, <u64>va, <u64>npages);
 }
-export function hw_tlb_flush_asid(asid: i32): void { tlb_flush_asid(<u32>asid); }
+export function hw_tlb_flush_asid(asid: i32): void { if (<u32>asid < MAX_ASID) tlb_flush_asid(<u32>asid); }
 export function hw_tlb_flush_all(): void { tlb_flush_all(); }
 
 // ---- invariants ----

@@ -6,10 +6,11 @@
 //   +0 u32 pgd  +4 u32 vma root  +8 u32 first vma  +12 u32 last vma  +16 u32 map_count
 //   +20 u32 page-table pages (PGD included)  +24 u32 rss anon  +28 u32 rss file
 //   +32 u32 rss shmem  +36 u32 swap entries  +40 f64 minflt  +48 f64 majflt
-//   +56 u32 locked_vm  +60 u32 total_vm  +64 u32 def_flags (mlockall MCL_FUTURE)
+//   +56 u32 (unused)  +60 u32 (unused)  +64 u32 def_flags (mlockall MCL_FUTURE)
 //   +68 u32 flags (MMF_*)  +72 u32 family  +76 u32 next member of the family
-//   +80 u64 (unused: mmap placement searches the VMA tree's gaps)
-//   +88 u32 memlock limit in pages (0xffffffff = unlimited)  +92 u32 pinned pages
+//   +80 u64 total_vm  +88 u32 memlock limit in pages (0xffffffff = unlimited)
+//   +92 u32 pinned pages  +96 u64 locked_vm
+// total_vm and locked_vm count pages in 64 bits: a 47-bit address space holds 2^35 pages.
 
 import { MMAP_BASE } from "./config";
 import { NO_PFN } from "./phys";
@@ -51,13 +52,13 @@ export const RSS_SWAP: u32 = 3;
 @inline export function mm_majflt(mm: u32): f64 { return load<f64>(mm_addr(mm), 48); }
 @inline export function mm_count_minflt(mm: u32): void { store<f64>(mm_addr(mm), load<f64>(mm_addr(mm), 40) + 1, 40); }
 @inline export function mm_count_majflt(mm: u32): void { store<f64>(mm_addr(mm), load<f64>(mm_addr(mm), 48) + 1, 48); }
-@inline export function mm_locked_vm(mm: u32): u32 { return load<u32>(mm_addr(mm), 56); }
+@inline export function mm_locked_vm(mm: u32): u64 { return load<u64>(mm_addr(mm), 96); }
 @inline export function mm_add_locked_vm(mm: u32, d: i64): void {
-  store<u32>(mm_addr(mm), <u32>(<i64>load<u32>(mm_addr(mm), 56) + d), 56);
+  store<u64>(mm_addr(mm), <u64>(<i64>load<u64>(mm_addr(mm), 96) + d), 96);
 }
-@inline export function mm_total_vm(mm: u32): u32 { return load<u32>(mm_addr(mm), 60); }
+@inline export function mm_total_vm(mm: u32): u64 { return load<u64>(mm_addr(mm), 80); }
 @inline export function mm_add_total_vm(mm: u32, d: i64): void {
-  store<u32>(mm_addr(mm), <u32>(<i64>load<u32>(mm_addr(mm), 60) + d), 60);
+  store<u64>(mm_addr(mm), <u64>(<i64>load<u64>(mm_addr(mm), 80) + d), 80);
 }
 @inline export function mm_def_flags(mm: u32): u32 { return load<u32>(mm_addr(mm), 64); }
 @inline export function set_mm_def_flags(mm: u32, f: u32): void { store<u32>(mm_addr(mm), f, 64); }

@@ -195,7 +195,9 @@ export function do_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fil
   // Only private anonymous memory may grow down (a stack); files and shmem may not.
   if ((flags & MAP_GROWSDOWN) != 0 && (type == MAP_SHARED || !anon)) return -EINVAL;
   if (!anon && pgoff + (len >> 12) < pgoff) return -EOVERFLOW;
-  if (!anon && (pgoff + (len >> 12)) > 0xffff_ffff) return -EOVERFLOW;
+  // file_mmap_ok: the end must stay within MAX_LFS_FILESIZE (2^63 - 1 bytes). Offsets past
+  // the page cache's 2^32 pages are accepted as Linux does; a fault there is past EOF (SIGBUS).
+  if (!anon && (pgoff + (len >> 12)) > (<u64>0x7fff_ffff_ffff_ffff >> 12)) return -EOVERFLOW;
   if (mm_map_count(mm) > MAX_MAP_COUNT) return -ENOMEM;
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0;
   if (fixed) {

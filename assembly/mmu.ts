@@ -17,7 +17,7 @@ import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE
   _PAGE_NX } from "./pte";
 import { LEVEL_PGD, LEVEL_PTE, LEVEL_PUD, slot_addr, table_index } from "./pgtable";
 import { ACCESS_WRITE, ACCESS_EXEC, TLB_USER, TLB_LARGE, tlb_lookup, tlb_fill, gTlbEntries,
-  entryAddr, entry_key, tlb_root_of, KEY_ASID_SCALE } from "./tlb";
+  entryAddr, entry_key, key_asid, key_va, tlb_root_of, TLB_PFN, TLB_FLAGS, TLB_KERN } from "./tlb";
 import { page_residency, set_page_residency, RES_DISCARDED, RES_RESIDENT } from "./pagestate";
 import { count, ST_WALK, ST_TLB_HIT, ST_TLB_MISS, inv_report, INV_TLB_STALE,
   INV_TLB_PERM } from "./stats";
@@ -175,17 +175,18 @@ export function tlb_check(): void {
     const e = entryAddr(i);
     const key = entry_key(e);
     if (key < 0) continue;
-    const asid = <u32>(key / KEY_ASID_SCALE);
-    const vpn = <u64>(key - <f64>asid * KEY_ASID_SCALE);
+    const asid = key_asid(key);
     const root = tlb_root_of(asid);
-    const r = walk(root, vpn << PAGE_SHIFT, 0, MODE_PEEK | MODE_NXE);
-    if (r != WALK_OK || walkPfn != load<u32>(e, 24) || pfn_is_device(walkPfn)) {
+    const r = walk(root, key_va(key), 0, MODE_PEEK | MODE_NXE);
+    if (r != WALK_OK || walkPfn != load<u32>(e, TLB_PFN) || pfn_is_device(walkPfn)) {
       inv_report(INV_TLB_STALE, i, asid); // a device page is never in the TLB
       continue;
     }
-    const userOk = (load<u32>(e, 28) & TLB_USER) == 0 || walkUser;
-    const writeOk = load<f64>(e, 8) < 0 || (walkWritable && walkDirty);
-    const execOk = load<f64>(e, 16) < 0 || walkExec;
+    // A user tag only for a user page; no tag the tables do not give, in either set.
+    const userOk = ((load<u32>(e, TLB_FLAGS) & TLB_USER) == 0 || walkUser) &&
+      (walkUser || (load<f64>(e) < 0 && load<f64>(e, 8) < 0 && load<f64>(e, 16) < 0));
+    const writeOk = (load<f64>(e, 8) < 0 && load<f64>(e, TLB_KERN + 8) < 0) || (walkWritable && walkDirty);
+    const execOk = (load<f64>(e, 16) < 0 && load<f64>(e, TLB_KERN + 16) < 0) || walkExec;
     if (!userOk || !writeOk || !execOk) inv_report(INV_TLB_PERM, i, asid);
   }
 }

@@ -1,16 +1,25 @@
-// The software TLB: direct-mapped, tagged by ASID, one tag per access kind.
+// The software TLB: direct-mapped, tagged by ASID, one tag per access kind and privilege.
 //
-// Layout in linear memory (stable, read by the host's fast path; see src/tlb-view.ts):
-//   gTlbBase is 32-byte aligned; entry i (0 <= i < gTlbEntries) is at gTlbBase + i * 32:
-//     +0  f64 tagRead    key of the page if a read may hit, else -1
-//     +8  f64 tagWrite   key if a write may hit (leaf writable AND dirty), else -1
-//     +16 f64 tagExec    key if an instruction fetch may hit (NX clear), else -1
-//     +24 u32 pfn        the 4 KiB frame (of a large leaf: the frame of this 4 KiB page)
-//     +28 u32 flags      bit 0 TLB_USER: user-accessible; bit 1 TLB_LARGE: from a 2M/1G leaf
-//   key = asid * 2^36 + vpn   (vpn = va >> 12, 36 bits; asid < 4096), exact in an f64
-//   slot index = vpn & (gTlbEntries - 1)
-// A hit is: tag[access] == key, and for a user access flags & TLB_USER. Then
-// pa = pfn * 4096 + (va & 4095). Device (MMIO) pages are never entered.
+// Layout in linear memory (stable, read by the host's fast path: src/tlb-view.ts,
+// src/address-space.ts load*/store*, and by user Wasm through assembly/fastpath.ts):
+//   gTlbBase is 64-byte aligned; entry i (0 <= i < gTlbEntries) is at gTlbBase + i * 64:
+//     +0  f64 userRead    key if a user-mode read may hit, else -1
+//     +8  f64 userWrite   key if a user-mode write may hit (leaf writable AND dirty), else -1
+//     +16 f64 userExec    key if a user-mode instruction fetch may hit (NX clear), else -1
+//     +24 u32 pfn         the 4 KiB frame (of a large leaf: the frame of this 4 KiB page)
+//     +28 u32 flags       bit 0 TLB_USER: user-accessible; bit 1 TLB_LARGE: from a 2M/1G leaf
+//     +32 f64 kernRead    the same three tags for supervisor-mode accesses
+//     +40 f64 kernWrite
+//     +48 f64 kernExec
+//     +56 (unused)
+//   key  = (va & ~4095) + asid   (asid < 4096 sits in the page-offset bits; < 2^48, exact in an f64)
+//   slot = (va >> 12) & (gTlbEntries - 1)
+// A hit is: tag[access] == key, then pa = pfn * 4096 + (va & 4095). A user hit reads only
+// the user tags, which stay -1 for a supervisor-only page, so the hit path tests no flags.
+// Why this shape (measured, issue 16): from JavaScript the key is `va + (asid - (va & 4095))`
+// with no multiply, floor or flag load, and a non-integer, negative, too-large or non-number
+// address can never equal a key (keys are integers in [0, 2^48)), so the caller's range
+// check can wait for the miss path. Device (MMIO) pages are never entered.
 // Entries die only through the tlb_flush_* functions (QEMU's rule, and Linux's: lowering
 // or removing a permission flushes before the frame can be reused).
 
@@ -18,14 +27,18 @@ import { PAGE_SHIFT } from "./config";
 import { count, count_n, ST_TLB_FLUSH_PAGE, ST_TLB_FLUSH_RANGE, ST_TLB_FLUSH_ASID,
   ST_TLB_FLUSH_ALL, ST_TLB_ENTRIES_FLUSHED } from "./stats";
 
-export const TLB_ENTRY_SIZE: u32 = 32;
+export const TLB_ENTRY_SIZE: u32 = 64;
+export const TLB_ENTRY_SHIFT: u32 = 6;
 export const TLB_USER: u32 = 1;
 export const TLB_LARGE: u32 = 2;
 export const ACCESS_READ: u32 = 0;
 export const ACCESS_WRITE: u32 = 1;
 export const ACCESS_EXEC: u32 = 2;
 export const MAX_ASID: u32 = 4096;
-export const KEY_ASID_SCALE: f64 = 68719476736.0; // 2^36
+// Byte offsets in an entry.
+export const TLB_PFN: u32 = 24;
+export const TLB_FLAGS: u32 = 28;
+export const TLB_KERN: u32 = 32;
 
 export let gTlbBase: usize = 0;
 export let gTlbEntries: u32 = 0;
@@ -43,36 +56,43 @@ export function tlb_init(entries: u32): void {
   memory.fill(asidRoot, 0, MAX_ASID * 4);
 }
 
-@inline export function tlb_key(asid: u32, vpn: u64): f64 {
-  return <f64>asid * KEY_ASID_SCALE + <f64>vpn;
+@inline export function tlb_key(asid: u32, va: u64): f64 {
+  return <f64>((va & ~(<u64>0xfff)) | <u64>(asid & (MAX_ASID - 1)));
 }
-@inline export function entryAddr(i: u32): usize { return gTlbBase + (<usize>i << 5); }
+@inline export function entryAddr(i: u32): usize { return gTlbBase + (<usize>i << TLB_ENTRY_SHIFT); }
+@inline export function slotAddr(va: u64): usize { return entryAddr(<u32>(va >> PAGE_SHIFT) & gTlbMask); }
 @inline function invalidate(e: usize): void {
   store<f64>(e, -1.0);
   store<f64>(e, -1.0, 8);
   store<f64>(e, -1.0, 16);
+  store<f64>(e, -1.0, TLB_KERN);
+  store<f64>(e, -1.0, TLB_KERN + 8);
+  store<f64>(e, -1.0, TLB_KERN + 16);
 }
 
 // The hit path: the pfn for (asid, va, access) or -1 on a miss.
 @inline export function tlb_lookup(asid: u32, va: u64, access: u32, user: bool): i64 {
-  const vpn = va >> PAGE_SHIFT;
-  const e = entryAddr(<u32>vpn & gTlbMask);
-  if (load<f64>(e + (<usize>access << 3)) != tlb_key(asid, vpn)) return -1;
-  if (user && (load<u32>(e, 28) & TLB_USER) == 0) return -1;
-  return <i64>load<u32>(e, 24);
+  const e = slotAddr(va);
+  const tag = e + (user ? 0 : <usize>TLB_KERN) + (<usize>access << 3);
+  if (load<f64>(tag) != tlb_key(asid, va)) return -1;
+  return <i64>load<u32>(e, TLB_PFN);
 }
 
-// Enter a translation; `rd`/`wr`/`ex` say which tags the walk allows.
+// Enter a translation; `rd`/`wr`/`ex` say which tags the walk allows, `flags` & TLB_USER
+// whether user-mode accesses may use it.
 export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
                          rd: bool, wr: bool, ex: bool): void {
-  const vpn = va >> PAGE_SHIFT;
-  const e = entryAddr(<u32>vpn & gTlbMask);
-  const key = tlb_key(asid, vpn);
-  store<f64>(e, rd ? key : -1.0);
-  store<f64>(e, wr ? key : -1.0, 8);
-  store<f64>(e, ex ? key : -1.0, 16);
-  store<u32>(e, pfn, 24);
-  store<u32>(e, flags, 28);
+  const e = slotAddr(va);
+  const key = tlb_key(asid, va);
+  const u = (flags & TLB_USER) != 0;
+  store<f64>(e, rd && u ? key : -1.0);
+  store<f64>(e, wr && u ? key : -1.0, 8);
+  store<f64>(e, ex && u ? key : -1.0, 16);
+  store<u32>(e, pfn, TLB_PFN);
+  store<u32>(e, flags, TLB_FLAGS);
+  store<f64>(e, rd ? key : -1.0, TLB_KERN);
+  store<f64>(e, wr ? key : -1.0, TLB_KERN + 8);
+  store<f64>(e, ex ? key : -1.0, TLB_KERN + 16);
   store<u32>(asidRoot + (<usize>(asid & (MAX_ASID - 1)) << 2), root);
 }
 
@@ -80,49 +100,50 @@ export function tlb_root_of(asid: u32): u32 {
   return load<u32>(asidRoot + (<usize>(asid & (MAX_ASID - 1)) << 2));
 }
 
-// Remove one entry if its tags hold `key`; returns true if something was dropped.
+// The key of whatever an entry holds (-1 if it is empty). The supervisor tags are a
+// superset of the user ones: a valid entry always has its supervisor read tag.
+@inline export function entry_key(e: usize): f64 {
+  return load<f64>(e, TLB_KERN);
+}
+@inline export function key_asid(key: f64): u32 { return <u32>(<u64>key & (MAX_ASID - 1)); }
+@inline export function key_va(key: f64): u64 { return <u64>key & ~(<u64>0xfff); }
+
+// Remove one entry if it holds `key`; returns true if something was dropped.
 @inline function dropIfKey(e: usize, key: f64): bool {
-  if (load<f64>(e) == key || load<f64>(e, 8) == key || load<f64>(e, 16) == key) {
+  if (entry_key(e) == key) {
     invalidate(e);
     return true;
   }
   return false;
 }
 
-// The key of whatever an entry holds (-1 if it is empty).
-export function entry_key(e: usize): f64 {
-  let k = load<f64>(e);
-  if (k < 0) k = load<f64>(e, 8);
-  if (k < 0) k = load<f64>(e, 16);
-  return k;
-}
-
 export function tlb_flush_page(asid: u32, va: u64): void {
   count(ST_TLB_FLUSH_PAGE);
-  const vpn = va >> PAGE_SHIFT;
-  if (dropIfKey(entryAddr(<u32>vpn & gTlbMask), tlb_key(asid, vpn))) count(ST_TLB_ENTRIES_FLUSHED);
+  if (dropIfKey(slotAddr(va), tlb_key(asid, va))) count(ST_TLB_ENTRIES_FLUSHED);
 }
 
 // Flush [va, va + npages pages) of one ASID; a range as large as the TLB scans it once.
 export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
   count(ST_TLB_FLUSH_RANGE);
-  const vpn0 = va >> PAGE_SHIFT;
-  // Keys of the next ASID follow this one's last vpn: never run past it.
-  const room = (<u64>1 << 36) - vpn0;
+  const lo = va & ~(<u64>0xfff);
+  // Never past the 48-bit space: keys hold page addresses below 2^48.
+  const room = ((<u64>1 << 48) - lo) >> PAGE_SHIFT;
   if (npages > room) npages = room;
   let dropped: u32 = 0;
   if (npages >= <u64>gTlbEntries) {
-    const lo = tlb_key(asid, vpn0);
-    const hi = tlb_key(asid, vpn0 + npages);
+    const hi = lo + (npages << PAGE_SHIFT);
+    const a = asid & (MAX_ASID - 1);
     for (let i: u32 = 0; i < gTlbEntries; i++) {
       const e = entryAddr(i);
       const k = entry_key(e);
-      if (k >= lo && k < hi) { invalidate(e); dropped++; }
+      if (k < 0 || key_asid(k) != a) continue;
+      const p = key_va(k);
+      if (p >= lo && p < hi) { invalidate(e); dropped++; }
     }
   } else {
     for (let p: u64 = 0; p < npages; p++) {
-      const vpn = vpn0 + p;
-      if (dropIfKey(entryAddr(<u32>vpn & gTlbMask), tlb_key(asid, vpn))) dropped++;
+      const v = lo + (p << PAGE_SHIFT);
+      if (dropIfKey(slotAddr(v), tlb_key(asid, v))) dropped++;
     }
   }
   count_n(ST_TLB_ENTRIES_FLUSHED, <f64>dropped);
@@ -130,13 +151,12 @@ export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
 
 export function tlb_flush_asid(asid: u32): void {
   count(ST_TLB_FLUSH_ASID);
-  const lo = <f64>asid * KEY_ASID_SCALE;
-  const hi = lo + KEY_ASID_SCALE;
+  const a = asid & (MAX_ASID - 1);
   let dropped: u32 = 0;
   for (let i: u32 = 0; i < gTlbEntries; i++) {
     const e = entryAddr(i);
     const k = entry_key(e);
-    if (k >= lo && k < hi) { invalidate(e); dropped++; }
+    if (k >= 0 && key_asid(k) == a) { invalidate(e); dropped++; }
   }
   count_n(ST_TLB_ENTRIES_FLUSHED, <f64>dropped);
 }

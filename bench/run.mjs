@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runHardwareCases } from './cases/hardware.mjs';
 import { runFaultCases } from './cases/faults.mjs';
+import { runEmulatorCases } from './cases/emulator.mjs';
 import { runNative } from './lib/native.mjs';
 import { machineInfo, machineLine, cpuSnapshot, otherLoad } from './lib/machine.mjs';
 import { buildRows, formatTable, renderSvg } from './lib/report.mjs';
@@ -45,15 +46,18 @@ const hw = await runHardwareCases({ ...config.benny, log });
 log(`\n[2/3] fault cases (hrtime loop, ${config.faultBudgetMs} ms per case) at ${elapsed()}`);
 const faults = await runFaultCases({ quick, regionBytes: config.regionBytes, budgetMs: config.faultBudgetMs, log });
 
+log(`\n[2b/3] emulator-author cases: the per-access fast path vs a plain array (fresh processes, CPU time) at ${elapsed()}`);
+const emu = await runEmulatorCases({ quick, log });
+
 log(`\n[3/3] native: the same loops on this machine's kernel (cc -O2 bench/native/faults.c) at ${elapsed()}`);
 const native = skipNative
   ? { available: false, reason: '--no-native' }
   : runNative({ regionBytes: config.regionBytes, budgetMs: config.nativeBudgetMs, log });
 if (skipNative) log('native: kernel column skipped: --no-native');
 
-const emulated = { ...hw.results, ...faults.results };
+const emulated = { ...hw.results, ...faults.results, ...emu.results };
 const rows = buildRows(emulated, native);
-const failed = [...hw.failed, ...faults.failed];
+const failed = [...hw.failed, ...faults.failed, ...emu.failed];
 const pending = faults.pending;
 
 log(`\nResults (${date}, ${machineLine(machine)}), ns per operation, median:`);
@@ -75,6 +79,7 @@ if (native.available) {
   if (n.faultAroundKnob < 0) notes.push('native fault-around 64 KiB: kernel default assumed (the debugfs knob is not readable)');
   notes.push(`native mmap+munmap ran with ${n.vmasPresent} VMAs in the process before each probe mapping (max_map_count ${n.maxMapCount})`);
 }
+for (const s of emu.summary) notes.push(`emulator authors: ${s}`);
 for (const s of notes) log(`note: ${s}`);
 
 const outDir = fileURLToPath(new URL('./results/', import.meta.url));

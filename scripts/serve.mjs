@@ -103,6 +103,9 @@ export function startServer({ root = ROOT, port = 0, host = '127.0.0.1', delay =
         return sendBytes(req, dataCache.get(pages), TYPES['.bin'], finish);
       }
 
+      // The root has no page of its own: send the browser to the example.
+      if (rel === '/') return finish(302, { Location: EXAMPLE_PATH }, undefined);
+
       const file = path.resolve(root, '.' + path.posix.normalize(rel));
       if (file !== root && !file.startsWith(root + path.sep)) return finish(403, {}, 'outside the served root');
       let st;
@@ -185,10 +188,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     if (e.code !== 'EADDRINUSE' || explicit) throw e;
     return startServer({ ...opts, port: 0 });
   }).then((s) => {
-    console.log(`wasm-mmu: serving ${ROOT} at ${s.url}/`);
-    console.log(`the browser example: ${s.url}${EXAMPLE_PATH}`);
-    console.log(`the browser test page: ${s.url}/tests/browser/harness.html`);
-    console.log('Ctrl-C stops it.');
+    // One URL, the one that shows something (the root redirects to it as well).
+    console.log(`wasm-mmu demo: ${s.url}${EXAMPLE_PATH}  (Ctrl-C stops it)`);
   }, (e) => {
     console.error(e.code === 'EADDRINUSE' ? `port ${port} is busy: try --port ${port + 1}` : e);
     process.exit(1);

@@ -1,11 +1,12 @@
 // AddressSpace: one emulated process's memory — Linux's mm_struct and its system calls.
 import type { Core } from './core.js';
-import { LinuxError, SegmentationFault, BusError, OutOfMemoryError, CoreCrashedError } from './errors.js';
+import { LinuxError, SegmentationFault, BusError, OutOfMemoryError, CoreCrashedError, showValue } from './errors.js';
 import { ACCESS_CODE, type Access } from './tlb-view.js';
-import type { File } from './file.js';
+import { File as FileClass, type File } from './file.js';
+import { FastViews } from './fast-views.js';
 import { isAsyncBackend } from './fetch-file.js';
 import { PAGE_SIZE, MS_SYNC, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, MAP_POPULATE, MAP_NONBLOCK,
-  MAP_LOCKED } from './constants.js';
+  MAP_LOCKED, MAX_RW_COUNT, MAX_PAGES_PER_CALL } from './constants.js';
 
 /** @internal A file kind's f_op->mmap (src/xip.ts, src/device.ts): 0 or -errno. */
 interface MmapHook { mmapHook(mm: number, addr: number, length: number, pgoff: number): number }
@@ -76,20 +77,27 @@ const VA_LIMIT = 2 ** 48;
  * cap keeps Linux's errno (ENOMEM for mmap, mprotect and madvise, EINVAL for munmap).
  */
 const LEN_CAP = 2 ** 48;
-const SIGBUS = 7, SIGSEGV = 11, SEGV_MAPERR = 1, BUS_OBJERR = 3, BUS_MCEERR_AR = 4;
+/** NO_PROGRESS: the core's internal si_code 3 (assembly/fault.ts fault_no_progress). */
+const SIGBUS = 7, SIGSEGV = 11, SEGV_MAPERR = 1, BUS_ADRERR = 2, NO_PROGRESS = 3, BUS_MCEERR_AR = 4;
 
 function isNum(x: unknown): x is number { return typeof x === 'number' && Number.isFinite(x); }
 
 /** @internal Translate a negative access result into the typed error it stands for. */
 export function accessError(core: Core, r: number, what: string): Error {
+  const backendError = core.lastBackendError(); // before any other core call starts a new list
   if (r <= -1e9) return new RangeError(`${what}: bad arguments`);
   if (r === -SIGSEGV) {
     return new SegmentationFault(core.x.fault_sig_addr(), core.x.fault_sig_code() === SEGV_MAPERR ? 'SEGV_MAPERR' : 'SEGV_ACCERR', what);
   }
   if (r === -SIGBUS) {
+    // x86-64 do_sigbus: BUS_MCEERR_AR for poison, BUS_ADRERR for every other VM_FAULT_SIGBUS.
+    // The core's NO_PROGRESS (a backend fault that said "mapped" and mapped nothing; Linux
+    // would retry for ever) is delivered as BUS_ADRERR too, with the reason as cause.
     const code = core.x.fault_sig_code();
-    if (code === BUS_OBJERR) return new BusError(core.x.fault_sig_addr(), 'BUS_OBJERR', 'the fault made no progress (a backend fault that maps nothing)');
-    return new BusError(core.x.fault_sig_addr(), code === BUS_MCEERR_AR ? 'BUS_MCEERR_AR' : 'BUS_ADRERR');
+    const cause = code === NO_PROGRESS
+      ? new RangeError('the fault made no progress: the backend\'s fault() returned VM_FAULT_NOPAGE but mapped nothing')
+      : backendError;
+    return new BusError(core.x.fault_sig_addr(), code === BUS_MCEERR_AR ? 'BUS_MCEERR_AR' : 'BUS_ADRERR', undefined, cause);
   }
   if (r === -101) return new OutOfMemoryError(`${what}: out of emulated RAM and nothing reclaimable`);
   if (r === -102) return new LinuxError(11, what, 'the backend must wait: use the async API');
@@ -113,27 +121,27 @@ export class AddressSpace {
 
   private addr(x: unknown, what: string): number {
     if (!isNum(x) || !Number.isInteger(x) || x < 0 || x >= VA_LIMIT) {
-      throw new RangeError(`${what} must be an integer address in [0, 2^48), got ${String(x)}`);
+      throw new RangeError(`${what} must be an integer address in [0, 2^48), got ${showValue(x)}`);
     }
     return x;
   }
 
   private len(x: unknown, what: string): number {
     if (!isNum(x) || !Number.isInteger(x) || x < 0) {
-      throw new RangeError(`${what} must be a non-negative integer, got ${String(x)}`);
+      throw new RangeError(`${what} must be a non-negative integer, got ${showValue(x)}`);
     }
     return x;
   }
 
   private bits(x: unknown, what: string): number {
     if (!isNum(x) || !Number.isInteger(x) || x < 0 || x > 0xffffffff) {
-      throw new RangeError(`${what} must be a 32-bit unsigned integer, got ${String(x)}`);
+      throw new RangeError(`${what} must be a 32-bit unsigned integer, got ${showValue(x)}`);
     }
     return x;
   }
 
   private call(r: number, syscall: string): number {
-    if (r < 0) throw new LinuxError(-r, syscall);
+    if (r < 0) throw new LinuxError(-r, syscall, undefined, this.core.lastBackendError());
     return r;
   }
 
@@ -183,7 +191,7 @@ export class AddressSpace {
     this.live();
     // An int, as in C: `advice | 0` of 2^32 + 4 would silently be MADV_DONTNEED.
     if (!isNum(advice) || !Number.isInteger(advice) || advice < -(2 ** 31) || advice >= 2 ** 31) {
-      throw new RangeError(`advice must be a 32-bit integer, got ${String(advice)}`);
+      throw new RangeError(`advice must be a 32-bit integer, got ${showValue(advice)}`);
     }
     this.call(this.core.x.sys_madvise(this.id, this.addr(addr, 'addr'), Math.min(this.len(length, 'length'), LEN_CAP),
       advice | 0), 'madvise');
@@ -225,7 +233,7 @@ export class AddressSpace {
   /** RLIMIT_MEMLOCK in bytes (Infinity = unlimited, like CAP_IPC_LOCK; the default). */
   setMemlockLimit(bytes: number): void {
     this.live();
-    if (bytes !== Infinity && (!Number.isInteger(bytes) || bytes < 0)) throw new RangeError(`limit must be a non-negative integer or Infinity, got ${bytes}`);
+    if (bytes !== Infinity && (!Number.isInteger(bytes) || bytes < 0)) throw new RangeError(`limit must be a non-negative integer or Infinity, got ${showValue(bytes)}`);
     this.core.x.mm_set_memlock_limit(this.id, bytes === Infinity ? -1 : Math.floor(bytes / PAGE_SIZE));
   }
 
@@ -237,6 +245,9 @@ export class AddressSpace {
     this.live();
     this.addr(addr, 'addr');
     this.len(count, 'count');
+    if (count > MAX_PAGES_PER_CALL) {
+      throw new RangeError(`getUserPages: count ${count} is more than the ${MAX_PAGES_PER_CALL} pages one call returns (MAX_PAGES_PER_CALL): call it per part`);
+    }
     const foll = (opts.write ? 0x01 : 0) | (opts.force ? 0x10 : 0) | (opts.pin ? 0x40000 : 0) | 0x02;
     const out: number[] = [];
     const chunk = this.core.x.pagemap_chunk();
@@ -267,34 +278,64 @@ export class AddressSpace {
 
   private access(a: Access): number {
     const c = ACCESS_CODE[a];
-    if (c === undefined) throw new RangeError(`access must be 'read', 'write' or 'exec', got ${String(a)}`);
+    if (c === undefined) throw new RangeError(`access must be 'read', 'write' or 'exec', got ${showValue(a)}`);
     return c;
   }
 
   /** Fault every page of [addr, addr+length) once, as a CPU access of that kind would. */
   touch(addr: number, length: number, access: Access = 'read'): void {
     this.live();
-    const r = this.core.x.mm_touch(this.id, this.addr(addr, 'addr'), this.len(length, 'length'), this.access(access));
+    const op = () => this.core.x.mm_touch(this.id, this.addr(addr, 'addr'), this.len(length, 'length'), this.access(access));
+    let r = op();
+    if (r < 0 && this.fileGrew(r)) r = op();
     if (r < 0) throw accessError(this.core, r, `touch (${access})`);
   }
 
   /** The physical address `addr` translates to, faulting it in if needed. */
   translate(addr: number, access: Access = 'read'): number {
     this.live();
-    const r = this.core.x.mm_translate(this.id, this.addr(addr, 'addr'), this.access(access));
+    const op = () => this.core.x.mm_translate(this.id, this.addr(addr, 'addr'), this.access(access));
+    let r = op();
+    if (r < 0 && this.fileGrew(r)) r = op();
     if (r < 0) throw accessError(this.core, r, `translate (${access})`);
     return r;
+  }
+
+  /**
+   * Bounds for read / readAsync, checked before the result is allocated: at most
+   * MAX_RW_COUNT bytes, and for more than one staged chunk the first address of the range
+   * no VMA covers (the access faults up to it, then SIGSEGV there), or -1.
+   */
+  private readBounds(addr: number, n: number, what: string): number {
+    this.addr(addr, 'addr');
+    this.len(n, 'length');
+    if (n > MAX_RW_COUNT) throw new RangeError(`${what}: length ${n} is more than MAX_RW_COUNT (${MAX_RW_COUNT} bytes, Linux's limit for one read)`);
+    if (n <= this.core.x.staging_size()) return -1;
+    let at = addr;
+    for (let v = this.core.x.mm_vma_first(this.id); v !== 0 && at < addr + n; v = this.core.x.vma_next_id(v)) {
+      const start = this.core.x.vma_info(v, 0), end = this.core.x.vma_info(v, 1);
+      if (end <= at) continue;
+      if (start > at) break; // a hole at `at`
+      at = end;
+    }
+    return at < addr + n ? at : -1;
   }
 
   /** Read `n` bytes at `addr` as user space would (faults included). */
   read(addr: number, n: number): Uint8Array {
     this.live();
-    this.addr(addr, 'addr');
-    this.len(n, 'length');
+    const hole = this.readBounds(addr, n, 'read');
+    if (hole >= 0) {
+      // Nothing to return: fault the mapped part as the read would, then take the SIGSEGV.
+      if (hole > addr) this.touch(addr, hole - addr, 'read');
+      const r = this.copyOut(hole, new Uint8Array(1), 0, 1);
+      throw r < 0 ? accessError(this.core, r, 'read') : new CoreCrashedError(`read: no VMA at 0x${hole.toString(16)} but the access succeeded`);
+    }
     const out = new Uint8Array(n);
     const chunk = this.core.x.staging_size();
     for (let at = 0; at < n; at += chunk) {
-      const r = this.copyOut(addr, out, at, Math.min(chunk, n - at));
+      let r = this.copyOut(addr, out, at, Math.min(chunk, n - at));
+      if (r < 0 && this.fileGrew(r)) r = this.copyOut(addr, out, at, Math.min(chunk, n - at));
       if (r < 0) throw accessError(this.core, r, 'read');
     }
     return out;
@@ -307,9 +348,30 @@ export class AddressSpace {
     if (!(data instanceof Uint8Array)) throw new RangeError('write takes a Uint8Array');
     const chunk = this.core.x.staging_size();
     for (let at = 0; at < data.length; at += chunk) {
-      const r = this.copyIn(addr, data, at, Math.min(chunk, data.length - at));
+      let r = this.copyIn(addr, data, at, Math.min(chunk, data.length - at));
+      if (r < 0 && this.fileGrew(r)) r = this.copyIn(addr, data, at, Math.min(chunk, data.length - at));
       if (r < 0) throw accessError(this.core, r, 'write');
     }
+  }
+
+  /**
+   * A SIGBUS with no backend error behind it may be a fault past the size seen so far of a
+   * file that grew outside the emulator: re-check that file's size (File.refreshSize, a
+   * cheap call) and say whether it grew, so the access is made once more. Otherwise false.
+   */
+  private fileGrew(r: number): boolean {
+    if (r !== -SIGBUS || this.core.lastBackendError() !== undefined || this.core.x.fault_sig_code() !== BUS_ADRERR) return false;
+    const va = this.core.x.fault_sig_addr();
+    for (let v = this.core.x.mm_vma_first(this.id); v !== 0; v = this.core.x.vma_next_id(v)) {
+      if (this.core.x.vma_info(v, 0) > va) break;
+      if (va >= this.core.x.vma_info(v, 1)) continue;
+      const f = this.files(this.core.x.vma_info(v, 4));
+      // Only plain files over a Backend: XIP and device files have no outside to change them.
+      if (f === undefined || Object.getPrototypeOf(f) !== FileClass.prototype) return false;
+      const before = f.size;
+      try { return f.refreshSize() && f.size > before; } catch { return false; }
+    }
+    return false;
   }
 
   // One staged chunk each way: the core copies between user memory and its staging buffer.
@@ -356,8 +418,12 @@ export class AddressSpace {
   /** read, waiting for asynchronous backends instead of failing with EAGAIN. */
   async readAsync(addr: number, n: number): Promise<Uint8Array> {
     this.live();
-    this.addr(addr, 'addr');
-    this.len(n, 'length');
+    const hole = this.readBounds(addr, n, 'read');
+    if (hole >= 0) {
+      if (hole > addr) await this.touchAsync(addr, hole - addr, 'read');
+      await this.untilDone(() => this.copyOut(hole, new Uint8Array(1), 0, 1), 'read');
+      throw new CoreCrashedError(`read: no VMA at 0x${hole.toString(16)} but the access succeeded`);
+    }
     const out = new Uint8Array(n);
     const chunk = this.core.x.staging_size();
     for (let at = 0; at < n; at += chunk) {
@@ -391,7 +457,8 @@ export class AddressSpace {
   private async untilDone(op: () => number, what: string): Promise<number> {
     for (let waits = 0; ; waits++) {
       this.live(); // the address space may have been destroyed while we waited
-      const r = op();
+      let r = op();
+      if (r < 0 && this.fileGrew(r)) r = op();
       if (r >= 0) return r;
       if (r !== -102) throw accessError(this.core, r, what);
       if (waits >= AddressSpace.ASYNC_MAX_WAITS) {
@@ -418,35 +485,68 @@ export class AddressSpace {
     return true;
   }
 
-  /** /proc/pid/pagemap for `count` pages from `addr`, with the PTE's own bits too. */
+  /**
+   * /proc/pid/pagemap for `count` pages from `addr`, with the PTE's own bits too. At most
+   * MAX_PAGES_PER_CALL pages (a RangeError naming the limit beyond): pagemapEntries streams
+   * any range.
+   */
   pagemap(addr: number, count: number): PageInfo[] {
     this.live();
     this.addr(addr, 'addr');
     this.len(count, 'count');
-    const base = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+    if (count > MAX_PAGES_PER_CALL) {
+      throw new RangeError(`pagemap: count ${count} is more than the ${MAX_PAGES_PER_CALL} pages one call returns (MAX_PAGES_PER_CALL): use pagemapEntries(addr, count), which streams`);
+    }
     const out: PageInfo[] = [];
     const chunk = this.core.x.pagemap_chunk();
     for (let done = 0; done < count;) {
       const k = Math.min(chunk, count - done);
-      this.call(this.core.x.mm_pagemap(this.id, base + done * PAGE_SIZE, k), 'pagemap');
-      const buf = this.core.x.memory.buffer;
-      const e = new Uint32Array(buf, this.core.x.pagemap_buf64() >>> 0, k * 2);
-      const x = new Uint32Array(buf, this.core.x.pagemap_buf32() >>> 0, k);
-      for (let i = 0; i < k; i++) {
-        const lo = e[i * 2], hi = e[i * 2 + 1], ex = x[i];
-        const swapped = (hi & (1 << 30)) !== 0;
-        const frame = lo + (hi & 0x7fffff) * 2 ** 32; // bits 0..54
-        out.push({
-          present: (hi >>> 31) !== 0, swapped, file: (hi & (1 << 29)) !== 0, exclusive: (hi & (1 << 24)) !== 0,
-          softDirty: (hi & (1 << 23)) !== 0, uffdWp: (hi & (1 << 25)) !== 0, guard: (hi & (1 << 26)) !== 0,
-          pfn: swapped ? 0 : frame, swapType: swapped ? lo & 31 : 0, swapOffset: swapped ? Math.floor(frame / 32) : 0,
-          young: (ex & 1) !== 0, dirty: (ex & 2) !== 0, writable: (ex & 4) !== 0, special: (ex & 8) !== 0,
-          protnone: (ex & 16) !== 0, zeroPage: (ex & 32) !== 0, mlocked: (ex & 64) !== 0,
-        });
-      }
+      this.pagemapChunk(addr, done, k, out);
       done += k;
     }
     return out;
+  }
+
+  /**
+   * pagemap as an iterator: `count` pages from `addr`, read from the core one chunk
+   * (pagemap_chunk pages) at a time as the caller iterates — memory stays bounded for any
+   * range. Each chunk is a snapshot of its moment: faults between iterations show.
+   */
+  *pagemapEntries(addr: number, count: number): Generator<PageInfo, void, undefined> {
+    this.live();
+    this.addr(addr, 'addr');
+    this.len(count, 'count');
+    const chunk = this.core.x.pagemap_chunk();
+    const part: PageInfo[] = [];
+    for (let done = 0; done < count;) {
+      this.live();
+      const k = Math.min(chunk, count - done);
+      part.length = 0;
+      this.pagemapChunk(addr, done, k, part);
+      yield* part;
+      done += k;
+    }
+  }
+
+  /** Pages [done, done + k) of the range from `addr` (k ≤ pagemap_chunk), appended to `out`. */
+  private pagemapChunk(addr: number, done: number, k: number, out: PageInfo[]): void {
+    const base = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+    this.call(this.core.x.mm_pagemap(this.id, base + done * PAGE_SIZE, k), 'pagemap');
+    const buf = this.core.x.memory.buffer;
+    const e = new Uint32Array(buf, this.core.x.pagemap_buf64() >>> 0, k * 2);
+    const x = new Uint32Array(buf, this.core.x.pagemap_buf32() >>> 0, k);
+    for (let i = 0; i < k; i++) {
+      const lo = e[i * 2], hi = e[i * 2 + 1], ex = x[i];
+      const swapped = (hi & (1 << 30)) !== 0;
+      const frame = lo + (hi & 0x7fffff) * 2 ** 32; // bits 0..54
+      out.push({
+        present: (hi >>> 31) !== 0, swapped, file: (hi & (1 << 29)) !== 0, exclusive: (hi & (1 << 24)) !== 0,
+        softDirty: (hi & (1 << 23)) !== 0, uffdWp: (hi & (1 << 25)) !== 0, guard: (hi & (1 << 26)) !== 0,
+        pfn: swapped ? 0 : frame, swapType: swapped ? lo & 31 : 0, swapOffset: swapped ? Math.floor(frame / 32) : 0,
+        young: (ex & 1) !== 0, dirty: (ex & 2) !== 0, writable: (ex & 4) !== 0, special: (ex & 8) !== 0,
+        protnone: (ex & 16) !== 0, zeroPage: (ex & 32) !== 0, mlocked: (ex & 64) !== 0,
+      });
+    }
   }
 
   /** Fault counts of this address space (getrusage's ru_minflt / ru_majflt). */
@@ -518,8 +618,170 @@ export class AddressSpace {
     this.core.alive();
     this.core.x.mm_destroy(this.id);
     this.destroyed = true;
+    this.fastDrop(); // its ASID may be reused: the fast path must never hit again (issue 16)
     this.onDestroy(this);
   }
 
   get isDestroyed(): boolean { return this.destroyed; }
+
+  // ---- Per-access loads, stores and fetches (issue 16): the TLB hit path in JavaScript ----
+  // A hit is one tag compare in the core's TLB (layout: assembly/tlb.ts) and a read or write
+  // of the RAM view: no call into Wasm, no allocation. The slot is (va >>> 12) & mask: the
+  // core's (va >> 12) & mask uses only bits 12..31 of va (at most 2^20 entries), and >>> keeps
+  // the JIT in integer arithmetic for any va below 2^53 (measured, issue 16: faster than
+  // va / 4096, and than a physical-address field read as an f64). Everything else — a miss, an access
+  // that crosses a page, a bad address, a destroyed space or a dead core, device memory —
+  // goes to fastSlow*, which validates, calls the core once (mm_translate: TLB, walk, the
+  // full fault path, TLB fill) and completes the access. A key is an integer in [0, 2^48)
+  // (page address + ASID), so a non-number, non-integer, negative or too-large address can
+  // never hit: the range check costs nothing until the miss path, which throws RangeError.
+  // Multi-byte accesses use a DataView (one bounds and detach check, not one per byte).
+  // The copies of the views live in fields (one load each). ft is empty until the first miss
+  // and again after destroy() or a core death, so every later access misses and throws;
+  // fk (the ASID) stays a small integer: a field that once held NaN would be a boxed double.
+  private ft = new Float64Array(0);
+  private fw = new Uint32Array(0);
+  private fr = new Uint8Array(0);
+  private fd = new DataView(new ArrayBuffer(8));
+  private fm = 0;
+  private fk = 0;
+  private fv: FastViews | null = null;
+
+  /** Load one byte at `va` (user-mode read, faults included). */
+  load8(va: number): number {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 0, 'load8');
+    return this.fr[this.fw[(j << 1) + 6] * 4096 + off];
+  }
+  /** Load a little-endian u16 at `va` (any alignment; a page crossing takes the slow path). */
+  load16(va: number): number {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 0, 'load16');
+    return this.fd.getUint16(this.fw[(j << 1) + 6] * 4096 + off, true);
+  }
+  /** Load a little-endian u32 at `va` (an unsigned number). */
+  load32(va: number): number {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 0, 'load32');
+    return this.fd.getUint32(this.fw[(j << 1) + 6] * 4096 + off, true);
+  }
+  /** Load a little-endian u64 at `va` as a bigint (the result is the one allocation). */
+  load64(va: number): bigint {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j] !== va + (this.fk - off) || off > 4088) return this.fastSlowLoad64(va, 0, 'load64');
+    return this.fd.getBigUint64(this.fw[(j << 1) + 6] * 4096 + off, true);
+  }
+  /** Instruction fetch: one byte at `va` through the exec tags (NX pages fault, R1.x SEGV_ACCERR). */
+  fetch8(va: number): number {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 2] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 2, 'fetch8');
+    return this.fr[this.fw[(j << 1) + 6] * 4096 + off];
+  }
+  /** Instruction fetch of a little-endian u16 (e.g. RISC-V compressed instructions). */
+  fetch16(va: number): number {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 2] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 2, 'fetch16');
+    return this.fd.getUint16(this.fw[(j << 1) + 6] * 4096 + off, true);
+  }
+  /** Instruction fetch of a little-endian u32. */
+  fetch32(va: number): number {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 2] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 2, 'fetch32');
+    return this.fd.getUint32(this.fw[(j << 1) + 6] * 4096 + off, true);
+  }
+  /** Store the low 8 bits of `value` at `va` (user-mode write: COW, dirtying, SIGSEGV as write()). */
+  store8(va: number, value: number): void {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 1] !== va + (this.fk - off)) { this.fastSlowStore(va, value, 1, 'store8'); return; }
+    this.fr[this.fw[(j << 1) + 6] * 4096 + off] = value;
+  }
+  /** Store the low 16 bits of `value`, little-endian. */
+  store16(va: number, value: number): void {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 1] !== va + (this.fk - off) || off > 4094) { this.fastSlowStore(va, value, 2, 'store16'); return; }
+    this.fd.setUint16(this.fw[(j << 1) + 6] * 4096 + off, value, true);
+  }
+  /** Store the low 32 bits of `value`, little-endian (a Uint32Array's conversion: ToNumber, then modulo 2^32). */
+  store32(va: number, value: number): void {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 1] !== va + (this.fk - off) || off > 4092) { this.fastSlowStore(va, value, 4, 'store32'); return; }
+    this.fd.setUint32(this.fw[(j << 1) + 6] * 4096 + off, value, true);
+  }
+  /** Store a bigint's low 64 bits, little-endian; RangeError if `value` is not a bigint. */
+  store64(va: number, value: bigint): void {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 1] !== va + (this.fk - off) || off > 4088 || typeof value !== 'bigint') { this.fastSlowStore64(va, value); return; }
+    this.fd.setBigUint64(this.fw[(j << 1) + 6] * 4096 + off, value, true);
+  }
+
+  // The miss path: validate, fault in through the core (one call), then the access.
+  private fastTranslate(va: number, acc: number, what: string): number {
+    if (typeof va !== 'number' || !Number.isInteger(va) || va < 0 || va >= VA_LIMIT) {
+      throw new RangeError(`${what}: the address must be an integer in [0, 2^48), got ${String(va)}`);
+    }
+    this.live();
+    const r = this.core.x.mm_translate(this.id, va, acc);
+    if (r < 0) throw accessError(this.core, r, `${what} at ${va}`);
+    if (this.ft.length === 0) this.fastRefresh();
+    return r;
+  }
+  private fastRefresh(): void {
+    const v = FastViews.get(this.core);
+    this.ft = v.tags; this.fw = v.words; this.fr = v.ram; this.fm = v.mask;
+    this.fd = new DataView(v.ram.buffer, v.ram.byteOffset, v.ram.byteLength);
+    this.fk = this.id & 4095;
+    this.fv = v;
+    v.users.add(this);
+  }
+  /** @internal The core died or this space was destroyed: every access misses from now on. */
+  fastDrop(): void {
+    this.ft = new Float64Array(0); this.fw = new Uint32Array(0); this.fr = new Uint8Array(0);
+    this.fv?.users.delete(this);
+    this.fv = null;
+  }
+  private fastSlowLoad(va: number, n: number, acc: number, what: string): number {
+    const pa = this.fastTranslate(va, acc, what);
+    if ((va & 4095) + n > 4096) {
+      // Crossing a page: byte by byte, each through the TLB (the first page faults first).
+      let v = 0;
+      for (let k = 0; k < n; k++) v += (acc === 2 ? this.fetch8(va + k) : this.load8(va + k)) * 2 ** (8 * k);
+      return v;
+    }
+    const src = pa + n <= this.fr.length ? this.fr : this.read(va, n); // device memory: through the core
+    const p = src === this.fr ? pa : 0;
+    let v = 0;
+    for (let k = n - 1; k >= 0; k--) v = v * 256 + src[p + k];
+    return v;
+  }
+  private fastSlowLoad64(va: number, acc: number, what: string): bigint {
+    this.fastTranslate(va, acc, what);
+    const lo = acc === 2 ? this.fetch32(va) : this.load32(va);
+    const hi = acc === 2 ? this.fetch32(va + 4) : this.load32(va + 4);
+    return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+  private fastSlowStore(va: number, value: number, n: number, what: string): void {
+    const pa = this.fastTranslate(va, 1, what);
+    if ((va & 4095) + n > 4096) {
+      // One instruction: both pages must take the write before any byte is written.
+      this.fastTranslate(va + n - 1, 1, what);
+      for (let k = 0; k < n; k++) this.store8(va + k, k === 0 ? value : value >>> (8 * k));
+      return;
+    }
+    if (pa + n <= this.fr.length) {
+      const r = this.fr;
+      for (let k = 0; k < n; k++) r[pa + k] = k === 0 ? value : value >>> (8 * k);
+      return;
+    }
+    const b = new Uint8Array(n); // device memory: through the core
+    for (let k = 0; k < n; k++) b[k] = k === 0 ? value : value >>> (8 * k);
+    this.write(va, b);
+  }
+  private fastSlowStore64(va: number, value: bigint): void {
+    if (typeof value !== 'bigint') throw new RangeError(`store64: the value must be a bigint, got ${typeof value}`);
+    this.fastTranslate(va, 1, 'store64');
+    this.fastTranslate(va + 7, 1, 'store64');
+    const v = BigInt.asUintN(64, value);
+    this.store32(va, Number(v & 0xffffffffn));
+    this.store32(va + 4, Number(v >> 32n));
+  }
 }

@@ -145,3 +145,15 @@ export const ERRNO = {
   ENOSPC: 28, EOVERFLOW: 75, EOPNOTSUPP: 95, EHWPOISON: 133,
 } as const;
 export type ErrnoName = keyof typeof ERRNO;
+
+/**
+ * Linux's MAX_RW_COUNT (INT_MAX rounded down to a page): the most one read(2)/write(2)
+ * moves. AddressSpace.read/readAsync of more is a RangeError naming it (checked before
+ * allocating); File.pread is short at it, as pread(2).
+ */
+export const MAX_RW_COUNT = 0x7fff_f000;
+/**
+ * The most pages one pagemap() or getUserPages() call returns as an array (2^20: 4 GiB of
+ * address space, ~10^6 objects). Larger ranges: AddressSpace.pagemapEntries(), which streams.
+ */
+export const MAX_PAGES_PER_CALL = 2 ** 20;

@@ -185,6 +185,21 @@ export class Core {
     this.deadReason = reason;
     for (const f of this.deathWatchers) f();
   }
+  /** @internal Export calls in progress (a host import may call back in: depth > 1). */
+  depth = 0;
+  /** @internal Backend errors of the current (or last) outermost export call, oldest first. */
+  readonly callErrors: unknown[] = [];
+  /** @internal Work a host import asked for that must wait until no core call runs (afterCall). */
+  pending = false;
+  /** @internal Run when the outermost core call returns and `pending` is set (the Mmu's file-size follow-up). */
+  afterCall: (() => void) | null = null;
+  /** @internal Called by the export guard as the outermost call returns. */
+  runPending(): void {
+    this.pending = false;
+    if (this.dead === null && this.afterCall !== null) this.afterCall();
+  }
+  /** The backend error behind the last core call's failure, if a backend failed in it. */
+  lastBackendError(): unknown { return this.callErrors.length === 0 ? undefined : this.callErrors[this.callErrors.length - 1]; }
   /** Run `f` once when the core dies (views over its memory drop their arrays). */
   onDeath(f: () => void): void { this.deathWatchers.push(f); }
   private u8: Uint8Array;
@@ -327,9 +342,12 @@ export async function loadCore(host: HostHandlers,
  * page (bulk loops stay inside Wasm). `.original` is the raw export (benchmarks use it).
  */
 function guardExports(raw: CoreExports, core: () => Core): CoreExports {
+  // The outermost call starts a new list of backend errors (Core.callErrors), so that the
+  // error a failed access reports is the one of that access, never an older one.
   const enter = (): Core => {
     const c = core();
     if (c.dead !== null) throw new CoreCrashedError(c.dead);
+    if (c.depth++ === 0) c.callErrors.length = 0;
     return c;
   };
   const ok = (c: Core, r: number): number => {
@@ -345,12 +363,12 @@ function guardExports(raw: CoreExports, core: () => Core): CoreExports {
     // catches a trap in a nested call (a host import calling back in) that the host
     // swallowed: the outer result would be from a half-updated core.
     switch (f.length) {
-      case 0: w = () => { const c = enter(); try { return ok(c, f()); } catch (e) { throw c.crash(e); } }; break;
-      case 1: w = (a) => { const c = enter(); try { return ok(c, f(a)); } catch (e) { throw c.crash(e); } }; break;
-      case 2: w = (a, b) => { const c = enter(); try { return ok(c, f(a, b)); } catch (e) { throw c.crash(e); } }; break;
-      case 3: w = (a, b, d) => { const c = enter(); try { return ok(c, f(a, b, d)); } catch (e) { throw c.crash(e); } }; break;
-      case 4: w = (a, b, d, g) => { const c = enter(); try { return ok(c, f(a, b, d, g)); } catch (e) { throw c.crash(e); } }; break;
-      default: w = (...a) => { const c = enter(); try { return ok(c, f(...a)); } catch (e) { throw c.crash(e); } };
+      case 0: w = () => { const c = enter(); try { return ok(c, f()); } catch (e) { throw c.crash(e); } finally { if (--c.depth === 0 && c.pending) c.runPending(); } }; break;
+      case 1: w = (a) => { const c = enter(); try { return ok(c, f(a)); } catch (e) { throw c.crash(e); } finally { if (--c.depth === 0 && c.pending) c.runPending(); } }; break;
+      case 2: w = (a, b) => { const c = enter(); try { return ok(c, f(a, b)); } catch (e) { throw c.crash(e); } finally { if (--c.depth === 0 && c.pending) c.runPending(); } }; break;
+      case 3: w = (a, b, d) => { const c = enter(); try { return ok(c, f(a, b, d)); } catch (e) { throw c.crash(e); } finally { if (--c.depth === 0 && c.pending) c.runPending(); } }; break;
+      case 4: w = (a, b, d, g) => { const c = enter(); try { return ok(c, f(a, b, d, g)); } catch (e) { throw c.crash(e); } finally { if (--c.depth === 0 && c.pending) c.runPending(); } }; break;
+      default: w = (...a) => { const c = enter(); try { return ok(c, f(...a)); } catch (e) { throw c.crash(e); } finally { if (--c.depth === 0 && c.pending) c.runPending(); } };
     }
     Object.defineProperty(w, 'original', { value: f });
     Object.defineProperty(w, 'name', { value: name });

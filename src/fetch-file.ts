@@ -11,6 +11,7 @@
 // Browser-safe: no `node:` import; it needs only the global fetch (browsers, Node >= 18).
 import type { Backend } from './file.js';
 import { PAGE_SIZE } from './constants.js';
+import { showValue } from './errors.js';
 
 /** readPage's answer when the data must be waited for: -EAGAIN. */
 export const READ_AGAIN = -11;
@@ -50,6 +51,81 @@ export interface FetchFileOptions {
   keepPages?: number;
   /** Called for every HTTP request made (for statistics, logs and demos). */
   onRequest?: (r: FetchFileRequest) => void;
+  /**
+   * Milliseconds one request may take, answer and body included, before it is aborted
+   * (default 30000). An aborted request fails only its own pages: later ones start afresh.
+   */
+  timeoutMs?: number;
+  /** Retries of a request that failed on the network, timed out or got HTTP 5xx / 429 (default 2). */
+  retries?: number;
+  /** Wait before the first retry, doubled for each next one (default 250 ms). */
+  retryDelayMs?: number;
+}
+
+/** A failed HTTP exchange: names the method, URL and range; `retryable` for network errors, timeouts, 5xx, 429. */
+class FetchFileError extends Error {
+  constructor(message: string, readonly retryable: boolean, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'FetchFileError';
+  }
+}
+
+interface Limits { timeoutMs: number; retries: number; retryDelayMs: number }
+
+function limitsOf(o: FetchFileOptions): Limits {
+  const timeoutMs = o.timeoutMs ?? 30000;
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || timeoutMs > 2 ** 31 - 1) throw new RangeError(`timeoutMs must be a positive number of milliseconds, got ${showValue(timeoutMs)}`);
+  const retries = o.retries ?? 2;
+  if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new RangeError(`retries must be an integer from 0 to 100, got ${showValue(retries)}`);
+  const retryDelayMs = o.retryDelayMs ?? 250;
+  if (typeof retryDelayMs !== 'number' || !(retryDelayMs >= 0) || retryDelayMs > 600000) throw new RangeError(`retryDelayMs must be from 0 to 600000, got ${showValue(retryDelayMs)}`);
+  return { timeoutMs, retries, retryDelayMs };
+}
+
+/**
+ * One HTTP exchange with its own deadline: a fresh AbortController per request (the
+ * caller's init.signal, if any, also aborts it), the body read before the deadline too.
+ */
+async function exchange(f: typeof fetch, url: string, init: RequestInit, what: string, timeoutMs: number):
+  Promise<{ res: Response; body: Uint8Array }> {
+  const ac = new AbortController();
+  const user = init.signal ?? null;
+  const onUser = () => ac.abort(user?.reason);
+  if (user) { if (user.aborted) ac.abort(user.reason); else user.addEventListener('abort', onUser, { once: true }); }
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; ac.abort(); }, timeoutMs);
+  try {
+    const res = await f(url, { ...init, signal: ac.signal });
+    const body = init.method === 'HEAD' ? new Uint8Array(0) : new Uint8Array(await res.arrayBuffer());
+    return { res, body };
+  } catch (e) {
+    if (timedOut) throw new FetchFileError(`FetchFile: ${what} ${url}: no complete answer within ${timeoutMs} ms (timeoutMs)`, true, e);
+    if (user?.aborted) throw new FetchFileError(`FetchFile: ${what} ${url}: aborted by init.signal`, false, e);
+    const why = e instanceof Error ? `${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}` : String(e);
+    throw new FetchFileError(`FetchFile: ${what} ${url}: ${why}`, true, e);
+  } finally {
+    clearTimeout(timer);
+    user?.removeEventListener('abort', onUser);
+  }
+}
+
+/** exchange(), retried with doubling delays while the failure is retryable (network, timeout, 5xx, 429). */
+async function exchangeRetrying(f: typeof fetch, url: string, init: RequestInit, what: string, l: Limits):
+  Promise<{ res: Response; body: Uint8Array }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await exchange(f, url, init, what, l.timeoutMs);
+      if (r.res.status >= 500 || r.res.status === 429) throw new FetchFileError(`FetchFile: ${what} ${url}: HTTP ${r.res.status}`, true);
+      return r;
+    } catch (e) {
+      const err = e instanceof FetchFileError ? e : new FetchFileError(`FetchFile: ${what} ${url}: ${String(e)}`, false, e);
+      if (!err.retryable || attempt >= l.retries) {
+        if (attempt === 0) throw err;
+        throw new FetchFileError(`${err.message} (after ${attempt + 1} attempts)`, false, err.cause ?? err);
+      }
+      await new Promise((r) => setTimeout(r, l.retryDelayMs * 2 ** attempt));
+    }
+  }
 }
 
 export interface FetchFileRequest {
@@ -78,6 +154,7 @@ export class FetchFile implements AsyncBackend {
   private readonly maxGap: number;
   private readonly keep: number;
   private readonly onRequest?: (r: FetchFileRequest) => void;
+  private readonly limits: Limits;
   /** Arrived, not yet taken by the page cache. */
   private readonly fetched = new Map<number, Uint8Array>();
   /** Taken by the page cache; the most recent `keep` are kept (Map order = age). */
@@ -100,13 +177,14 @@ export class FetchFile implements AsyncBackend {
     if (opts.size !== undefined) return new FetchFile(href, { ...opts, size: opts.size });
     const f = opts.fetch ?? globalThis.fetch.bind(globalThis);
     const init = opts.init ?? {};
+    const limits = limitsOf(opts);
     const note = (r: FetchFileRequest) => opts.onRequest?.(r);
     let requests = 0;
     // 1. HEAD: Content-Length is the size (when the body is not content-encoded).
     try {
       requests++;
       note({ method: 'HEAD', first: 0, last: -1, range: null });
-      const head = await f(href, { ...init, method: 'HEAD' });
+      const head = (await exchange(f, href, { ...init, method: 'HEAD' }, 'HEAD', limits.timeoutMs)).res;
       const len = head.headers.get('content-length');
       if (head.ok && len !== null && !head.headers.get('content-encoding') && /^\d+$/.test(len)) {
         const file = new FetchFile(href, { ...opts, size: Number(len) });
@@ -118,9 +196,8 @@ export class FetchFile implements AsyncBackend {
     const range = `bytes=0-${16 * PAGE_SIZE - 1}`;
     requests++;
     note({ method: 'GET', first: 0, last: 15, range });
-    const res = await f(href, { ...init, headers: FetchFile.headers(init, range) });
+    const { res, body } = await exchangeRetrying(f, href, { ...init, headers: FetchFile.headers(init, range) }, `GET (${range})`, limits);
     if (!res.ok) throw new Error(`FetchFile: GET ${href}: HTTP ${res.status}`);
-    const body = new Uint8Array(await res.arrayBuffer());
     let size: number;
     let whole = false;
     if (res.status === 206) {
@@ -143,16 +220,17 @@ export class FetchFile implements AsyncBackend {
   constructor(url: string | URL, opts: FetchFileOptions & { size: number }) {
     this.url = FetchFile.resolve(url);
     const size = opts.size;
-    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`FetchFile size must be an integer in [0, 2^44], got ${size}`);
+    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`FetchFile size must be an integer in [0, 2^44], got ${showValue(size)}`);
     this.length = size;
     this.fetchImpl = opts.fetch ?? globalThis.fetch.bind(globalThis);
     this.init = opts.init ?? {};
     const maxBytes = opts.maxRequestBytes ?? 2 * 1024 * 1024;
-    if (!Number.isInteger(maxBytes) || maxBytes < PAGE_SIZE) throw new RangeError(`maxRequestBytes must be an integer >= 4096, got ${maxBytes}`);
+    if (!Number.isInteger(maxBytes) || maxBytes < PAGE_SIZE) throw new RangeError(`maxRequestBytes must be an integer >= 4096, got ${showValue(maxBytes)}`);
     this.maxPages = Math.floor(maxBytes / PAGE_SIZE);
     this.maxGap = opts.maxGapPages ?? 8;
     this.keep = opts.keepPages ?? 256;
     this.onRequest = opts.onRequest;
+    this.limits = limitsOf(opts);
   }
 
   private static resolve(url: string | URL): string {
@@ -257,13 +335,17 @@ export class FetchFile implements AsyncBackend {
     this.onRequest?.({ method: 'GET', first, last, range });
     const done = (async () => {
       try {
-        const res = await this.fetchImpl(this.url, { ...this.init, headers: FetchFile.headers(this.init, range) });
+        const { res, body } = await exchangeRetrying(this.fetchImpl, this.url,
+          { ...this.init, headers: FetchFile.headers(this.init, range) }, `GET (${range})`, this.limits);
         if (res.status !== 206 && res.status !== 200) throw new Error(`FetchFile: GET ${this.url} (${range}): HTTP ${res.status}`);
-        const body = new Uint8Array(await res.arrayBuffer());
         this.bytesFetched += body.length;
         if (res.status === 206) {
-          const m = /^bytes\s+(\d+)-(\d+)\//i.exec(res.headers.get('content-range') ?? '');
+          const m = /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(res.headers.get('content-range') ?? '');
           if (!m || Number(m[1]) !== start) throw new Error(`FetchFile: ${this.url}: asked for ${range}, got Content-Range ${res.headers.get('content-range')}`);
+          // The total must be the size the file was opened with: another size is another file.
+          if (m[3] !== '*' && Number(m[3]) !== this.length) {
+            throw new Error(`FetchFile: ${this.url}: Content-Range says the file has ${m[3]} bytes, but it was opened with ${this.length} bytes: it changed on the server`);
+          }
           if (body.length < end - start + 1) throw new Error(`FetchFile: ${this.url}: short body for ${range} (${body.length} bytes): the file changed?`);
           this.store(first, body);
         } else {

@@ -2,8 +2,8 @@
 // A backend supplies the bytes; the core keeps the page cache. Backends without their own
 // fault / mapPages get the page cache's generic ones, which run inside Wasm.
 import type { Core, CoreExports } from './core.js';
-import { LinuxError } from './errors.js';
-import { PAGE_SIZE } from './constants.js';
+import { LinuxError, showValue } from './errors.js';
+import { PAGE_SIZE, MAX_RW_COUNT } from './constants.js';
 
 /** What a backend's fault / mapPages / pageMkwrite sees: Linux's struct vm_fault. */
 export class VmFault {
@@ -67,7 +67,7 @@ export class VmFault {
    * `pgoff` and hand it back as the faulting page. Return VM_FAULT_LOCKED after this.
    */
   fillPage(pgoff: number, data: Uint8Array): void {
-    if (data.length > PAGE_SIZE) throw new RangeError(`a page holds 4096 bytes, got ${data.length}`);
+    if (data.length > PAGE_SIZE) throw new RangeError(`a page holds 4096 bytes, got ${showValue(data.length)}`);
     const pfn = this.core.x.vmf_add_page(pgoff);
     if (pfn < 0) throw new LinuxError(-pfn, 'fault');
     const at = (this.core.x.mmu_ram_base() >>> 0) + pfn * PAGE_SIZE;
@@ -81,10 +81,31 @@ export class VmFault {
  * A backend: the file system's side of a file. `readPage` fills a page of the file
  * (returns the bytes it read; the rest is zeroed); `writePage` receives dirty data on
  * msync and eviction. The optional methods override the page cache's generic ones.
+ *
+ * The contract, for a file that may change behind the emulator's back (another process
+ * truncates or extends a NodeFile's file):
+ * - `size()` is cheap (NodeFile: one fstat) and is called again whenever the emulator
+ *   suspects a change: at open; when `readPage` returns fewer bytes than the size seen so
+ *   far promised; before every write-back (`writePage`); and when a fault lands past the
+ *   size seen so far (SIGBUS unless the file grew).
+ * - A file that shrank is followed as Linux follows truncate(2) from another process
+ *   (R10.2): mappings past the new end are zapped (even private copies), the page cache
+ *   there is dropped (dirty pages too), and an access there is SIGBUS BUS_ADRERR (R10.1).
+ *   A write-back never writes past the new end: the file is never grown back.
+ * - A file that grew: the new pages fault in on first access.
+ * - Pages already cached or mapped are not re-checked on every access (Linux hears of a
+ *   truncate at once; the emulator when it next asks the backend): File.refreshSize()
+ *   applies an outside change at once.
+ * - `readPage`/`writePage` may throw: the access gets SIGBUS (or the system call EIO)
+ *   with the thrown error as `cause`. Each handler runs inside a core call: it must not
+ *   call back into the Mmu (no File or AddressSpace method).
  */
 export interface Backend {
+  /** i_size in bytes, at most 2^44. Cheap: called on open, before write-back and on suspicion of change. */
   size(): number;
+  /** Fill `dst` (4096 bytes) with page `index`; return the bytes read (0..4096: short at EOF). */
   readPage(index: number, dst: Uint8Array): number;
+  /** Store a dirty page (its bytes up to i_size). Never called for bytes past the size size() last said. */
   writePage?(index: number, src: Uint8Array): void;
   /** Called when the file is truncated or extended through File.truncate(). */
   truncate?(size: number): void;
@@ -112,7 +133,8 @@ export class MemoryFile implements Backend {
   writes = 0;
   constructor(bytes: Uint8Array | number = 0) {
     if (typeof bytes === 'number') {
-      if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`file size must be a non-negative integer, got ${bytes}`);
+      // Checked before allocating; a MemoryFile lives in one typed array (at most 2^32 bytes).
+      if (!Number.isInteger(bytes) || bytes < 0 || bytes > 2 ** 32) throw new RangeError(`a MemoryFile's size must be an integer in [0, 2^32], got ${showValue(bytes)}`);
       this.data = new Uint8Array(bytes);
     } else {
       this.data = new Uint8Array(bytes);
@@ -137,6 +159,7 @@ export class MemoryFile implements Backend {
     this.writes++;
   }
   truncate(size: number): void {
+    if (size > 2 ** 32) throw new RangeError(`a MemoryFile holds at most 2^32 bytes, got ${size}`);
     if (size > this.data.length) this.grow(size);
     this.data.fill(0, Math.min(size, this.length), this.data.length);
     this.length = size;
@@ -145,7 +168,7 @@ export class MemoryFile implements Backend {
     this.data.fill(0, Math.min(offset, this.length), Math.min(offset + length, this.length));
   }
   private grow(n: number): void {
-    const d = new Uint8Array(Math.max(n, this.data.length * 2));
+    const d = new Uint8Array(Math.max(n, Math.min(2 ** 32, this.data.length * 2)));
     d.set(this.data);
     this.data = d;
   }
@@ -189,9 +212,38 @@ export interface CachedPage {
 
 /** An open file of an Mmu: its page cache and the controls tests and teachers need. */
 export class File {
+  /**
+   * @internal The backend's size as this File last knew it (at open, after truncate, after
+   * a write-back that extended it). A backend size below it means the file shrank outside.
+   */
+  knownSize: number;
+
   /** @internal */
   constructor(private readonly core: Core, readonly id: number, readonly backend: Backend,
-              private readonly onClose: (f: File) => void) {}
+              private readonly onClose: (f: File) => void) {
+    this.knownSize = Math.max(0, core.x.file_info(id, 0));
+  }
+
+  /**
+   * Follow a change of the file's size made outside the emulator (another process truncated
+   * or extended it): re-read the backend's size (a cheap call) and, if it differs from the
+   * size last seen, set i_size to it as truncate(2) would — shrinking zaps the mappings past
+   * the new end, private copies included, and drops the page cache there (R10.2). Faults and
+   * write-backs do this by themselves when they find the file changed; call it to see a
+   * change at once. Returns true if the size changed. Not from inside a backend handler.
+   */
+  refreshSize(): boolean {
+    this.check();
+    if (this.core.depth > 0) throw new LinuxError(35, 'refreshSize', 'called from inside a core call (a backend handler)');
+    const size = this.backend.size();
+    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`the backend's size() returned ${showValue(size)}: must be an integer in [0, 2^44]`);
+    if (size === this.knownSize) return false; // (i_size may be ahead: a pwrite not yet written back)
+    this.knownSize = size;
+    if (size === this.size) return false;
+    const r = this.core.x.file_truncate(this.id, size);
+    if (r < 0) throw new LinuxError(-r, 'truncate', undefined, this.core.lastBackendError());
+    return true;
+  }
 
   /** i_size in bytes. */
   get size(): number { return this.core.x.file_info(this.id, 0); }
@@ -209,17 +261,18 @@ export class File {
 
   private pages(first: number, count: number): void {
     if (!Number.isInteger(first) || !Number.isInteger(count) || first < 0 || count < 0) {
-      throw new RangeError(`page range must be non-negative integers, got ${first}, ${count}`);
+      throw new RangeError(`page range must be non-negative integers, got ${showValue(first)}, ${count}`);
     }
   }
 
   /** Change the size (truncate_setsize, R10.2): mappings beyond it are zapped, even private copies. */
   truncate(size: number): void {
     this.check();
-    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`size must be an integer in [0, 2^44], got ${size}`);
+    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`size must be an integer in [0, 2^44], got ${showValue(size)}`);
     this.backend.truncate?.(size);
+    this.knownSize = size;
     const r = this.core.x.file_truncate(this.id, size);
-    if (r < 0) throw new LinuxError(-r, 'truncate');
+    if (r < 0) throw new LinuxError(-r, 'truncate', undefined, this.core.lastBackendError());
   }
 
   /**
@@ -234,9 +287,14 @@ export class File {
     this.check();
     this.pages(first, count);
     const order = opts.order ?? 0;
-    if (!Number.isInteger(order) || order < 0 || order > 9) throw new RangeError(`order must be 0..9, got ${order}`);
+    if (!Number.isInteger(order) || order < 0 || order > 9) throw new RangeError(`order must be 0..9, got ${showValue(order)}`);
     if (order === 0) {
-      this.core.x.file_prime(this.id, first, count);
+      // Pages past EOF are never read: clamp first (the core takes an i32 count).
+      const end = Math.min(first + count, Math.ceil(this.size / PAGE_SIZE));
+      for (let at = first; at < end; at += 2 ** 30) {
+        const r = this.core.x.file_prime(this.id, at, Math.min(2 ** 30, end - at));
+        if (r < 0) throw new LinuxError(-r, 'prime', undefined, this.core.lastBackendError());
+      }
       return;
     }
     const n = 2 ** order;
@@ -266,7 +324,7 @@ export class File {
     this.check();
     this.pages(first, last - first);
     const r = this.core.x.file_sync(this.id, first, last);
-    if (r < 0) throw new LinuxError(-r, 'fsync');
+    if (r < 0) throw new LinuxError(-r, 'fsync', undefined, this.core.lastBackendError());
   }
 
   /**
@@ -277,14 +335,14 @@ export class File {
    */
   pwrite(offset: number, data: Uint8Array): number {
     this.check();
-    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > 2 ** 44) throw new RangeError(`offset must be an integer in [0, 2^44 - length], got ${offset}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > 2 ** 44) throw new RangeError(`offset must be an integer in [0, 2^44 - length], got ${showValue(offset)}`);
     if (!(data instanceof Uint8Array)) throw new RangeError('pwrite takes a Uint8Array');
     let done = 0;
     while (done < data.length) {
       const k = Math.min(PAGE_SIZE - ((offset + done) % PAGE_SIZE), data.length - done);
       this.core.bytes().set(data.subarray(done, done + k), this.core.x.staging_addr() >>> 0);
       const r = this.core.x.file_rw(this.id, offset + done, k, 1);
-      if (r < 0) throw new LinuxError(-r, 'pwrite');
+      if (r < 0) throw new LinuxError(-r, 'pwrite', undefined, this.core.lastBackendError());
       done += r;
     }
     return done;
@@ -293,13 +351,15 @@ export class File {
   /** pread(2): read up to `n` bytes at byte `offset` through the page cache (shorter at EOF). */
   pread(offset: number, n: number): Uint8Array {
     this.check();
-    if (!Number.isInteger(offset) || offset < 0 || offset > 2 ** 44) throw new RangeError(`offset must be an integer in [0, 2^44], got ${offset}`);
-    if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a non-negative integer, got ${n}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset > 2 ** 44) throw new RangeError(`offset must be an integer in [0, 2^44], got ${showValue(offset)}`);
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a non-negative integer, got ${showValue(n)}`);
+    // Short at EOF and at MAX_RW_COUNT, as pread(2): never allocate more than can be read.
+    n = Math.min(n, MAX_RW_COUNT, Math.max(0, this.size - offset));
     const out = new Uint8Array(n);
     let done = 0;
     while (done < n) {
       const r = this.core.x.file_rw(this.id, offset + done, Math.min(PAGE_SIZE - ((offset + done) % PAGE_SIZE), n - done), 0);
-      if (r < 0) throw new LinuxError(-r, 'pread');
+      if (r < 0) throw new LinuxError(-r, 'pread', undefined, this.core.lastBackendError());
       if (r === 0) break;
       const at = this.core.x.staging_addr() >>> 0;
       out.set(this.core.bytes().subarray(at, at + r), done);
@@ -345,7 +405,7 @@ export class File {
   close(discard = false): void {
     this.check();
     const r = this.core.x.file_close(this.id, discard ? 1 : 0);
-    if (r < 0) throw new LinuxError(-r, 'close', r === -16 ? 'the file is still mapped' : undefined);
+    if (r < 0) throw new LinuxError(-r, 'close', r === -16 ? 'the file is still mapped' : undefined, this.core.lastBackendError());
     this.onClose(this);
   }
 }

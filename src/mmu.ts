@@ -1,10 +1,20 @@
 // Mmu: one emulated machine — RAM, the hardware walker and TLB, and (in the layers
 // above) address spaces and files. Created by createMmu().
 import { loadCore, type Core, type HostHandlers, type StatName } from './core.js';
-import { LinuxError, OutOfMemoryError } from './errors.js';
+import { LinuxError, OutOfMemoryError, showValue } from './errors.js';
 import { TlbView, ACCESS_CODE, type Access } from './tlb-view.js';
-import { PAGE_SIZE } from './constants.js';
-import { AddressSpace } from './address-space.js';
+import { PAGE_SIZE, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_DONE_COW, VM_FAULT_ERROR } from './constants.js';
+import { FastViews } from './fast-views.js';
+
+/** How an error message names a backend: its path or URL if it has one. */
+function backendName(b: Backend): string {
+  const named = b as { path?: unknown; url?: unknown };
+  return typeof named.path === 'string' ? named.path : typeof named.url === 'string' ? named.url : 'the backend';
+}
+
+/** Every VM_FAULT_* bit Linux defines (0x1 … 0x4000) and VM_FAULT_HINDEX_MASK (0xf0000). */
+const VM_FAULT_KNOWN = 0x7f77 | 0xf0000;
+import { AddressSpace, accessError } from './address-space.js';
 import { XipMemory, XipFile, createXipFile, type XipFileOptions } from './xip.js';
 import { DeviceSpace, DeviceFile, createDevice, remapPfnRange, vmInsertPage, type MmioHandler,
   type DeviceOptions } from './device.js';
@@ -115,63 +125,102 @@ function accessCode(access: Access): number {
 
 function checkVa(va: number, what = 'address'): void {
   if (!Number.isInteger(va) || va < 0 || va >= VA_LIMIT) {
-    throw new RangeError(`${what} must be an integer in [0, 2^48), got ${va}`);
+    throw new RangeError(`${what} must be an integer in [0, 2^48), got ${showValue(va)}`);
   }
 }
 
 function isPow2(n: number): boolean { return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0; }
 
+/** Every createMmu option. A name not here is a typo (`rambytes`): refused, not ignored. */
+const OPTION_NAMES = ['ramBytes', 'faultAroundBytes', 'prefaultOld', 'tlbEntries', 'zeroPage', 'pteSpecial',
+  'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm'] as const satisfies readonly (keyof MmuOptions)[];
+
+/** Edit distance, case differences counting half (for "did you mean"). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const sub = a[i - 1] === b[j - 1] ? 0 : a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0.5 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + sub);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+function checkOptionNames(o: object): void {
+  for (const name of Object.keys(o)) {
+    if ((OPTION_NAMES as readonly string[]).includes(name)) continue;
+    // A prefix of a valid name ('faultAround') is as near as a one-letter typo.
+    const score = (n: string) => (name.length >= 4 && n.toLowerCase().startsWith(name.toLowerCase()) ? 1 : distance(name.slice(0, 40), n));
+    const near = OPTION_NAMES.map((n) => [n, score(n)] as const).sort((x, y) => x[1] - y[1])[0];
+    const hint = near[1] <= Math.max(3, name.length / 3) ? `did you mean '${near[0]}'? ` : '';
+    throw new RangeError(`createMmu: unknown option '${name}': ${hint}the options are ${OPTION_NAMES.join(', ')}`);
+  }
+}
+
+function bool(v: unknown, name: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new RangeError(`${name} must be true or false, got ${showValue(v)}`);
+  return v;
+}
+
 /** Validate options and fill defaults. Throws RangeError with the offending option named. */
 export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' | 'swapDevice'>> {
+  if (o === null || typeof o !== 'object') throw new RangeError(`createMmu takes an options object, got ${showValue(o)}`);
+  checkOptionNames(o);
+  if (o.swapDevice !== undefined && (o.swapDevice === null || typeof o.swapDevice.readPage !== 'function' || typeof o.swapDevice.writePage !== 'function')) {
+    throw new RangeError('swapDevice needs readPage(slot, dst) and writePage(slot, src)');
+  }
   const ramBytes = o.ramBytes ?? 64 * 1024 * 1024;
   if (!Number.isInteger(ramBytes) || ramBytes < TWO_MIB || ramBytes % TWO_MIB !== 0) {
-    throw new RangeError(`ramBytes must be a positive multiple of 2 MiB, got ${ramBytes}`);
+    throw new RangeError(`ramBytes must be a positive multiple of 2 MiB, got ${showValue(ramBytes)}`);
   }
   if (ramBytes > 3 * 1024 ** 3) {
     throw new RangeError(`ramBytes ${ramBytes} is too big for wasm32: at most 3 GiB`);
   }
   const tlbEntries = o.tlbEntries ?? 1024;
   if (!isPow2(tlbEntries) || tlbEntries > 1 << 20) {
-    throw new RangeError(`tlbEntries must be a power of two from 1 to 2^20, got ${tlbEntries}`);
+    throw new RangeError(`tlbEntries must be a power of two from 1 to 2^20, got ${showValue(tlbEntries)}`);
   }
   const faultAroundBytes = o.faultAroundBytes ?? 65536;
   checkFaultAround(faultAroundBytes);
   const swapBytes = o.swapBytes ?? 4 * ramBytes;
   if (!Number.isInteger(swapBytes) || swapBytes < 0 || swapBytes % PAGE_SIZE !== 0 || swapBytes > 2 ** 44) {
-    throw new RangeError(`swapBytes must be a multiple of 4096 from 0 to 2^44, got ${swapBytes}`);
+    throw new RangeError(`swapBytes must be a multiple of 4096 from 0 to 2^44, got ${showValue(swapBytes)}`);
   }
   const xipBytes = o.xipBytes ?? 32 * 1024 * 1024;
   if (!Number.isInteger(xipBytes) || xipBytes < 0 || xipBytes % TWO_MIB !== 0) {
-    throw new RangeError(`xipBytes must be a non-negative multiple of 2 MiB, got ${xipBytes}`);
+    throw new RangeError(`xipBytes must be a non-negative multiple of 2 MiB, got ${showValue(xipBytes)}`);
   }
   if (ramBytes + xipBytes > 3.5 * 1024 ** 3) {
     throw new RangeError(`xipBytes ${xipBytes} with ramBytes ${ramBytes} is too big for wasm32: RAM + XIP at most 3.5 GiB`);
   }
   const readaheadBytes = o.readaheadBytes ?? 131072;
   if (!Number.isInteger(readaheadBytes) || readaheadBytes < PAGE_SIZE || readaheadBytes % PAGE_SIZE !== 0 || readaheadBytes > 256 * 1024 * 1024) {
-    throw new RangeError(`readaheadBytes must be a multiple of 4096 from 4096 to 256 MiB, got ${readaheadBytes}`);
+    throw new RangeError(`readaheadBytes must be a multiple of 4096 from 4096 to 256 MiB, got ${showValue(readaheadBytes)}`);
   }
   return {
     ramBytes, tlbEntries, faultAroundBytes, swapBytes, readaheadBytes, xipBytes,
-    prefaultOld: o.prefaultOld ?? false,
-    zeroPage: o.zeroPage ?? true,
-    pteSpecial: o.pteSpecial ?? true,
-    execReadForward: o.execReadForward ?? true,
-    truncateCachesTail: o.truncateCachesTail ?? true,
-    largeFolioReadahead: o.largeFolioReadahead ?? true,
-    guardRegions: o.guardRegions ?? true,
+    prefaultOld: bool(o.prefaultOld, 'prefaultOld', false),
+    zeroPage: bool(o.zeroPage, 'zeroPage', true),
+    pteSpecial: bool(o.pteSpecial, 'pteSpecial', true),
+    execReadForward: bool(o.execReadForward, 'execReadForward', true),
+    truncateCachesTail: bool(o.truncateCachesTail, 'truncateCachesTail', true),
+    largeFolioReadahead: bool(o.largeFolioReadahead, 'largeFolioReadahead', true),
+    guardRegions: bool(o.guardRegions, 'guardRegions', true),
     populateAccounting: checkPopulateAccounting(o.populateAccounting ?? 'retry-major'),
   };
 }
 
 function checkPopulateAccounting(a: string): 'retry-major' | 'minor' {
-  if (a !== 'retry-major' && a !== 'minor') throw new RangeError(`populateAccounting must be 'retry-major' or 'minor', got ${String(a)}`);
+  if (a !== 'retry-major' && a !== 'minor') throw new RangeError(`populateAccounting must be 'retry-major' or 'minor', got ${showValue(a)}`);
   return a;
 }
 
 function checkFaultAround(b: number): void {
   if (!isPow2(b) || b < PAGE_SIZE || b > TWO_MIB) {
-    throw new RangeError(`faultAroundBytes must be a power of two from 4096 to 2 MiB, got ${b}`);
+    throw new RangeError(`faultAroundBytes must be a power of two from 4096 to 2 MiB, got ${showValue(b)}`);
   }
 }
 
@@ -189,7 +238,7 @@ export class PhysicalMemory {
   /** Allocate 2^order contiguous frames (not zeroed); returns the first PFN. */
   alloc(order = 0): number {
     this.core.alive();
-    if (!Number.isInteger(order) || order < 0 || order > 9) throw new RangeError(`order must be 0..9, got ${order}`);
+    if (!Number.isInteger(order) || order < 0 || order > 9) throw new RangeError(`order must be 0..9, got ${showValue(order)}`);
     const r = this.core.x.phys_alloc(order);
     if (r < 0) throw new LinuxError(-r, 'phys.alloc', `no free block of order ${order}`);
     return r;
@@ -247,8 +296,8 @@ export class HardwareTlb {
     { ok: true; pa: number } | { ok: false; errorCode: number } {
     this.core.alive();
     checkVa(va);
-    if (!Number.isInteger(asid) || asid < 0 || asid >= 4096) throw new RangeError(`asid must be 0..4095, got ${asid}`);
-    if (!Number.isInteger(cr3Pfn) || cr3Pfn < 0 || cr3Pfn >= 2 ** 31) throw new RangeError(`cr3Pfn must be a frame number, got ${cr3Pfn}`);
+    if (!Number.isInteger(asid) || asid < 0 || asid >= 4096) throw new RangeError(`asid must be 0..4095, got ${showValue(asid)}`);
+    if (!Number.isInteger(cr3Pfn) || cr3Pfn < 0 || cr3Pfn >= 2 ** 31) throw new RangeError(`cr3Pfn must be a frame number, got ${showValue(cr3Pfn)}`);
     const r = this.core.x.hw_translate(asid, cr3Pfn, va, accessCode(access), modeOf(opts));
     if (r >= 0) return { ok: true, pa: r };
     if (r <= -1e9) throw new RangeError(`bad translate arguments (asid ${asid} may belong to an AddressSpace: its ASID is its own)`);
@@ -278,7 +327,10 @@ export class Mmu {
 
   private readonly files = new Map<number, File>();
   private readonly spaces = new Map<number, AddressSpace>();
-  /** Errors a backend threw inside a fault, kept for the caller (the core saw -EIO). */
+  /**
+   * Every error a backend or swap device raised inside the core (the core saw -EIO), oldest
+   * first. The failed access also carries it: BusError.cause / LinuxError.cause.
+   */
   readonly backendErrors: unknown[] = [];
 
   /** Execute-in-place memory beyond RAM: physical [xip.base, xip.base + xip.size), no struct page. */
@@ -291,10 +343,11 @@ export class Mmu {
               readonly swapDevice: SwapDevice = new MemorySwap()) {
     this.core = core;
     this.installHost();
+    core.afterCall = () => this.followSizes();
     this.phys = new PhysicalMemory(core);
     this.tlb = new HardwareTlb(core);
     this.xip = new XipMemory(core);
-    this.devices = new DeviceSpace(core, (e) => this.backendErrors.push(e));
+    this.devices = new DeviceSpace(core, (e) => this.noteBackendError(e));
     this.fab = options.faultAroundBytes;
     this.pfo = options.prefaultOld;
   }
@@ -322,7 +375,7 @@ export class Mmu {
     this.core.alive();
     checkVa(va);
     // Beyond 2^31 the i32 would wrap negative (the core's bad-argument -2, not an error code).
-    if (!Number.isInteger(cr3Pfn) || cr3Pfn < 0 || cr3Pfn >= 2 ** 31) throw new RangeError(`cr3Pfn must be a frame number, got ${cr3Pfn}`);
+    if (!Number.isInteger(cr3Pfn) || cr3Pfn < 0 || cr3Pfn >= 2 ** 31) throw new RangeError(`cr3Pfn must be a frame number, got ${showValue(cr3Pfn)}`);
     const r = this.core.x.hw_walk(cr3Pfn, va, accessCode(access), modeOf(opts));
     if (r !== -1) return { ok: false, errorCode: r };
     const perms = this.core.x.hw_walk_perms();
@@ -347,6 +400,35 @@ export class Mmu {
     return mm;
   }
 
+  /**
+   * All emulated RAM, then execute-in-place memory, as one zero-copy byte view: index =
+   * physical address (`phys.size` bytes of RAM, then `xip.size`). Wasm memory grows only in
+   * createMmu, in a system call that needs more VMA records (every 4096 VMAs ever in use:
+   * mmap, a split by mprotect/munmap/mlock, fork), and in the first checkInvariants(); never
+   * in a fault or a load/store. Growth detaches every view (length 0): read `mmu.ram` again
+   * (each read checks, and makes a fresh view only when needed).
+   */
+  get ram(): Uint8Array { return FastViews.get(this.core).ram; }
+
+  /**
+   * The exports of the Wasm module this machine runs: the core's, plus your own when
+   * `createMmu({ wasm })` loaded a module that re-exports the core (README "For emulator
+   * authors"). Each call is guarded: a trap inside marks the machine dead.
+   */
+  get wasmExports(): Record<string, unknown> { return this.core.x; }
+
+  /**
+   * The typed error for a negative access result: mm_translate's, or the code a user Wasm
+   * module reads from assembly/fastpath.ts's mmu_fault() (-11 SegmentationFault, -7
+   * BusError, -101 OutOfMemoryError, -102 LinuxError EAGAIN, -22 LinuxError EINVAL: the
+   * address space is not alive). The signal's address and code are the core's last fault.
+   */
+  faultError(code: number, what = 'access'): Error {
+    if (code === -22) return new LinuxError(22, what, 'the address space is not alive');
+    if (code !== -7 && code !== -11 && code !== -101 && code !== -102) return new RangeError(`${what}: ${code} is not an access fault code`);
+    return accessError(this.core, code, what);
+  }
+
   /** Live address spaces. */
   addressSpaces(): AddressSpace[] { return [...this.spaces.values()]; }
 
@@ -358,9 +440,9 @@ export class Mmu {
     }
     let size: number;
     try { size = backend.size(); } catch (e) {
-      throw Object.assign(new LinuxError(5, 'openFile', `the backend's size() threw: ${(e as Error)?.message ?? e}`), { cause: e });
+      throw new LinuxError(5, 'openFile', undefined, e);
     }
-    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`backend size must be an integer in [0, 2^44], got ${size}`);
+    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`backend size must be an integer in [0, 2^44], got ${showValue(size)}`);
     let flags = 0;
     if (opts.readOnly || (backend as { readOnly?: unknown }).readOnly === true) flags |= AS_READONLY;
     if (opts.dirtyAccounting !== false) flags |= AS_DIRTY_ACCOUNT;
@@ -414,10 +496,45 @@ export class Mmu {
   // The host side of assembly/host.ts. Each handler runs inside a Wasm call and must not
   // throw: a backend's exception becomes -EIO (a SIGBUS for the access, as Linux gives
   // for an I/O error) and is kept in backendErrors.
+  /** Files whose backend size changed outside: refreshed as the current core call returns. */
+  private readonly staleSizes = new Set<number>();
+
+  /** A file whose size may have changed outside: File.refreshSize once no core call runs. */
+  private markStale(fileId: number): void {
+    this.staleSizes.add(fileId);
+    this.core.pending = true;
+  }
+
+  /** Core.afterCall: follow the size changes found during the call (R10.2, like truncate(2) from elsewhere). */
+  private followSizes(): void {
+    const errors = this.core.callErrors.slice(); // the call's errors stay the ones it reports
+    for (const id of this.staleSizes) {
+      try { this.files.get(id)?.refreshSize(); } catch (e) { this.backendErrors.push(e); errors.push(e); }
+    }
+    this.staleSizes.clear();
+    this.core.callErrors.length = 0;
+    this.core.callErrors.push(...errors);
+  }
+
+  private noteBackendError(e: unknown): void {
+    this.backendErrors.push(e);
+    this.core.callErrors.push(e);
+  }
+
   private installHost(): void {
     const h = this.core.host;
     const vmf = new VmFault(this.core);
-    const fail = (e: unknown, code = -5) => { this.backendErrors.push(e); return code; };
+    const fail = (e: unknown, code = -5) => { this.noteBackendError(e); return code; };
+    // A vm_fault_t from a backend: only VM_FAULT_* bits (and the hpage index) mean anything.
+    // Anything else (undefined, 12345, NaN) is the backend's bug: SIGBUS, with the reason kept.
+    const faultResult = (v: unknown, method: string, undefinedOk: boolean): number => {
+      if (v === undefined && undefinedOk) return 0;
+      if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff && (v & ~VM_FAULT_KNOWN) === 0) return v;
+      const bad = typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff
+        ? `${v} (0x${v.toString(16)}: bits 0x${((v & ~VM_FAULT_KNOWN) >>> 0).toString(16)} are no VM_FAULT_* flag)`
+        : typeof v === 'string' ? `the string ${JSON.stringify(v)}` : String(v);
+      return fail(new RangeError(`the backend's ${method}() returned ${bad}: it must return VM_FAULT_* bits`), 2);
+    };
     h.readPage = (fileId, index, dst) => {
       const f = this.files.get(fileId);
       if (!f) return -5;
@@ -425,7 +542,16 @@ export class Mmu {
         const view = this.core.bytes().subarray(dst, dst + PAGE_SIZE);
         const n = f.backend.readPage(index, view);
         if (n === -11) return -11; // -EAGAIN: an async backend (FetchFile) fetches it; the fault retries
-        if (!Number.isInteger(n) || n < 0 || n > PAGE_SIZE) return fail(new RangeError(`readPage returned ${n}: must be 0..4096 bytes`));
+        if (!Number.isInteger(n) || n < 0 || n > PAGE_SIZE) return fail(new RangeError(`readPage returned ${showValue(n)}: must be 0..4096 bytes`));
+        const pos = index * PAGE_SIZE;
+        if (n < Math.min(PAGE_SIZE, f.knownSize - pos)) {
+          // Short of what the size promised: did the file shrink outside? (a cheap size() call)
+          const size = f.backend.size();
+          if (size !== f.knownSize) this.markStale(fileId);
+          if (pos >= size) {
+            return fail(new RangeError(`${backendName(f.backend)}: the file shrank to ${size} bytes outside the emulator (it had ${f.knownSize}): page ${index} is past its end`));
+          }
+        }
         return n;
       } catch (e) { return fail(e); }
     };
@@ -434,7 +560,17 @@ export class Mmu {
       if (!f) return -5;
       if (!f.backend.writePage) return 0; // a read-only backend keeps nothing
       try {
+        // Re-check the size before every write-back: a file shrunk outside is never grown
+        // back (its pages past the new end are dropped as the call returns, R10.2).
+        const pos = index * PAGE_SIZE;
+        const size = f.backend.size();
+        if (size !== f.knownSize) this.markStale(fileId);
+        if (size < f.knownSize && pos + len > size) {
+          len = Math.max(0, size - pos);
+          if (len === 0) return 0;
+        }
         f.backend.writePage(index, this.core.bytes().slice(src, src + len));
+        if (size >= f.knownSize && pos + len > f.knownSize) f.knownSize = pos + len; // a pwrite past EOF reached it
         return 0;
       } catch (e) { return fail(e); }
     };
@@ -446,7 +582,14 @@ export class Mmu {
     h.fault = (fileId) => {
       const f = this.files.get(fileId);
       if (!f?.backend.fault) return 2; // VM_FAULT_SIGBUS
-      try { return f.backend.fault(vmf) >>> 0; } catch (e) { return fail(e, 2); }
+      try {
+        const r = faultResult(f.backend.fault(vmf), 'fault', false);
+        // "Handled" with no page handed back and nothing mapped: the core's SIGBUS needs a reason.
+        if ((r & (VM_FAULT_LOCKED | VM_FAULT_NOPAGE | VM_FAULT_RETRY | VM_FAULT_DONE_COW | VM_FAULT_ERROR)) === 0 && vmf.page === null) {
+          this.noteBackendError(new RangeError(`the backend's fault() returned ${r} without a page: fill one with vmf.fillPage() and return VM_FAULT_LOCKED, or map one and return VM_FAULT_NOPAGE`));
+        }
+        return r;
+      } catch (e) { return fail(e, 2); }
     };
     h.mapPages = (fileId, start, end) => {
       const f = this.files.get(fileId);
@@ -454,7 +597,7 @@ export class Mmu {
     };
     h.pageMkwrite = (fileId) => {
       const f = this.files.get(fileId);
-      try { return (f?.backend.pageMkwrite?.(vmf) ?? 0) >>> 0; } catch (e) { return fail(e, 2); }
+      try { return faultResult(f?.backend.pageMkwrite?.(vmf), 'pageMkwrite', true); } catch (e) { return fail(e, 2); }
     };
     h.swapWrite = (slot, src) => {
       try { this.swapDevice.writePage(slot, this.core.bytes().slice(src, src + PAGE_SIZE)); return 0; } catch (e) { return fail(e); }
@@ -462,6 +605,7 @@ export class Mmu {
     h.swapRead = (slot, dst) => {
       try {
         const n = this.swapDevice.readPage(slot, this.core.bytes().subarray(dst, dst + PAGE_SIZE));
+        if (n < 0) this.noteBackendError(new Error(`the swap device's readPage(${slot}) returned ${n}`));
         return n < 0 ? n : 0;
       } catch (e) { return fail(e); }
     };
@@ -469,14 +613,14 @@ export class Mmu {
     h.mmio = (pa, buf, len, write) => this.devices.access(pa, buf, len, write !== 0);
     h.pfnMkwrite = (fileId) => {
       const f = this.files.get(fileId);
-      try { return (f?.backend.pfnMkwrite?.(vmf) ?? 0) >>> 0; } catch (e) { return fail(e, 2); }
+      try { return faultResult(f?.backend.pfnMkwrite?.(vmf), 'pfnMkwrite', true); } catch (e) { return fail(e, 2); }
     };
   }
 
   /** Reclaim up to `pages` frames now (aging, write-back, swap-out); returns frames freed. */
   reclaim(pages: number): number {
     this.core.alive();
-    if (!Number.isInteger(pages) || pages < 0) throw new RangeError(`pages must be a non-negative integer, got ${pages}`);
+    if (!Number.isInteger(pages) || pages < 0) throw new RangeError(`pages must be a non-negative integer, got ${showValue(pages)}`);
     return this.core.x.mmu_reclaim(pages);
   }
 

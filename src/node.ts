@@ -15,7 +15,8 @@ export interface NodeFileOptions {
 
 /**
  * A real file as a backend, through node:fs with positional reads and writes: i_size is
- * fstat's size, a page is read with one 4 KiB pread at index × 4096 (short at EOF, the core
+ * fstat's size (asked again when the file may have changed outside: another process may
+ * truncate or extend it while it is mapped — see Backend in file.ts), a page is read with one 4 KiB pread at index × 4096 (short at EOF, the core
  * zero-fills the rest), and dirty shared pages are written back with a positional write
  * of the bytes up to EOF — on msync, fsync (File.sync) and when a dirty page is evicted or
  * the File closed. Private (MAP_PRIVATE) writes never reach it: they go to anonymous

@@ -1,0 +1,45 @@
+// Typed-array views for the per-access fast path (issue 16): the TLB as f64 tags and u32
+// words, and all of RAM + XIP as bytes indexed by physical address. Shared by every
+// AddressSpace of a core and by Mmu.ram. Memory growth detaches them (length 0): get()
+// hands out fresh ones. The layout they read is documented in assembly/tlb.ts.
+import type { Core } from './core.js';
+import { CoreCrashedError } from './errors.js';
+
+export class FastViews {
+  tags = new Float64Array(0);
+  words = new Uint32Array(0);
+  ram = new Uint8Array(0);
+  mask = 0;
+  /** Holders of copies of these views, told to drop them when the core dies. */
+  readonly users = new Set<{ fastDrop(): void }>();
+  private constructor(private readonly core: Core) {
+    core.onDeath(() => {
+      this.tags = new Float64Array(0); this.words = new Uint32Array(0); this.ram = new Uint8Array(0);
+      for (const u of this.users) u.fastDrop();
+    });
+  }
+
+  private static readonly byCore = new WeakMap<Core, FastViews>();
+
+  /** The views of `core`, fresh if memory grew since they were made. Throws if the core died. */
+  static get(core: Core): FastViews {
+    let v = FastViews.byCore.get(core);
+    if (v === undefined) { v = new FastViews(core); FastViews.byCore.set(core, v); }
+    if (core.dead !== null) throw new CoreCrashedError(core.dead);
+    if (v.ram.length === 0 || v.ram.buffer !== core.x.memory.buffer) v.make();
+    return v;
+  }
+
+  private make(): void {
+    const x = this.core.x;
+    const buf = x.memory.buffer;
+    const entries = x.mmu_tlb_entries();
+    // usize exports arrive as signed i32: read them unsigned (above 2 GiB).
+    const tlb = x.mmu_tlb_base() >>> 0;
+    this.mask = entries - 1;
+    this.tags = new Float64Array(buf, tlb, entries * 8);
+    this.words = new Uint32Array(buf, tlb, entries * 16);
+    // RAM, then execute-in-place memory: both at linear ram_base + pa (assembly/config.ts).
+    this.ram = new Uint8Array(buf, x.mmu_ram_base() >>> 0, x.mmu_dev_base_pfn() * 4096);
+  }
+}

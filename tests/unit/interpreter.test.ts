@@ -1,0 +1,140 @@
+// examples/interpreter (issue 16): an RV32I interpreter whose instruction fetches, loads and
+// stores go through the per-access fast path — in JavaScript (AddressSpace fetch32 / load* /
+// store*) and in Wasm (assembly/fastpath.ts, compiled with the core into
+// build/interpreter.wasm) — prints the same output as its plain-memory twin and as a plain
+// JavaScript reference. Faults in the Wasm fast path are those of the core (R1.1: SIGSEGV
+// SEGV_ACCERR on a write to a read-only page, SEGV_MAPERR outside any VMA; R4.4 / R5: the
+// first write to a page faults once).
+import { describe, it, expect } from 'vitest';
+import { createMmu, SegmentationFault, LinuxError, PROT_READ, PROT_EXEC, type Mmu } from '../../src/index.js';
+// @ts-expect-error plain JavaScript example modules
+import { Rv32 } from '../../examples/interpreter/rv32.mjs';
+// @ts-expect-error plain JavaScript example modules
+import { assembleProgram, referenceOutput, CODE_BASE, DATA_BASE } from '../../examples/interpreter/program.mjs';
+// @ts-expect-error plain JavaScript example modules
+import { plainMachine, loadIntoAddressSpace, startRegisters, dataBytes } from '../../examples/interpreter/memory.mjs';
+// @ts-expect-error plain JavaScript example modules
+import { Assembler } from '../../examples/interpreter/asm.mjs';
+
+const PARAMS = { sieveBytes: 192 * 1024, slots: 1 << 14, keys: 12000 }; // 64 pages of data, 1 of code
+const INTERP = new URL('../../build/interpreter.wasm', import.meta.url);
+const RV_EXIT = 0, RV_FAULT = 2;
+type X = Record<string, (...a: number[]) => number> & { memory: WebAssembly.Memory };
+
+function wasmRun(mmu: Mmu, x: X, run: () => number): { status: number; out: number[] } {
+  x.rv_reset();
+  x.rv_set_reg(10, PARAMS.sieveBytes); x.rv_set_reg(11, DATA_BASE); x.rv_set_reg(12, PARAMS.slots); x.rv_set_reg(13, PARAMS.keys);
+  const status = run();
+  const out: number[] = [];
+  for (let i = 0; i < x.rv_out_count(); i++) out.push(x.rv_out(i) >>> 0);
+  return { status, out };
+}
+
+describe('the JS interpreter: same output on wasm-mmu and on a Uint8Array', () => {
+  it('sieve + hash table: reference output on both; wasm-mmu faulted each page in once (R4.2)', async () => {
+    const program = assembleProgram();
+    const want = referenceOutput(PARAMS);
+    const plain = new Rv32(plainMachine(program, PARAMS));
+    startRegisters(plain, PARAMS);
+    expect(plain.run(CODE_BASE)).toBe(0);
+    expect(plain.out).toEqual(want);
+
+    const mmu = await createMmu({ ramBytes: 16 << 20, tlbEntries: 256 });
+    const mm = loadIntoAddressSpace(mmu.createAddressSpace(), program, PARAMS);
+    const before = mm.rusage().minflt;
+    const cpu = new Rv32(mm);
+    startRegisters(cpu, PARAMS);
+    expect(cpu.run(CODE_BASE)).toBe(0);
+    expect(cpu.out).toEqual(want);
+    expect(cpu.steps).toBe(plain.steps);
+    // Every data page is written (sieve flags or hash slots... or read as the zero page
+    // and then written); the code page was already present. No page faults twice for good.
+    const dataPages = dataBytes(PARAMS) / 4096;
+    const faults = mm.rusage().minflt - before;
+    expect(faults).toBeGreaterThanOrEqual(dataPages * 0.9);
+    expect(faults).toBeLessThanOrEqual(2 * dataPages);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('a store to the code page (r-x) throws SEGV_ACCERR at the address, and the code is unchanged (R1.1)', async () => {
+    const a = new Assembler();
+    a.li('t0', CODE_BASE).li('t1', 0x1234).sw('t1', 0, 't0').li('a7', 93).ecall();
+    const program = a.assemble();
+    const mmu = await createMmu({ ramBytes: 8 << 20 });
+    const mm = loadIntoAddressSpace(mmu.createAddressSpace(), program, { sieveBytes: 4096, slots: 1 });
+    const cpu = new Rv32(mm);
+    let err: unknown;
+    try { cpu.run(CODE_BASE); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(SegmentationFault);
+    expect((err as SegmentationFault).code).toBe('SEGV_ACCERR');
+    expect((err as SegmentationFault).address).toBe(CODE_BASE);
+    expect(cpu.pc).toBe(CODE_BASE + 12); // lui; lui+addi; then the sw
+    expect(cpu.steps).toBe(3);
+    expect(mm.fetch32(CODE_BASE)).toBe(new DataView(program.buffer).getUint32(0, true));
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
+describe('the Wasm interpreter through assembly/fastpath.ts, built with the core', () => {
+  it('createMmu({ wasm }) runs the user module: fastpath and plain twin print the reference output', async () => {
+    const program = assembleProgram();
+    const want = referenceOutput(PARAMS);
+    const mmu = await createMmu({ ramBytes: 16 << 20, tlbEntries: 256, wasm: INTERP });
+    const x = mmu.wasmExports as unknown as X;
+    const mm = loadIntoAddressSpace(mmu.createAddressSpace(), program, PARAMS);
+    const got = wasmRun(mmu, x, () => x.rv_run_mmu(mm.asid, CODE_BASE, Infinity));
+    expect(got).toEqual({ status: RV_EXIT, out: want });
+    const steps = x.rv_steps();
+    // The same program over plain linear memory.
+    const base = x.rv_plain_alloc(DATA_BASE + dataBytes(PARAMS)) >>> 0;
+    new Uint8Array(x.memory.buffer).set(program, base + CODE_BASE);
+    const plain = wasmRun(mmu, x, () => x.rv_run_plain(CODE_BASE, Infinity));
+    expect(plain).toEqual({ status: RV_EXIT, out: want });
+    expect(x.rv_steps()).toBe(steps);
+    // The bytes the guest wrote are in the address space: the hash table's first word.
+    expect(mm.load32(DATA_BASE + PARAMS.sieveBytes)).toBe(new DataView(x.memory.buffer).getUint32(base + DATA_BASE + PARAMS.sieveBytes, true));
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('faults do not trap: the run stops at the instruction, mmu_fault() gives the code, faultError the typed error', async () => {
+    const mmu = await createMmu({ ramBytes: 8 << 20, wasm: INTERP });
+    const x = mmu.wasmExports as unknown as X;
+    const a = new Assembler();
+    // Write to the r-x code page, then (after the host maps it writable) read an unmapped page.
+    a.li('t0', CODE_BASE).li('t1', 0x55).sb('t1', 100, 't0').li('t2', 0x7000000).lw('t3', 0, 't2').li('a7', 93).ecall();
+    const program = a.assemble();
+    const mm = loadIntoAddressSpace(mmu.createAddressSpace(), program, { sieveBytes: 4096, slots: 1 });
+    x.rv_reset();
+    expect(x.rv_run_mmu(mm.asid, CODE_BASE, Infinity)).toBe(RV_FAULT);
+    const e = mmu.faultError(x.rv_fault(), 'store');
+    expect(e).toBeInstanceOf(SegmentationFault);
+    expect((e as SegmentationFault).code).toBe('SEGV_ACCERR');
+    expect((e as SegmentationFault).address).toBe(CODE_BASE + 100);
+    expect(x.rv_fault_va()).toBe(CODE_BASE + 100);
+    const storePc = x.rv_pc();
+    expect(mm.load8(CODE_BASE + 100)).toBe(0); // never written
+    // The host resolves it (like a SIGSEGV handler making the page writable) and resumes.
+    mm.mprotect(CODE_BASE, 4096, PROT_READ | PROT_EXEC | 2);
+    expect(x.rv_run_mmu(mm.asid, storePc, Infinity)).toBe(RV_FAULT);
+    expect(mm.load8(CODE_BASE + 100)).toBe(0x55);
+    const e2 = mmu.faultError(x.rv_fault(), 'load') as SegmentationFault;
+    expect(e2.code).toBe('SEGV_MAPERR');
+    expect(e2.address).toBe(0x7000000);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('a destroyed address space is refused (-22), never read through a stale entry', async () => {
+    const mmu = await createMmu({ ramBytes: 8 << 20, wasm: INTERP });
+    const x = mmu.wasmExports as unknown as X;
+    const program = assembleProgram();
+    const mm = loadIntoAddressSpace(mmu.createAddressSpace(), program, { sieveBytes: 4096, slots: 1 });
+    const asid = mm.asid;
+    mm.destroy();
+    x.rv_reset();
+    expect(x.rv_run_mmu(asid, CODE_BASE, 10)).toBe(RV_FAULT);
+    expect(x.rv_fault()).toBe(-22);
+    expect(mmu.faultError(-22)).toBeInstanceOf(LinuxError);
+    expect(mmu.faultError(-5)).toBeInstanceOf(RangeError);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
