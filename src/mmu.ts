@@ -133,7 +133,8 @@ function isPow2(n: number): boolean { return Number.isInteger(n) && n > 0 && (n 
 
 /** Every createMmu option. A name not here is a typo (`rambytes`): refused, not ignored. */
 const OPTION_NAMES = ['ramBytes', 'faultAroundBytes', 'prefaultOld', 'tlbEntries', 'zeroPage', 'pteSpecial',
-  'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm'] as const satisfies readonly (keyof MmuOptions)[];
+  'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm', 'largeFolioReadahead', 'execReadForward',
+  'truncateCachesTail', 'guardRegions', 'populateAccounting'] as const satisfies readonly (keyof MmuOptions)[];
 
 /** Edit distance, case differences counting half (for "did you mean"). */
 function distance(a: string, b: string): number {
