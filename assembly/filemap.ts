@@ -153,22 +153,38 @@ function ra_submit(file: u32, start: u64, size: u32, asyncSize: u32, order: u32)
   if (newOrder > lg) newOrder = lg;
   if (newOrder > HPAGE_PMD_ORDER) newOrder = HPAGE_PMD_ORDER;
   set_file_ra_order(file, newOrder);
+  // As page_cache_ra: pages an asynchronous backend must wait for are skipped (gReadRetry),
+  // a failed read stops the window (gReadFailed), nothing is read twice.
+  gReadFailed = false;
+  let retry = false;
   let index = start;
   while (index <= limit) {
     let o = newOrder;
     if ((index & ((<u64>1 << o) - 1)) != 0) o = <u32>ctz(index);
     while (o > 0 && index + (<u64>1 << o) - 1 > limit) o--;
+    let added = true;
     if (o == 0) {
-      if (cached_at(file, index) || add_to_page_cache(file, <u32>index) == NO_PFN) break;
-    } else if (add_folio(file, index, o) < 0) {
-      break;
+      if (cached_at(file, index)) break;
+      if (add_to_page_cache(file, <u32>index) == NO_PFN) {
+        if (!gReadRetry) { gReadRetry = retry; return; }
+        retry = true;
+        added = false;
+      }
+    } else {
+      const r = add_folio(file, index, o);
+      if (r == -EEXIST) break;
+      if (r == -EAGAIN) { retry = true; added = false; }
+      else if (r < 0) { gReadFailed = r == -EIO; gReadRetry = retry; return; }
     }
-    if (mark - index < (<u64>1 << o)) page_set(pc_lookup(file, <u32>index), PG_readahead);
+    if (added && mark - index < (<u64>1 << o)) page_set(pc_lookup(file, <u32>index), PG_readahead);
     index += <u64>1 << o;
   }
-  if (index > limit) return;
-  // A page was cached already (or a read failed): the rest as order-0 pages.
-  if (<u64>size > index - start) do_page_cache_ra(file, index, <u32>(<u64>size - (index - start)), asyncSize);
+  // A page was cached already: the rest of the window as order-0 pages.
+  if (index <= limit && <u64>size > index - start) {
+    do_page_cache_ra(file, index, <u32>(<u64>size - (index - start)), asyncSize);
+    retry = retry || gReadRetry;
+  }
+  gReadRetry = retry;
 }
 
 // do_page_cache_ra: order-0 pages of [start, start+size), cut at EOF first; then the page
@@ -675,9 +691,11 @@ export function filemap_rw(file: u32, pos: u64, buf: usize, n: u32, write: bool)
   if (!write && disk) {
     // filemap_get_pages (R2.9): a miss starts readahead, a marked page the next window.
     if (pfn == NO_PFN) {
+      gReadFailed = false;
       page_cache_sync_ra(file, index, 1);
       if (gReadRetry) return -EAGAIN;
       pfn = pc_lookup(file, index);
+      if (pfn == NO_PFN && gReadFailed) return -EIO; // read once, as before
     } else if ((page_flags(folio_head(pfn)) & PG_readahead) != 0) {
       page_cache_async_ra(file, pfn, <u64>page_index(folio_head(pfn)), 1);
     }
