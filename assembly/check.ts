@@ -19,9 +19,10 @@ import { vm_normal_page, NO_PAGE } from "./special";
 import { pc_capacity, pc_slot_file, pc_slot_index, pc_slot_pfn, file_valid, file_nrpages,
   MAX_FILES, pc_lookup, file_nr_dirty } from "./mapping";
 import { inv_report, INV_MAPCOUNT, INV_REFCOUNT, INV_RSS, INV_PGTABLES, INV_FREE_MAPPED,
-  INV_PAGECACHE, INV_VMA, INV_LRU, INV_LOCKED_VM, INV_SWAP, INV_REF_LEAK, INV_DIRTY } from "./stats";
+  INV_PAGECACHE, INV_VMA, INV_LRU, INV_LOCKED_VM, INV_SWAP, INV_REF_LEAK, INV_DIRTY,
+  INV_ANON_EXCLUSIVE } from "./stats";
 import { nr_swap_slots, swap_check } from "./swap";
-import { PG_anon, PG_buddy as PGB, PG_swapcache, PG_pinned, PG_dirty } from "./page";
+import { PG_anon, PG_buddy as PGB, PG_swapcache, PG_pinned, PG_dirty, PG_anon_exclusive } from "./page";
 
 let counts: usize = 0; // u32 per frame: PTEs seen mapping it
 let swapCounts: usize = 0; // u32 per swap slot: swap entries seen referring to it
@@ -51,8 +52,11 @@ function check_pte(mm: u32, va: u64, pte: u64): void {
   if ((f & PG_buddy) != 0 || page_ref(page) <= 0) { inv_report(INV_FREE_MAPPED, page, mm); return; }
   const c = counts + (<usize>page << 2);
   store<u32>(c, load<u32>(c) + 1);
-  if (page_is_anon(page)) rss0++;
-  else if ((f & PG_swapbacked) != 0) rss2++;
+  if (page_is_anon(page)) {
+    rss0++;
+    // PageAnonExclusive rule 1: only an exclusive anonymous page may be mapped writable.
+    if ((pte & 2) != 0 && (f & PG_anon_exclusive) == 0) inv_report(INV_ANON_EXCLUSIVE, page, 1);
+  } else if ((f & PG_swapbacked) != 0) rss2++;
   else rss1++;
 }
 
@@ -141,6 +145,18 @@ export function mm_check(): void {
     if (seen > 0 && page_is_anon(pfn)) {
       const found = rmap_count(pfn);
       if (<i32>found != seen) inv_report(INV_MAPCOUNT, pfn, found);
+    }
+    if ((f & (PG_anon | PG_tail | PG_large)) == PG_anon) {
+      // Rule 2: an exclusive page is mapped at most once (small pages).
+      if ((f & PG_anon_exclusive) != 0 && seen > 1) inv_report(INV_ANON_EXCLUSIVE, pfn, 2);
+      // Rule 3 (R8.5, R5.6): a pinned anonymous page that is mapped is exclusive: GUP
+      // unshares before a read-only pin, breaks COW before a write pin, and fork copies
+      // a pinned page instead of sharing it. Else a later COW leaves the pin behind.
+      let owned = seen;
+      if ((f & PG_swapcache) != 0) owned++;
+      if ((f & PG_pinned) != 0 && seen > 0 && page_ref(pfn) > owned && (f & PG_anon_exclusive) == 0) {
+        inv_report(INV_ANON_EXCLUSIVE, pfn, 3);
+      }
     }
     // Nothing is lost or leaked: between calls, a small page's references are exactly its
     // mappings, the page cache's and the swap cache's (pins and large folios aside).

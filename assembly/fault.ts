@@ -14,9 +14,9 @@ import { lru_add, alloc_user_page, put_page, try_reclaim, folio_test_large, foli
   folio_nr_pages } from "./lru";
 import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISSING, VM_ACCESS_FLAGS, VM_GROWSDOWN,
   vma_flags, vma_start, vma_end, vma_file, vma_iflags, vma_page_prot, is_cow_mapping,
-  linear_page_index, vma_is_anonymous, VMA_DAX } from "./vma";
+  linear_page_index, vma_is_anonymous, VMA_DAX, vma_anon_vma, set_vma_anon_vma } from "./vma";
 import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_majflt,
-  mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
+  mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM, mm_family } from "./mm";
 import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE, copy_from_pfn } from "./special";
 import { immap_is_locked, immap_unlock, immap_fault_end, take_cow_done } from "./dax";
@@ -223,6 +223,14 @@ function do_anonymous_page(): u32 {
   return 0;
 }
 
+// vmf_anon_prepare (anon_vma_prepare): a private write fault gives its VMA an anon_vma
+// before it allocates or calls ->fault, so it stays even when the fault then fails (SIGBUS
+// past EOF, OOM), and fork copies the VMA's PTEs from then on (R5.5 vma_needs_copy).
+function vmf_anon_prepare(): void {
+  const vma = vmf_vma();
+  if (vma_anon_vma(vma) == 0) set_vma_anon_vma(vma, mm_family(vmf_mm()));
+}
+
 // ---- write-protect faults (R5.2-R5.4, R5.9, R6.6) ----
 
 function do_wp_page(): u32 {
@@ -274,6 +282,7 @@ function wp_page_copy(old: u32): u32 {
   const orig = vmf_orig_pte();
   const oldPfn = pte_pfn(orig);
   if ((mm_flags(mm) & MMF_OOM_REAPED) != 0) return VM_FAULT_SIGBUS;
+  vmf_anon_prepare();
   const page = alloc_user_page();
   if (page == NO_PFN) return VM_FAULT_OOM;
   const dst = pfn_to_virt(page);
@@ -292,7 +301,8 @@ function wp_page_copy(old: u32): u32 {
     add_mm_counter(mm, RSS_ANON, 1);
   }
   let entry = pte_mkyoung(pfn_pte(page, vma_page_prot(vma)));
-  if ((vma_flags(vma) & VM_WRITE) != 0) entry = pte_mkwrite(pte_mkdirty(entry));
+  // An unshare fault (R8.5, read-only pin) leaves the exclusive copy read-only and clean.
+  if ((vmf_flags() & FAULT_FLAG_UNSHARE) == 0 && (vma_flags(vma) & VM_WRITE) != 0) entry = pte_mkwrite(pte_mkdirty(entry));
   store<u64>(slot, 0);
   tlb_flush_page(mm, addr); // the old translation dies before the old page can
   page_add_new_anon_rmap(page, mm, vma, addr);
@@ -506,6 +516,7 @@ function do_read_fault(): u32 {
 // R5.1 / R7.1: a private write: copy the page-cache page into a fresh anonymous page, or
 // let a DAX handler fill the preallocated cow_page itself (DONE_COW).
 function do_cow_fault(): u32 {
+  vmf_anon_prepare();
   const cow = alloc_user_page();
   if (cow == NO_PFN) return VM_FAULT_OOM;
   set_vmf_cow_page(cow + 1);

@@ -13,7 +13,7 @@ import { vm_normal_page, NO_PAGE } from "./special";
 import { mark_page_dirty } from "./mapping";
 import { handle_mm_fault, mm_account_fault } from "./fault";
 import { VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_HWPOISON, FAULT_FLAG_WRITE, VM_FAULT_RETRY,
-  VM_FAULT_MAJOR, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED } from "./vmfault";
+  VM_FAULT_MAJOR, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED, FAULT_FLAG_UNSHARE } from "./vmfault";
 import { gZeroPfn } from "./config";
 
 export const FOLL_WRITE: u32 = 0x01;
@@ -36,7 +36,7 @@ const FOLL_TRIED: u32 = 0x800;
 export let gupPfn: u32 = 0;
 
 // R8.5: is the page at `va` usable for this access right now? Returns 1 yes, 0 fault it in,
-// -errno refused.
+// 2 unshare it (FAULT_FLAG_UNSHARE), -errno refused.
 function follow_page_pte(mm: u32, v: u32, va: u64, foll: u32): i32 {
   const slot = pt_walk(mm_pgd(mm), va, LEVEL_PTE, false);
   if (slot <= WALK_HUGE) return 0;
@@ -49,6 +49,11 @@ function follow_page_pte(mm: u32, v: u32, va: u64, foll: u32): i32 {
     if (!((foll & FOLL_FORCE) != 0 && is_cow_mapping(vma_flags(v)) && page != NO_PAGE &&
           page_is_anon(page) && (page_flags(page) & PG_anon_exclusive) != 0 && pte_dirty(pte))) return 0;
   }
+  // gup_must_unshare (R8.5): a read-only pin of an anonymous page that may be shared (after
+  // fork) would see the page the next COW copies away from: unshare it first (-EMLINK in
+  // Linux, here 2), so the pin holds the page that stays mapped here.
+  if ((foll & (FOLL_PIN | FOLL_WRITE)) == FOLL_PIN && !pte_write(pte) && page != NO_PAGE &&
+      page_is_anon(page) && (page_flags(page) & PG_anon_exclusive) == 0) return 2;
   if (page == NO_PAGE) {
     if ((pte >> 12 & 0xffffffffff) == <u64>gZeroPfn && (foll & FOLL_DUMP) == 0) { gupPfn = gZeroPfn; return 1; }
     // follow_pfn_pte: a present PFN with no struct page (MIXEDMAP, XIP) has no page to
@@ -86,9 +91,10 @@ function check_vma_flags(v: u32, foll: u32): i32 {
 
 // Fault in one page for GUP; returns 0, 1 (RETRY|MAJOR: the lock was dropped for I/O and
 // nothing mapped; FOLL_UNLOCKABLE only) or -errno (R8.1 translations are the caller's).
-function faultin_page(mm: u32, v: u32, va: u64, foll: u32): i32 {
+function faultin_page(mm: u32, v: u32, va: u64, foll: u32, unshare: bool): i32 {
   let flags: u32 = 0;
   if ((foll & FOLL_WRITE) != 0) flags |= FAULT_FLAG_WRITE;
+  else if (unshare) flags |= FAULT_FLAG_UNSHARE;
   if ((foll & FOLL_UNLOCKABLE) != 0) flags |= FAULT_FLAG_ALLOW_RETRY;
   if ((foll & FOLL_TRIED) != 0) flags |= FAULT_FLAG_TRIED;
   const ret = handle_mm_fault(mm, v, va, flags);
@@ -118,7 +124,7 @@ export function get_user_pages(mm: u32, start: u64, n: u32, foll: u32, out: usiz
       if (r == -EEXIST && out == 0 && (foll & FOLL_PIN) == 0) { gupPfn = 0xffff_ffff; break; }
       if (r < 0) return done > 0 ? <i32>done : (r == -EEXIST ? -EFAULT : r);
       if (++tries > 3) return done > 0 ? <i32>done : -EFAULT;
-      const e = faultin_page(mm, v, va, foll | tried);
+      const e = faultin_page(mm, v, va, foll | tried, r == 2);
       if (e < 0) return done > 0 ? <i32>done : e;
       if (e == 1 && (foll & FOLL_POPULATE) == 0) tried = FOLL_TRIED; // see FOLL_UNLOCKABLE
     }

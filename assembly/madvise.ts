@@ -12,7 +12,7 @@ import { host_punch_hole } from "./host";
 import { zap_page_range, unmap_mapping_range } from "./unmap";
 import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
 import { swapin_range } from "./swap";
-import { pageout_range, cold_range } from "./reclaim";
+import { pageout_range, cold_range, lazyfree_range } from "./reclaim";
 import { page_cache_ra, remove_cached_subpage } from "./filemap";
 import { NO_PFN } from "./phys";
 import { split_for_flags, vma_merge_around } from "./mmap";
@@ -155,8 +155,9 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
       pageout_range(mm, v, s, e);
     } else if (advice == MADV_COLD) {
       cold_range(mm, v, s, e);
+    } else if (advice == MADV_FREE) {
+      lazyfree_range(mm, v, s, e); // lazily freeable: reclaim discards what stays clean
     }
-    // MADV_FREE: lazily freeable: keeping the data is a valid outcome without pressure.
     v = next;
   }
   return hole ? -ENOMEM : 0;

@@ -7,23 +7,26 @@
 // one whose PTEs stayed old is reclaimed. So with prefaultOld, pages fault-around mapped
 // and nobody touched go first (seed 001). A page mapped in a VM_LOCKED VMA is moved to
 // the unevictable list and never unmapped, unless the host already discarded it (seed 003).
-// Shared anonymous memory (shmem) is not swapped here: its pages stay resident.
+// Shared anonymous memory (shmem) is unmapped, but not swapped here: its dirty pages stay
+// in the shmem cache.
 
-import { pte_present, pte_young, pte_mkold, pte_dirty } from "./pte";
+import { pte_present, pte_young, pte_mkold, pte_dirty, pte_mkclean, is_swap_pte, is_pte_marker,
+  swp_offset, PTE_MARKER_POISON } from "./pte";
 import { PG_anon, PG_swapcache, PG_dirty, PG_referenced, PG_active, PG_swapbacked,
-  PG_mlocked, PG_lru, page_flags, page_set, page_clear, page_ref, page_mapcount, page_mapping,
+  PG_mlocked, PG_lru, PG_unevictable, get_page, page_flags, page_set, page_clear, page_ref, page_mapcount, page_mapping,
   page_private } from "./page";
 import { nr_free_frames, set_direct_reclaim } from "./phys";
 import { tlb_flush_page } from "./tlb";
 import { LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE, lru_last,
-  lru_prev, lru_size, lru_move, lru_del, lru_add, lru_add_tail, page_lru_list } from "./lru";
+  lru_prev, lru_size, lru_move, lru_del, lru_add, lru_add_tail, page_lru_list, folio_test_large } from "./lru";
 import { VM_LOCKED, VM_EXEC, vma_flags } from "./vma";
 import { add_mm_counter, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP } from "./mm";
 import { rmap_walk_start, rmap_walk_next, rmapMm, rmapVma, rmapVa, page_remove_rmap } from "./rmap";
 import { mark_page_dirty } from "./mapping";
 import { put_page } from "./lru";
 import { writeback_page, remove_cached_page } from "./filemap";
-import { add_to_swap, make_swap_pte, swap_writepage, delete_from_swap_cache, swap_count } from "./swap";
+import { add_to_swap, make_swap_pte, swap_writepage, delete_from_swap_cache, swap_count,
+  free_swap_and_cache, folio_free_swap } from "./swap";
 import { mlock_vma_folio } from "./mlock_folio";
 import { page_residency, RES_DISCARDED } from "./pagestate";
 import { count, ST_PGSCAN, ST_PGSTEAL } from "./stats";
@@ -99,7 +102,9 @@ function shrink_page(pfn: u32): bool {
   const refs = page_referenced(pfn);
   if (lockedSeen && !discarded) { mlock_vma_folio(pfn); return false; } // seed 003, R8.6
   if (refs > 0 && !discarded) {
-    if (anon || (f & PG_referenced) != 0 || execSeen) {
+    // A lazily freed page sits on the file list and is judged like a file page (Linux's
+    // folio_check_references by folio_is_file_lru).
+    if ((anon && (f & PG_swapbacked) != 0) || (f & PG_referenced) != 0 || execSeen) {
       page_clear(pfn, PG_referenced);
       lru_move(pfn, PG_active, 0);
     } else {
@@ -108,6 +113,7 @@ function shrink_page(pfn: u32): bool {
     }
     return false;
   }
+  if (anon && (f & PG_swapbacked) == 0) return shrink_lazyfree(pfn);
   if (anon) {
     if ((f & PG_swapcache) == 0 && !add_to_swap(pfn)) { lru_move(pfn, PG_active, 0); return false; }
     try_to_unmap(pfn);
@@ -115,13 +121,90 @@ function shrink_page(pfn: u32): bool {
     if (swap_count(page_private(pfn)) > 0 && swap_writepage(pfn) < 0) return false;
     delete_from_swap_cache(pfn);
   } else {
-    if ((f & PG_swapbacked) != 0) { rotate(pfn); return false; } // shmem stays (see header)
     try_to_unmap(pfn);
     if (page_mapcount(pfn) != 0) return false;
+    // shmem (MADV_PAGEOUT, reclaim): unmapped like any file page; a dirty one would go to swap
+    // (shmem_writeout), which is not modelled for shmem: it stays in the shmem cache,
+    // activated. A clean one (a hole only read) is dropped: it reads as zeros again.
+    if ((f & PG_swapbacked) != 0 && (page_flags(pfn) & PG_dirty) != 0) { lru_move(pfn, PG_active, 0); return false; }
     if (!remove_cached_page(pfn, discarded)) { lru_move(pfn, PG_active, 0); return false; }
   }
   count(ST_PGSTEAL);
   return true;
+}
+
+// MADV_FREE's page at reclaim (try_to_unmap_one's lazyfree case, then shrink_folio_list):
+// clean and held by nothing but its mappings → every PTE goes to none (no swap entry: the
+// data is dropped, the next access faults in a zero page) and the page is freed. Written
+// since MADV_FREE (a dirty PTE or PG_dirty) or held otherwise → the discard is cancelled:
+// swap-backed again, on the active anon list. All or nothing here; Linux may have
+// discarded some PTEs of a page shared after fork before it meets the dirty one.
+function shrink_lazyfree(pfn: u32): bool {
+  let dirty = (page_flags(pfn) & PG_dirty) != 0;
+  rmap_walk_start(pfn);
+  for (let slot = rmap_walk_next(); slot != 0; slot = rmap_walk_next()) {
+    if (pte_dirty(load<u64>(slot))) dirty = true;
+  }
+  if (dirty || has_extra_refs(pfn)) {
+    if (dirty) page_set(pfn, PG_dirty);
+    lru_move(pfn, PG_swapbacked | PG_active, 0);
+    return false;
+  }
+  get_page(pfn); // the walk below drops the mappings' references
+  rmap_walk_start(pfn);
+  for (let slot = rmap_walk_next(); slot != 0; slot = rmap_walk_next()) {
+    store<u64>(slot, 0);
+    add_mm_counter(rmapMm, RSS_ANON, -1);
+    tlb_flush_page(rmapMm, rmapVa);
+    page_remove_rmap(pfn);
+    put_page(pfn);
+  }
+  put_page(pfn); // the last reference: freed
+  count(ST_PGSTEAL);
+  return true;
+}
+
+// MADV_FREE over [start, end) of a private anonymous VMA (madvise_free_pte_range): swap
+// entries are freed (their data is not wanted), poison markers cleared, guard markers
+// kept; each present page mapped only here loses PG_dirty (and its swap-cache copy if no
+// entry needs it); its PTE is made clean and old; then folio_mark_lazyfree: off the swap
+// path, onto the inactive file list, where reclaim discards it unless written again.
+export function lazyfree_range(mm: u32, v: u32, start: u64, end: u64): void {
+  for (let va = start; va < end; va += 4096) {
+    const slot = pt_walk(mm_pgd(mm), va, LEVEL_PTE, false);
+    if (slot <= WALK_HUGE) { va = (va | 0x1f_ffff) - 4095; continue; } // no table: next one
+    const pte = load<u64>(slot);
+    if (pte == 0) continue;
+    if (!pte_present(pte)) {
+      if (is_swap_pte(pte) && !is_pte_marker(pte)) {
+        store<u64>(slot, 0);
+        add_mm_counter(mm, RSS_SWAP, -1);
+        free_swap_and_cache(pte);
+      } else if (is_pte_marker(pte) && <u32>swp_offset(pte) == PTE_MARKER_POISON) {
+        store<u64>(slot, 0);
+      }
+      continue;
+    }
+    const page = vm_normal_page(v, va, pte);
+    if (page == NO_PAGE || (page_flags(page) & PG_anon) == 0 || folio_test_large(page)) continue;
+    const f = page_flags(page);
+    if ((f & (PG_swapcache | PG_dirty)) != 0) {
+      if (page_mapcount(page) != 1) continue;
+      if ((f & PG_swapcache) != 0) {
+        folio_free_swap(page);
+        if ((page_flags(page) & PG_swapcache) != 0) continue;
+      }
+      page_clear(page, PG_dirty);
+    }
+    if (pte_young(pte) || pte_dirty(pte)) {
+      store<u64>(slot, pte_mkold(pte_mkclean(pte)));
+      tlb_flush_page(mm, va); // a cached dirty translation would skip setting D again
+    }
+    const g = page_flags(page);
+    if ((g & (PG_swapbacked | PG_swapcache | PG_unevictable)) == PG_swapbacked) {
+      lru_move(page, 0, PG_swapbacked | PG_active | PG_referenced);
+    }
+  }
 }
 
 // Move the oldest active pages to the inactive list, making their PTEs old so the next
@@ -202,6 +285,8 @@ function advise_range(mm: u32, v: u32, start: u64, end: u64, out: bool): void {
     if (!pte_present(pte)) continue;
     const page = vm_normal_page(v, va, pte);
     if (page == NO_PAGE || (page_flags(page) & PG_mlocked) != 0) continue;
+    // folio_maybe_mapped_shared (MADV_PAGEOUT/COLD): a page another mapping maps too is left alone.
+    if (page_mapcount(page) > 1) continue;
     lru_move(page, 0, PG_active | PG_referenced);
     if (out) {
       // Paged out as if nobody had touched it: clear the accessed bits first.

@@ -66,6 +66,7 @@ export const INV_LOCKED_VM: i32 = 15; // a = mm id, b = counted pages
 export const INV_SWAP: i32 = 16; // a = swap slot, b = count
 export const INV_REF_LEAK: i32 = 17; // a = pfn, b = refcount: not mappings + caches
 export const INV_DIRTY: i32 = 18; // a = file id, b = its dirty count: not its dirty pages
+export const INV_ANON_EXCLUSIVE: i32 = 19; // a = pfn, b = which PageAnonExclusive rule (check.ts)
 export const INV_MAX: i32 = 256;
 
 const invBuf: usize = memory.data(INV_MAX * 12);

@@ -15,7 +15,7 @@ import { PG_swapcache, PG_anon_exclusive, PG_uptodate, PG_dirty, PG_swapbacked, 
   page_mapcount, page_ref } from "./page";
 import { NO_PFN, pfn_to_virt } from "./phys";
 import { lru_add, alloc_user_page, put_page } from "./lru";
-import { VM_WRITE, VM_LOCKED, vma_flags, vma_page_prot } from "./vma";
+import { VM_WRITE, VM_LOCKED, VM_SOFTDIRTY, vma_flags, vma_page_prot } from "./vma";
 import { add_mm_counter, mm_pgd, RSS_ANON, RSS_SWAP } from "./mm";
 import { page_add_new_anon_rmap, page_dup_rmap } from "./rmap";
 import { pte_lock, pte_unlock } from "./pte_alloc";
@@ -188,8 +188,15 @@ export function do_swap_page(): u32 {
   const exclusive = pte_swp_exclusive(orig) || (last && page_mapcount(pfn) == 0);
   let pte = pte_mkyoung(pfn_pte(pfn, vma_page_prot(vma)));
   if (pte_soft_dirty(orig)) pte |= _PAGE_SOFT_DIRTY;
-  if (exclusive && (vmf_flags() & FAULT_FLAG_WRITE) != 0 && (vma_flags(vma) & VM_WRITE) != 0) {
-    pte = pte_mkwrite(pte_mkdirty(pte));
+  if (pte_uffd_wp(orig)) pte |= _PAGE_UFFD_WP;
+  // R1.5 (6.x do_swap_page): an exclusive page in a writable VMA is mapped writable even on
+  // a read fault (dirty only for a write), so the next write takes no fault; not when
+  // uffd-wp or soft-dirty tracking (VM_SOFTDIRTY clear, PTE not soft-dirty) wants that fault.
+  const vf = vma_flags(vma);
+  const sdWp = (vf & VM_SOFTDIRTY) == 0 && !pte_soft_dirty(orig);
+  if (exclusive && (vf & VM_WRITE) != 0 && !pte_uffd_wp(orig) && !sdWp) {
+    pte = pte_mkwrite(pte);
+    if ((vmf_flags() & FAULT_FLAG_WRITE) != 0) pte = pte_mkdirty(pte);
   }
   get_page(pfn); // the PTE's reference
   if (page_mapcount(pfn) == 0) {

@@ -172,6 +172,9 @@ export const INVARIANT_MESSAGES: Record<number, (a: number, b: number) => string
     : `swap slot ${a}: count ${b} differs from its references`),
   17: (a, b) => `frame ${a}: refcount ${b} is not its mappings plus its page-cache and swap-cache references (a leaked or lost reference)`,
   18: (a, b) => `file ${a}: dirty count ${b} differs from its dirty cached pages`,
+  19: (a, b) => (b === 1 ? `frame ${a}: a writable PTE maps this anonymous page, which is not PageAnonExclusive`
+    : b === 2 ? `frame ${a}: PageAnonExclusive, yet mapped more than once`
+    : `frame ${a}: pinned and mapped, yet not PageAnonExclusive (a read-only pin did not unshare it)`),
 };
 
 /** A loaded core instance. */

@@ -34,10 +34,12 @@ export const freshSeed = () => ((Date.now() ^ (process.pid << 16)) >>> 0) % 2147
 export async function fuzz(ctx, { seeds, count = 100, deadline = Infinity, jobs = 2, shrink = true, shrinkBudget = 80, shrinkDeadline = Infinity, onCase } = {}) {
   const classes = new Map();
   let total = 0, agree = 0, unstableOnly = 0;
-  for (const seed of seeds) {
+  for (const [n, seed] of seeds.entries()) {
     let next = 0;
+    // An open-ended run (count Infinity) shares the remaining time equally between the seeds.
+    const until = count === Infinity && deadline !== Infinity ? Date.now() + (deadline - Date.now()) / (seeds.length - n) : deadline;
     const worker = async () => {
-      while (next < count && Date.now() < deadline) {
+      while (next < count && Date.now() < until) {
         const index = next++;
         const { raw, norm } = generateCase(seed, index);
         const r = await runCase(ctx, norm);

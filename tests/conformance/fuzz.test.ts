@@ -13,7 +13,7 @@ import { compactScenario, freshSeed, fuzz, KNOWN_FILE, liveContext } from './fuz
 
 const FIXED_SEED = 14;
 const CASES_PER_SEED = 40;
-const BUDGET_MS = 25_000;
+const BUDGET_MS = 24_000;
 
 describe('fuzz scenario generator', () => {
   it('makes valid scenarios only, reproducibly per (seed, index)', () => {
@@ -61,6 +61,18 @@ describe('fuzz scenario generator', () => {
       .toBe('madvise:dontneed[anon-private] state .→A');
     expect(signature(norm, { step: 1, in: 'child', op: 'madvise', field: 'minflt', kernel: 0, emulator: 2 }))
       .toBe('madvise:dontneed[anon-private] minflt emu>kernel (child)');
+    // A range reaching unmapped pages (past the end, or munmapped before) is tagged ~hole (item 1).
+    const holes = normalizeScenario({
+      name: 'sig2', rules: ['R8.2'], description: 'holes',
+      file: { pages: 4, cached: true },
+      steps: [
+        { op: 'mmap', id: 'a', pages: 4, prot: 'rx', flags: 'shared', anon: false }, { op: 'munmap', map: 'a', from: 1, pages: 1 },
+        { op: 'mlock', map: 'a', from: 0, pages: 3, expect: true }, { op: 'mlock', map: 'a', from: 2, pages: 2, expect: true },
+        { op: 'mlock', map: 'a', from: 2, pages: 3, expect: true },
+      ],
+    });
+    const at = (step: number) => signature(holes, { step, in: 'parent', op: 'mlock', field: 'vmlck', kernel: 4, emulator: 0 });
+    expect([at(2), at(3), at(4)]).toEqual(['mlock[file-shared-x]~hole vmlck emu<kernel', 'mlock[file-shared-x] vmlck emu<kernel', 'mlock[file-shared-x]~hole vmlck emu<kernel']);
   });
 
   it('every known class names its issue item and says why', () => {
@@ -122,11 +134,15 @@ describe('wasm-mmu vs the live kernel on random scenarios', () => {
   it(`random scenarios (seed ${FIXED_SEED} and fresh seed ${fresh}) show only known disagreement classes`, async () => {
     console.log(`conformance fuzz: fixed seed ${FIXED_SEED}, fresh seed ${fresh} (${CASES_PER_SEED} cases each; rerun: npm run conformance:fuzz -- --seed ${fresh} --count ${CASES_PER_SEED})`);
     const known = loadKnown(KNOWN_FILE);
-    const res = await fuzz(ctx, { seeds: [FIXED_SEED, fresh], count: CASES_PER_SEED, deadline: Date.now() + BUDGET_MS, shrink: false });
-    const unknown = [...res.classes.values()].filter((c) => !knownClass(known, c.signature));
+    // Half the time budget each, so the fresh seed runs even on a slow machine.
+    const runs = [];
+    for (const seed of [FIXED_SEED, fresh]) runs.push(await fuzz(ctx, { seeds: [seed], count: CASES_PER_SEED, deadline: Date.now() + BUDGET_MS / 2, shrink: false }));
+    const res = { total: runs[0].total + runs[1].total, agree: runs[0].agree + runs[1].agree, classes: new Map([...runs[0].classes, ...runs[1].classes]) };
+    const unknown = [...runs[0].classes.values(), ...runs[1].classes.values()].filter((c) => !knownClass(known, c.signature));
     const text = unknown.map((c) => `${c.signature} ×${c.count} (cases ${c.cases.join(' ')}): ${compactScenario(c.first.raw)}`);
     console.log(`conformance fuzz: ${res.total} cases, ${res.agree} agree, ${res.classes.size} classes (${res.classes.size - unknown.length} known)`);
-    expect(res.total).toBeGreaterThan(10);
+    expect(runs[0].total).toBeGreaterThan(3);
+    expect(runs[1].total).toBeGreaterThan(3);
     expect(text, 'disagreement classes not in tests/conformance/fuzz-known.json').toEqual([]);
   }, 90_000);
 });
