@@ -31,7 +31,20 @@ const SWAP_CACHE = {
   reason: 'after MADV_PAGEOUT the written-back anonymous folio is still in the swap cache, so the swap-in is a minor swap-cache hit (R11.6, R9.2); wasm-mmu frees the frame at pageout and counts a major fault',
   issue: '15: swap cache kept after MADV_PAGEOUT',
 };
+const pre64 = (p) => kernelVersion(p.release) < 604;
 const DIAGNOSES = [
+  {
+    scenario: 'fa-eof-folio-no-table',
+    when: (p) => pre64(p),
+    reason: '6.1 fault-around maps the EOF folio even when it must install the PTE table; the rule that installs a table only where a PMD could map (never across i_size) is newer (6.12.118 and 6.18 have it), and wasm-mmu models it always',
+    issue: '15: profile key for fault-around at EOF before the i_size PMD rule',
+  },
+  ...['trunc-inside-page-caches', 'populate-after-grow'].map((scenario) => ({
+    scenario,
+    when: (p, m) => pre64(p) && counts(m),
+    reason: 'on 6.1 (no per-VMA locks) a user fault that drops the mmap lock for read_folio of the not-uptodate EOF page is retried with FAULT_FLAG_TRIED and counts major; wasm-mmu models 6.4+, where the per-VMA-lock retry counts minor',
+    issue: '15: profile key for user-fault retry accounting before 6.4',
+  })),
   {
     scenario: 'guard-region',
     when: (p) => p.guardRegions === false,
