@@ -76,7 +76,7 @@ const DIAGNOSES = [
     scenario: 'swap-pageout-file-private',
     when: (p, m) => ra128(p) && (m.field === 'state' || m.field === 'pfn'), ...RA_MARKER,
   },
-  ...['cache-evict-unmapped', 'mlock-cold-file', 'populate-cold-file', 'trunc-extend-zero'].map((scenario) => ({
+  ...['cache-evict-unmapped', 'mlock-cold-file', 'populate-cold-file', 'trunc-extend-zero', 'populate-after-grow'].map((scenario) => ({
     scenario, when: (p) => ra128(p) && largeFolios(p), ...LARGE_FOLIOS,
   })),
   ...['swap-pageout-anon', 'swap-pageout-file-private', 'swap-fork', 'swap-in-write'].map((scenario) => ({
