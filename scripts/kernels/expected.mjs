@@ -34,6 +34,12 @@ const SWAP_CACHE = {
 const pre64 = (p) => kernelVersion(p.release) < 604;
 const DIAGNOSES = [
   {
+    scenario: 'exec-cold-read-forward',
+    when: (p) => p.machine === 'aarch64' && kernelVersion(p.release) >= 700,
+    reason: 'arm64 asks for 64 KiB folios for executable memory (exec_folio_order): the VM_EXEC read starts at the 16-page aligned block of the fault, not at the faulting page; wasm-mmu models x86 (order 0)',
+    issue: '15: profile key for exec_folio_order (arm64)',
+  },
+  {
     scenario: 'fa-eof-folio-no-table',
     when: (p) => pre64(p),
     reason: '6.1 fault-around maps the EOF folio even when it must install the PTE table; the rule that installs a table only where a PMD could map (never across i_size) is newer (6.12.118 and 6.18 have it), and wasm-mmu models it always',
