@@ -34,6 +34,12 @@ const SWAP_CACHE = {
 const pre64 = (p) => kernelVersion(p.release) < 604;
 const DIAGNOSES = [
   {
+    scenario: 'madv-remove-shared-file',
+    when: (p) => p.fileSystem === 'tmpfs',
+    reason: 'on tmpfs the read of a punched page allocates one zeroed shmem page (minor, no read-around), so the neighbouring hole page stays unmapped; the runner opens the tmpfs file as a MemoryFile with read-around',
+    issue: '15: tmpfs profile (shmem page-cache misses in the emulator runner)',
+  },
+  {
     scenario: 'exec-cold-read-forward',
     when: (p) => p.machine === 'aarch64' && kernelVersion(p.release) >= 700,
     reason: 'arm64 asks for 64 KiB folios for executable memory (exec_folio_order): the VM_EXEC read starts at the 16-page aligned block of the fault, not at the faulting page; wasm-mmu models x86 (order 0)',
