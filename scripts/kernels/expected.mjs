@@ -86,11 +86,13 @@ const DIAGNOSES = [
   })),
   {
     scenario: 'swap-pageout-file-private',
-    when: (p, m) => ra128(p) && (m.field === 'state' || m.field === 'pfn'), ...RA_MARKER,
+    when: (p, m) => ra128(p) && !largeFolios(p) && (m.field === 'state' || m.field === 'pfn'), ...RA_MARKER,
   },
   ...['cache-evict-unmapped', 'mlock-cold-file', 'populate-cold-file', 'trunc-extend-zero', 'populate-after-grow'].map((scenario) => ({
     scenario, when: (p) => ra128(p) && largeFolios(p), ...LARGE_FOLIOS,
   })),
+  // The re-read after MADV_PAGEOUT: one 16-page folio, no marker page left unmapped.
+  { scenario: 'swap-pageout-file-private', when: (p, m) => ra128(p) && largeFolios(p) && (m.field === 'state' || m.field === 'pfn'), ...LARGE_FOLIOS },
   ...['swap-pageout-anon', 'swap-pageout-file-private', 'swap-fork', 'swap-in-write'].map((scenario) => ({
     scenario, when: (p, m) => p.swap && counts(m), ...SWAP_CACHE,
   })),
