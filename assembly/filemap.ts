@@ -508,8 +508,12 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
   const file = vma_file(vma);
   const eof = file_pages(file);
   const faultVa = vmf_address();
-  if (eof > 0 && startPgoff < eof && load<u64>(vmf_pmd()) == 0) {
+  if (load<u64>(vmf_pmd()) == 0) {
+    // No table yet: Linux installs one only once next_uptodate_folio found a folio in the
+    // window (filemap_map_pmd); an empty window (e.g. wholly past EOF) leaves the PMD none.
+    if (eof == 0 || startPgoff >= eof) return 0;
     const last = endPgoff < eof ? endPgoff : eof - 1;
+    let found = false;
     for (let pg = startPgoff; pg <= last; pg++) {
       const pfn = filemap_ready_page(file, pg, eof);
       if (pfn == NO_PFN) continue;
@@ -522,8 +526,10 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
       if (next > eof) next = pg + 1;
       if ((file_flags(file) & AS_SHMEM) == 0 && next >= eof) return 0;
       if (folio_test_large(pfn) && do_set_pmd(vma, mm, pfn, faultVa) == 0) return 512;
+      found = true;
       break;
     }
+    if (!found) return 0;
   }
   if (!pte_alloc_vmf(faultVa) || eof == 0) return 0;
   const last = endPgoff < eof ? endPgoff : eof - 1;

@@ -421,3 +421,26 @@ describe('R2.9 / R11.6 cold cache and read-around', () => {
     expect(mmu.checkInvariants()).toEqual([]);
   });
 });
+
+describe('R2.4 / R10.1 a fault-around window with no ready folio installs no PTE table', () => {
+  it('R10.1 a SIGBUS fault wholly past EOF leaves the PMD none, so a later window led by the EOF folio maps nothing (fuzz seed 14 case 14)', async () => {
+    // 6-page file at table index 507: file pages 0-4 in the first PTE table, the EOF page 5
+    // at index 0 of the next one. Page 25's window (indexes 16-31 of that table) is all past
+    // EOF: Linux's filemap_map_pages finds no folio and returns before filemap_map_pmd, and
+    // the fault ends in SIGBUS without finish_fault, so no table. Page 12's window then starts
+    // with the EOF folio and no table: nothing may be mapped (PMD across i_size, Linux 6.18).
+    const { mmu, mm, file } = await setup({}, 6);
+    const va = map(mm, file, BASE + 507 * PG, 32);
+    const bus = (page: number) => {
+      let err: unknown = null;
+      try { mm.touch(va + page * PG, 1); } catch (e) { err = e; }
+      expect(err, `page ${page}`).toBeInstanceOf(BusError);
+    };
+    bus(25);
+    bus(12);
+    expect(present(mm, va, 32)).toBe('.'.repeat(32));
+    expect(mm.read(va + 5 * PG, 1)[0]).toBe(6);
+    expect(present(mm, va, 32)).toBe(pm(32, [5, 5]));
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
