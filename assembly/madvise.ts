@@ -39,11 +39,12 @@ export const MADV_PAGEOUT: i32 = 21;
 export const MADV_POPULATE_READ: i32 = 22;
 export const MADV_POPULATE_WRITE: i32 = 23;
 export const MADV_DONTNEED_LOCKED: i32 = 24;
+export const MADV_COLLAPSE: i32 = 25;
 export const MADV_GUARD_INSTALL: i32 = 102;
 export const MADV_GUARD_REMOVE: i32 = 103;
 
 function known(advice: i32): bool {
-  return (advice >= 0 && advice <= 4) || (advice >= 8 && advice <= 24) ||
+  return (advice >= 0 && advice <= 4) || (advice >= 8 && advice <= 25) ||
     advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE;
 }
 
@@ -89,6 +90,7 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
   if (end == start) return 0;
   // A range reaching above TASK_SIZE is not refused as such: no VMA is there, so it is a
   // hole like any other (ENOMEM, after advising what is mapped).
+  if (advice == MADV_COLLAPSE) return madvise_collapse(mm, start, end);
   if (advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE) return madvise_populate(mm, start, end, advice);
   if (advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE) return madvise_guard(mm, start, end, advice == MADV_GUARD_INSTALL);
   // Check every VMA first, so an EINVAL changes nothing.
@@ -244,3 +246,48 @@ function madvise_populate(mm: u32, start: u64, end: u64, advice: i32): i32 {
   return 0;
 }
 
+
+// MADV_COLLAPSE (6.1+, R9.1's walk; issue 14 N3): a valid advice, applied VMA by VMA
+// (madvise_walk_vmas: a hole is ENOMEM at the end, the first failing VMA stops the walk).
+// Per VMA, madvise_collapse: EINVAL unless a PMD-sized THP is allowed there for a forced
+// collapse (thp_vma_allowable_order with TVA_FORCED_COLLAPSE: not VM_NOHUGEPAGE, not special,
+// not DAX, and the VMA holds a whole aligned 2 MiB block with its file offset congruent).
+// The range is then rounded inward to 2 MiB blocks, hstart up and hend down, and the answer
+// is 0 when every one of the (hend - hstart) >> 21 blocks collapsed: with hstart == hend
+// there is none to do (0); a range inside one block, touching neither of its edges, has
+// hstart > hend, whose unsigned count is never reached (EINVAL, as 6.18 shows). The emulator
+// keeps anonymous memory in 4 KiB pages, so a whole block fails as SCAN_FAIL does (EINVAL).
+function madvise_collapse(mm: u32, start: u64, end: u64): i32 {
+  let unmapped: i32 = 0;
+  let at = start;
+  let v = find_vma(mm, start);
+  while (at < end) {
+    if (v == 0) return -ENOMEM;
+    if (vma_start(v) > at) {
+      unmapped = -ENOMEM;
+      at = vma_start(v);
+      if (at >= end) break;
+    }
+    const e = vma_end(v) < end ? vma_end(v) : end;
+    if (!collapse_allowed(v)) return -EINVAL;
+    const hstart = (at + PMD_BYTES - 1) & ~(PMD_BYTES - 1);
+    const hend = e & ~(PMD_BYTES - 1);
+    if (hstart != hend) return -EINVAL;
+    at = vma_end(v);
+    v = vma_next(v);
+  }
+  return unmapped;
+}
+
+const PMD_BYTES: u64 = 2 << 20;
+
+function collapse_allowed(v: u32): bool {
+  if ((vma_flags(v) & (VM_NOHUGEPAGE | VM_SPECIAL | VM_HUGETLB)) != 0) return false;
+  if ((vma_iflags(v) & VMA_DAX) != 0) return false;
+  const haddr = (vma_end(v) - PMD_BYTES) & ~(PMD_BYTES - 1);
+  if (vma_end(v) < PMD_BYTES || haddr < vma_start(v)) return false;
+  // A file VMA's pages must line up with the file's 2 MiB folios.
+  if (!vma_is_anonymous(v) && ((vma_pgoff(v) - (vma_start(v) >> 12)) & 511) != 0) return false;
+  return true;
+}
+import { vma_iflags, VMA_DAX } from "./vma";
