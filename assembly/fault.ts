@@ -14,7 +14,7 @@ import { lru_add, alloc_user_page, put_page, try_reclaim, folio_test_large, foli
   folio_nr_pages } from "./lru";
 import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISSING, VM_ACCESS_FLAGS, VM_GROWSDOWN,
   vma_flags, vma_start, vma_end, vma_file, vma_iflags, vma_page_prot, is_cow_mapping,
-  linear_page_index, vma_is_anonymous, VMA_DAX, vma_anon_vma, set_vma_anon_vma } from "./vma";
+  linear_page_index, vma_is_anonymous, VMA_DAX, VM_LOCKED, vma_anon_vma, set_vma_anon_vma } from "./vma";
 import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_majflt,
   mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM, mm_family } from "./mm";
 import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon } from "./rmap";
@@ -24,7 +24,7 @@ import { file_flags, AS_HAS_FAULT, AS_HAS_MAP_PAGES, AS_NO_MAP_PAGES, AS_HAS_PAG
   AS_HAS_PFN_MKWRITE, AS_DAX, mark_page_dirty, file_pages, pc_lookup } from "./mapping";
 import { pte_alloc_vmf, prealloc_pte, release_prealloc, pte_lock, pte_unlock } from "./pte_alloc";
 import { set_pte, do_set_pmd, huge_pmd_fault } from "./install";
-import { mlock_new_folio } from "./mlock_folio";
+import { mlock_new_folio, munlock_vma_folio } from "./mlock_folio";
 import { do_swap_page, folio_free_swap } from "./swap";
 import { do_discard_fault } from "./hinting";
 import { expand_stack } from "./stack";
@@ -311,6 +311,7 @@ function wp_page_copy(old: u32): u32 {
   store<u64>(slot, entry);
   pte_unlock();
   if (old != NO_PAGE) {
+    if ((vma_flags(vma) & VM_LOCKED) != 0) munlock_vma_folio(old); // R8.6: the rmap removal munlocks
     page_remove_rmap(old);
     put_page(old);
   }

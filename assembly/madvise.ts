@@ -92,107 +92,110 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
   // hole like any other (ENOMEM, after advising what is mapped).
   if (advice == MADV_COLLAPSE) return madvise_collapse(mm, start, end);
   if (advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE) return madvise_populate(mm, start, end, advice);
-  if (advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE) return madvise_guard(mm, start, end, advice == MADV_GUARD_INSTALL);
-  // Check every VMA first, so an EINVAL changes nothing.
-  let hole = false;
+  // madvise_walk_vmas (R9.1): the advice is applied VMA by VMA. A hole is skipped and
+  // reported as ENOMEM at the end (so is a range running past the last VMA); the first VMA
+  // that refuses the advice stops the walk with its error, the VMAs before it advised.
+  let unmapped: i32 = 0;
   let at = start;
   let v = find_vma(mm, start);
-  while (v != 0 && vma_start(v) < end) {
-    if (vma_start(v) > at) hole = true;
-    const f = vma_flags(v);
-    if (advice == MADV_DONTNEED && (f & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) != 0) return -EINVAL;
-    if (advice == MADV_DONTNEED_LOCKED && (f & (VM_PFNMAP | VM_HUGETLB)) != 0) return -EINVAL;
-    if (advice == MADV_REMOVE) {
-      const r = remove_allowed(v);
-      if (r < 0) return r;
+  while (at < end) {
+    if (v == 0) return -ENOMEM;
+    if (vma_start(v) > at) {
+      unmapped = -ENOMEM;
+      at = vma_start(v);
+      if (at >= end) break;
     }
-    if (advice == MADV_FREE && !vma_is_anonymous(v)) return -EINVAL;
-    if ((advice == MADV_COLD || advice == MADV_PAGEOUT) && (f & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) != 0) return -EINVAL;
-    if (is_flag_advice(advice) && new_flags(v, advice) == 0xffff_ffff) return -EINVAL;
-    at = vma_end(v);
-    v = vma_next(v);
+    const r = madvise_vma_behavior(mm, v, at, vma_end(v) < end ? vma_end(v) : end, advice);
+    if (r < 0) return r;
+    // Continue after the VMA that now covers `at`: a merge may have freed v or its next.
+    at = vma_end(madvVma);
+    v = vma_next(madvVma);
   }
-  if (at < end) hole = true;
-  if (find_vma(mm, start) == 0 || vma_start(find_vma(mm, start)) >= end) return -ENOMEM;
-  if (is_flag_advice(advice)) {
-    // madvise reports a failed split as EAGAIN ("kernel resources temporarily unavailable").
-    const r = split_for_flags(mm, start, end, advice_flags, <u32>advice);
-    if (r < 0) return r == -ENOMEM ? -EAGAIN : r;
-  }
-  v = find_vma(mm, start);
-  while (v != 0 && vma_start(v) < end) {
-    let next = vma_next(v);
-    const s = vma_start(v) > start ? vma_start(v) : start;
-    const e = vma_end(v) < end ? vma_end(v) : end;
-    if (is_flag_advice(advice)) {
-      const nf = new_flags(v, advice);
-      if (nf != vma_flags(v)) {
-        set_vma_flags(v, nf);
-        // Continue after the VMA that now covers v: a merge may have freed v or its next.
-        next = vma_next(vma_merge_around(mm, v));
-      }
-    } else if (advice == MADV_DONTNEED || advice == MADV_DONTNEED_LOCKED) {
-      tlb_gather_mmu(mm);
-      zap_page_range(mm, v, s, e, true); // R9.1: "even cows"
-      tlb_finish_mmu();
-    } else if (advice == MADV_REMOVE) {
-      const first = vma_pgoff(v) + ((s - vma_start(v)) >> 12);
-      shmem_punch_hole(vma_file(v), first, first + ((e - s) >> 12) - 1);
-    } else if (advice == MADV_WILLNEED) {
-      const file = vma_file(v);
-      if (file == 0 || (file_flags(file) & AS_SHMEM) != 0) swapin_range(mm, v, s, e);
-      else if ((file_flags(file) & AS_DAX) == 0) {
-        const first = vma_pgoff(v) + ((s - vma_start(v)) >> 12);
-        page_cache_ra(file, first, <u32>((e - s) >> 12), 0xffff_ffff_ffff_ffff);
-      }
-    } else if (advice == MADV_PAGEOUT) {
-      pageout_range(mm, v, s, e);
-    } else if (advice == MADV_COLD) {
-      cold_range(mm, v, s, e);
-    } else if (advice == MADV_FREE) {
-      lazyfree_range(mm, v, s, e); // lazily freeable: reclaim discards what stays clean
-    }
-    v = next;
-  }
-  return hole ? -ENOMEM : 0;
+  return unmapped;
 }
 
-// R1.5, R11.3 guard regions (6.13+; conformance scenario guard-region). INSTALL zaps the range
-// ("even cows") and leaves a guard marker in every PTE (a touch is SIGSEGV SEGV_MAPERR); the
-// VMA gets an anon_vma so fork copies the markers. REMOVE clears the markers: the pages fault
-// in afresh. EINVAL on VM_SPECIAL or hugetlb VMAs (INSTALL: locked ones too), checked first;
-// ENOMEM for a hole, after doing what is mapped.
-function madvise_guard(mm: u32, start: u64, end: u64, install: bool): i32 {
+// The VMA covering the range madvise_vma_behavior advised, after any split or merge.
+let madvVma: u32 = 0;
+
+// Advice on [s, e) inside VMA v (Linux's madvise_vma_behavior): 0 or -errno.
+function madvise_vma_behavior(mm: u32, v: u32, s: u64, e: u64, advice: i32): i32 {
+  madvVma = v;
+  const f = vma_flags(v);
+  if (is_flag_advice(advice)) {
+    const nf = new_flags(v, advice);
+    if (nf == 0xffff_ffff) return -EINVAL;
+    if (nf == f) return 0; // madvise_update_vma: nothing to change, no split
+    // madvise reports a failed split as EAGAIN ("kernel resources temporarily unavailable").
+    const r = split_for_flags(mm, s, e, advice_flags, <u32>advice);
+    if (r < 0) return r == -ENOMEM ? -EAGAIN : r;
+    const w = find_vma(mm, s);
+    set_vma_flags(w, nf);
+    madvVma = vma_merge_around(mm, w);
+    return 0;
+  }
+  if (advice == MADV_DONTNEED || advice == MADV_DONTNEED_LOCKED || advice == MADV_FREE) {
+    // madvise_dontneed_free_valid_vma: only DONTNEED_LOCKED may touch a locked VMA (R8.2).
+    if ((f & (VM_PFNMAP | VM_HUGETLB | (advice == MADV_DONTNEED_LOCKED ? 0 : VM_LOCKED))) != 0) return -EINVAL;
+    if (advice == MADV_FREE) {
+      if (!vma_is_anonymous(v)) return -EINVAL;
+      lazyfree_range(mm, v, s, e); // lazily freeable: reclaim discards what stays clean
+      return 0;
+    }
+    tlb_gather_mmu(mm);
+    zap_page_range(mm, v, s, e, true); // R9.1: "even cows"
+    tlb_finish_mmu();
+  } else if (advice == MADV_REMOVE) {
+    const r = remove_allowed(v);
+    if (r < 0) return r;
+    const first = vma_pgoff(v) + ((s - vma_start(v)) >> 12);
+    shmem_punch_hole(vma_file(v), first, first + ((e - s) >> 12) - 1);
+  } else if (advice == MADV_WILLNEED) {
+    const file = vma_file(v);
+    if (file == 0 || (file_flags(file) & AS_SHMEM) != 0) swapin_range(mm, v, s, e);
+    else if ((file_flags(file) & AS_DAX) == 0) {
+      const first = vma_pgoff(v) + ((s - vma_start(v)) >> 12);
+      page_cache_ra(file, first, <u32>((e - s) >> 12), 0xffff_ffff_ffff_ffff);
+    }
+  } else if (advice == MADV_COLD || advice == MADV_PAGEOUT) {
+    if ((f & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) != 0) return -EINVAL; // can_madv_lru_vma
+    if (advice == MADV_PAGEOUT) pageout_range(mm, v, s, e);
+    else cold_range(mm, v, s, e);
+  } else if (advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE) {
+    return madvise_guard(mm, v, s, e, advice == MADV_GUARD_INSTALL);
+  } else if (advice == MADV_COLLAPSE) {
+    // A known advice (length 0 succeeds), but no VMA qualifies for a synchronous THP
+    // collapse here: 6.18.44 answers EINVAL for every kind of VMA (scenario madv-collapse-einval).
+    return -EINVAL;
+  }
+  return 0;
+}
+
+// R1.5, R11.3 guard regions (6.13+; conformance scenario guard-region), on [s, e) of VMA v.
+// INSTALL zaps the range ("even cows"; markers already there stay) and leaves a guard marker
+// in every PTE (a touch is SIGSEGV SEGV_MAPERR); the VMA gets an anon_vma so fork copies the
+// markers. REMOVE clears the markers: the pages fault in afresh. EINVAL on VM_SPECIAL or
+// hugetlb VMAs (INSTALL: locked ones too).
+function madvise_guard(mm: u32, v: u32, s: u64, e: u64, install: bool): i32 {
   const bad = VM_SPECIAL | VM_HUGETLB | (install ? VM_LOCKED : 0);
-  for (let v = find_vma(mm, start); v != 0 && vma_start(v) < end; v = vma_next(v)) {
-    if ((vma_flags(v) & bad) != 0) return -EINVAL;
-  }
+  if ((vma_flags(v) & bad) != 0) return -EINVAL;
   const marker = swp_entry(SWP_MARKER_TYPE, PTE_MARKER_GUARD);
-  let at = start;
-  let hole = false;
-  for (let v = find_vma(mm, start); v != 0 && vma_start(v) < end; v = vma_next(v)) {
-    if (vma_start(v) > at) hole = true;
-    const s = vma_start(v) > start ? vma_start(v) : start;
-    const e = vma_end(v) < end ? vma_end(v) : end;
-    if (install) {
-      if (vma_anon_vma(v) == 0) set_vma_anon_vma(v, mm_family(mm)); // anon_vma_prepare
-      tlb_gather_mmu(mm);
-      zap_page_range(mm, v, s, e, true);
-      tlb_finish_mmu();
-    }
-    for (let va = s; va < e; va += 4096) {
-      const before = nr_pgtables();
-      const slot = pt_walk(mm_pgd(mm), va, LEVEL_PTE, install);
-      mm_add_ptes(mm, <i32>(nr_pgtables() - before));
-      if (slot == WALK_NOMEM) return -ENOMEM;
-      if (slot <= WALK_HUGE) continue;
-      const pte = load<u64>(slot);
-      if (install && pte == 0) store<u64>(slot, marker);
-      else if (!install && is_pte_marker(pte) && <u32>swp_offset(pte) == PTE_MARKER_GUARD) store<u64>(slot, 0);
-    }
-    at = vma_end(v);
+  if (install) {
+    if (vma_anon_vma(v) == 0) set_vma_anon_vma(v, mm_family(mm)); // anon_vma_prepare
+    tlb_gather_mmu(mm);
+    zap_page_range(mm, v, s, e, true);
+    tlb_finish_mmu();
   }
-  return hole || at < end ? -ENOMEM : 0;
+  for (let va = s; va < e; va += 4096) {
+    const before = nr_pgtables();
+    const slot = pt_walk(mm_pgd(mm), va, LEVEL_PTE, install);
+    mm_add_ptes(mm, <i32>(nr_pgtables() - before));
+    if (slot == WALK_NOMEM) return -ENOMEM;
+    if (slot <= WALK_HUGE) continue;
+    const pte = load<u64>(slot);
+    if (install && pte == 0) store<u64>(slot, marker);
+    else if (!install && is_pte_marker(pte) && <u32>swp_offset(pte) == PTE_MARKER_GUARD) store<u64>(slot, 0);
+  }
+  return 0;
 }
 import { swp_entry, swp_offset, is_pte_marker, SWP_MARKER_TYPE, PTE_MARKER_GUARD } from "./pte";
 import { pt_walk, nr_pgtables, LEVEL_PTE, WALK_NOMEM, WALK_HUGE } from "./pgtable";

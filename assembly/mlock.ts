@@ -12,7 +12,7 @@ import { mm_pgd, find_vma, mm_first_vma, mm_locked_vm, mm_add_locked_vm, mm_meml
   mm_total_vm, set_mm_def_flags } from "./mm";
 import { vm_normal_page, NO_PAGE } from "./special";
 import { file_flags, set_file_flags, AS_MLOCKED } from "./mapping";
-import { split_at_edges, vma_merge_around } from "./mmap";
+import { split_for_flags, vma_merge_around } from "./mmap";
 import { mm_populate } from "./gup";
 import { mlock_vma_folio, munlock_vma_folio } from "./mlock_folio";
 
@@ -79,21 +79,30 @@ function locked_in_range(mm: u32, start: u64, end: u64): u64 {
 
 @inline function limited(mm: u32): bool { return mm_memlock_limit(mm) != 0xffff_ffff; }
 
-// Apply a lock setting to [start, end): all-or-nothing on coverage (ENOMEM before any change).
+// A VMA's flags with the lock setting `newLock` as mlock_fixup would leave them (R8.4:
+// VMAs that are never locked keep theirs).
+function lock_flags(v: u32, newLock: u32): u32 {
+  return lockable(v) ? (vma_flags(v) & ~VM_LOCKED_MASK) | newLock : vma_flags(v);
+}
+
+// Apply a lock setting to [start, end) VMA by VMA, as Linux's apply_vma_lock_flags: the
+// range must start inside a VMA; at a hole, or past the last VMA, it stops with ENOMEM and
+// the VMAs before keep their new setting (R8.1). A VMA whose flags do not change is neither
+// split nor merged (mlock_fixup returns early).
 function apply_vma_lock_flags(mm: u32, start: u64, end: u64, newLock: u32): i32 {
-  let at = start;
   let v = find_vma(mm, start);
+  if (v == 0 || vma_start(v) > start) return -ENOMEM;
+  let at = start;
   while (at < end) {
     if (v == 0 || vma_start(v) > at) return -ENOMEM;
+    if (lock_flags(v, newLock) != vma_flags(v)) {
+      const r = split_for_flags(mm, at, vma_end(v) < end ? vma_end(v) : end, lock_flags, newLock);
+      if (r < 0) return r;
+      // Continue after the VMA that now covers it: a merge may have freed v's neighbour.
+      v = mlock_fixup(mm, find_vma(mm, at), newLock);
+    }
     at = vma_end(v);
     v = vma_next(v);
-  }
-  const r = split_at_edges(mm, start, end);
-  if (r < 0) return r;
-  v = find_vma(mm, start);
-  while (v != 0 && vma_start(v) < end) {
-    // Continue after the VMA that now covers v: a merge may have freed v's neighbour.
-    v = vma_next(mlock_fixup(mm, v, newLock));
   }
   return 0;
 }

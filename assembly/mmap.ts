@@ -318,7 +318,7 @@ export function unmap_region(mm: u32, start: u64, end: u64): void {
   let v = find_vma(mm, start);
   while (v != 0 && vma_start(v) < end) {
     const next = vma_next(v);
-    zap_page_range(mm, v, vma_start(v), vma_end(v), true);
+    zap_page_range(mm, v, vma_start(v), vma_end(v), true, true);
     detach(mm, v);
     v = next;
   }
@@ -343,7 +343,7 @@ export function exit_mmap(mm: u32): void {
   let v = mm_first_vma(mm);
   while (v != 0) {
     const next = vma_next(v);
-    zap_page_range(mm, v, vma_start(v), vma_end(v), true);
+    zap_page_range(mm, v, vma_start(v), vma_end(v), true, true);
     detach(mm, v);
     v = next;
   }

@@ -78,24 +78,25 @@ export function do_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 {
   }
   const newbits: u32 = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) |
     (prot & PROT_EXEC ? VM_EXEC : 0);
-  // Validate the whole range first, so a failure changes nothing.
-  let at = start;
+  // R9.5: the range is changed VMA by VMA (do_mprotect_pkey's mprotect_fixup loop). It must
+  // start inside a VMA; a hole or EACCES further on stops the loop with the VMAs before it
+  // already changed, and a range running past the last VMA is ENOMEM after changing them all.
   let v = find_vma(mm, start);
-  while (at < end) {
-    if (v == 0 || vma_start(v) > at) return -ENOMEM;
-    // VM_MAY* sit four bits above the permission they allow (R9.5: EACCES).
-    if ((newbits & ~(vma_flags(v) >> 4) & VM_ACCESS_FLAGS) != 0) return -EACCES;
-    at = vma_end(v);
-    v = vma_next(v);
-  }
-  const r = split_for_flags(mm, start, end, mprotect_flags, newbits);
-  if (r < 0) return r;
+  if (v == 0 || vma_start(v) > start) return -ENOMEM;
+  let err: i32 = 0;
+  let at = start;
   let lowered = false;
-  v = find_vma(mm, start);
-  while (v != 0 && vma_start(v) < end) {
+  while (at < end) {
+    if (v == 0 || vma_start(v) > at) { err = -ENOMEM; break; }
+    // VM_MAY* sit four bits above the permission they allow (R9.5: EACCES).
+    if ((newbits & ~(vma_flags(v) >> 4) & VM_ACCESS_FLAGS) != 0) { err = -EACCES; break; }
+    const e = vma_end(v) < end ? vma_end(v) : end;
     const old = vma_flags(v);
     const nf = mprotect_flags(v, newbits);
-    if (nf == old) { v = vma_next(v); continue; } // mprotect_fixup: nothing to do here
+    if (nf == old) { at = vma_end(v); v = vma_next(v); continue; } // mprotect_fixup: nothing to do here
+    const r = split_for_flags(mm, at, e, mprotect_flags, newbits);
+    if (r < 0) { err = r; break; }
+    v = find_vma(mm, at);
     set_vma_flags(v, nf);
     vma_set_page_prot(v);
     if (change_protection(mm, v, vma_start(v), vma_end(v))) lowered = true;
@@ -105,10 +106,12 @@ export function do_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 {
       mm_populate(mm, vma_start(v), vma_end(v), true, false);
     }
     // Continue after the VMA that now covers v: a merge may have freed v or its next.
-    v = vma_next(vma_merge_around(mm, v));
+    const m = vma_merge_around(mm, v);
+    at = vma_end(m);
+    v = vma_next(m);
   }
   if (lowered) tlb_flush_range(mm, start, (end - start) >> 12);
-  return 0;
+  return err;
 }
 
 // clear_refs 4 (R9.9): clear soft-dirty everywhere, write-protect, start tracking.

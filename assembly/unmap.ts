@@ -4,7 +4,8 @@
 // R10.2, R10.3).
 
 import { PMD_SIZE } from "./config";
-import { _PAGE_PSE, pte_present, pte_pfn, pte_dirty, pte_young, is_swap_pte, is_pte_marker } from "./pte";
+import { _PAGE_PSE, pte_present, pte_pfn, pte_dirty, pte_young, is_swap_pte, is_pte_marker, swp_offset,
+  PTE_MARKER_GUARD } from "./pte";
 import { PG_referenced, PG_swapbacked, page_set, page_flags } from "./page";
 import { LEVEL_PTE, LEVEL_PMD, LEVEL_PGD, WALK_HUGE, pt_walk, slot_addr, table_index, pgtable_free } from "./pgtable";
 import { vma_start, vma_end, vma_pgoff, vma_file_next, vma_mm, vma_flags, VM_LOCKED } from "./vma";
@@ -19,9 +20,11 @@ import { zap_huge_pmd } from "./install";
 
 // Clear one PTE and release what it held. `evenCows` false spares private anonymous
 // copies (page-cache invalidation); true zaps them too (truncate, munmap, DONTNEED).
-export function zap_pte(mm: u32, vma: u32, va: u64, slot: usize, evenCows: bool): void {
+// Guard markers stay unless `dropMarkers` (munmap and exit: ZAP_FLAG_DROP_MARKER, R1.5).
+export function zap_pte(mm: u32, vma: u32, va: u64, slot: usize, evenCows: bool, dropMarkers: bool = false): void {
   const pte = load<u64>(slot);
   if (pte == 0) return;
+  if (!dropMarkers && is_pte_marker(pte) && <u32>swp_offset(pte) == PTE_MARKER_GUARD) return;
   if (pte_present(pte)) {
     const page = vm_normal_page(vma, va, pte);
     if (page == NO_PAGE) {
@@ -53,16 +56,16 @@ export function zap_pte(mm: u32, vma: u32, va: u64, slot: usize, evenCows: bool)
 }
 
 // Zap [addr, end) inside the one PTE table `table` (Linux's zap_pte_range).
-function zap_pte_range(mm: u32, vma: u32, table: u32, addr: u64, end: u64, evenCows: bool): void {
+function zap_pte_range(mm: u32, vma: u32, table: u32, addr: u64, end: u64, evenCows: bool, dropMarkers: bool): void {
   let idx = table_index(addr, LEVEL_PTE);
   for (let a = addr; a < end; a += 4096) {
-    zap_pte(mm, vma, a, slot_addr(table, idx), evenCows);
+    zap_pte(mm, vma, a, slot_addr(table, idx), evenCows, dropMarkers);
     idx++;
   }
 }
 
 // Zap [start, end) of one VMA (start/end page aligned, inside the VMA).
-export function zap_page_range(mm: u32, vma: u32, start: u64, end: u64, evenCows: bool): void {
+export function zap_page_range(mm: u32, vma: u32, start: u64, end: u64, evenCows: bool, dropMarkers: bool = false): void {
   const pgd = mm_pgd(mm);
   let va = start;
   while (va < end) {
@@ -75,7 +78,7 @@ export function zap_page_range(mm: u32, vma: u32, start: u64, end: u64, evenCows
         if ((pmd & _PAGE_PSE) != 0) {
           zap_huge_pmd(mm, vma, va, pmdSlot);
         } else {
-          zap_pte_range(mm, vma, pte_pfn(pmd), va, next, evenCows);
+          zap_pte_range(mm, vma, pte_pfn(pmd), va, next, evenCows, dropMarkers);
         }
       }
     }

@@ -6,6 +6,7 @@
 //   field ∈ 'observation' (one side has no observation for this step) | 'in' | 'minflt' |
 //           'majflt' | 'signal' | 'sigCode' | 'sigPage' | 'errno' | 'value' | 'vmlck' |
 //           'map' (one side did not record the map) | 'pages' (map lengths differ) |
+//           'referenced' (smaps KiB of the map) |
 //           'state' | 'pfn' | 'softDirty' | 'mlocked'   (per page: `page` is set)
 // A `null` count on the kernel side means "not measured" (fork, exit, clearRefs) and is not
 // compared.
@@ -54,6 +55,9 @@ export function compareObservations(kernel, emulator, { ignore = [], unstable = 
         push({ ...base, field: 'pages', map: id, kernel: km.state.length, emulator: (em.state ?? '').length });
         continue;
       }
+      // smaps `Referenced:` of the map's VMA, in KiB (expect.referenced only).
+      if (km.referenced !== undefined && km.referenced !== em.referenced)
+        push({ ...base, field: 'referenced', map: id, kernel: km.referenced, emulator: em.referenced ?? null });
       for (const f of PAGE_FIELDS) {
         if (km[f] === undefined) continue;
         const ks = km[f];

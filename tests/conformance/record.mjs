@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { GOLDEN_DIR, loadScenarios, scenarioHash } from './lib/scenario.mjs';
 import { buildHarness, detectProfile, hostCapability, runOnKernel, unmetRequirement, PROFILE_KEYS } from './lib/kernel.mjs';
 import { compareObservations, formatTable } from './compare.mjs';
+import { goldenForProfile } from './emulator.mjs';
 
 /** Golden JSON: one key per line, one observation per line (small, reviewable diffs). */
 export function formatGolden(doc) {
@@ -39,10 +40,13 @@ export function recordScenario(harness, norm, profile, runs = 3) {
   const base = { scenario: norm.name, rules: norm.rules, kernel: profile.release, scenarioHash: scenarioHash(norm) };
   const unmet = unmetRequirement(norm, profile);
   if (unmet) return { ...base, skipped: unmet };
-  const first = runOnKernel(harness, norm);
+  // `harness`: a built harness (run here), or a function returning the next run's observation
+  // document (runs made elsewhere, e.g. inside a QEMU guest: scripts/kernels/).
+  const run = typeof harness === 'function' ? () => harness(norm) : () => runOnKernel(harness, norm);
+  const first = run();
   const seen = new Map();
   for (let r = 1; r < runs; r++) {
-    const again = runOnKernel(harness, norm);
+    const again = run();
     for (const m of compareObservations(first, again)) {
       const e = unstableEntry(m);
       seen.set(JSON.stringify(e), e);
@@ -71,7 +75,8 @@ function main(argv) {
   const harness = buildHarness();
   try {
     const profile = detectProfile(harness);
-    const dir = join(GOLDEN_DIR, profile.release);
+    // The golden dir of this profile (a rebuild of a recorded kernel keeps its dir), else a new one.
+    const dir = join(GOLDEN_DIR, goldenForProfile(profile) ?? profile.release);
     if (check) {
       const rows = scenarios.map((s) => {
         const file = join(dir, `${s.name}.json`);
@@ -86,7 +91,11 @@ function main(argv) {
       return;
     }
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
+    // A dir recorded by another build of this kernel keeps its profile (it matched in every
+    // compared key); each golden file names the release that recorded it.
+    const pf = join(dir, 'profile.json');
+    const kept = existsSync(pf) ? JSON.parse(readFileSync(pf, 'utf8')) : null;
+    writeFileSync(pf, JSON.stringify(kept ? { ...profile, ...kept } : profile, null, 2) + '\n');
     console.log(`kernel ${profile.release}: zeroPage=${profile.zeroPage} softDirty=${profile.softDirty} faultAroundBytes=${profile.faultAroundBytes} (${profile.faultAroundSource}) fs=${profile.fileSystem} thp=${profile.thp}`);
     const t0 = Date.now();
     const flagged = [];
@@ -99,7 +108,7 @@ function main(argv) {
     }
     if (!only.length) {
       const names = new Set(scenarios.map((s) => `${s.name}.json`));
-      for (const f of readdirSync(dir)) if (f.endsWith('.json') && f !== 'profile.json' && !names.has(f)) rmSync(join(dir, f));
+      for (const f of readdirSync(dir)) if (f.endsWith('.json') && f !== 'profile.json' && f !== 'expected-mismatches.json' && !names.has(f)) rmSync(join(dir, f));
     }
     console.log(`${scenarios.length} scenarios recorded in ${dir} (${((Date.now() - t0) / 1000).toFixed(1)} s)` +
       (flagged.length ? `; not repeatable: ${flagged.join(', ')}` : '; all repeatable'));

@@ -11,6 +11,7 @@ export interface Expect {
   softDirty: boolean;   // also record pagemap bit 55 per page
   mlocked: boolean;     // also record PG_mlocked per present page (kpageflags bit 33)
   vmlck: boolean;       // also record VmLck (KiB) of the process
+  referenced?: true;    // also record each map's smaps Referenced: (KiB), seed 001
 }
 
 interface StepBase { in: Who; expect?: Expect }
@@ -37,7 +38,7 @@ export interface Scenario {
   name: string;
   rules: string[];
   description: string;
-  requires: ('softDirty' | 'zeroPage' | 'noZeroPage')[];
+  requires: ('softDirty' | 'zeroPage' | 'noZeroPage' | 'swap')[];
   file?: { pages: number; bytesInLastPage: number; cached: boolean; cachedRange?: [number, number] };
   steps: Step[];
   mapSlots: Record<string, number>; // added by normalizeScenario: map id -> slot (0..30)
@@ -48,6 +49,7 @@ export interface MapObservation {
   pfn: string;        // one char per page: . C = n
   softDirty?: string; // d or - per page
   mlocked?: string;   // . L or - per page
+  referenced?: number; // smaps Referenced: of the map's VMA, KiB (expect.referenced)
 }
 
 export interface Observation {

@@ -860,22 +860,20 @@ class Runner {
   advise(a, b, c, d, what) {
     const s = this.space(a);
     if (s.vmas.length === 0) return;
-    let [start, end] = this.span(s, c, d, b);
+    const [start, end] = this.span(s, c, d, b);
     const mapped = s.vmas.filter((v) => v.start < end && v.end > start);
-    // A locked VMA makes both EINVAL. Linux checks VMA by VMA (what comes before it is
-    // already advised), the core checks them all first: only the cases where they agree.
+    // A locked VMA makes both EINVAL. Linux advises VMA by VMA (madvise_walk_vmas, R9.1):
+    // the VMAs before the first locked one are advised (holes skipped), then EINVAL.
     const firstLocked = mapped.findIndex((v) => v.locked);
-    if (firstLocked > 0) end = mapped[firstLocked].start;
-    const inRange = s.vmas.filter((v) => v.start < end && v.end > start);
+    const advised = firstLocked >= 0 ? mapped.slice(0, firstLocked) : mapped;
     const advice = what === 'dontneed' ? this.lib.MADV_DONTNEED : this.lib.MADV_PAGEOUT;
     this.action += ` -> madvise(${what}) space ${s.id} [${hex(start)},${hex(end)})`;
     let want = null;
-    if (inRange.length === 0) want = 'ENOMEM';
-    else if (inRange[0].locked) want = 'EINVAL';
-    else if (!s.covered(start, end)) want = 'ENOMEM';
+    if (firstLocked >= 0) want = 'EINVAL';
+    else if (mapped.length === 0 || !s.covered(start, end)) want = 'ENOMEM';
     this.expectOutcome(() => s.mm.madvise(start, end - start, advice), want, undefined, 'madvise');
-    if (what === 'dontneed' && want !== 'EINVAL') {
-      for (const v of inRange) if (v.kind === 'anon' || v.kind === 'priv') s.dropPriv(Math.max(start, v.start), Math.min(end, v.end));
+    if (what === 'dontneed') {
+      for (const v of advised) if (v.kind === 'anon' || v.kind === 'priv') s.dropPriv(Math.max(start, v.start), Math.min(end, v.end));
     }
     this.checkRange(s, start, end, `after madvise(${what})`);
   }
@@ -1201,8 +1199,8 @@ class Runner {
       }
     } else {
       const inRange = s.vmas.filter((v) => v.start < end && v.end > start);
-      if (which === 'COLD' && inRange.some((v) => v.locked)) return; // see advise()
-      if (!s.covered(start, end)) want = 'ENOMEM';
+      if (which === 'COLD' && inRange.some((v) => v.locked)) want = 'EINVAL'; // see advise()
+      else if (!s.covered(start, end)) want = 'ENOMEM';
     }
     this.expectOutcome(() => s.mm.madvise(start, end - start, this.lib[`MADV_${which}`]), want, undefined, 'madvise');
     this.checkRange(s, start, end, `after madvise(${which})`);

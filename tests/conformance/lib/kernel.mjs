@@ -39,7 +39,7 @@ function parseKv(line) {
  * Parses the harness's output for a canonical scenario into
  * { scenario, source: 'kernel', kernel, observations: [...] } (shape: README.md).
  */
-export function parseOutput(norm, text) {
+export function parseOutput(norm, text, kernel = release()) {
   const idOfSlot = Object.fromEntries(Object.entries(norm.mapSlots).map(([id, slot]) => [slot, id]));
   const observations = [];
   let begin = null;
@@ -77,13 +77,14 @@ export function parseOutput(norm, text) {
       const m = { state: kv.state, pfn: kv.pfn };
       if (kv.sd !== undefined) m.softDirty = kv.sd;
       if (kv.mlk !== undefined) m.mlocked = kv.mlk;
+      if (kv.ref !== undefined) m.referenced = num(kv.ref);
       o.maps[idOfSlot[num(kv.id)]] = m;
     } else {
       throw new Error(`unexpected harness output: ${line}`);
     }
   }
   if (!begin || !ended) throw new Error(`harness output incomplete for ${norm.name}:\n${text.slice(-2000)}`);
-  return { scenario: norm.name, source: 'kernel', kernel: release(), observations };
+  return { scenario: norm.name, source: 'kernel', kernel, observations };
 }
 
 /** Runs one canonical scenario on the host kernel; returns the observation document. */
@@ -101,11 +102,16 @@ function readText(path) {
   try { return readFileSync(path, 'utf8').trim(); } catch { return null; }
 }
 
-function kernelConfig(names) {
-  let text = null;
-  try { text = gunzipSync(readFileSync('/proc/config.gz')).toString('utf8'); } catch { /* not built in */ }
-  if (text === null) text = readText(`/boot/config-${release()}`);
-  if (text === null) return null;
+const CONFIG_NAMES = ['CONFIG_MEM_SOFT_DIRTY', 'CONFIG_TRANSPARENT_HUGEPAGE', 'CONFIG_PT_RECLAIM',
+  'CONFIG_PTE_MARKER_UFFD_WP', 'CONFIG_KSM', 'CONFIG_NUMA_BALANCING', 'CONFIG_SWAP', 'CONFIG_FS_DAX'];
+
+function hostConfigText() {
+  try { return gunzipSync(readFileSync('/proc/config.gz')).toString('utf8'); } catch { /* not built in */ }
+  return readText(`/boot/config-${release()}`);
+}
+
+function kernelConfig(names, text) {
+  if (text === null || text === undefined) return null;
   const out = {};
   for (const n of names) {
     const m = text.match(new RegExp(`^(?:${n}=(.*)|# ${n} is not set)$`, 'm'));
@@ -134,13 +140,35 @@ const selected = (s) => (s ? (s.match(/\[([^\]]+)\]/)?.[1] ?? s) : null);
 export function detectProfile(harness) {
   const r = spawnSync(harness.bin, ['--profile', harness.dir], { encoding: 'utf8', timeout: 30_000 });
   if (r.error || r.status !== 0) throw new Error(`profile failed: ${r.error?.message ?? r.stdout + r.stderr}`);
+  return profileFromFacts({
+    harnessProfile: r.stdout,
+    cmdline: readText('/proc/cmdline') ?? '',
+    readAheadKb: readAheadKb(harness.dir),
+    thp: readText('/sys/kernel/mm/transparent_hugepage/enabled'),
+    thpShmem: readText('/sys/kernel/mm/transparent_hugepage/shmem_enabled'),
+    swaps: readText('/proc/swaps') ?? '',
+    configText: hostConfigText(),
+  });
+}
+
+/** Kernel version as a comparable number: 6.12.3 → 612, 7.3 → 703. */
+export const kernelVersion = (rel) => {
+  const m = /^(\d+)\.(\d+)/.exec(rel ?? '');
+  return m ? Number(m[1]) * 100 + Number(m[2]) : 0;
+};
+
+/**
+ * A profile from facts gathered on the machine under test (this host, or a QEMU guest:
+ * scripts/kernels/). harnessProfile: the output of `scenario --profile`; the others are the
+ * texts of the /proc and /sys files named in detectProfile.
+ */
+export function profileFromFacts({ harnessProfile, cmdline = '', readAheadKb = null, thp = null, thpShmem = null, swaps = '', configText = null }) {
   const p = {};
-  for (const line of r.stdout.split('\n')) {
+  for (const line of harnessProfile.split('\n')) {
     const m = line.match(/^profile (\w+)=(.*)$/);
     if (!m) continue;
     p[m[1]] = /^-?\d+$/.test(m[2]) ? Number(m[2]) : m[2];
   }
-  const cmdline = readText('/proc/cmdline') ?? '';
   return {
     release: p.release,
     machine: p.machine,
@@ -153,18 +181,43 @@ export function detectProfile(harness) {
     kpageflags: p.kpageflags === 1,
     faultAroundBytes: p.faultAroundBytes,
     faultAroundSource: p.faultAroundSource,
-    readAheadKb: readAheadKb(harness.dir),
-    thp: selected(readText('/sys/kernel/mm/transparent_hugepage/enabled')),
-    thpShmem: selected(readText('/sys/kernel/mm/transparent_hugepage/shmem_enabled')),
-    swap: (readText('/proc/swaps') ?? '').split('\n').length > 1,
-    cmdline: cmdline.split(/\s+/).filter((w) => /zero_page|transparent_hugepage|numa|ksm/i.test(w)),
-    config: kernelConfig(['CONFIG_MEM_SOFT_DIRTY', 'CONFIG_TRANSPARENT_HUGEPAGE', 'CONFIG_PT_RECLAIM',
-      'CONFIG_PTE_MARKER_UFFD_WP', 'CONFIG_KSM', 'CONFIG_NUMA_BALANCING', 'CONFIG_SWAP']),
+    readAheadKb,
+    thp: selected(thp),
+    thpShmem: selected(thpShmem),
+    swap: swaps.trim().split('\n').length > 1,
+    // Version differences (issue 15): MADV_GUARD_INSTALL from 6.13 (probed); whether a
+    // MADV_POPULATE_READ whose fault dropped the mmap lock for I/O counts major (6.12+,
+    // madv-populate-read-cold) or minor (6.1); arm64 with hardware access flags installs
+    // fault-around PTEs old (arch_wants_old_prefaulted_pte).
+    guardRegions: p.guardRegions === undefined ? kernelVersion(p.release) >= 613 : p.guardRegions === 1,
+    populateAccounting: kernelVersion(p.release) >= 612 ? 'retry-major' : 'minor',
+    prefaultOld: p.machine === 'aarch64',
+    cmdline: cmdline.split(/\s+/).filter((w) => /zero_page|transparent_hugepage|numa|ksm|memmap/i.test(w)),
+    config: kernelConfig(CONFIG_NAMES, configText),
   };
 }
 
-/** Profile fields that must agree between the golden results and a live run. */
-export const PROFILE_KEYS = ['release', 'machine', 'pageSize', 'fileSystem', 'zeroPage', 'softDirty', 'faultAroundBytes', 'readAheadKb'];
+/**
+ * Profile fields that must agree for golden results to stand for a live kernel (issue 15:
+ * golden dirs are chosen by profile, not by exact `uname -r`): these, and the kernel series
+ * (major.minor of `release`), since behaviour not captured by a key still changes between
+ * series (e.g. 7.x's large folios in ext4's page cache).
+ */
+export const PROFILE_KEYS = ['machine', 'pageSize', 'fileSystem', 'zeroPage', 'softDirty', 'faultAroundBytes', 'readAheadKb',
+  'swap', 'guardRegions', 'populateAccounting', 'prefaultOld'];
+
+/** The keys (plus `series`) on which two profiles differ; [] = the golden one stands for the live one. */
+export function profileDiff(golden, live) {
+  const diff = PROFILE_KEYS.filter((k) => (golden[k] ?? null) !== (live[k] ?? null));
+  if (kernelVersion(golden.release) !== kernelVersion(live.release)) diff.unshift('series');
+  return diff;
+}
+
+/** A scenario that needs file pages out of the page cache (impossible on tmpfs). */
+export function needsDroppableCache(norm) {
+  if (norm.file && !norm.file.cached) return true;
+  return norm.steps.some((st) => st.op === 'evict' || st.op === 'cache' || (st.op === 'fadvise' && st.advice === 'dontneed'));
+}
 
 /** Does this profile satisfy a scenario's `requires`? Returns null or the reason it does not. */
 export function unmetRequirement(norm, profile) {
@@ -172,6 +225,10 @@ export function unmetRequirement(norm, profile) {
     if (r === 'softDirty' && !profile.softDirty) return 'needs soft-dirty (CONFIG_MEM_SOFT_DIRTY)';
     if (r === 'zeroPage' && !profile.zeroPage) return 'needs a shared zero page';
     if (r === 'noZeroPage' && profile.zeroPage) return 'needs a kernel without a shared zero page';
+    if (r === 'swap' && !profile.swap) return 'needs a swap device';
+  }
+  if (/^(tmpfs|shmem)$/.test(profile.fileSystem ?? '') && needsDroppableCache(norm)) {
+    return 'tmpfs: the file\'s pages cannot leave the page cache (cold-cache or eviction scenario)';
   }
   return null;
 }

@@ -13,7 +13,7 @@
  */
 export function stateChar(e, zeroPfn = null) {
   if (!e.present) return e.guard ? 'G' : e.swapped ? 'S' : '.';
-  if (zeroPfn !== null && zeroPfn !== undefined && e.pfn === zeroPfn && !e.file) return 'Z';
+  if (zeroPfn != null && zeroPfn >= 0 && e.pfn === zeroPfn && !e.file) return 'Z';
   if (e.file) return e.exclusive ? 'F' : 'f';
   return e.exclusive ? 'A' : 'a';
 }

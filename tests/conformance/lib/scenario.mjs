@@ -32,7 +32,7 @@ export const MADVICE = [
   'dontneed_locked', 'collapse', 'guard_install', 'guard_remove',
 ];
 export const FADVICE = ['normal', 'random', 'sequential', 'willneed', 'dontneed', 'noreuse'];
-export const REQUIREMENTS = ['softDirty', 'zeroPage', 'noZeroPage'];
+export const REQUIREMENTS = ['softDirty', 'zeroPage', 'noZeroPage', 'swap'];
 
 /** "r" | "rw" | "rx" | "rwx" | "w" | "x" | "none" → PROT_* mask (Linux values). */
 export function protMask(prot) {
@@ -180,6 +180,9 @@ export function normalizeScenario(raw) {
       else if (typeof e === 'string') e = { maps: [e] };
       else if (Array.isArray(e)) e = { maps: e };
       step.expect = { maps: e.maps ?? [], softDirty: !!e.softDirty, mlocked: !!e.mlocked, vmlck: !!e.vmlck };
+      // smaps `Referenced:` per map (issue 15, seed 001); only present when asked, so the
+      // canonical form (and the hash) of older scenarios is unchanged.
+      if (e.referenced) step.expect.referenced = true;
       for (const id of step.expect.maps)
         if (!who.has(id)) fail(s, i, `expect names map ${JSON.stringify(id)}, which the ${step.in} has not mapped`);
     }
@@ -283,6 +286,7 @@ export function toLines(norm) {
       if (st.expect.softDirty) add('esd', 1);
       if (st.expect.mlocked) add('emlk', 1);
       if (st.expect.vmlck) add('evmlck', 1);
+      if (st.expect.referenced) add('eref', 1);
     }
     lines.push(`step ${kv.join(' ')}`);
   });
