@@ -90,7 +90,6 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
   if (end == start) return 0;
   // A range reaching above TASK_SIZE is not refused as such: no VMA is there, so it is a
   // hole like any other (ENOMEM, after advising what is mapped).
-  if (advice == MADV_COLLAPSE) return madvise_collapse(mm, start, end);
   if (advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE) return madvise_populate(mm, start, end, advice);
   // madvise_walk_vmas (R9.1): the advice is applied VMA by VMA. A hole is skipped and
   // reported as ENOMEM at the end (so is a range running past the last VMA); the first VMA
@@ -163,9 +162,7 @@ function madvise_vma_behavior(mm: u32, v: u32, s: u64, e: u64, advice: i32): i32
   } else if (advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE) {
     return madvise_guard(mm, v, s, e, advice == MADV_GUARD_INSTALL);
   } else if (advice == MADV_COLLAPSE) {
-    // A known advice (length 0 succeeds), but no VMA qualifies for a synchronous THP
-    // collapse here: 6.18.44 answers EINVAL for every kind of VMA (scenario madv-collapse-einval).
-    return -EINVAL;
+    return madvise_collapse(v, s, e);
   }
   return 0;
 }
@@ -250,36 +247,21 @@ function madvise_populate(mm: u32, start: u64, end: u64, advice: i32): i32 {
 }
 
 
-// MADV_COLLAPSE (6.1+, R9.1's walk; issue 14 N3): a valid advice, applied VMA by VMA
-// (madvise_walk_vmas: a hole is ENOMEM at the end, the first failing VMA stops the walk).
-// Per VMA, madvise_collapse: EINVAL unless a PMD-sized THP is allowed there for a forced
-// collapse (thp_vma_allowable_order with TVA_FORCED_COLLAPSE: not VM_NOHUGEPAGE, not special,
-// not DAX, and the VMA holds a whole aligned 2 MiB block with its file offset congruent).
-// The range is then rounded inward to 2 MiB blocks, hstart up and hend down, and the answer
-// is 0 when every one of the (hend - hstart) >> 21 blocks collapsed: with hstart == hend
-// there is none to do (0); a range inside one block, touching neither of its edges, has
-// hstart > hend, whose unsigned count is never reached (EINVAL, as 6.18 shows). The emulator
-// keeps anonymous memory in 4 KiB pages, so a whole block fails as SCAN_FAIL does (EINVAL).
-function madvise_collapse(mm: u32, start: u64, end: u64): i32 {
-  let unmapped: i32 = 0;
-  let at = start;
-  let v = find_vma(mm, start);
-  while (at < end) {
-    if (v == 0) return -ENOMEM;
-    if (vma_start(v) > at) {
-      unmapped = -ENOMEM;
-      at = vma_start(v);
-      if (at >= end) break;
-    }
-    const e = vma_end(v) < end ? vma_end(v) : end;
-    if (!collapse_allowed(v)) return -EINVAL;
-    const hstart = (at + PMD_BYTES - 1) & ~(PMD_BYTES - 1);
-    const hend = e & ~(PMD_BYTES - 1);
-    if (hstart != hend) return -EINVAL;
-    at = vma_end(v);
-    v = vma_next(v);
-  }
-  return unmapped;
+// MADV_COLLAPSE (6.1+; issue 14 N3) on [s, e) of VMA v, madvise_collapse: EINVAL unless a
+// PMD-sized THP is allowed there for a forced collapse (thp_vma_allowable_order with
+// TVA_FORCED_COLLAPSE: not VM_NOHUGEPAGE, not special, not DAX, and the VMA holds a whole
+// aligned 2 MiB block with its file offset congruent). The range is then rounded inward to
+// 2 MiB blocks, hstart up and hend down, and the answer is 0 when all (hend - hstart) >> 21
+// blocks collapsed: with hstart == hend there is none to do (0); a range inside one block,
+// touching neither of its edges, has hstart > hend, whose unsigned count is never reached
+// (EINVAL, as 6.18 shows). The emulator keeps anonymous memory in 4 KiB pages, so a whole
+// block fails as Linux's SCAN_FAIL does (EINVAL). The harness gives every map VM_NOHUGEPAGE,
+// hence EINVAL for every mapped VMA in scenarios madv-collapse-einval / -no-pmd.
+function madvise_collapse(v: u32, s: u64, e: u64): i32 {
+  if (!collapse_allowed(v)) return -EINVAL;
+  const hstart = (s + PMD_BYTES - 1) & ~(PMD_BYTES - 1);
+  const hend = e & ~(PMD_BYTES - 1);
+  return hstart == hend ? 0 : -EINVAL;
 }
 
 const PMD_BYTES: u64 = 2 << 20;
