@@ -9,7 +9,7 @@ import { PG_anon_exclusive, PG_swapbacked, PG_swapcache, PG_hwpoison, page_flags
 import { NO_PFN, pfn_to_virt } from "./phys";
 import { LEVEL_PMD, WALK_NOMEM, WALK_HUGE, pt_walk, nr_pgtables, slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { tlb_flush_page, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
-import { PF_PROT, PF_DISCARD } from "./mmu";
+import { PF_PROT, PF_DISCARD, psc_pmd_slot } from "./mmu";
 import { lru_add, alloc_user_page, put_page, try_reclaim, folio_test_large, folio_head,
   folio_nr_pages } from "./lru";
 import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISSING, VM_ACCESS_FLAGS, VM_GROWSDOWN,
@@ -138,10 +138,14 @@ export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): u3
   }
   if ((flags & FAULT_FLAG_UNSHARE) != 0 && !is_cow_mapping(vf)) flags &= ~FAULT_FLAG_UNSHARE;
   vmf_fill(mm, vma, addr, vma_is_anonymous(vma) ? 0 : linear_page_index(vma, addr), flags);
-  const before = nr_pgtables();
-  let pmdSlot = pt_walk(mm_pgd(mm), addr, LEVEL_PMD, true);
-  if (pmdSlot == WALK_NOMEM && try_reclaim(32) > 0) pmdSlot = pt_walk(mm_pgd(mm), addr, LEVEL_PMD, true);
-  mm_add_ptes(mm, <i32>(nr_pgtables() - before));
+  // The walk that faulted usually left this PMD in the paging-structure cache (issue 17).
+  let pmdSlot = psc_pmd_slot(mm_pgd(mm), addr);
+  if (pmdSlot == 0) {
+    const before = nr_pgtables();
+    pmdSlot = pt_walk(mm_pgd(mm), addr, LEVEL_PMD, true);
+    if (pmdSlot == WALK_NOMEM && try_reclaim(32) > 0) pmdSlot = pt_walk(mm_pgd(mm), addr, LEVEL_PMD, true);
+    mm_add_ptes(mm, <i32>(nr_pgtables() - before));
+  }
   if (pmdSlot == WALK_NOMEM) return VM_FAULT_OOM;
   if (pmdSlot <= WALK_HUGE) return VM_FAULT_SIGBUS; // a 1 GiB leaf: not made by this core
   set_vmf_pmd(pmdSlot);

@@ -15,14 +15,14 @@ import { lru_add, alloc_user_page, alloc_user_pages, put_page, folio_head, folio
   folio_test_large } from "./lru";
 import { VM_RAND_READ, VM_SEQ_READ, vma_flags, vma_file, vma_start, vma_end, vma_pgoff } from "./vma";
 import { file_size, file_flags, file_pages, pc_lookup, pc_insert, pc_delete, file_mmap_miss,
-  set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages } from "./mapping";
+  set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages, AS_HAS_READ_PAGES } from "./mapping";
 import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
 import { unmap_mapping_range } from "./unmap";
-import { set_prefault_pte, do_set_pmd } from "./install";
+import { set_prefault_pte, do_set_pmd, prefault_begin, prefault_small, prefault_end } from "./install";
 import { pte_lock, pte_unlock, pte_alloc_vmf } from "./pte_alloc";
 import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
   VM_FAULT_LOCKED, VM_FAULT_RETRY, vmf_flags, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED } from "./vmfault";
-import { host_read_page, host_write_page } from "./host";
+import { host_read_page, host_read_pages, host_write_page } from "./host";
 import { count, count_n, ST_PGMAJFAULT, ST_PAGECACHE_READ, ST_WRITEBACK, ST_FAULT_AROUND } from "./stats";
 
 const MMAP_LOTSAMISS: u32 = 100;
@@ -112,14 +112,65 @@ export function add_folio(file: u32, first: u64, order: u32): i32 {
   return 0;
 }
 
+// A backend with readPages (AS_HAS_READ_PAGES) gets each run of absent pages of a
+// read-around window in one call, up to RA_BATCH pages (issue 17: a NodeFile window is one
+// pread, not one per page).
+const RA_BATCH: u32 = 64;
+const raPfns: usize = memory.data(RA_BATCH * 4);
+const raDsts: usize = memory.data(RA_BATCH * 4);
+
+// Read the absent run [first, first + n) (n <= RA_BATCH, below EOF) into fresh frames with
+// one host call and cache it as add_page would, page by page in order. Returns the pages
+// cached: fewer than n when memory ran out; 0 when the read failed (then nothing is
+// cached and the caller reads page by page, so an error keeps its per-page meaning).
+function add_pages_batch(file: u32, first: u32, n: u32, mark: u64): u32 {
+  gReadFailed = false;
+  let got: u32 = 0;
+  for (; got < n; got++) {
+    const pfn = alloc_user_page();
+    if (pfn == NO_PFN) break;
+    store<u32>(raPfns + (<usize>got << 2), pfn);
+    store<u32>(raDsts + (<usize>got << 2), <u32>pfn_to_virt(pfn));
+  }
+  if (got == 0) return 0;
+  const r = host_read_pages(file, <f64>first, got, raDsts);
+  if (r < 0 || <u32>r > got * PAGE_SIZE) {
+    for (let i: u32 = 0; i < got; i++) put_page(load<u32>(raPfns + (<usize>i << 2)));
+    return 0;
+  }
+  for (let i: u32 = 0; i < got; i++) {
+    const pfn = load<u32>(raPfns + (<usize>i << 2));
+    const off = i * PAGE_SIZE;
+    const have = <u32>r > off ? <u32>r - off : 0;
+    if (have < PAGE_SIZE) memory.fill(pfn_to_virt(pfn) + <usize>have, 0, PAGE_SIZE - have);
+    count(ST_PAGECACHE_READ);
+    page_set(pfn, PG_uptodate);
+    set_page_mapping(pfn, file);
+    set_page_index(pfn, first + i);
+    pc_insert(file, first + i, pfn);
+    lru_add(pfn);
+    if (<u64>(first + i) == mark) page_set(pfn, PG_readahead);
+  }
+  return got;
+}
+
 // Read [start, start+n) into the cache where absent, marking `mark` with PG_readahead.
 // An asynchronous backend is asked for the whole window (it may fetch it in one request):
 // pages it must wait for are skipped, and gReadRetry stays set for the caller.
 export function page_cache_ra(file: u32, start: u64, n: u32, mark: u64): void {
   const end = file_pages(file);
   let retry = false;
+  const batch = (file_flags(file) & AS_HAS_READ_PAGES) != 0;
   for (let i: u64 = start; i < start + n && i < end; i++) {
     if (pc_lookup(file, <u32>i) != NO_PFN) continue;
+    if (batch && i < 0xffff_ffff) {
+      let k: u32 = 1;
+      while (k < RA_BATCH && i + k < start + n && i + k < end && i + k < 0xffff_ffff &&
+             pc_lookup(file, <u32>(i + k)) == NO_PFN) k++;
+      const got = add_pages_batch(file, <u32>i, k, mark);
+      if (got == k) { i += k - 1; continue; }
+      if (got > 0) break; // out of memory part-way, as below
+    }
     const pfn = add_to_page_cache(file, <u32>i);
     if (gReadRetry) { retry = true; continue; }
     if (pfn == NO_PFN) break;
@@ -274,6 +325,8 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
   const block = faultVa & ~(PMD_SIZE - 1);
   let mapped: u32 = 0;
   let looked: u32 = 0;
+  const fast = prefault_begin(vma);
+  const vaBase = vma_start(vma) - (<u64>vma_pgoff(vma) << 12); // va of file page p: vaBase + p << 12
   pte_lock();
   let pg = startPgoff;
   while (pg <= last) {
@@ -290,14 +343,16 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
       if (page == NO_PFN) continue;
       looked++;
       if ((page_flags(page) & PG_workingset) != 0) looked--;
-      const va = vma_start(vma) + ((p - vma_pgoff(vma)) << 12);
+      const va = vaBase + (p << 12);
       const slot = slot_addr(table, table_index(va, LEVEL_PTE));
       if (load<u64>(slot) != 0) continue; // already mapped, or a marker (R2.5)
-      set_prefault_pte(vma, mm, page, va, slot, va == faultVa);
+      if (fast) prefault_small(page, slot, va == faultVa);
+      else set_prefault_pte(vma, mm, page, va, slot, va == faultVa);
       mapped++;
     }
     pg = hi + 1;
   }
+  if (fast) prefault_end(mm);
   pte_unlock();
   // R2.9: map_pages pays back mmap_miss for the pages it looked at.
   const miss = file_mmap_miss(file);

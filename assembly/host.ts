@@ -6,6 +6,13 @@
 @external("host", "readPage")
 export declare function host_read_page(fileId: u32, index: f64, dst: usize): i32;
 
+// Read pages [index, index + n) of `fileId` with one backend read (a backend with
+// readPages: AS_HAS_READ_PAGES) into the frames whose linear addresses are the n u32s at
+// `dsts`. Returns the bytes read (0..n*4096, page i gets bytes i*4096.., the rest is
+// zero-filled by the core) or -errno.
+@external("host", "readPages")
+export declare function host_read_pages(fileId: u32, index: f64, n: u32, dsts: usize): i32;
+
 // Write one page of `fileId` back from linear address `src`; `len` bytes (EOF-clamped).
 @external("host", "writePage")
 export declare function host_write_page(fileId: u32, index: f64, src: usize, len: u32): i32;

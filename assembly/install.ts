@@ -56,6 +56,38 @@ export function set_prefault_pte(vma: u32, mm: u32, pfn: u32, address: u64, slot
   set_pte(vma, mm, pfn, address, slot, false, !isFaulting, false);
 }
 
+// Fault-around's set_pte_range over small page-cache pages (R2.6; issue 17: per run, not
+// per page): prefault_begin reads the VMA's protection once, prefault_small maps one page
+// (a reference, a mapcount, the store), prefault_end adds the RSS of the run. A VM_LOCKED
+// VMA is refused (false): its pages take set_prefault_pte, which mlocks each.
+let pfProt: u64 = 0;
+let pfShared = false;
+let pfFile: i32 = 0;
+let pfShmem: i32 = 0;
+export function prefault_begin(vma: u32): bool {
+  const f = vma_flags(vma);
+  if ((f & VM_LOCKED) != 0) return false;
+  pfProt = vma_page_prot(vma);
+  pfShared = (f & VM_SHARED) != 0;
+  pfFile = 0;
+  pfShmem = 0;
+  return true;
+}
+@inline export function prefault_small(pfn: u32, slot: usize, young: bool): void {
+  get_page(pfn);
+  let entry = pfn_pte(pfn, pfProt);
+  entry = young || !gPrefaultOld ? pte_mkyoung(entry) : pte_mkold(entry);
+  const pf = page_flags(pfn);
+  if (pfShared && (entry & 2) != 0 && (pf & PG_dirty) != 0) entry = pte_mkdirty(entry);
+  if ((pf & PG_swapbacked) != 0) pfShmem++; else pfFile++;
+  page_dup_rmap(pfn);
+  store<u64>(slot, entry);
+}
+export function prefault_end(mm: u32): void {
+  if (pfFile != 0) add_mm_counter(mm, RSS_FILE, pfFile);
+  if (pfShmem != 0) add_mm_counter(mm, RSS_SHMEM, pfShmem);
+}
+
 // ---- PMD mappings of PMD-sized page-cache folios (R3.3, seed 001) ----
 //
 // A PMD entry maps the whole 2 MiB folio: it holds one reference and one mapcount on the

@@ -26,6 +26,7 @@ export const AS_MLOCKED: u32 = 256; // ever had an mlocked VMA: pages stay stabl
 export const AS_DIRTY_ACCOUNT: u32 = 512; // write-back caching: shared writable VMAs write-notify
 export const AS_NO_MAP_PAGES: u32 = 1024; // no map_pages at all: no fault-around
 export const AS_IO_ERROR: u32 = 2048;
+export const AS_HAS_READ_PAGES: u32 = 4096; // the backend reads a run of pages in one call
 
 @inline export function file_addr(f: u32): usize { return files + <usize>f * FILE_SIZE; }
 @inline export function file_size(f: u32): u64 { return load<u64>(file_addr(f)); }
@@ -82,12 +83,16 @@ let pcTable: usize = 0;
 let pcCap: u32 = 0;
 let pcMask: u32 = 0;
 
+// One hash per group of 16 consecutive indexes, whose slots follow one another: read-around
+// and fault-around look pages up in index order, so their probes walk adjacent cache lines
+// instead of each landing on a random one (issue 17: the lookups were the top of the
+// fault-around profile).
 @inline function pcHash(f: u32, index: u32): u32 {
-  let h = f * 0x9e3779b1 ^ index * 0x85ebca77;
+  let h = f * 0x9e3779b1 ^ (index >>> 4) * 0x85ebca77;
   h ^= h >>> 15;
   h *= 0x2c1b3c6d;
   h ^= h >>> 13;
-  return h & pcMask;
+  return ((h << 4) | (index & 15)) & pcMask;
 }
 @inline function slotAt(i: u32): usize { return pcTable + <usize>i * 12; }
 

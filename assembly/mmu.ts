@@ -17,7 +17,7 @@ import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE
   _PAGE_NX } from "./pte";
 import { LEVEL_PGD, LEVEL_PTE, LEVEL_PUD, slot_addr, table_index } from "./pgtable";
 import { ACCESS_WRITE, ACCESS_EXEC, TLB_USER, TLB_LARGE, tlb_lookup, tlb_fill, gTlbEntries,
-  entryAddr, entry_key, key_asid, key_va, tlb_root_of, TLB_PFN, TLB_FLAGS, TLB_KERN } from "./tlb";
+  entryAddr, entry_key, key_asid, key_va, tlb_root_of, TLB_PFN, TLB_FLAGS, TLB_KERN, gWalkGen } from "./tlb";
 import { page_residency, set_page_residency, RES_DISCARDED, RES_RESIDENT } from "./pagestate";
 import { count, ST_WALK, ST_TLB_HIT, ST_TLB_MISS, inv_report, INV_TLB_STALE,
   INV_TLB_PERM } from "./stats";
@@ -27,6 +27,7 @@ export const MODE_USER: u32 = 1; // CPL 3
 export const MODE_WP: u32 = 2; // CR0.WP
 export const MODE_NXE: u32 = 4; // EFER.NXE
 export const MODE_PEEK: u32 = 8; // look only: set no A/D bits, count no walk
+export const MODE_PSC: u32 = 16; // may use the paging-structure cache (the core's own tables)
 // What Linux user space runs with.
 export const MODE_LINUX_USER: u32 = MODE_USER | MODE_WP | MODE_NXE;
 
@@ -53,6 +54,27 @@ export let walkExec: bool = false; // effective !NX (or NXE off)
 export let walkDirty: bool = false; // leaf D after the walk
 
 const slots: usize = memory.data(8 * 5);
+
+// The paging-structure cache (SDM 4.10.3, x86's PDE cache): the PMD entry of the last walk
+// that went down to a PTE table, with the permissions the levels above it gave. A walk of
+// the same 2 MiB block then reads only its PTE (a bulk touch walks one table 512 times).
+// Used only with MODE_PSC (user accesses to the core's own tables); valid while no flush
+// and no page-table free happened (gWalkGen) and the PMD slot still holds the same entry.
+let pscGen: u32 = 0xffff_ffff;
+let pscRoot: u32 = 0;
+let pscBlock: u64 = 0;
+let pscPmdSlot: usize = 0;
+let pscPmd: u64 = 0;
+let pscTable: u32 = 0;
+let pscAllow: u64 = 0;
+let pscNx: u64 = 0;
+
+// The PMD slot of `va` under `root` if the paging-structure cache holds it (the walk that
+// just faulted went through it), else 0: the fault path then skips its own descent.
+export function psc_pmd_slot(root: u32, va: u64): usize {
+  if (pscGen != gWalkGen || pscRoot != root || pscBlock != va >> 21) return 0;
+  return load<u64>(pscPmdSlot) == pscPmd ? pscPmdSlot : 0;
+}
 const PHYS_RSVD: u64 = ((<u64>1 << 52) - 1) & ~((<u64>1 << MAXPHYADDR) - 1);
 
 @inline function errorCode(access: u32, mode: u32, prot: bool, rsvd: bool): i32 {
@@ -86,6 +108,16 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
   let nx: u64 = 0; // ORed across levels
   let level = LEVEL_PGD;
   let e: u64 = 0;
+  let upperA: u64 = _PAGE_ACCESSED; // ANDed over the upper entries: may they be cached?
+  const psc = (mode & MODE_PSC) != 0;
+  const cached = psc && pscGen == gWalkGen && pscRoot == root && pscBlock == va >> 21 &&
+    load<u64>(pscPmdSlot) == pscPmd;
+  if (cached) {
+    table = pscTable;
+    allow = pscAllow;
+    nx = pscNx;
+    level = LEVEL_PTE;
+  }
   for (;;) {
     if (table >= gNrFrames) return errorCode(access, mode, true, true);
     const slot = slot_addr(table, table_index(va, level));
@@ -101,6 +133,17 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
     }
     if (level == LEVEL_PTE) break;
     table = <u32>((e & 0x000f_ffff_ffff_f000) >> PAGE_SHIFT);
+    upperA &= e;
+    if (level == 2 && psc && upperA != 0) { // entries with A set only: a hit sets none
+      pscGen = gWalkGen;
+      pscRoot = root;
+      pscBlock = va >> 21;
+      pscPmdSlot = slot;
+      pscPmd = e;
+      pscTable = table;
+      pscAllow = allow;
+      pscNx = nx;
+    }
     level--;
   }
   const rw = (allow & _PAGE_RW) != 0;
@@ -130,7 +173,7 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
     }
   }
   if ((mode & MODE_PEEK) == 0) {
-    for (let l = LEVEL_PGD; l > level; l--) {
+    if (!cached) for (let l = LEVEL_PGD; l > level; l--) {
       const s = load<usize>(slots + (<usize>l << 3));
       const v = load<u64>(s);
       if ((v & _PAGE_ACCESSED) == 0) store<u64>(s, v | _PAGE_ACCESSED);

@@ -6,6 +6,7 @@ import { PTRS_PER_TABLE, PAGE_SIZE, gNrFrames } from "./config";
 import { _PAGE_PSE, _PAGE_PRESENT, _PAGE_TABLE, PTE_PFN_MASK, pte_pfn } from "./pte";
 import { PG_pgtable, page_set } from "./page";
 import { alloc_pages, free_pages, pfn_to_virt, NO_PFN, direct_reclaim } from "./phys";
+import { walk_gen_bump } from "./tlb";
 
 // Levels, counted like the SDM from the leaf up.
 export const LEVEL_PTE: u32 = 1;
@@ -41,6 +42,7 @@ export function pgtable_alloc(): u32 {
 }
 
 export function pgtable_free(pfn: u32): void {
+  walk_gen_bump(); // the walker may cache an entry that pointed here (mmu.ts)
   free_pages(pfn, 0);
   nrPgtables--;
 }

@@ -13,7 +13,7 @@ import {
 import {
   STRUCT_PAGE_SIZE, PG_buddy, PG_pcp, PG_head, PG_reserved, PG_user, PG_large, FOLIO_ORDER_SHIFT, page_addr, page_flags, set_page_flags,
   page_private, set_page_private, set_page_ref, page_ref, page_mapcount, plist_add, plist_del,
-  page_lru_next,
+  page_lru_next, page_lru_prev,
 } from "./page";
 import { pagestate_init, set_page_residency, RES_RESIDENT } from "./pagestate";
 import { count, ST_PGALLOC, ST_PGFREE, inv_report, INV_FREE_LIST_BAD, INV_FREE_COUNT,
@@ -42,7 +42,12 @@ let nrFree: u32 = 0;
 // Linux's per-cpu page lists: order-0 frames freed recently are kept off the buddy lists
 // and handed out again first, so a fault/unmap cycle does not split and merge an order-9
 // block for every page. Their head has PG_buddy | PG_pcp (free, order 0, never merged).
+// LIFO: the frame freed last (the one most likely still in the caches) goes out first;
+// past `pcpHigh` the coldest half, at the tail, goes back to the buddy lists (issue 17:
+// what a fault touches stays small and hot; Linux's free_pcppages_bulk also frees from the
+// tail). High is half of RAM, so a munmap of a large region refills the list whole.
 const pcpHead: usize = memory.data(4);
+let pcpTail: u32 = 0; // pfn + 1 of the last (coldest) frame, 0 when empty
 let pcpCount: u32 = 0;
 let pcpHigh: u32 = 0;
 
@@ -78,8 +83,9 @@ export function boot(ramBytes: u64, xipBytes: u64 = 0): i32 {
   for (let o: u32 = 0; o <= MAX_ORDER; o++) store<u32>(freeHead(o), 0);
   nrFree = 0;
   store<u32>(pcpHead, 0);
+  pcpTail = 0;
   pcpCount = 0;
-  pcpHigh = nr >> 3 < 4096 ? nr >> 3 : 4096;
+  pcpHigh = nr >> 1;
   // Push blocks in descending pfn order so the lists hand out low frames first.
   const blk: u32 = 1 << MAX_ORDER;
   for (let pfn: i64 = <i64>nr - blk; pfn >= 0; pfn -= blk) addFree(<u32>pfn, MAX_ORDER);
@@ -164,6 +170,7 @@ export function block_order(pfn: u32): u32 {
 function take_pcp(): u32 {
   const pfn = load<u32>(pcpHead) - 1;
   plist_del(pcpHead, pfn);
+  if (pcpTail == pfn + 1) pcpTail = 0;
   pcpCount--;
   nrFree--;
   set_page_flags(pfn, PG_head);
@@ -174,10 +181,12 @@ function take_pcp(): u32 {
   return pfn;
 }
 
-// Move `n` frames from the pcp list back to the buddy lists (merging as they go).
+// Move the `n` coldest frames (from the tail) of the pcp list back to the buddy lists
+// (merging as they go).
 function drain_pcp(n: u32): void {
   for (let i: u32 = 0; i < n && pcpCount != 0; i++) {
-    const pfn = load<u32>(pcpHead) - 1;
+    const pfn = pcpTail - 1;
+    pcpTail = page_lru_prev(pfn);
     plist_del(pcpHead, pfn);
     pcpCount--;
     nrFree--;
@@ -199,6 +208,7 @@ export function free_pages(pfn: u32, order: u32): i32 {
   if (order == 0 && pcpHigh != 0) {
     set_page_flags(pfn, PG_buddy | PG_pcp);
     plist_add(pcpHead, pfn);
+    if (pcpTail == 0) pcpTail = pfn + 1;
     pcpCount++;
     nrFree++;
     if (pcpCount > pcpHigh) drain_pcp(pcpHigh >> 1);
@@ -253,8 +263,10 @@ export function phys_check(): void {
       break;
     }
     npcp++;
+    if (page_lru_next(pfn) == 0 && pcpTail != pfn + 1) inv_report(INV_FREE_LIST_BAD, pfn, 0xfffe); // tail
     it = page_lru_next(pfn);
   }
+  if (npcp == 0 && pcpTail != 0) inv_report(INV_FREE_LIST_BAD, pcpTail, 0xfffe);
   if (npcp != pcpCount) inv_report(INV_FREE_COUNT, npcp, pcpCount);
   listed += npcp;
   if (listed != nrFree) inv_report(INV_FREE_COUNT, listed, nrFree);

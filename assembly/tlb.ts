@@ -40,6 +40,12 @@ export const TLB_PFN: u32 = 24;
 export const TLB_FLAGS: u32 = 28;
 export const TLB_KERN: u32 = 32;
 
+// Bumped by every range, ASID and global flush and by every freed page table: the walker's
+// paging-structure cache (mmu.ts) holds upper-level entries only while it is unchanged
+// (SDM 4.10.4: the flushes that invalidate TLB entries invalidate those caches too).
+export let gWalkGen: u32 = 0;
+@inline export function walk_gen_bump(): void { gWalkGen++; }
+
 export let gTlbBase: usize = 0;
 export let gTlbEntries: u32 = 0;
 export let gTlbMask: u32 = 0;
@@ -118,12 +124,15 @@ export function tlb_root_of(asid: u32): u32 {
 }
 
 export function tlb_flush_page(asid: u32, va: u64): void {
+  // No gWalkGen bump: a one-page flush follows a leaf change (COW, write-protect), and the
+  // walker's cache holds no leaf; it re-reads the PMD it caches on every use.
   count(ST_TLB_FLUSH_PAGE);
   if (dropIfKey(slotAddr(va), tlb_key(asid, va))) count(ST_TLB_ENTRIES_FLUSHED);
 }
 
 // Flush [va, va + npages pages) of one ASID; a range as large as the TLB scans it once.
 export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
+  gWalkGen++;
   count(ST_TLB_FLUSH_RANGE);
   const lo = va & ~(<u64>0xfff);
   // Never past the 48-bit space: keys hold page addresses below 2^48.
@@ -150,6 +159,7 @@ export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
 }
 
 export function tlb_flush_asid(asid: u32): void {
+  gWalkGen++;
   count(ST_TLB_FLUSH_ASID);
   const a = asid & (MAX_ASID - 1);
   let dropped: u32 = 0;
@@ -162,6 +172,7 @@ export function tlb_flush_asid(asid: u32): void {
 }
 
 export function tlb_flush_all(): void {
+  gWalkGen++;
   count(ST_TLB_FLUSH_ALL);
   let dropped: u32 = 0;
   for (let i: u32 = 0; i < gTlbEntries; i++) {

@@ -120,6 +120,8 @@ export interface CoreExports {
 /** What the core may ask of the host (assembly/host.ts). Filled in by the layers above. */
 export interface HostHandlers {
   readPage(fileId: number, index: number, dst: number): number;
+  /** Pages [index, index + n) in one backend read into the frames at the n u32 linear addresses at `dsts`. */
+  readPages(fileId: number, index: number, n: number, dsts: number): number;
   writePage(fileId: number, index: number, src: number, len: number): number;
   fault(fileId: number): number;
   mapPages(fileId: number, start: number, end: number): void;
@@ -311,6 +313,8 @@ export async function loadCore(host: HostHandlers,
     // Each import runs inside a Wasm call: it must never throw (the handlers catch).
     host: {
       readPage: (fileId: number, index: number, dst: number) => core!.host.readPage(fileId, index, dst >>> 0),
+      readPages: (fileId: number, index: number, n: number, dsts: number) =>
+        core!.host.readPages(fileId, index, n >>> 0, dsts >>> 0),
       writePage: (fileId: number, index: number, src: number, len: number) =>
         core!.host.writePage(fileId, index, src >>> 0, len),
       fault: (fileId: number) => core!.host.fault(fileId),

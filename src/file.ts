@@ -105,6 +105,10 @@ export interface Backend {
   size(): number;
   /** Fill `dst` (4096 bytes) with page `index`; return the bytes read (0..4096: short at EOF). */
   readPage(index: number, dst: Uint8Array): number;
+  /** Optional: pages [index, index + count) in one read into `dst` (count × 4096 bytes);
+   *  returns the bytes read (fewer at EOF). Read-around then asks for each run of absent
+   *  pages at once instead of page by page. A failure (a throw) falls back to readPage. */
+  readPages?(index: number, count: number, dst: Uint8Array): number;
   /** Store a dirty page (its bytes up to i_size). Never called for bytes past the size size() last said. */
   writePage?(index: number, src: Uint8Array): void;
   /** Called when the file is truncated or extended through File.truncate(). */
@@ -178,7 +182,7 @@ export interface OpenOptions {
 // mapping.ts AS_* flags.
 export const AS_SHMEM = 2, AS_READONLY = 4, AS_HAS_FAULT = 8, AS_HAS_MAP_PAGES = 16,
   AS_HAS_PAGE_MKWRITE = 32, AS_HAS_PFN_MKWRITE = 64, AS_DAX = 128, AS_MLOCKED = 256,
-  AS_DIRTY_ACCOUNT = 512, AS_NO_MAP_PAGES = 1024;
+  AS_DIRTY_ACCOUNT = 512, AS_NO_MAP_PAGES = 1024, AS_HAS_READ_PAGES = 4096;
 
 const PG = { locked: 1 << 0, uptodate: 1 << 1, dirty: 1 << 2, lru: 1 << 3, active: 1 << 4,
   referenced: 1 << 5, anon: 1 << 6, readahead: 1 << 13, writeback: 1 << 14, mlocked: 1 << 15,

@@ -19,7 +19,7 @@ import { XipMemory, XipFile, createXipFile, type XipFileOptions } from './xip.js
 import { DeviceSpace, DeviceFile, createDevice, remapPfnRange, vmInsertPage, type MmioHandler,
   type DeviceOptions } from './device.js';
 import { File, VmFault, type Backend, type OpenOptions, AS_READONLY, AS_HAS_FAULT, AS_HAS_MAP_PAGES,
-  AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT, AS_NO_MAP_PAGES } from './file.js';
+  AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT, AS_NO_MAP_PAGES, AS_HAS_READ_PAGES } from './file.js';
 
 export interface MmuOptions {
   /** Emulated RAM in bytes: a multiple of 2 MiB, at most 3 GiB. Default 64 MiB. */
@@ -415,6 +415,7 @@ export class Mmu {
     if (backend.fault) flags |= AS_HAS_FAULT;
     if (backend.mapPages) flags |= AS_HAS_MAP_PAGES;
     if (backend.pageMkwrite) flags |= AS_HAS_PAGE_MKWRITE;
+    if (typeof backend.readPages === 'function') flags |= AS_HAS_READ_PAGES;
     if (backend.pfnMkwrite) flags |= AS_HAS_PFN_MKWRITE;
     const id = this.core.x.file_open(size, flags);
     if (id < 0) throw new LinuxError(23, 'openFile', 'too many open files');
@@ -517,6 +518,31 @@ export class Mmu {
           }
         }
         return n;
+      } catch (e) { return fail(e); }
+    };
+    // One backend read for a run of pages (read-around of a backend with readPages), through
+    // one scratch buffer, then a copy into each frame.
+    let scratch = new Uint8Array(0);
+    h.readPages = (fileId, index, n, dsts) => {
+      const f = this.files.get(fileId);
+      if (!f?.backend.readPages) return -5;
+      try {
+        const len = n * PAGE_SIZE;
+        if (scratch.length < len) scratch = new Uint8Array(len);
+        const got = f.backend.readPages(index, n, scratch.subarray(0, len));
+        if (!Number.isInteger(got) || got < 0 || got > len) return fail(new RangeError(`readPages returned ${showValue(got)}: must be 0..${len} bytes`));
+        if (got < Math.min(len, f.knownSize - index * PAGE_SIZE) && f.backend.size() !== f.knownSize) {
+          // Short of what the size promised and the file changed outside: the core falls back
+          // to readPage page by page, which tells each page's fate (SIGBUS past the new end).
+          this.markStale(fileId);
+          return -5;
+        }
+        const mem = this.core.bytes();
+        const at = new Uint32Array(mem.buffer, dsts, n);
+        for (let i = 0; i < n && i * PAGE_SIZE < got; i++) {
+          mem.set(scratch.subarray(i * PAGE_SIZE, Math.min(got, (i + 1) * PAGE_SIZE)), at[i]);
+        }
+        return got;
       } catch (e) { return fail(e); }
     };
     h.writePage = (fileId, index, src, len) => {
@@ -631,7 +657,7 @@ export class Mmu {
 export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   const opts = resolveOptions(options);
   const host: HostHandlers = {
-    readPage: () => -5, writePage: () => -5, fault: () => 2, mapPages: () => {},
+    readPage: () => -5, readPages: () => -5, writePage: () => -5, fault: () => 2, mapPages: () => {},
     pageMkwrite: () => 0, pfnMkwrite: () => 0, mmio: () => -5, swapWrite: () => -5, swapRead: () => -5, swapFree: () => {},
   };
   const core = await loadCore(host, options.wasm);

@@ -16,10 +16,12 @@ export interface NodeFileOptions {
 /**
  * A real file as a backend, through node:fs with positional reads and writes: i_size is
  * fstat's size (asked again when the file may have changed outside: another process may
- * truncate or extend it while it is mapped — see Backend in file.ts), a page is read with one 4 KiB pread at index × 4096 (short at EOF, the core
- * zero-fills the rest), and dirty shared pages are written back with a positional write
- * of the bytes up to EOF — on msync, fsync (File.sync) and when a dirty page is evicted or
- * the File closed. Private (MAP_PRIVATE) writes never reach it: they go to anonymous
+ * truncate or extend it while it is mapped — see Backend in file.ts), a page is read with
+ * one 4 KiB pread at index × 4096 (short at EOF, the core zero-fills the rest), a
+ * read-around window with one pread of each absent run (readPages), and dirty shared pages
+ * are written back with a positional write of the bytes up to EOF — on msync, fsync
+ * (File.sync) and when a dirty page is evicted or the File closed. Private (MAP_PRIVATE)
+ * writes never reach it: they go to anonymous
  * copies (R5.1).
  */
 export class NodeFile implements Backend {
@@ -62,6 +64,22 @@ export class NodeFile implements Backend {
       done += n;
     }
     this.reads++;
+    return done;
+  }
+
+  /** pread of pages [index, index + count) into `dst` (count × 4096 bytes) in one call (the
+   *  read-around window): the bytes read, fewer at EOF. */
+  readPages(index: number, count: number, dst: Uint8Array): number {
+    const fd = this.handle('read');
+    const len = Math.min(dst.length, count * PAGE_SIZE);
+    const pos = index * PAGE_SIZE;
+    let done = 0;
+    while (done < len) {
+      const n = readSync(fd, dst, done, len - done, pos + done);
+      if (n === 0) break; // EOF
+      done += n;
+    }
+    this.reads += Math.ceil(done / PAGE_SIZE);
     return done;
   }
 

@@ -7,7 +7,10 @@
 // from mmu.stats().freeFrames, bytes read back); a case that fails its check is reported
 // as failed and left out of the table, never timed.
 import * as builtApi from '../../dist/index.js';
+import * as builtNode from '../../dist/node.js';
 import { timeReps, timed, fmtNs, fmtRate, pad } from '../lib/timing.mjs';
+import { runSweep } from '../lib/sweep.mjs';
+import { runNodeFileRead } from '../lib/nodefile-read.mjs';
 
 // Linux's uapi values (the package exports the same names with the same values).
 const PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20;
@@ -400,6 +403,21 @@ export async function runFaultCases({ quick, regionBytes, budgetMs, log, api = b
       if (state) {
         try { c.teardown(state); } catch { /* the case already failed or the teardown is not built */ }
       }
+    }
+  }
+  // Issue 17: page_fault1 over ramBytes, each size in a fresh process (bench/lib/sweep.mjs).
+  log(`  page_fault1 sweep over ramBytes (a fresh process each):`);
+  const sweep = runSweep({ regionBytes, budgetMs: quick ? budgetMs : budgetMs / 2, log });
+  if (sweep.result) results.anon_write_sweep = sweep.result;
+  failed.push(...sweep.failed);
+  // Issue 17: a real file read through a mapping, against fs.readFileSync.
+  if (api === builtApi) {
+    log(`  NodeFile sequential mapped read (${quick ? 50 : 200} MB file in the OS temp dir):`);
+    try {
+      results.nodefile_read = await runNodeFileRead({ api, node: builtNode, bytes: quick ? 50e6 : 200e6, budgetMs, log });
+    } catch (e) {
+      failed.push(`NodeFile mapped read: ${e.message}`);
+      log(`    FAILED: ${e.message}`);
     }
   }
   return { built: true, results, failed, pending };
