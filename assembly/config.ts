@@ -87,6 +87,28 @@ export function setFaultAroundBytes(bytes: u32): void {
 export let gRaPages: u32 = 32;
 export function setRaPages(pages: u32): void { gRaPages = pages < 1 ? 1 : pages; }
 
+// Behaviour that differs between kernel versions or file systems (issue 15: profile keys,
+// createMmu options). 6.16+: a page-cache miss in a VM_EXEC mapping reads forward from the
+// faulting page to the VMA's end, no marker (R2.9); before, it reads around like any other.
+export let gExecReadForward: bool = true;
+// A disk file system (ext4) zeroes the tail of the new last page through the page cache when
+// ftruncate ends inside it, so that page is cached afterwards (R10.2); tmpfs-like: untouched.
+export let gTruncateCachesTail: bool = true;
+// Readahead allocates large folios (ext4 from 6.16, xfs …): page_cache_ra_order places the
+// marker in the uncut window and grows the folio order by 2 per asynchronous window; false
+// (ext4 before 6.16): order-0 pages, the window cut at EOF before the marker is placed.
+export let gLargeFolioRa: bool = true;
+export function setLargeFolioRa(on: bool): void { gLargeFolioRa = on; }
+// MADV_GUARD_INSTALL / MADV_GUARD_REMOVE exist from 6.13 (before: EINVAL, an unknown advice).
+export let gGuardRegions: bool = true;
+export function setGuardRegions(on: bool): void { gGuardRegions = on; }
+// 6.12+: MADV_POPULATE_* retries a fault that dropped the lock for I/O with FAULT_FLAG_TRIED
+// (counted major); 6.1 starts the page afresh (minor), like mlock's populate.
+export let gPopulateRetryTried: bool = true;
+export function setPopulateRetryTried(on: bool): void { gPopulateRetryTried = on; }
+export function setExecReadForward(on: bool): void { gExecReadForward = on; }
+export function setTruncateCachesTail(on: bool): void { gTruncateCachesTail = on; }
+
 export function setPrefaultOld(on: bool): void { gPrefaultOld = on; }
 export function setUseZeroPage(on: bool): void { gUseZeroPage = on; }
 export function setHasPteSpecial(on: bool): void { gHasPteSpecial = on; }

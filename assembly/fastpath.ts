@@ -4,8 +4,8 @@
 // "wasm-mmu/assembly/fastpath"; README "For emulator authors"). Not part of the core's own ABI: nothing here is exported by
 // assembly/index.ts, and the core never calls it.
 //
-// A hit is inlined into the caller: the TLB slot, one f64 tag compare, one load of the
-// frame number, the access (layout: assembly/tlb.ts). A miss, an access that crosses a
+// A hit is inlined into the caller: the TLB slot, one f64 tag compare, the page-crossing
+// test, one add of the entry's addend (QEMU's shape), the access (layout: assembly/tlb.ts). A miss, an access that crosses a
 // page, or device memory calls one out-of-line function that runs the CPU's path
 // (uaccess.ts user_access: TLB, walk, the full fault path, TLB fill) and completes the
 // access. A fault does not trap: loads return 0, stores write nothing, and mmu_fault()
@@ -15,7 +15,7 @@
 // faulting address is mmu_fault_va(), the signal's details fault.ts's sigCode / sigAddr.
 
 import { gRamBase, PAGE_SIZE } from "./config";
-import { gTlbBase, gTlbMask, TLB_ENTRY_SHIFT, TLB_PFN, MAX_ASID } from "./tlb";
+import { gTlbBase, gTlbMask, gTlbGen, TLB_ENTRY_SHIFT, TLB_ADDEND, MAX_ASID } from "./tlb";
 import { user_access } from "./uaccess";
 import { pa_is_device, mmio_access } from "./mmio";
 import { mm_alive } from "./mm";
@@ -26,6 +26,7 @@ export const FP_BAD_MM: i32 = -22;
 let fpFault: i32 = 0;
 let fpFaultVa: u64 = 0;
 const fpScratch: usize = memory.data(8);
+const fpJunk: usize = memory.data(8); // where a store lands that must not reach guest memory
 
 /** 0, or the negative code of the first fault since mmu_fault_clear(). */
 @inline export function mmu_fault(): i32 { return fpFault; }
@@ -34,54 +35,84 @@ const fpScratch: usize = memory.data(8);
 @inline export function mmu_fault_clear(): void { fpFault = 0; }
 
 // The linear address of [va, va + size) for `tag` (0 read, 8 write, 16 exec: the user
-// tags), or 0 on a miss or a page crossing.
-@inline function hit(asid: u32, va: u64, tag: usize, size: u32): usize {
+// tags). A hit is the tag compare, the page-crossing test and one add of the entry's
+// addend (no frame shift, no RAM base); anything else calls the slow path for `acc` (a
+// constant at every call site, folded after inlining), which also returns an address to
+// access, so the caller's access is one load or store after the merge (the loaded value
+// is not a join of two paths, which keeps the engine's registers free). `v`: a store's value.
+@inline function at(asid: u32, va: u64, acc: u32, size: u32, v: u64): usize {
   const e = gTlbBase + ((<usize>(va >> 12) & gTlbMask) << TLB_ENTRY_SHIFT);
-  const off = <u32>va & 4095;
+  const tag: usize = acc == ACC_READ ? 0 : acc == ACC_WRITE ? 8 : 16;
   // The key is below 2^48: a signed conversion is exact (and one instruction on x86-64).
-  if (load<f64>(e + tag) != <f64><i64>((va & ~(<u64>4095)) | <u64>(asid & (MAX_ASID - 1))) || off > PAGE_SIZE - size) return 0;
-  return gRamBase + (<usize>load<u32>(e, TLB_PFN) << 12) + off;
+  if (load<f64>(e + tag) == <f64><i64>((va & ~(<u64>4095)) | <u64>(asid & (MAX_ASID - 1)))) {
+    if ((<u32>va & 4095) <= PAGE_SIZE - size) return <usize>(<u32>va + load<u32>(e, TLB_ADDEND));
+  }
+  if (acc == ACC_WRITE) return fp_slow_store(asid, va, v, size);
+  return fp_slow_load(asid, va, size, acc);
+}
+
+export const MMU_READ: u32 = 0, MMU_WRITE: u32 = 1, MMU_EXEC: u32 = 2;
+
+/** The hit alone, for a loop that must not call out (issue 16): the linear address of
+ *  [va, va + size) when the TLB holds it for `access` (MMU_READ / MMU_WRITE / MMU_EXEC, a
+ *  constant) and it does not cross a page, else 0 (never a RAM address). Never faults: on
+ *  0, leave the loop and make the access with mmu_load* / mmu_store* / mmu_fetch* (which
+ *  fault it in), then come back. A loop whose only memory path is this has no call, so the
+ *  engine keeps its values in registers, and no core code runs inside it: nothing it read
+ *  from the TLB can go stale before it leaves. */
+@inline export function mmu_tlb_addr(asid: u32, va: u64, access: u32, size: u32): usize {
+  const e = gTlbBase + ((<usize>(va >> 12) & gTlbMask) << TLB_ENTRY_SHIFT);
+  const tag: usize = access == MMU_READ ? 0 : access == MMU_WRITE ? 8 : 16;
+  if (load<f64>(e + tag) == <f64><i64>((va & ~(<u64>4095)) | <u64>(asid & (MAX_ASID - 1)))) {
+    if ((<u32>va & 4095) <= PAGE_SIZE - size) return <usize>(<u32>va + load<u32>(e, TLB_ADDEND));
+  }
+  return 0;
+}
+
+/** The TLB generation: it changes on every TLB flush (assembly/tlb.ts). A translation
+ *  taken from mmu_exec_page stays exact while it is unchanged. */
+@inline export function mmu_tlb_gen(): u32 { return gTlbGen; }
+
+/** For an instruction-page cache (QEMU's translation-block lookup, issue 16): after a
+ *  successful mmu_fetch* at `va`, the addend of its page for instruction fetches, so that
+ *  an aligned fetch at any va2 of the same page is load<u32>(<usize>(<u32>va2 + addend))
+ *  while mmu_tlb_gen() is unchanged; -1 if the page cannot be cached (device memory, or
+ *  the exec tag is absent). Never faults. */
+export function mmu_exec_page(asid: u32, va: u64): i64 {
+  const e = gTlbBase + ((<usize>(va >> 12) & gTlbMask) << TLB_ENTRY_SHIFT);
+  if (load<f64>(e, 16) != <f64><i64>((va & ~(<u64>4095)) | <u64>(asid & (MAX_ASID - 1)))) return -1;
+  return <i64>load<u32>(e, TLB_ADDEND);
 }
 
 @inline export function mmu_load8(asid: u32, va: u64): u32 {
-  const p = hit(asid, va, 0, 1);
-  return p != 0 ? <u32>load<u8>(p) : <u32>fp_slow_load(asid, va, 1, ACC_READ);
+  return <u32>load<u8>(at(asid, va, ACC_READ, 1, 0));
 }
 @inline export function mmu_load16(asid: u32, va: u64): u32 {
-  const p = hit(asid, va, 0, 2);
-  return p != 0 ? <u32>load<u16>(p) : <u32>fp_slow_load(asid, va, 2, ACC_READ);
+  return <u32>load<u16>(at(asid, va, ACC_READ, 2, 0));
 }
 @inline export function mmu_load32(asid: u32, va: u64): u32 {
-  const p = hit(asid, va, 0, 4);
-  return p != 0 ? load<u32>(p) : <u32>fp_slow_load(asid, va, 4, ACC_READ);
+  return load<u32>(at(asid, va, ACC_READ, 4, 0));
 }
 @inline export function mmu_load64(asid: u32, va: u64): u64 {
-  const p = hit(asid, va, 0, 8);
-  return p != 0 ? load<u64>(p) : fp_slow_load(asid, va, 8, ACC_READ);
+  return load<u64>(at(asid, va, ACC_READ, 8, 0));
 }
 @inline export function mmu_fetch16(asid: u32, va: u64): u32 {
-  const p = hit(asid, va, 16, 2);
-  return p != 0 ? <u32>load<u16>(p) : <u32>fp_slow_load(asid, va, 2, ACC_EXEC);
+  return <u32>load<u16>(at(asid, va, ACC_EXEC, 2, 0));
 }
 @inline export function mmu_fetch32(asid: u32, va: u64): u32 {
-  const p = hit(asid, va, 16, 4);
-  return p != 0 ? load<u32>(p) : <u32>fp_slow_load(asid, va, 4, ACC_EXEC);
+  return load<u32>(at(asid, va, ACC_EXEC, 4, 0));
 }
 @inline export function mmu_store8(asid: u32, va: u64, v: u32): void {
-  const p = hit(asid, va, 8, 1);
-  if (p != 0) store<u8>(p, <u8>v); else fp_slow_store(asid, va, <u64>v, 1);
+  store<u8>(at(asid, va, ACC_WRITE, 1, <u64>v), <u8>v);
 }
 @inline export function mmu_store16(asid: u32, va: u64, v: u32): void {
-  const p = hit(asid, va, 8, 2);
-  if (p != 0) store<u16>(p, <u16>v); else fp_slow_store(asid, va, <u64>v, 2);
+  store<u16>(at(asid, va, ACC_WRITE, 2, <u64>v), <u16>v);
 }
 @inline export function mmu_store32(asid: u32, va: u64, v: u32): void {
-  const p = hit(asid, va, 8, 4);
-  if (p != 0) store<u32>(p, v); else fp_slow_store(asid, va, <u64>v, 4);
+  store<u32>(at(asid, va, ACC_WRITE, 4, <u64>v), v);
 }
 @inline export function mmu_store64(asid: u32, va: u64, v: u64): void {
-  const p = hit(asid, va, 8, 8);
-  if (p != 0) store<u64>(p, v); else fp_slow_store(asid, va, v, 8);
+  store<u64>(at(asid, va, ACC_WRITE, 8, v), v);
 }
 
 // The CPU's path for one page: the physical address of va, faulting it in; -1 after
@@ -94,50 +125,47 @@ function fp_translate(asid: u32, va: u64, access: u32): i64 {
   return r;
 }
 
-// Load `size` bytes (little-endian) on a miss, a crossing or device memory.
-function fp_slow_load(asid: u32, va: u64, size: u32, access: u32): u64 {
+// A load of `size` bytes (little-endian) on a miss, a crossing or device memory: returns
+// the address the caller loads from — the byte's linear address in RAM, or fpScratch
+// holding the value (a crossing, device memory; 0 after a fault).
+function fp_slow_load(asid: u32, va: u64, size: u32, access: u32): usize {
   if ((<u32>va & 4095) + size > PAGE_SIZE) {
     // Crossing a page: byte by byte, the lower page first (each byte through the TLB).
     let v: u64 = 0;
     for (let k: u32 = 0; k < size; k++) {
-      const b = hit(asid, va + k, access == ACC_EXEC ? 16 : 0, 1);
-      const byte: u64 = b != 0 ? <u64>load<u8>(b) : fp_slow_load(asid, va + k, 1, access);
-      if (fpFault != 0) return 0;
+      const byte = <u64>load<u8>(fp_slow_load(asid, va + k, 1, access));
+      if (fpFault != 0) { store<u64>(fpScratch, 0); return fpScratch; }
       v |= byte << (<u64>k << 3);
     }
-    return v;
+    store<u64>(fpScratch, v);
+    return fpScratch;
   }
   const pa = fp_translate(asid, va, access);
-  if (pa < 0) return 0;
-  let p = gRamBase + <usize>pa;
-  if (pa_is_device(<u64>pa)) { mmio_access(<u64>pa, fpScratch, size, false); p = fpScratch; }
-  if (size == 1) return <u64>load<u8>(p);
-  if (size == 2) return <u64>load<u16>(p);
-  if (size == 4) return <u64>load<u32>(p);
-  return load<u64>(p);
+  if (pa < 0) { store<u64>(fpScratch, 0); return fpScratch; }
+  if (pa_is_device(<u64>pa)) { mmio_access(<u64>pa, fpScratch, size, false); return fpScratch; }
+  return gRamBase + <usize>pa;
 }
 
-// Store `size` bytes on a miss, a crossing or device memory. A crossing store is one
-// instruction: both pages must take the write before any byte is written.
-function fp_slow_store(asid: u32, va: u64, v: u64, size: u32): void {
+// A store of `size` bytes on a miss, a crossing or device memory: returns the address the
+// caller stores to — the linear address in RAM, or fpJunk when this function did the
+// store itself (a crossing, device memory) or nothing may be written (a fault). A
+// crossing store is one instruction: both pages must take the write before any byte is.
+function fp_slow_store(asid: u32, va: u64, v: u64, size: u32): usize {
   if ((<u32>va & 4095) + size > PAGE_SIZE) {
-    if (fp_translate(asid, va, ACC_WRITE) < 0 || fp_translate(asid, va + size - 1, ACC_WRITE) < 0) return;
+    if (fp_translate(asid, va, ACC_WRITE) < 0 || fp_translate(asid, va + size - 1, ACC_WRITE) < 0) return fpJunk;
     for (let k: u32 = 0; k < size; k++) {
-      const b = hit(asid, va + k, 8, 1);
-      if (b != 0) store<u8>(b, <u8>(v >> (<u64>k << 3)));
-      else fp_slow_store(asid, va + k, v >> (<u64>k << 3), 1);
-      if (fpFault != 0) return;
+      const byte = v >> (<u64>k << 3);
+      store<u8>(fp_slow_store(asid, va + k, byte, 1), <u8>byte);
+      if (fpFault != 0) return fpJunk;
     }
-    return;
+    return fpJunk;
   }
   const pa = fp_translate(asid, va, ACC_WRITE);
-  if (pa < 0) return;
-  let p = gRamBase + <usize>pa;
-  const dev = pa_is_device(<u64>pa);
-  if (dev) p = fpScratch;
-  if (size == 1) store<u8>(p, <u8>v);
-  else if (size == 2) store<u16>(p, <u16>v);
-  else if (size == 4) store<u32>(p, <u32>v);
-  else store<u64>(p, v);
-  if (dev) mmio_access(<u64>pa, fpScratch, size, true);
+  if (pa < 0) return fpJunk;
+  if (pa_is_device(<u64>pa)) {
+    store<u64>(fpScratch, v);
+    mmio_access(<u64>pa, fpScratch, size, true);
+    return fpJunk;
+  }
+  return gRamBase + <usize>pa;
 }

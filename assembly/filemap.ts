@@ -2,10 +2,11 @@
 // filemap_map_pages of fault-around (R2.4, R2.5), shmem's fault, write-back, msync and
 // truncation (R10). Reading or writing a page is the only thing that calls the host.
 
-import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, EINVAL, EEXIST, ENOMEM, EIO, EAGAIN, gRaPages } from "./config";
+import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, EINVAL, EEXIST, ENOMEM, EIO, EAGAIN, gRaPages, gExecReadForward,
+  gTruncateCachesTail, gLargeFolioRa } from "./config";
 import { pte_present, pte_pfn, pte_dirty, pte_mkclean, pte_wrprotect, pte_write } from "./pte";
 import { PG_uptodate, PG_locked, PG_readahead, PG_dirty, PG_hwpoison, PG_workingset,
-  PG_swapbacked, PG_writeback, PG_referenced, PG_tail, page_flags, page_set, page_clear,
+  PG_swapbacked, PG_writeback, PG_referenced, PG_tail, PG_private, page_flags, page_set, page_clear,
   set_page_mapping, set_page_index, get_page, page_mapcount, page_mapping,
   page_index, page_private, set_page_ref } from "./page";
 import { NO_PFN, pfn_to_virt } from "./phys";
@@ -13,15 +14,16 @@ import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { tlb_flush_page } from "./tlb";
 import { lru_add, alloc_user_page, alloc_user_pages, put_page, folio_head, folio_nr_pages,
   folio_test_large } from "./lru";
-import { VM_RAND_READ, VM_SEQ_READ, vma_flags, vma_file, vma_start, vma_end, vma_pgoff } from "./vma";
+import { VM_RAND_READ, VM_SEQ_READ, VM_EXEC, vma_flags, vma_file, vma_start, vma_end, vma_pgoff, vma_pages } from "./vma";
 import { file_size, file_flags, file_pages, pc_lookup, pc_insert, pc_delete, file_mmap_miss,
-  set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages, AS_HAS_READ_PAGES } from "./mapping";
+  set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages, file_ra_start, file_ra_size,
+  file_ra_async, set_file_ra, file_prev_pos1, set_file_prev_pos1, file_ra_order, set_file_ra_order, AS_HAS_READ_PAGES } from "./mapping";
 import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
 import { unmap_mapping_range } from "./unmap";
 import { set_prefault_pte, do_set_pmd, prefault_begin, prefault_small, prefault_end } from "./install";
 import { pte_lock, pte_unlock, pte_alloc_vmf } from "./pte_alloc";
 import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
-  VM_FAULT_LOCKED, VM_FAULT_RETRY, vmf_flags, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED } from "./vmfault";
+  VM_FAULT_LOCKED, VM_FAULT_RETRY, vmf_flags, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED, FAULT_FLAG_USER } from "./vmfault";
 import { host_read_page, host_read_pages, host_write_page } from "./host";
 import { count, count_n, ST_PGMAJFAULT, ST_PAGECACHE_READ, ST_WRITEBACK, ST_FAULT_AROUND } from "./stats";
 
@@ -179,6 +181,142 @@ export function page_cache_ra(file: u32, start: u64, n: u32, mark: u64): void {
   gReadRetry = retry;
 }
 
+// ---- the readahead state machine (R2.9; mm/readahead.c) ----
+
+const NO_MARK: u64 = 0xffff_ffff_ffff_ffff;
+
+// Submit window [start, start+size) with its last `async` pages asynchronous: the window is
+// cut at EOF first, then the first async page gets PG_readahead (do_page_cache_ra: a cut
+// window whose async part does not fit has no marker). The window is the file's ra state.
+function ra_submit(file: u32, start: u64, size: u32, asyncSize: u32, order: u32): void {
+  if (start > 0xffff_fffe) return;
+  set_file_ra(file, <u32>start, size, asyncSize);
+  set_file_ra_order(file, 0);
+  const end = file_pages(file);
+  if (start >= end) return;
+  if (!gLargeFolioRa) { do_page_cache_ra(file, start, size, asyncSize); return; }
+  // page_cache_ra_order: folios of up to `order` (at most log2 of the window), aligned,
+  // never past EOF; the marker goes on the folio holding start + size - async, uncut.
+  const limit = end - 1 < start + size - 1 ? end - 1 : start + size - 1;
+  const mark = start + size - asyncSize;
+  let newOrder = order;
+  const lg = <u32>(31 - clz(size));
+  if (newOrder > lg) newOrder = lg;
+  if (newOrder > HPAGE_PMD_ORDER) newOrder = HPAGE_PMD_ORDER;
+  set_file_ra_order(file, newOrder);
+  // As page_cache_ra: pages an asynchronous backend must wait for are skipped (gReadRetry),
+  // a failed read stops the window (gReadFailed), nothing is read twice.
+  gReadFailed = false;
+  let retry = false;
+  let index = start;
+  while (index <= limit) {
+    let o = newOrder;
+    if ((index & ((<u64>1 << o) - 1)) != 0) o = <u32>ctz(index);
+    while (o > 0 && index + (<u64>1 << o) - 1 > limit) o--;
+    let added = true;
+    if (o == 0) {
+      if (cached_at(file, index)) break;
+      if (add_to_page_cache(file, <u32>index) == NO_PFN) {
+        if (!gReadRetry) { gReadRetry = retry; return; }
+        retry = true;
+        added = false;
+      }
+    } else {
+      const r = add_folio(file, index, o);
+      if (r == -EEXIST) break;
+      if (r == -EAGAIN) { retry = true; added = false; }
+      else if (r < 0) { gReadFailed = r == -EIO; gReadRetry = retry; return; }
+    }
+    if (added && mark - index < (<u64>1 << o)) page_set(pc_lookup(file, <u32>index), PG_readahead);
+    index += <u64>1 << o;
+  }
+  // A page was cached already: the rest of the window as order-0 pages.
+  if (index <= limit && <u64>size > index - start) {
+    do_page_cache_ra(file, index, <u32>(<u64>size - (index - start)), asyncSize);
+    retry = retry || gReadRetry;
+  }
+  gReadRetry = retry;
+}
+
+// do_page_cache_ra: order-0 pages of [start, start+size), cut at EOF first; then the page
+// `async` from the cut end gets PG_readahead (none if the async part does not fit).
+function do_page_cache_ra(file: u32, start: u64, size: u32, asyncSize: u32): void {
+  const end = file_pages(file);
+  if (start >= end) return;
+  const nr = end - start < <u64>size ? <u32>(end - start) : size;
+  page_cache_ra(file, start, nr, asyncSize <= nr ? start + nr - asyncSize : NO_MARK);
+}
+
+// get_init_ra_size: the first window of a stream, from the request size.
+function init_ra_size(req: u32, max: u32): u32 {
+  const pow: u32 = req <= 1 ? 1 : (<u32>1) << (32 - clz<u32>(req - 1));
+  if (pow <= max / 32) return pow * 4;
+  if (pow <= max / 4) return pow * 2;
+  return max;
+}
+
+// get_next_ra_size: ramp up the window.
+function next_ra_size(cur: u32, max: u32): u32 {
+  if (cur < max / 16) return cur * 4;
+  if (cur <= max / 2) return cur * 2;
+  return max;
+}
+
+@inline function cached_at(file: u32, i: u64): bool { return i <= 0xffff_fffe && pc_lookup(file, <u32>i) != NO_PFN; }
+
+// page_cache_sync_ra: a miss of read(2) at `index` for `req` pages. The start of the file or
+// a sequential miss opens a new stream; otherwise the cached run before it decides between
+// a plain read of the request and a window as long as that run (context readahead).
+function page_cache_sync_ra(file: u32, index: u64, req: u32): void {
+  const max = gRaPages > req ? gRaPages : req;
+  const prev1 = file_prev_pos1(file);
+  const prevIndex: u64 = prev1 == 0 ? 0x000f_ffff_ffff_ffff : (prev1 - 1) >> 12;
+  if (index == 0 || req > max || index - prevIndex <= 1) {
+    const size = init_ra_size(req, max);
+    ra_submit(file, index, size, size > req ? size - req : size >> 1, 0);
+    return;
+  }
+  // page_cache_prev_miss over at most `max` pages below index; -1: cached down to page 0.
+  let miss: i64 = <i64>index - 1;
+  for (let n: u32 = 0; n < max; n++) {
+    if (!cached_at(file, <u64>miss)) break;
+    if (miss == 0) { miss = -1; break; }
+    miss--;
+  }
+  let contig = <u64>(<i64>index - miss - 1);
+  if (contig <= <u64>req) {
+    page_cache_ra(file, index, req, NO_MARK); // a standalone small read: the state stays
+    return;
+  }
+  if (miss == -1) contig *= 2;
+  const size = contig + req < <u64>max ? <u32>(contig + req) : max;
+  ra_submit(file, index, size, 1, 0);
+}
+
+// page_cache_async_ra: the marked folio holding `pfn` was reached at `index`. At the
+// expected place the stream's next window follows the last one, marked on its first folio,
+// with folios two orders larger; elsewhere the window starts at the next missing page (the
+// cached run ahead ramps it up). Clears the marker.
+function page_cache_async_ra(file: u32, pfn: u32, index: u64, req: u32): void {
+  const head = folio_head(pfn);
+  page_clear(head, PG_readahead);
+  const max = gRaPages > req ? gRaPages : req;
+  const rs = <u64>file_ra_start(file), size = file_ra_size(file);
+  const order = file_ra_order(file) + 2;
+  const expected = (rs + size - file_ra_async(file)) & ~(<u64>folio_nr_pages(head) - 1);
+  if (size != 0 && index == expected) {
+    const next = next_ra_size(size, max);
+    const n = next > size ? next : size;
+    ra_submit(file, rs + size, n, n, order);
+    return;
+  }
+  let start = index + 1;
+  while (start - index <= <u64>max && cached_at(file, start)) start++;
+  if (start - index > <u64>max) return;
+  const n = next_ra_size(<u32>(start - index) + req, max);
+  ra_submit(file, start, n, n, order);
+}
+
 // ---- filemap_fault ----
 
 // The fault method of page-cache files and shmem: find (or read) the page for the fault's
@@ -210,9 +348,14 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
         if (miss < MMAP_LOTSAMISS * 10) set_file_mmap_miss(file, ++miss);
         if (miss > MMAP_LOTSAMISS) {
           page_cache_ra(file, pgoff, 1, 0xffff_ffff_ffff_ffff);
+        } else if ((vf & VM_EXEC) != 0 && gExecReadForward) {
+          // 6.16+ VM_EXEC: forward from the page, clipped to the VMA, async part 0 (no marker).
+          const vmaEnd = vma_pgoff(vma) + vma_pages(vma);
+          const n = vmaEnd - pgoff < <u64>gRaPages ? <u32>(vmaEnd - pgoff) : gRaPages;
+          page_cache_ra(file, pgoff, n, 0xffff_ffff_ffff_ffff);
         } else {
           const start = pgoff > gRaPages / 2 ? pgoff - gRaPages / 2 : 0;
-          page_cache_ra(file, start, gRaPages, start + gRaPages - gRaPages / 4);
+          ra_submit(file, start, gRaPages, gRaPages / 4, 0);
         }
       }
       if (gReadRetry) return VM_FAULT_RETRY; // R1.1 step 4: nothing mapped, nothing counted
@@ -240,10 +383,29 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
       // neither does the retry of a fault that just read its page (FAULT_FLAG_TRIED).
       const miss = file_mmap_miss(file);
       if (miss > 0) set_file_mmap_miss(file, miss - 1);
-      if ((page_flags(pfn) & PG_readahead) != 0) {
-        page_clear(pfn, PG_readahead);
-        const next = pgoff + gRaPages / 4;
-        page_cache_ra(file, next, gRaPages, next + gRaPages - gRaPages / 4);
+      if ((page_flags(folio_head(pfn)) & PG_readahead) != 0) {
+        page_cache_async_ra(file, pfn, pgoff, gRaPages);
+        // Linux drops the lock for this readahead and retries the fault (R1.1 step 4): GUP
+        // retries with FAULT_FLAG_TRIED (major, R11.6; MADV_POPULATE_READ at read_ahead_kb
+        // 128), a user fault retried after the per-VMA lock without it (minor).
+        const ff = vmf_flags();
+        if ((ff & (FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_TRIED | FAULT_FLAG_USER)) == FAULT_FLAG_ALLOW_RETRY) {
+          put_page(pfn);
+          return VM_FAULT_RETRY | VM_FAULT_MAJOR;
+        }
+      }
+    }
+    if ((page_flags(pfn) & (PG_uptodate | PG_private)) == PG_private) {
+      // R10.2: valid buffers (truncate's tail zeroing): read_folio marks the folio uptodate
+      // without I/O, but Linux drops the lock for it and retries. GUP retries with
+      // FAULT_FLAG_TRIED (major, R11.6); a user fault retried after the per-VMA lock sets
+      // TRIED only for a MAJOR result, so it counts minor.
+      page_clear(pfn, PG_private);
+      page_set(pfn, PG_uptodate);
+      const vf = vmf_flags();
+      if ((vf & (FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_TRIED | FAULT_FLAG_USER)) == FAULT_FLAG_ALLOW_RETRY) {
+        put_page(pfn);
+        return VM_FAULT_RETRY | VM_FAULT_MAJOR;
       }
     }
     if ((page_flags(pfn) & PG_uptodate) == 0) {
@@ -315,6 +477,14 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
     for (let pg = startPgoff; pg <= last; pg++) {
       const pfn = filemap_ready_page(file, pg, eof);
       if (pfn == NO_PFN) continue;
+      // Linux 6.18: the table is installed only where a PMD could have been mapped, and a
+      // disk file's PMD may not cross i_size (SIGBUS semantics). If the first ready folio
+      // holds the last page, nothing is mapped here; finish_fault installs the table.
+      // (A large folio cut by truncate counts as its own page: Linux would have split it.)
+      const head = folio_head(pfn);
+      let next = <u64>page_index(head) + folio_nr_pages(head);
+      if (next > eof) next = pg + 1;
+      if ((file_flags(file) & AS_SHMEM) == 0 && next >= eof) return 0;
       if (folio_test_large(pfn) && do_set_pmd(vma, mm, pfn, faultVa) == 0) return 512;
       break;
     }
@@ -484,7 +654,7 @@ export function remove_cached_subpage(pfn: u32, discard: bool): bool {
   clear_dirty(pfn);
   pc_delete(page_mapping(pfn), page_index(pfn));
   set_page_mapping(pfn, 0);
-  page_clear(pfn, PG_uptodate | PG_readahead);
+  page_clear(pfn, PG_uptodate | PG_readahead | PG_private);
   put_page(pfn); // the cache's reference
   return true;
 }
@@ -494,7 +664,13 @@ export function remove_cached_subpage(pfn: u32, discard: bool): bool {
 export function truncate_setsize(file: u32, newSize: u64): void {
   const oldSize = file_size(file);
   set_file_size(file, newSize);
-  if (newSize >= oldSize) return;
+  if (newSize > oldSize) {
+    // Growing: a disk file system zeroes the rest of the old EOF block (ext4), through the
+    // page cache (R10.2): bytes written past EOF through a shared map read back as zeros.
+    if ((oldSize & 4095) != 0) zero_eof_tail(file, oldSize);
+    return;
+  }
+  if (newSize == oldSize) return;
   const firstGone = (newSize + 4095) >> 12;
   const oldEnd = (oldSize + 4095) >> 12;
   unmap_mapping_range(file, firstGone, 0xffff_fffe, true);
@@ -502,14 +678,27 @@ export function truncate_setsize(file: u32, newSize: u64): void {
     const pfn = pc_lookup(file, <u32>i);
     if (pfn != NO_PFN) remove_cached_subpage(pfn, true); // a straddling folio keeps its head part
   }
-  if ((newSize & 4095) != 0) {
-    const pfn = pc_lookup(file, <u32>(newSize >> 12));
-    if (pfn != NO_PFN) {
-      const off = <u32>(newSize & 4095);
-      memory.fill(pfn_to_virt(pfn) + off, 0, PAGE_SIZE - off);
-    }
-  }
+  if ((newSize & 4095) != 0) zero_eof_tail(file, newSize);
   unmap_mapping_range(file, firstGone, 0xffff_fffe, true);
+}
+
+// Zero the page-cache bytes of the page holding byte `size` from there to the page's end.
+// A disk file system (gTruncateCachesTail, ext4) reads an uncached page's block for it, so
+// the page is cached afterwards with valid buffers but not uptodate (PG_private; the next
+// fault on it is minor, R10.2, R11.6); tmpfs-like file systems leave an uncached page alone.
+function zero_eof_tail(file: u32, size: u64): void {
+  const index = size >> 12;
+  if (index > 0xffff_fffe) return;
+  const off = <u32>(size & 4095);
+  let pfn = pc_lookup(file, <u32>index);
+  if (pfn == NO_PFN) {
+    if (!gTruncateCachesTail || (file_flags(file) & AS_SHMEM) != 0) return;
+    pfn = add_page(file, <u32>index, true);
+    if (pfn == NO_PFN) { gReadFailed = false; gReadRetry = false; return; }
+    page_clear(pfn, PG_uptodate);
+    page_set(pfn, PG_private);
+  }
+  memory.fill(pfn_to_virt(pfn) + off, 0, PAGE_SIZE - off);
 }
 
 // Evict clean (or written-back) unmapped pages of [first, last] (a large folio whole);
@@ -553,10 +742,27 @@ export function filemap_rw(file: u32, pos: u64, buf: usize, n: u32, write: bool)
   if ((pos >> 12) > 0xffff_fffe) return -EINVAL;
   const index = <u32>(pos >> 12);
   let pfn = pc_lookup(file, index);
+  const disk = (file_flags(file) & AS_SHMEM) == 0;
+  if (!write && disk) {
+    // filemap_get_pages (R2.9): a miss starts readahead, a marked page the next window.
+    if (pfn == NO_PFN) {
+      gReadFailed = false;
+      page_cache_sync_ra(file, index, 1);
+      if (gReadRetry) return -EAGAIN;
+      pfn = pc_lookup(file, index);
+      if (pfn == NO_PFN && gReadFailed) return -EIO; // read once, as before
+    } else if ((page_flags(folio_head(pfn)) & PG_readahead) != 0) {
+      page_cache_async_ra(file, pfn, <u64>page_index(folio_head(pfn)), 1);
+    }
+    set_file_prev_pos1(file, pos + n + 1); // ra->prev_pos = the end of this read
+  }
   if (pfn == NO_PFN) {
     pfn = add_page(file, index, (file_flags(file) & AS_SHMEM) == 0 && <u64>index < file_pages(file));
     if (gReadRetry) return -EAGAIN;
     if (pfn == NO_PFN) return gReadFailed ? -EIO : -ENOMEM;
+  } else if ((page_flags(pfn) & (PG_uptodate | PG_private)) == PG_private) {
+    page_clear(pfn, PG_private); // valid buffers: read_folio needs no I/O (R10.2)
+    page_set(pfn, PG_uptodate);
   } else if ((page_flags(pfn) & PG_uptodate) == 0) {
     const r = host_read_page(file, <f64>index, pfn_to_virt(pfn));
     if (r == EAGAIN_READ) return -EAGAIN;

@@ -26,6 +26,11 @@ export declare function host_fault(fileId: u32): u32;
 @external("host", "mapPages")
 export declare function host_map_pages(fileId: u32, start: f64, end: f64): void;
 
+// fallocate(PUNCH_HOLE | KEEP_SIZE) of `len` bytes at byte `off` (MADV_REMOVE, R9.1): the
+// backend frees or zeroes them. 0 or -errno (EOPNOTSUPP: the backend cannot).
+@external("host", "punchHole")
+export declare function host_punch_hole(fileId: u32, off: f64, len: f64): i32;
+
 @external("host", "pageMkwrite")
 export declare function host_page_mkwrite(fileId: u32): u32;
 

@@ -4,6 +4,7 @@
 
 import { MAX_RAM_BYTES, gRamBase, gNrFrames, gMemmapBase, gZeroPfn, gBooted, EINVAL, ENOMEM, EBUSY, EIO,
   setFaultAroundBytes, setPrefaultOld, setRaPages, setUseZeroPage, setHasPteSpecial, gFaultAroundPages,
+  setExecReadForward, setTruncateCachesTail, setLargeFolioRa, setGuardRegions, setPopulateRetryTried,
   PAGE_SHIFT } from "./config";
 import { boot, alloc_pages, free_pages, nr_free_frames, NO_PFN, phys_check } from "./phys";
 import { nr_pgtables } from "./pgtable";
@@ -95,6 +96,11 @@ export function mmu_set_readahead_pages(pages: i32): i32 {
   return 0;
 }
 export function mmu_set_zero_page(on: i32): void { setUseZeroPage(on != 0); }
+export function mmu_set_exec_read_forward(on: i32): void { setExecReadForward(on != 0); }
+export function mmu_set_large_folio_readahead(on: i32): void { setLargeFolioRa(on != 0); }
+export function mmu_set_guard_regions(on: i32): void { setGuardRegions(on != 0); }
+export function mmu_set_populate_retry_tried(on: i32): void { setPopulateRetryTried(on != 0); }
+export function mmu_set_truncate_caches_tail(on: i32): void { setTruncateCachesTail(on != 0); }
 export function mmu_set_pte_special(on: i32): void { setHasPteSpecial(on != 0); }
 
 // ---- physical frames ----

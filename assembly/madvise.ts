@@ -1,13 +1,14 @@
 // madvise (R9.1-R9.3, LTP madvise01/02/10): argument checks, per-VMA flag advice with
 // split and merge, DONTNEED's zap, WILLNEED's readahead, POPULATE_READ/WRITE.
 
-import { EINVAL, ENOMEM, EFAULT, EAGAIN, EACCES, EOPNOTSUPP } from "./config";
+import { EINVAL, ENOMEM, EFAULT, EAGAIN, EACCES, EOPNOTSUPP, gGuardRegions, gPopulateRetryTried } from "./config";
 import { VM_LOCKED, VM_PFNMAP, VM_IO, VM_HUGETLB, VM_DONTCOPY, VM_WIPEONFORK, VM_SEQ_READ,
   VM_RAND_READ, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTDUMP, VM_MERGEABLE, VM_SHARED, VM_READ,
   VM_WRITE, VM_MAYWRITE, VM_SPECIAL, vma_flags, set_vma_flags, vma_start, vma_end, vma_next, vma_file,
   vma_pgoff, vma_is_anonymous } from "./vma";
 import { find_vma } from "./mm";
-import { file_flags, pc_lookup, AS_SHMEM, AS_DAX } from "./mapping";
+import { file_flags, pc_lookup, AS_SHMEM, AS_DAX, AS_CAN_PUNCH } from "./mapping";
+import { host_punch_hole } from "./host";
 import { zap_page_range, unmap_mapping_range } from "./unmap";
 import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
 import { swapin_range } from "./swap";
@@ -15,7 +16,7 @@ import { pageout_range, cold_range, lazyfree_range } from "./reclaim";
 import { page_cache_ra, remove_cached_subpage } from "./filemap";
 import { NO_PFN } from "./phys";
 import { split_for_flags, vma_merge_around } from "./mmap";
-import { get_user_pages, FOLL_TOUCH, FOLL_WRITE, FOLL_UNLOCKABLE } from "./gup";
+import { get_user_pages, FOLL_TOUCH, FOLL_WRITE, FOLL_UNLOCKABLE, FOLL_POPULATE } from "./gup";
 
 export const MADV_NORMAL: i32 = 0;
 export const MADV_RANDOM: i32 = 1;
@@ -45,7 +46,7 @@ export const MADV_GUARD_REMOVE: i32 = 103;
 
 function known(advice: i32): bool {
   return (advice >= 0 && advice <= 4) || (advice >= 8 && advice <= 25) ||
-    advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE;
+    (gGuardRegions && (advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE)); // 6.13+
 }
 
 // Advice that only changes vm_flags: the new flags, or 0xffffffff for EINVAL.
@@ -147,7 +148,14 @@ function madvise_vma_behavior(mm: u32, v: u32, s: u64, e: u64, advice: i32): i32
     const r = remove_allowed(v);
     if (r < 0) return r;
     const first = vma_pgoff(v) + ((s - vma_start(v)) >> 12);
-    shmem_punch_hole(vma_file(v), first, first + ((e - s) >> 12) - 1);
+    const file = vma_file(v);
+    if ((file_flags(file) & AS_SHMEM) == 0) {
+      // A disk file (ext4_punch_hole): the backend frees the bytes first, then the page
+      // cache of the range goes as for shmem; the next access reads zeros (major, R11.6).
+      const pr = host_punch_hole(file, <f64>(first << 12), <f64>(e - s));
+      if (pr < 0) return pr;
+    }
+    shmem_punch_hole(file, first, first + ((e - s) >> 12) - 1);
   } else if (advice == MADV_WILLNEED) {
     const file = vma_file(v);
     if (file == 0 || (file_flags(file) & AS_SHMEM) != 0) swapin_range(mm, v, s, e);
@@ -201,15 +209,15 @@ import { vma_anon_vma, set_vma_anon_vma } from "./vma";
 
 // MADV_REMOVE is fallocate(PUNCH_HOLE) on the file behind a shared mapping (madvise_remove):
 // EINVAL for a locked VMA or one without a file (private anonymous memory), EACCES unless
-// it is shared and may be written, EOPNOTSUPP where the file cannot punch holes (only
-// shmem can here: a backend has no way to free a range).
+// it is shared and may be written, EOPNOTSUPP where the file cannot punch holes (shmem and
+// a backend with punchHole can: AS_CAN_PUNCH).
 function remove_allowed(v: u32): i32 {
   const f = vma_flags(v);
   if ((f & VM_LOCKED) != 0) return -EINVAL;
   const file = vma_file(v);
   if (file == 0) return -EINVAL;
   if ((f & (VM_SHARED | VM_MAYWRITE)) != (VM_SHARED | VM_MAYWRITE)) return -EACCES;
-  if ((file_flags(file) & AS_SHMEM) == 0) return -EOPNOTSUPP;
+  if ((file_flags(file) & (AS_SHMEM | AS_CAN_PUNCH)) == 0) return -EOPNOTSUPP;
   return 0;
 }
 
@@ -238,7 +246,9 @@ function madvise_populate(mm: u32, start: u64, end: u64, advice: i32): i32 {
     const e = vma_end(v) < end ? vma_end(v) : end;
     const n = <u32>((e - va) >> 12);
     // faultin_page_range: FOLL_UNLOCKABLE, a fault dropping the lock for I/O is retried with TRIED (R11.6).
-    const r = get_user_pages(mm, va, n, FOLL_TOUCH | FOLL_UNLOCKABLE | (write ? FOLL_WRITE : 0), 0);
+    // Before 6.12 (gPopulateRetryTried off) the retry starts afresh, as __mm_populate's: minor.
+    const r = get_user_pages(mm, va, n, FOLL_TOUCH | FOLL_UNLOCKABLE | (write ? FOLL_WRITE : 0) |
+      (gPopulateRetryTried ? 0 : FOLL_POPULATE), 0);
     if (r < 0) return r == -ENOMEM ? -ENOMEM : -EFAULT;
     if (<u32>r < n) return -EFAULT;
     va = e;

@@ -7,6 +7,7 @@
 //   +0 u64 i_size (bytes)   +8 u32 i_mmap head (first VMA)   +12 u32 nrpages
 //   +16 u32 flags (AS_*)    +20 u32 mmap_miss                 +24 u32 nr_dirty
 //   +28 u32 ra window start +32 u32 ra size  +36 u32 swap/shmem pages  +40 u32 mapped VMAs
+//   +44 u32 ra async size   +48 u64 read(2)'s prev_pos + 1 (0: none yet)  +56 u32 ra order
 
 import { gNrFrames } from "./config";
 
@@ -27,6 +28,7 @@ export const AS_DIRTY_ACCOUNT: u32 = 512; // write-back caching: shared writable
 export const AS_NO_MAP_PAGES: u32 = 1024; // no map_pages at all: no fault-around
 export const AS_IO_ERROR: u32 = 2048;
 export const AS_HAS_READ_PAGES: u32 = 4096; // the backend reads a run of pages in one call
+export const AS_CAN_PUNCH: u32 = 8192; // the backend can punch holes (MADV_REMOVE, R9.1)
 
 @inline export function file_addr(f: u32): usize { return files + <usize>f * FILE_SIZE; }
 @inline export function file_size(f: u32): u64 { return load<u64>(file_addr(f)); }
@@ -42,6 +44,19 @@ export const AS_HAS_READ_PAGES: u32 = 4096; // the backend reads a run of pages 
 @inline export function file_add_dirty(f: u32, d: i32): void {
   store<u32>(file_addr(f), <u32>(<i32>file_nr_dirty(f) + d), 24);
 }
+// file_ra_state (R2.9): Linux keeps one per open file; here one per file.
+@inline export function file_ra_start(f: u32): u32 { return load<u32>(file_addr(f), 28); }
+@inline export function file_ra_size(f: u32): u32 { return load<u32>(file_addr(f), 32); }
+@inline export function file_ra_async(f: u32): u32 { return load<u32>(file_addr(f), 44); }
+@inline export function set_file_ra(f: u32, start: u32, size: u32, asyncSize: u32): void {
+  store<u32>(file_addr(f), start, 28);
+  store<u32>(file_addr(f), size, 32);
+  store<u32>(file_addr(f), asyncSize, 44);
+}
+@inline export function file_ra_order(f: u32): u32 { return load<u32>(file_addr(f), 56); }
+@inline export function set_file_ra_order(f: u32, o: u32): void { store<u32>(file_addr(f), o, 56); }
+@inline export function file_prev_pos1(f: u32): u64 { return load<u64>(file_addr(f), 48); }
+@inline export function set_file_prev_pos1(f: u32, p: u64): void { store<u64>(file_addr(f), p, 48); }
 @inline export function file_valid(f: u32): bool {
   return f > 0 && f < MAX_FILES && files != 0 && (file_flags(f) & AS_OPEN) != 0;
 }

@@ -17,7 +17,8 @@ import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE
   _PAGE_NX } from "./pte";
 import { LEVEL_PGD, LEVEL_PTE, LEVEL_PUD, slot_addr, table_index } from "./pgtable";
 import { ACCESS_WRITE, ACCESS_EXEC, TLB_USER, TLB_LARGE, tlb_lookup, tlb_fill, gTlbEntries,
-  entryAddr, entry_key, key_asid, key_va, tlb_root_of, TLB_PFN, TLB_FLAGS, TLB_KERN, gWalkGen } from "./tlb";
+  entryAddr, entry_key, key_asid, key_va, tlb_root_of, TLB_PFN, TLB_FLAGS, TLB_KERN, gWalkGen,
+  TLB_ADDEND, tlb_addend } from "./tlb";
 import { page_residency, set_page_residency, RES_DISCARDED, RES_RESIDENT } from "./pagestate";
 import { count, ST_WALK, ST_TLB_HIT, ST_TLB_MISS, inv_report, INV_TLB_STALE,
   INV_TLB_PERM } from "./stats";
@@ -221,8 +222,9 @@ export function tlb_check(): void {
     const asid = key_asid(key);
     const root = tlb_root_of(asid);
     const r = walk(root, key_va(key), 0, MODE_PEEK | MODE_NXE);
-    if (r != WALK_OK || walkPfn != load<u32>(e, TLB_PFN) || pfn_is_device(walkPfn)) {
-      inv_report(INV_TLB_STALE, i, asid); // a device page is never in the TLB
+    if (r != WALK_OK || walkPfn != load<u32>(e, TLB_PFN) || pfn_is_device(walkPfn) ||
+        load<u32>(e, TLB_ADDEND) != tlb_addend(key_va(key), walkPfn)) {
+      inv_report(INV_TLB_STALE, i, asid); // a device page is never in the TLB; the addend follows the frame
       continue;
     }
     // A user tag only for a user page; no tag the tables do not give, in either set.

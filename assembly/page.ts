@@ -41,6 +41,9 @@ export const PG_swapbacked: u32 = 1 << 22; // anon or shmem: reclaimed to swap, 
 export const PG_pcp: u32 = 1 << 24; // a free frame on the per-cpu list (with PG_buddy, order 0)
 export const PG_user: u32 = 1 << 23; // a user page: its allocation order is 0 or its folio order
 export const PG_large: u32 = 1 << 21; // head of a large page-cache folio; order in 28..31
+// Buffers attached and all uptodate, the folio itself not (ext4 read only the EOF block to
+// zero its tail at ftruncate, R10.2): the data is valid, read_folio needs no I/O.
+export const PG_private: u32 = 1 << 25;
 // Bits 28..31: anon pages keep bits 32..35 of their vpn there, large folios their order.
 export const VPN_HI_SHIFT: u32 = 28;
 export const FOLIO_ORDER_SHIFT: u32 = 28;

@@ -11,7 +11,10 @@
 //     +32 f64 kernRead    the same three tags for supervisor-mode accesses
 //     +40 f64 kernWrite
 //     +48 f64 kernExec
-//     +56 (unused)
+//     +56 u32 addend      gRamBase + pfn * 4096 - (page address mod 2^32), mod 2^32: the
+//                         linear address of any byte of the page is <u32>va + addend, one
+//                         add (QEMU's CPUTLBEntry addend), for Wasm code (fastpath.ts)
+//     +60 (unused)
 //   key  = (va & ~4095) + asid   (asid < 4096 sits in the page-offset bits; < 2^48, exact in an f64)
 //   slot = (va >> 12) & (gTlbEntries - 1)
 // A hit is: tag[access] == key, then pa = pfn * 4096 + (va & 4095). A user hit reads only
@@ -21,9 +24,13 @@
 // address can never equal a key (keys are integers in [0, 2^48)), so the caller's range
 // check can wait for the miss path. Device (MMIO) pages are never entered.
 // Entries die only through the tlb_flush_* functions (QEMU's rule, and Linux's: lowering
-// or removing a permission flushes before the frame can be reused).
+// or removing a permission flushes before the frame can be reused). Each of them bumps
+// gTlbGen, whether or not the TLB held the page: a translation copied out of the TLB (an
+// interpreter's current instruction page, fastpath.ts mmu_exec_page) stays exact while
+// gTlbGen is unchanged. A fill that evicts an entry does not bump it: the evicted
+// translation is still what the page tables say.
 
-import { PAGE_SHIFT } from "./config";
+import { PAGE_SHIFT, gRamBase } from "./config";
 import { count, count_n, ST_TLB_FLUSH_PAGE, ST_TLB_FLUSH_RANGE, ST_TLB_FLUSH_ASID,
   ST_TLB_FLUSH_ALL, ST_TLB_ENTRIES_FLUSHED } from "./stats";
 
@@ -39,6 +46,7 @@ export const MAX_ASID: u32 = 4096;
 export const TLB_PFN: u32 = 24;
 export const TLB_FLAGS: u32 = 28;
 export const TLB_KERN: u32 = 32;
+export const TLB_ADDEND: u32 = 56;
 
 // Bumped by every range, ASID and global flush and by every freed page table: the walker's
 // paging-structure cache (mmu.ts) holds upper-level entries only while it is unchanged
@@ -49,6 +57,8 @@ export let gWalkGen: u32 = 0;
 export let gTlbBase: usize = 0;
 export let gTlbEntries: u32 = 0;
 export let gTlbMask: u32 = 0;
+// Bumped by every flush (see above); wraps, compared only for equality.
+export let gTlbGen: u32 = 0;
 // The page-table root each ASID was last filled from, so a check can re-walk entries.
 const asidRoot: usize = memory.data(MAX_ASID * 4);
 
@@ -58,6 +68,7 @@ export function tlb_init(entries: u32): void {
   gTlbBase = (raw + TLB_ENTRY_SIZE - 1) & ~(<usize>TLB_ENTRY_SIZE - 1);
   gTlbEntries = entries;
   gTlbMask = entries - 1;
+  gTlbGen++;
   for (let i: u32 = 0; i < entries; i++) invalidate(entryAddr(i));
   memory.fill(asidRoot, 0, MAX_ASID * 4);
 }
@@ -96,10 +107,16 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   store<f64>(e, ex && u ? key : -1.0, 16);
   store<u32>(e, pfn, TLB_PFN);
   store<u32>(e, flags, TLB_FLAGS);
+  store<u32>(e, tlb_addend(va, pfn), TLB_ADDEND);
   store<f64>(e, rd ? key : -1.0, TLB_KERN);
   store<f64>(e, wr ? key : -1.0, TLB_KERN + 8);
   store<f64>(e, ex ? key : -1.0, TLB_KERN + 16);
   store<u32>(asidRoot + (<usize>(asid & (MAX_ASID - 1)) << 2), root);
+}
+
+// linear = <u32>va + addend for every byte of va's page (wrapping u32 arithmetic).
+@inline export function tlb_addend(va: u64, pfn: u32): u32 {
+  return <u32>gRamBase + (pfn << PAGE_SHIFT) - (<u32>va & ~(<u32>0xfff));
 }
 
 export function tlb_root_of(asid: u32): u32 {
@@ -127,6 +144,7 @@ export function tlb_flush_page(asid: u32, va: u64): void {
   // No gWalkGen bump: a one-page flush follows a leaf change (COW, write-protect), and the
   // walker's cache holds no leaf; it re-reads the PMD it caches on every use.
   count(ST_TLB_FLUSH_PAGE);
+  gTlbGen++;
   if (dropIfKey(slotAddr(va), tlb_key(asid, va))) count(ST_TLB_ENTRIES_FLUSHED);
 }
 
@@ -134,6 +152,7 @@ export function tlb_flush_page(asid: u32, va: u64): void {
 export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
   gWalkGen++;
   count(ST_TLB_FLUSH_RANGE);
+  gTlbGen++;
   const lo = va & ~(<u64>0xfff);
   // Never past the 48-bit space: keys hold page addresses below 2^48.
   const room = ((<u64>1 << 48) - lo) >> PAGE_SHIFT;
@@ -161,6 +180,7 @@ export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
 export function tlb_flush_asid(asid: u32): void {
   gWalkGen++;
   count(ST_TLB_FLUSH_ASID);
+  gTlbGen++;
   const a = asid & (MAX_ASID - 1);
   let dropped: u32 = 0;
   for (let i: u32 = 0; i < gTlbEntries; i++) {
@@ -174,6 +194,7 @@ export function tlb_flush_asid(asid: u32): void {
 export function tlb_flush_all(): void {
   gWalkGen++;
   count(ST_TLB_FLUSH_ALL);
+  gTlbGen++;
   let dropped: u32 = 0;
   for (let i: u32 = 0; i < gTlbEntries; i++) {
     const e = entryAddr(i);

@@ -20,6 +20,11 @@ export interface CoreExports {
   mmu_set_prefault_old(on: number): void;
   mmu_set_readahead_pages(pages: number): number;
   mmu_set_zero_page(on: number): void;
+  mmu_set_exec_read_forward(on: number): void;
+  mmu_set_large_folio_readahead(on: number): void;
+  mmu_set_guard_regions(on: number): void;
+  mmu_set_populate_retry_tried(on: number): void;
+  mmu_set_truncate_caches_tail(on: number): void;
   mmu_set_pte_special(on: number): void;
   phys_alloc(order: number): number;
   phys_free(pfn: number, order: number): number;
@@ -127,6 +132,8 @@ export interface HostHandlers {
   mapPages(fileId: number, start: number, end: number): void;
   pageMkwrite(fileId: number): number;
   pfnMkwrite(fileId: number): number;
+  /** fallocate(PUNCH_HOLE | KEEP_SIZE) of `len` bytes at byte `off` (MADV_REMOVE): 0 or -errno. */
+  punchHole(fileId: number, off: number, len: number): number;
   /** Device memory (issue #5): `len` bytes at physical `pa` to (write 1) or from the device, via linear `buf`. */
   mmio(pa: number, buf: number, len: number, write: number): number;
   swapWrite(slot: number, src: number): number;
@@ -321,6 +328,7 @@ export async function loadCore(host: HostHandlers,
       mapPages: (fileId: number, start: number, end: number) => core!.host.mapPages(fileId, start, end),
       pageMkwrite: (fileId: number) => core!.host.pageMkwrite(fileId),
       pfnMkwrite: (fileId: number) => core!.host.pfnMkwrite(fileId),
+      punchHole: (fileId: number, off: number, len: number) => core!.host.punchHole(fileId, off, len),
       mmio: (pa: number, buf: number, len: number, write: number) => core!.host.mmio(pa, buf >>> 0, len >>> 0, write),
       swapWrite: (slot: number, src: number) => core!.host.swapWrite(slot, src >>> 0),
       swapRead: (slot: number, dst: number) => core!.host.swapRead(slot, dst >>> 0),

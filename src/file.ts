@@ -113,6 +113,12 @@ export interface Backend {
   writePage?(index: number, src: Uint8Array): void;
   /** Called when the file is truncated or extended through File.truncate(). */
   truncate?(size: number): void;
+  /**
+   * fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): bytes [offset, offset + length)
+   * (clamped to the size, which stays) read as zeros from now on. Without it MADV_REMOVE on a
+   * shared mapping of the file is EOPNOTSUPP; with it, MADV_REMOVE punches the hole (R9.1).
+   */
+  punchHole?(offset: number, length: number): void;
   /** Linux's ->fault: return VM_FAULT_* bits (VM_FAULT_LOCKED after vmf.fillPage). */
   fault?(vmf: VmFault): number;
   /** Linux's ->map_pages: map only pages already at hand with vmf.mapPage(pgoff); never block. */
@@ -162,6 +168,9 @@ export class MemoryFile implements Backend {
     this.data.fill(0, Math.min(size, this.length), this.data.length);
     this.length = size;
   }
+  punchHole(offset: number, length: number): void {
+    this.data.fill(0, Math.min(offset, this.length), Math.min(offset + length, this.length));
+  }
   private grow(n: number): void {
     const d = new Uint8Array(Math.max(n, Math.min(2 ** 32, this.data.length * 2)));
     d.set(this.data);
@@ -182,7 +191,7 @@ export interface OpenOptions {
 // mapping.ts AS_* flags.
 export const AS_SHMEM = 2, AS_READONLY = 4, AS_HAS_FAULT = 8, AS_HAS_MAP_PAGES = 16,
   AS_HAS_PAGE_MKWRITE = 32, AS_HAS_PFN_MKWRITE = 64, AS_DAX = 128, AS_MLOCKED = 256,
-  AS_DIRTY_ACCOUNT = 512, AS_NO_MAP_PAGES = 1024, AS_HAS_READ_PAGES = 4096;
+  AS_DIRTY_ACCOUNT = 512, AS_NO_MAP_PAGES = 1024, AS_HAS_READ_PAGES = 4096, AS_CAN_PUNCH = 8192;
 
 const PG = { locked: 1 << 0, uptodate: 1 << 1, dirty: 1 << 2, lru: 1 << 3, active: 1 << 4,
   referenced: 1 << 5, anon: 1 << 6, readahead: 1 << 13, writeback: 1 << 14, mlocked: 1 << 15,

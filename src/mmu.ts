@@ -19,7 +19,7 @@ import { XipMemory, XipFile, createXipFile, type XipFileOptions } from './xip.js
 import { DeviceSpace, DeviceFile, createDevice, remapPfnRange, vmInsertPage, type MmioHandler,
   type DeviceOptions } from './device.js';
 import { File, VmFault, type Backend, type OpenOptions, AS_READONLY, AS_HAS_FAULT, AS_HAS_MAP_PAGES,
-  AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT, AS_NO_MAP_PAGES, AS_HAS_READ_PAGES } from './file.js';
+  AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT, AS_NO_MAP_PAGES, AS_HAS_READ_PAGES, AS_CAN_PUNCH } from './file.js';
 
 export interface MmuOptions {
   /** Emulated RAM in bytes: a multiple of 2 MiB, at most 3 GiB. Default 64 MiB. */
@@ -38,6 +38,31 @@ export interface MmuOptions {
   xipBytes?: number;
   /** Read-around window on a page-cache miss (R2.9's ra_pages × 4096). Default 131072. */
   readaheadBytes?: number;
+  /**
+   * Linux 6.16+: a page-cache miss in a VM_EXEC file mapping reads forward from the faulting
+   * page only, to the VMA's end (R2.9). false = read-around as before 6.16. Default true.
+   */
+  execReadForward?: boolean;
+  /**
+   * A disk file system's ftruncate (ext4): ending inside a page zeroes that page's tail through
+   * the page cache, caching it if it was not (the next fault on it is minor, R10.2). false =
+   * tmpfs-like, an uncached page stays uncached. Default true.
+   */
+  truncateCachesTail?: boolean;
+  /**
+   * Readahead allocates large folios (ext4 from 6.16): the marker is placed in the window
+   * before it is cut at EOF, and each asynchronous window's folios are two orders larger
+   * (R2.9). false = order-0 readahead, the window cut at EOF first (ext4 before 6.16). Default true.
+   */
+  largeFolioReadahead?: boolean;
+  /** MADV_GUARD_INSTALL / MADV_GUARD_REMOVE (Linux 6.13+). false = EINVAL, as 6.1 and 6.12 answer. Default true. */
+  guardRegions?: boolean;
+  /**
+   * How MADV_POPULATE_* counts a fault that dropped the lock for I/O (R11.6): 'retry-major'
+   * (6.12+: retried with FAULT_FLAG_TRIED, major) or 'minor' (6.1: the page starts afresh).
+   * Default 'retry-major'.
+   */
+  populateAccounting?: 'retry-major' | 'minor';
   /** Swap space in bytes (a multiple of 4096); default 4 × ramBytes; 0 = no swap. */
   swapBytes?: number;
   /** Where swapped pages go: a Backend used slot by slot (e.g. a NodeFile); default host memory. */
@@ -108,7 +133,8 @@ function isPow2(n: number): boolean { return Number.isInteger(n) && n > 0 && (n 
 
 /** Every createMmu option. A name not here is a typo (`rambytes`): refused, not ignored. */
 const OPTION_NAMES = ['ramBytes', 'faultAroundBytes', 'prefaultOld', 'tlbEntries', 'zeroPage', 'pteSpecial',
-  'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm'] as const satisfies readonly (keyof MmuOptions)[];
+  'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm', 'largeFolioReadahead', 'execReadForward',
+  'truncateCachesTail', 'guardRegions', 'populateAccounting'] as const satisfies readonly (keyof MmuOptions)[];
 
 /** Edit distance, case differences counting half (for "did you mean"). */
 function distance(a: string, b: string): number {
@@ -180,7 +206,17 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' 
     prefaultOld: bool(o.prefaultOld, 'prefaultOld', false),
     zeroPage: bool(o.zeroPage, 'zeroPage', true),
     pteSpecial: bool(o.pteSpecial, 'pteSpecial', true),
+    execReadForward: bool(o.execReadForward, 'execReadForward', true),
+    truncateCachesTail: bool(o.truncateCachesTail, 'truncateCachesTail', true),
+    largeFolioReadahead: bool(o.largeFolioReadahead, 'largeFolioReadahead', true),
+    guardRegions: bool(o.guardRegions, 'guardRegions', true),
+    populateAccounting: checkPopulateAccounting(o.populateAccounting ?? 'retry-major'),
   };
+}
+
+function checkPopulateAccounting(a: string): 'retry-major' | 'minor' {
+  if (a !== 'retry-major' && a !== 'minor') throw new RangeError(`populateAccounting must be 'retry-major' or 'minor', got ${showValue(a)}`);
+  return a;
 }
 
 function checkFaultAround(b: number): void {
@@ -417,6 +453,7 @@ export class Mmu {
     if (backend.pageMkwrite) flags |= AS_HAS_PAGE_MKWRITE;
     if (typeof backend.readPages === 'function') flags |= AS_HAS_READ_PAGES;
     if (backend.pfnMkwrite) flags |= AS_HAS_PFN_MKWRITE;
+    if (backend.punchHole) flags |= AS_CAN_PUNCH;
     const id = this.core.x.file_open(size, flags);
     if (id < 0) throw new LinuxError(23, 'openFile', 'too many open files');
     const f = new File(this.core, id, backend, (x) => this.files.delete(x.id));
@@ -564,6 +601,11 @@ export class Mmu {
         return 0;
       } catch (e) { return fail(e); }
     };
+    h.punchHole = (fileId, off, len) => {
+      const f = this.files.get(fileId);
+      if (!f?.backend.punchHole) return -95; // EOPNOTSUPP
+      try { f.backend.punchHole(off, len); return 0; } catch (e) { return fail(e); }
+    };
     h.fault = (fileId) => {
       const f = this.files.get(fileId);
       if (!f?.backend.fault) return 2; // VM_FAULT_SIGBUS
@@ -658,7 +700,7 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   const opts = resolveOptions(options);
   const host: HostHandlers = {
     readPage: () => -5, readPages: () => -5, writePage: () => -5, fault: () => 2, mapPages: () => {},
-    pageMkwrite: () => 0, pfnMkwrite: () => 0, mmio: () => -5, swapWrite: () => -5, swapRead: () => -5, swapFree: () => {},
+    pageMkwrite: () => 0, pfnMkwrite: () => 0, punchHole: () => -95, mmio: () => -5, swapWrite: () => -5, swapRead: () => -5, swapFree: () => {},
   };
   const core = await loadCore(host, options.wasm);
   core.x.mmu_set_xip_bytes(opts.xipBytes);
@@ -671,6 +713,11 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   core.x.mmu_set_prefault_old(opts.prefaultOld ? 1 : 0);
   core.x.mmu_set_readahead_pages(opts.readaheadBytes / PAGE_SIZE);
   core.x.mmu_set_zero_page(opts.zeroPage ? 1 : 0);
+  core.x.mmu_set_exec_read_forward(opts.execReadForward ? 1 : 0);
+  core.x.mmu_set_truncate_caches_tail(opts.truncateCachesTail ? 1 : 0);
+  core.x.mmu_set_large_folio_readahead(opts.largeFolioReadahead ? 1 : 0);
+  core.x.mmu_set_guard_regions(opts.guardRegions ? 1 : 0);
+  core.x.mmu_set_populate_retry_tried(opts.populateAccounting === 'retry-major' ? 1 : 0);
   core.x.mmu_set_pte_special(opts.pteSpecial ? 1 : 0);
   core.x.mmu_swap_init(opts.swapBytes === 0 ? 0 : opts.swapBytes / PAGE_SIZE + 1);
   return new Mmu(core, opts, options.swapDevice);

@@ -99,6 +99,19 @@ export class NodeFile implements Backend {
     ftruncateSync(this.handle('ftruncate'), size);
   }
 
+  /**
+   * Punch a hole: Node has no fallocate(2), so the range (clamped to the file's size, which
+   * stays) is overwritten with zeros. Reads then return zeros exactly as after a real
+   * FALLOC_FL_PUNCH_HOLE; unlike it, the disk blocks stay allocated (the file is not sparse).
+   */
+  punchHole(offset: number, length: number): void {
+    if (this.readOnly) throw new LinuxError(9, 'fallocate', `${this.path} was opened read-only`);
+    const fd = this.handle('fallocate');
+    const end = Math.min(offset + length, this.size());
+    const zeros = new Uint8Array(Math.min(1 << 20, Math.max(0, end - offset)));
+    for (let pos = offset; pos < end;) pos += writeSync(fd, zeros, 0, Math.min(zeros.length, end - pos), pos);
+  }
+
   /** Close the descriptor. Close the File that uses it first (that writes dirty pages back). */
   close(): void {
     if (this.fd === null) return;

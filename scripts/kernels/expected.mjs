@@ -31,7 +31,32 @@ const SWAP_CACHE = {
   reason: 'after MADV_PAGEOUT the written-back anonymous folio is still in the swap cache, so the swap-in is a minor swap-cache hit (R11.6, R9.2); wasm-mmu frees the frame at pageout and counts a major fault',
   issue: '15: swap cache kept after MADV_PAGEOUT',
 };
+const pre64 = (p) => kernelVersion(p.release) < 604;
 const DIAGNOSES = [
+  {
+    scenario: 'madv-remove-shared-file',
+    when: (p) => p.fileSystem === 'tmpfs',
+    reason: 'on tmpfs the read of a punched page allocates one zeroed shmem page (minor, no read-around), so the neighbouring hole page stays unmapped; the runner opens the tmpfs file as a MemoryFile with read-around',
+    issue: '15: tmpfs profile (shmem page-cache misses in the emulator runner)',
+  },
+  {
+    scenario: 'exec-cold-read-forward',
+    when: (p) => p.machine === 'aarch64' && kernelVersion(p.release) >= 700,
+    reason: 'arm64 asks for 64 KiB folios for executable memory (exec_folio_order): the VM_EXEC read starts at the 16-page aligned block of the fault, not at the faulting page; wasm-mmu models x86 (order 0)',
+    issue: '15: profile key for exec_folio_order (arm64)',
+  },
+  {
+    scenario: 'fa-eof-folio-no-table',
+    when: (p) => pre64(p),
+    reason: '6.1 fault-around maps the EOF folio even when it must install the PTE table; the rule that installs a table only where a PMD could map (never across i_size) is newer (6.12.118 and 6.18 have it), and wasm-mmu models it always',
+    issue: '15: profile key for fault-around at EOF before the i_size PMD rule',
+  },
+  ...['trunc-inside-page-caches', 'populate-after-grow'].map((scenario) => ({
+    scenario,
+    when: (p, m) => pre64(p) && counts(m),
+    reason: 'on 6.1 (no per-VMA locks) a user fault that drops the mmap lock for read_folio of the not-uptodate EOF page is retried with FAULT_FLAG_TRIED and counts major; wasm-mmu models 6.4+, where the per-VMA-lock retry counts minor',
+    issue: '15: profile key for user-fault retry accounting before 6.4',
+  })),
   {
     scenario: 'guard-region',
     when: (p) => p.guardRegions === false,
@@ -46,15 +71,15 @@ const DIAGNOSES = [
   },
   {
     scenario: 'madv-populate-read-cold',
-    when: (p, m) => ra128(p) && counts(m),
-    reason: 'read_ahead_kb 128: the populate walks into the async readahead marker and the kernel counts that fault major too (1 minor + 2 major); wasm-mmu counts the marker hit minor (2 + 1)',
-    issue: '15: readahead modelled at read_ahead_kb 128 (marker hit under GUP counted major)',
+    when: (p, m) => ra128(p) && largeFolios(p) && counts(m),
+    reason: '7.x ext4 at read_ahead_kb 128: readahead in large folios leaves the populate one marker hit fewer than wasm-mmu models for 6.16-6.18 (1 major where wasm-mmu counts 2)',
+    issue: '15: large folios in the page cache (7.x ext4)',
   },
   {
     scenario: 'fa-cold-cache',
-    when: (p, m) => ra128(p) && counts(m),
-    reason: 'read_ahead_kb 128: after the sequential read hits the readahead marker the kernel places the next window\'s marker elsewhere than wasm-mmu (4 faults vs 5); on 6.1 the async readahead I/O is still in flight at the next fault, which counts major (2 minor + 2 major)',
-    issue: '15: readahead modelled at read_ahead_kb 128 (marker of the next async window)',
+    when: (p, m) => ra128(p) && kernelVersion(p.release) < 604 && counts(m),
+    reason: 'on 6.1 (no per-VMA locks) a user fault that drops the mmap lock for readahead at a PG_readahead marker is retried with FAULT_FLAG_TRIED and counts major; wasm-mmu models 6.4+, where the per-VMA-lock retry counts minor',
+    issue: '15: profile key for user-fault retry accounting before 6.4',
   },
   ...['cache-evict-unmapped', 'file-private-cold-write', 'trunc-extend-zero'].map((scenario) => ({
     scenario, when: (p, m) => ra128(p) && !largeFolios(p) && (m.field === 'state' || m.field === 'pfn'), ...RA_MARKER,
@@ -63,7 +88,7 @@ const DIAGNOSES = [
     scenario: 'swap-pageout-file-private',
     when: (p, m) => ra128(p) && (m.field === 'state' || m.field === 'pfn'), ...RA_MARKER,
   },
-  ...['cache-evict-unmapped', 'mlock-cold-file', 'populate-cold-file'].map((scenario) => ({
+  ...['cache-evict-unmapped', 'mlock-cold-file', 'populate-cold-file', 'trunc-extend-zero', 'populate-after-grow'].map((scenario) => ({
     scenario, when: (p) => ra128(p) && largeFolios(p), ...LARGE_FOLIOS,
   })),
   ...['swap-pageout-anon', 'swap-pageout-file-private', 'swap-fork', 'swap-in-write'].map((scenario) => ({

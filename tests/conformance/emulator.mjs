@@ -67,7 +67,21 @@ export function emulatorOptions(profile, norm) {
     prefaultOld: profile.prefaultOld === true, // arm64 with hardware AF: old; x86: young (R2.6)
     readaheadBytes: Math.min(256 << 20, Math.max(PAGE_SIZE, (profile.readAheadKb ?? 128) * 1024)),
     swapBytes: profile.swap ? undefined : 0,
+    // Profile keys of kernel-version and file-system behaviour (issue 15), derived from the
+    // release and the file system when the profile does not state them.
+    execReadForward: profile.execReadForward ?? releaseAtLeast(profile.release, 6, 16),
+    truncateCachesTail: profile.truncateCachesTail ?? dirtyAccounting(profile),
+    largeFolioReadahead: profile.largeFolioReadahead ?? (releaseAtLeast(profile.release, 6, 16) && dirtyAccounting(profile)),
+    guardRegions: profile.guardRegions ?? releaseAtLeast(profile.release, 6, 13),
+    populateAccounting: profile.populateAccounting ?? (releaseAtLeast(profile.release, 6, 12) ? 'retry-major' : 'minor'),
   };
+}
+
+/** Is kernel `release` ("6.18.44-fc-v769", "6.1.0-57-amd64") at least major.minor? Unknown: yes. */
+function releaseAtLeast(release, major, minor) {
+  const m = /^(\d+)\.(\d+)/.exec(release ?? '');
+  if (!m) return true;
+  return Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor);
 }
 
 /** A disk file system (ext4, xfs, btrfs …) does dirty accounting: shared writable maps write-notify (R9.10). */

@@ -227,7 +227,8 @@ describe('R3.3 do_set_pmd: a PMD-sized folio mapped by one PMD', () => {
   });
 
   it('R3.3 no PMD when the file offset is not congruent mod 512: only the window is mapped by PTEs', async () => {
-    const { mmu, mm, file } = await setup();
+    // 1536 pages: the folio is not the EOF folio (R2.4: that one would map no table at all).
+    const { mmu, mm, file } = await setup({}, 1536);
     file.prime(512, 512, { order: 9 });
     const va = map(mm, file, 512, { offset: 500 }); // VA block maps file 500..1011
     mm.touch(va + 12 * PG, 1); // file 512

@@ -123,6 +123,47 @@ describe('the Wasm interpreter through assembly/fastpath.ts, built with the core
     expect(mmu.checkInvariants()).toEqual([]);
   });
 
+  it('self-modifying code after fork (R5.5, R5.4 wp_page_copy): the patched instruction runs from the new frame, never a cached stale page', async () => {
+    // The store to the write-protected code page leaves the hit-only loop, breaks COW
+    // (a new frame, a TLB flush); the fetch right after it must read the new frame, in the
+    // Wasm interpreter (its instruction-page cache) and in the JS one alike.
+    const patchWord = new DataView(new Assembler().addi('a0', 'zero', 7).assemble().buffer).getUint32(0, true);
+    const build = (off: number) => {
+      const a = new Assembler();
+      a.li('t0', CODE_BASE).li('t1', patchWord).sw('t1', off, 't0').label('patch').addi('a0', 'zero', 1)
+        .li('a7', 1).ecall().li('a7', 93).ecall();
+      const bytes = a.assemble();
+      return { bytes, patch: a.labels.get('patch') as number };
+    };
+    const { patch } = build(0);
+    const { bytes: program } = build(patch);
+    const original = new DataView(program.buffer).getUint32(patch, true);
+    for (const kind of ['wasm', 'js']) {
+      const mmu = await createMmu({ ramBytes: 8 << 20, wasm: INTERP });
+      const x = mmu.wasmExports as unknown as X;
+      const mm = mmu.createAddressSpace();
+      mm.mmap({ addr: CODE_BASE, length: 4096, prot: 7, flags: 0x32 }); // rwx, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED
+      mm.write(CODE_BASE, program);
+      expect(mm.fetch32(CODE_BASE + patch)).toBe(original); // the page is in the TLB, exec
+      const child = mm.fork(); // write-protects the parent's page (COW)
+      let out: number[];
+      if (kind === 'wasm') {
+        x.rv_reset();
+        expect(x.rv_run_mmu(mm.asid, CODE_BASE, Infinity)).toBe(RV_EXIT);
+        out = [];
+        for (let i = 0; i < x.rv_out_count(); i++) out.push(x.rv_out(i));
+      } else {
+        const cpu = new Rv32(mm);
+        expect(cpu.run(CODE_BASE)).toBe(7); // exit(a0)
+        out = cpu.out;
+      }
+      expect(out).toEqual([7]);
+      expect(mm.fetch32(CODE_BASE + patch)).toBe(patchWord);
+      expect(child.fetch32(CODE_BASE + patch)).toBe(original); // the child keeps its copy
+      expect(mmu.checkInvariants()).toEqual([]);
+    }
+  });
+
   it('a destroyed address space is refused (-22), never read through a stale entry', async () => {
     const mmu = await createMmu({ ramBytes: 8 << 20, wasm: INTERP });
     const x = mmu.wasmExports as unknown as X;
