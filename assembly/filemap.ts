@@ -91,7 +91,10 @@ export function add_folio(file: u32, first: u64, order: u32): i32 {
   const head = alloc_user_pages(order);
   if (head == NO_PFN) return -ENOMEM;
   const shmem = (file_flags(file) & AS_SHMEM) != 0;
-  for (let i: u32 = 0; i < n; i++) {
+  // A backend with readPages reads the folio in a few calls (issue 17); what it could not
+  // read is read page by page below, so a failure keeps its per-page meaning.
+  const batched = !shmem && (file_flags(file) & AS_HAS_READ_PAGES) != 0 ? read_folio_batched(file, first, head, n) : 0;
+  for (let i: u32 = batched; i < n; i++) {
     const dst = pfn_to_virt(head + i);
     if (shmem) { memory.fill(dst, 0, PAGE_SIZE); continue; }
     const r = host_read_page(file, <f64>(first + i), dst);
@@ -156,6 +159,26 @@ function add_pages_batch(file: u32, first: u32, n: u32, mark: u64): u32 {
   return got;
 }
 
+// The pages [first, first + n) of a folio whose frames start at `head`, read with one
+// host call per RA_BATCH pages; returns how many pages were read (stops at a failed call).
+function read_folio_batched(file: u32, first: u64, head: u32, n: u32): u32 {
+  let done: u32 = 0;
+  while (done < n) {
+    const k = n - done < RA_BATCH ? n - done : RA_BATCH;
+    for (let i: u32 = 0; i < k; i++) store<u32>(raDsts + (<usize>i << 2), <u32>pfn_to_virt(head + done + i));
+    const r = host_read_pages(file, <f64>(first + done), k, raDsts);
+    if (r < 0 || <u32>r > k * PAGE_SIZE) return done;
+    for (let i: u32 = 0; i < k; i++) {
+      const off = i * PAGE_SIZE;
+      const have = <u32>r > off ? <u32>r - off : 0;
+      if (have < PAGE_SIZE) memory.fill(pfn_to_virt(head + done + i) + <usize>have, 0, PAGE_SIZE - have);
+      count(ST_PAGECACHE_READ);
+    }
+    done += k;
+  }
+  return done;
+}
+
 // Read [start, start+n) into the cache where absent, marking `mark` with PG_readahead.
 // An asynchronous backend is asked for the whole window (it may fetch it in one request):
 // pages it must wait for are skipped, and gReadRetry stays set for the caller.
@@ -214,6 +237,19 @@ function ra_submit(file: u32, start: u64, size: u32, asyncSize: u32, order: u32)
     if ((index & ((<u64>1 << o) - 1)) != 0) o = <u32>ctz(index);
     while (o > 0 && index + (<u64>1 << o) - 1 > limit) o--;
     let added = true;
+    if (o == 0 && newOrder == 0 && (file_flags(file) & AS_HAS_READ_PAGES) != 0) {
+      // An order-0 window through a backend with readPages: the run of absent pages in one
+      // batch (page_cache_ra), with the same marker, retry and failure rules as below.
+      if (cached_at(file, index)) break;
+      let k: u64 = 1;
+      while (index + k <= limit && !cached_at(file, index + k)) k++;
+      page_cache_ra(file, index, <u32>k, mark >= index && mark < index + k ? mark : NO_MARK);
+      const waits = gReadRetry;
+      if (gReadFailed || (!waits && !cached_at(file, index + k - 1))) { gReadRetry = retry || waits; return; }
+      retry = retry || waits;
+      index += k;
+      continue;
+    }
     if (o == 0) {
       if (cached_at(file, index)) break;
       if (add_to_page_cache(file, <u32>index) == NO_PFN) {

@@ -12,14 +12,16 @@ const bpo = '7.3.4-1~bpo13+1';
 /**
  * name: short id (--kernels); arch: Debian architecture; debs: `apt-get download` arguments
  * (package[:arch]=version). 6.1 and 6.12 are bookworm(-security); 7.x is trixie-backports
- * (7.x splits the image into linux-binary + linux-modules).
+ * (7.x splits the image into linux-binary + linux-modules). abi: the part of the package
+ * names that names the kernel build; abiPattern: any build of the same major.minor (what
+ * newestOfSeries looks for when the pinned build has left the archive).
  */
 export const KERNELS = [
-  { name: '6.1-amd64', arch: 'amd64', debs: ['linux-image-6.1.0-57-amd64-unsigned=6.1.192-3'] },
-  { name: '6.12-amd64', arch: 'amd64', debs: ['linux-image-6.12.118+deb12-amd64-unsigned=6.12.118-1~deb12u1'] },
-  { name: '7.3-amd64', arch: 'amd64', debs: [`linux-binary-7.3.4+deb13-amd64=${bpo}`, `linux-modules-7.3.4+deb13-amd64=${bpo}`] },
-  { name: '6.12-arm64', arch: 'arm64', debs: ['linux-image-6.12.118+deb12-arm64-unsigned:arm64=6.12.118-1~deb12u1'] },
-  { name: '7.3-arm64', arch: 'arm64', debs: [`linux-binary-7.3.4+deb13-arm64:arm64=${bpo}`, `linux-modules-7.3.4+deb13-arm64:arm64=${bpo}`] },
+  { name: '6.1-amd64', arch: 'amd64', abi: '6.1.0-57', abiPattern: '6\\.1\\.0-[0-9]+', debs: ['linux-image-6.1.0-57-amd64-unsigned=6.1.192-3'] },
+  { name: '6.12-amd64', arch: 'amd64', abi: '6.12.118+deb12', abiPattern: '6\\.12\\.[0-9]+\\+deb12', debs: ['linux-image-6.12.118+deb12-amd64-unsigned=6.12.118-1~deb12u1'] },
+  { name: '7.3-amd64', arch: 'amd64', abi: '7.3.4+deb13', abiPattern: '7\\.3\\.[0-9]+\\+deb13', debs: [`linux-binary-7.3.4+deb13-amd64=${bpo}`, `linux-modules-7.3.4+deb13-amd64=${bpo}`] },
+  { name: '6.12-arm64', arch: 'arm64', abi: '6.12.118+deb12', abiPattern: '6\\.12\\.[0-9]+\\+deb12', debs: ['linux-image-6.12.118+deb12-arm64-unsigned:arm64=6.12.118-1~deb12u1'] },
+  { name: '7.3-arm64', arch: 'arm64', abi: '7.3.4+deb13', abiPattern: '7\\.3\\.[0-9]+\\+deb13', debs: [`linux-binary-7.3.4+deb13-arm64:arm64=${bpo}`, `linux-modules-7.3.4+deb13-arm64:arm64=${bpo}`] },
 ];
 
 /** busybox (static) per architecture, the guest's /init shell. */
@@ -173,10 +175,88 @@ export function resolveModules(kernel, wanted) {
   return out;
 }
 
-/** Downloads, extracts and locates one kernel of KERNELS (plus its busybox). */
-export function prepareKernel(k) {
-  const debs = download(k.debs);
-  const tree = extract(k.name, debs);
+/** dpkg's version order (Debian versions and kernel ABIs such as 6.12.118+deb12). */
+export function debVersionCompare(a, b) {
+  if (a === b) return 0;
+  return sh('dpkg', ['--compare-versions', a, 'lt', b]).status === 0 ? -1 : 1;
+}
+
+/**
+ * The builds of k's major.minor that apt knows, newest first (an iterator of { abi, debs }), each deb
+ * spec with the newest version apt lists for that package (`apt-cache search` + `madison`).
+ * Pure parsing in seriesCandidates(); this runs apt.
+ */
+export function newestOfSeries(k) {
+  const names = k.debs.map((spec) => spec.split('=')[0]);
+  const [pkg0] = names[0].split(':');
+  const esc = (t) => t.replace(/[.+]/g, '\\$&');
+  const re = `^${esc(pkg0).replace(esc(k.abi), k.abiPattern)}$`;
+  const search = sh('apt-cache', ['search', '--names-only', re]).stdout ?? '';
+  const madison = (name) => sh('apt-cache', ['madison', name]).stdout ?? '';
+  return seriesCandidates(k, search, madison);
+}
+
+/**
+ * From `apt-cache search` output (one "package - description" a line) and a madison(name) →
+ * text function: the builds other than k's pinned packages, newest ABI first, as { abi, debs }.
+ */
+export function* seriesCandidates(k, searchText, madison) {
+  const [pkg0] = k.debs[0].split('=')[0].split(':');
+  const [pre, post] = pkg0.split(k.abi);
+  const abis = [...new Set(searchText.split('\n').map((l) => l.split(' - ')[0].trim())
+    .filter((n) => n.startsWith(pre) && n.endsWith(post) && n.length > pre.length + post.length)
+    .map((n) => n.slice(pre.length, n.length - post.length)))]
+    .filter((abi) => new RegExp(`^${k.abiPattern}$`).test(abi))
+    .sort((a, b) => debVersionCompare(b, a));
+  // A generator: madison runs only for the builds actually tried.
+  for (const abi of abis) {
+    const debs = [];
+    for (const spec of k.debs) {
+      const name = spec.split('=')[0].replace(k.abi, abi);
+      const versions = madison(name).split('\n').map((l) => l.split('|').map((x) => x.trim()))
+        .filter((f) => f.length >= 3 && f[0] === name)
+        .map((f) => f[1]);
+      if (!versions.length) break;
+      versions.sort((a, b) => debVersionCompare(b, a));
+      debs.push(`${name}=${versions[0]}`);
+    }
+    // The pinned build itself only if Debian re-uploaded it under a new version.
+    if (debs.length === k.debs.length && debs.join(' ') !== k.debs.join(' ')) yield { abi, debs };
+  }
+}
+
+/**
+ * Downloads, extracts and locates one kernel of KERNELS (plus its busybox). With
+ * `fallback`, a pinned build that apt cannot download any more (Debian replaced it) gives way
+ * to the newest downloadable build of the same major.minor; the result's `fallback` then
+ * says which packages were used instead of which.
+ */
+export function prepareKernel(k, { fallback = false } = {}) {
+  let debs, used = k, note = null;
+  try {
+    debs = download(k.debs);
+  } catch (e) {
+    if (!fallback) throw e;
+    const first = e.message.split('\n').slice(0, 2).join(' ');
+    // Stale package lists would offer builds the mirror no longer has: refresh them first.
+    console.log('  apt-get update (the pinned kernel was not downloadable)');
+    sh('apt-get', ['update', '-qq']);
+    const tried = [];
+    const candidates = (function* () { yield { abi: k.abi, debs: k.debs }; yield* newestOfSeries(k); })();
+    for (const c of candidates) {
+      try {
+        debs = download(c.debs);
+        if (c.debs === k.debs) break; // the pinned build after all (the lists were stale)
+        used = { ...k, name: `${k.name}@${c.abi}`, debs: c.debs };
+        note = `pinned ${k.debs.join(' ')} is not downloadable (${first.trim()}); using the newest ${k.name.split('-')[0]} build apt offers: ${c.debs.join(' ')}`;
+        break;
+      } catch (e2) {
+        tried.push(c.debs.join(' '));
+      }
+    }
+    if (!debs) throw new Error(`${e.message}\nno other build of the same major.minor could be downloaded either${tried.length ? ` (tried ${tried.join(', ')})` : ' (apt lists none: run apt-get update)'}`);
+  }
+  const tree = extract(used.name, debs);
   const bb = extract(`busybox-${k.arch}`, download([BUSYBOX[k.arch]]));
-  return { ...k, ...locate(tree), busybox: join(bb, 'bin', 'busybox') };
+  return { ...used, ...locate(tree), busybox: join(bb, 'bin', 'busybox'), fallback: note };
 }

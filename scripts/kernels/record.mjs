@@ -17,10 +17,11 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GOLDEN_DIR, loadScenarios } from '../../tests/conformance/lib/scenario.mjs';
-import { parseOutput, profileFromFacts, unmetRequirement } from '../../tests/conformance/lib/kernel.mjs';
+import { GOLDEN_DIR, loadScenarios, scenarioHash } from '../../tests/conformance/lib/scenario.mjs';
+import { parseOutput, profileDiff, profileFromFacts, unmetRequirement } from '../../tests/conformance/lib/kernel.mjs';
 import { formatGolden, recordScenario } from '../../tests/conformance/record.mjs';
 import { compareObservations, formatTable } from '../../tests/conformance/compare.mjs';
+import { goldenForProfile } from '../../tests/conformance/emulator.mjs';
 import { KERNELS, TOOLS, TRIXIE_PIN, TRIXIE_SOURCES, have, prepareKernel } from './kernels.mjs';
 import { VARIANTS, boot, buildDisks, buildInitramfs, buildStaticHarness, makeWork, parseGuestOutput, qemuCommand } from './guest.mjs';
 
@@ -142,16 +143,31 @@ async function main(argv) {
     for (const [kname, variant] of plan) {
       const k = KERNELS.find((x) => x.name === kname);
       console.log(`${kname} [${variant}]: preparing`);
-      const kernel = prepareKernel(k);
+      // --check (CI) survives Debian replacing the pinned build: it boots the newest build of
+      // the same major.minor and compares with the golden dir whose profile matches.
+      const kernel = prepareKernel(k, { fallback: o.check });
+      if (kernel.fallback) console.log(`  ${kernel.fallback}`);
       harness[k.arch] ??= buildStaticHarness(k.arch, binDir);
       const v = VARIANTS[variant];
       // Scenarios that cannot run there at all (tmpfs: no cold cache) are not sent to the guest.
       const fsProfile = { fileSystem: v.fs, softDirty: true, zeroPage: true };
       const sendable = scenarios.filter((s) => !unmetRequirement({ ...s, requires: [] }, fsProfile));
       const r = await bootAndRun(kernel, variant, sendable, o.check ? 1 : o.runs, harness[k.arch]);
-      const dirName = `${r.profile.release}${v.suffix}`;
+      let dirName = `${r.profile.release}${v.suffix}`;
+      if (o.check) {
+        // Golden selection by profile (major.minor + PROFILE_KEYS), as kernel.test.ts does.
+        const exact = existsSync(join(GOLDEN_DIR, dirName, 'profile.json')) &&
+          !profileDiff(JSON.parse(readFileSync(join(GOLDEN_DIR, dirName, 'profile.json'), 'utf8')), r.profile).length;
+        const byProfile = exact ? dirName : goldenForProfile(r.profile);
+        if (!byProfile) {
+          console.log(`${kname} [${variant}]: booted ${r.profile.release}; FAIL: no golden dir has its profile (readAheadKb=${r.profile.readAheadKb} fs=${r.profile.fileSystem} machine=${r.profile.machine})`);
+          failed = true;
+          continue;
+        }
+        dirName = byProfile;
+      }
       const dir = join(GOLDEN_DIR, dirName);
-      console.log(`${kname} [${variant}] → ${dirName}: ${r.seconds.toFixed(1)} s in QEMU; zeroPage=${r.profile.zeroPage} softDirty=${r.profile.softDirty} guardRegions=${r.profile.guardRegions} readAheadKb=${r.profile.readAheadKb} fs=${r.profile.fileSystem} swap=${r.profile.swap}` +
+      console.log(`${kname} [${variant}] ${o.check ? `booted ${r.profile.release} (${kernel.debs.map((d) => d.split('=')[0].split(':')[0] + ' ' + d.split('=')[1]).join(', ')}), checked against golden/` : '→ '}${dirName}: ${r.seconds.toFixed(1)} s in QEMU; zeroPage=${r.profile.zeroPage} softDirty=${r.profile.softDirty} guardRegions=${r.profile.guardRegions} readAheadKb=${r.profile.readAheadKb} fs=${r.profile.fileSystem} swap=${r.profile.swap}` +
         (r.warnings.length ? `; guest warnings: ${r.warnings.join('; ')}` : ''));
       const next = (norm) => {
         const list = r.runs.get(norm.name);
@@ -159,13 +175,21 @@ async function main(argv) {
         return parseOutput(norm, list.shift(), r.profile.release);
       };
       if (o.check) {
+        // In CI a scenario without a current golden file is a failure, not a skip: otherwise a
+        // kernel nobody recorded would pass by comparing nothing.
+        const missing = [];
         const rows = scenarios.map((s) => {
           const file = join(dir, `${s.name}.json`);
-          if (!existsSync(file)) return { scenario: s.name, rules: s.rules, skipped: 'no golden file' };
+          if (!existsSync(file)) { missing.push(`${s.name} (no golden file)`); return { scenario: s.name, rules: s.rules, skipped: 'no golden file' }; }
           const gd = JSON.parse(readFileSync(file, 'utf8'));
+          if (gd.scenarioHash !== scenarioHash(s)) missing.push(`${s.name} (golden is stale)`);
           if (gd.skipped) return { scenario: s.name, rules: s.rules, skipped: gd.skipped };
           return { scenario: s.name, rules: s.rules, mismatches: compareObservations(gd, next(s), { unstable: gd.unstable }) };
         });
+        if (missing.length) {
+          console.log(`FAIL: ${missing.length} scenario(s) not checkable against golden/${dirName}: ${missing.join(', ')}`);
+          failed = true;
+        }
         console.log(formatTable(rows));
         if (rows.some((x) => x.mismatches?.length)) failed = true;
         continue;

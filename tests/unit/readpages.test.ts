@@ -50,7 +50,7 @@ describe('readPages: read-around in one backend call per run (R2.9)', () => {
     const bytes = pattern(64 * PG + 100); // a short last page: zero-filled past EOF
     const results = [];
     for (const batch of [true, false]) {
-      const mmu = await createMmu({ ramBytes: 8 << 20 });
+      const mmu = await createMmu({ ramBytes: 8 << 20, largeFolioReadahead: false }); // order-0 windows: one batch per run
       const be = new CountingFile(bytes, batch);
       const file = mmu.openFile(be);
       const mm = mmu.createAddressSpace();
@@ -77,7 +77,7 @@ describe('readPages: read-around in one backend call per run (R2.9)', () => {
   });
 
   it('R1.1 step 4: a failed batch falls back to readPage: the readable fault page maps, the unreadable page raises SIGBUS', async () => {
-    const mmu = await createMmu({ ramBytes: 8 << 20 });
+    const mmu = await createMmu({ ramBytes: 8 << 20, largeFolioReadahead: false }); // order-0 windows: one batch per run
     const bytes = pattern(64 * PG);
     const be = new CountingFile(bytes, true, 20); // pages 20.. cannot be read
     const file = mmu.openFile(be);
@@ -101,7 +101,7 @@ describe('readPages: read-around in one backend call per run (R2.9)', () => {
       const p = join(dir, 'f.bin');
       const bytes = pattern(256 * PG);
       writeFileSync(p, bytes);
-      const mmu = await createMmu({ ramBytes: 8 << 20 });
+      const mmu = await createMmu({ ramBytes: 8 << 20, largeFolioReadahead: false }); // order-0 windows: one batch per run
       const nf = new NodeFile(p, { readOnly: true });
       let calls = 0;
       const orig = nf.readPages.bind(nf);
@@ -118,6 +118,24 @@ describe('readPages: read-around in one backend call per run (R2.9)', () => {
       file.close();
       nf.close();
       expect(mmu.checkInvariants()).toEqual([]);
+      // Large-folio readahead (6.16+ ext4, the default): one call per folio, never per page.
+      const mmu2 = await createMmu({ ramBytes: 8 << 20 });
+      const nf2 = new NodeFile(p, { readOnly: true });
+      let calls2 = 0, pages2 = 0;
+      const orig2 = nf2.readPages.bind(nf2);
+      nf2.readPages = (i: number, n: number, d: Uint8Array) => { calls2++; pages2 += n; return orig2(i, n, d); };
+      const file2 = mmu2.openFile(nf2);
+      const mm2 = mmu2.createAddressSpace();
+      const va2 = mm2.mmap({ length: 256 * PG, prot: PROT_READ, flags: MAP_PRIVATE, file: file2 });
+      mm2.touch(va2, 256 * PG, 'read');
+      expect(Buffer.compare(Buffer.from(mm2.read(va2, 256 * PG)), Buffer.from(bytes))).toBe(0);
+      expect(pages2).toBeGreaterThan(200); // (almost) every page came through readPages
+      expect(calls2).toBeLessThanOrEqual(256 / 8); // a call reads a folio or a run: 8+ pages on average
+      expect(mmu2.checkInvariants()).toEqual([]);
+      mm2.destroy();
+      file2.close();
+      nf2.close();
+      expect(mmu2.checkInvariants()).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
