@@ -186,6 +186,47 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
   return WALK_OK;
 }
 
+// walk_user_psc's answer when the paging-structure cache does not cover the address or
+// the leaf needs the full walk's checks. Not a #PF error code (those are below 0x10000).
+export const WALK_FULL: i32 = -2;
+
+// A user access (MODE_LINUX_USER) whose 2 MiB block the paging-structure cache holds:
+// read only the leaf of the cached PTE table, as walk() would (issue 17: a bulk touch
+// over pages fault-around just mapped, and the fault of a none PTE). A none leaf is the
+// walk's not-present fault (counted as a walk, like walk()); a present, resident 4 KiB
+// leaf that allows the access is WALK_OK; anything else returns WALK_FULL, nothing
+// changed or counted, and the caller runs walk(), which decides it as before.
+export function walk_user_psc(root: u32, va: u64, access: u32): i32 {
+  if (pscGen != gWalkGen || pscRoot != root || pscBlock != va >> 21 ||
+      load<u64>(pscPmdSlot) != pscPmd || pscTable >= gNrFrames) return WALK_FULL;
+  const slot = slot_addr(pscTable, table_index(va, LEVEL_PTE));
+  let e = load<u64>(slot);
+  if ((e & _PAGE_PRESENT) == 0) {
+    count(ST_WALK);
+    return errorCode(access, MODE_LINUX_USER, false, false);
+  }
+  if ((e & PHYS_RSVD) != 0) return WALK_FULL;
+  const allow = pscAllow & e;
+  const nx = pscNx | e;
+  if ((allow & _PAGE_USER) == 0) return WALK_FULL;
+  if (access == ACCESS_WRITE && (allow & _PAGE_RW) == 0) return WALK_FULL;
+  if (access == ACCESS_EXEC && (nx & _PAGE_NX) != 0) return WALK_FULL;
+  const pfn = <u32>((e & 0x000f_ffff_ffff_f000) >> PAGE_SHIFT);
+  if (page_residency(pfn) != RES_RESIDENT) return WALK_FULL;
+  count(ST_WALK);
+  const set: u64 = access == ACCESS_WRITE ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
+  if ((e & set) != set) { e |= set; store<u64>(slot, e); }
+  walkPa = (e & 0x000f_ffff_ffff_f000) | (va & 0xfff);
+  walkPfn = pfn;
+  walkLevel = LEVEL_PTE;
+  walkLeafSlot = slot;
+  walkWritable = (allow & _PAGE_RW) != 0;
+  walkUser = true;
+  walkExec = (nx & _PAGE_NX) == 0;
+  walkDirty = (e & _PAGE_DIRTY) != 0;
+  return WALK_OK;
+}
+
 // TLB-backed translation: a hit costs a tag compare; a miss walks and refills.
 // Returns the physical address, or -(1 + error code) when the walk faults.
 export function translate(asid: u32, root: u32, va: u64, access: u32, mode: u32): i64 {

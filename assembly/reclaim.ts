@@ -36,6 +36,7 @@ import { vm_normal_page, NO_PAGE } from "./special";
 
 let lockedSeen = false;
 let execSeen = false;
+let madvPageout = false; // shrink_page called by MADV_PAGEOUT (not kswapd)
 
 // page_referenced: how many PTEs mapping the page were young (each is made old, and its
 // TLB entry flushed so the next access sets A again). Notes VM_LOCKED / VM_EXEC mappings.
@@ -127,6 +128,10 @@ function shrink_page(pfn: u32): bool {
     // (shmem_writeout), which is not modelled for shmem: it stays in the shmem cache,
     // activated. A clean one (a hole only read) is dropped: it reads as zeros again.
     if ((f & PG_swapbacked) != 0 && (page_flags(pfn) & PG_dirty) != 0) { lru_move(pfn, PG_active, 0); return false; }
+    // MADV_PAGEOUT is not kswapd: shrink_folio_list writes no dirty file folio back outside
+    // kswapd; it is unmapped, marked for reclaim and kept, activated (the next access is a
+    // minor fault), as 6.18 shows (issue 14, fuzz run D).
+    if (madvPageout && (page_flags(pfn) & (PG_dirty | PG_swapbacked)) == PG_dirty) { lru_move(pfn, PG_active, 0); return false; }
     if (!remove_cached_page(pfn, discarded)) { lru_move(pfn, PG_active, 0); return false; }
   }
   count(ST_PGSTEAL);
@@ -291,7 +296,11 @@ function advise_range(mm: u32, v: u32, start: u64, end: u64, out: bool): void {
     if (out) {
       // Paged out as if nobody had touched it: clear the accessed bits first.
       page_referenced(page);
-      if (!lockedSeen) shrink_page(page);
+      if (!lockedSeen) {
+        madvPageout = true;
+        shrink_page(page);
+        madvPageout = false;
+      }
     }
   }
 }

@@ -6,7 +6,7 @@
 import { PAGE_SHIFT, PAGE_SIZE } from "./config";
 import { gRamBase } from "./config";
 import { tlb_lookup } from "./tlb";
-import { walk, fill_from_walk, walkPa, MODE_LINUX_USER, MODE_PSC, WALK_OK } from "./mmu";
+import { walk, walk_user_psc, fill_from_walk, walkPa, MODE_LINUX_USER, MODE_PSC, WALK_OK, WALK_FULL } from "./mmu";
 import { mm_pgd } from "./mm";
 import { count, ST_TLB_HIT, ST_TLB_MISS } from "./stats";
 import { do_user_addr_fault, fault_no_progress } from "./fault";
@@ -23,7 +23,8 @@ export function user_access(mm: u32, va: u64, access: u32): i64 {
   count(ST_TLB_MISS);
   const pgd = mm_pgd(mm);
   for (let tries = 0; tries < 4; tries++) {
-    const r = walk(pgd, va, access, MODE_LINUX_USER | MODE_PSC);
+    let r = walk_user_psc(pgd, va, access); // the leaf table the last walk used (mmu.ts)
+    if (r == WALK_FULL) r = walk(pgd, va, access, MODE_LINUX_USER | MODE_PSC);
     if (r == WALK_OK) {
       fill_from_walk(mm, pgd, va);
       return <i64>walkPa;

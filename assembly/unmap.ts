@@ -3,10 +3,10 @@
 // page tables no VMA covers, and unmap_mapping_range for a file's mappings (R9.1, R9.11,
 // R10.2, R10.3).
 
-import { PMD_SIZE } from "./config";
-import { _PAGE_PSE, pte_present, pte_pfn, pte_dirty, pte_young, is_swap_pte, is_pte_marker, swp_offset,
+import { PMD_SIZE, gHasPteSpecial, gNrFrames, gZeroPfn } from "./config";
+import { _PAGE_PSE, pte_special, pte_present, pte_pfn, pte_dirty, pte_young, is_swap_pte, is_pte_marker, swp_offset,
   PTE_MARKER_GUARD } from "./pte";
-import { PG_referenced, PG_swapbacked, page_set, page_flags } from "./page";
+import { PG_referenced, PG_swapbacked, PG_anon, page_set, page_flags } from "./page";
 import { LEVEL_PTE, LEVEL_PMD, LEVEL_PGD, WALK_HUGE, pt_walk, slot_addr, table_index, pgtable_free } from "./pgtable";
 import { vma_start, vma_end, vma_pgoff, vma_file_next, vma_mm, vma_flags, VM_LOCKED } from "./vma";
 import { mm_pgd, add_mm_counter, mm_add_ptes, find_vma, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP } from "./mm";
@@ -55,13 +55,43 @@ export function zap_pte(mm: u32, vma: u32, va: u64, slot: usize, evenCows: bool,
   }
 }
 
-// Zap [addr, end) inside the one PTE table `table` (Linux's zap_pte_range).
+// Zap [addr, end) inside the one PTE table `table` (Linux's zap_pte_range). The common
+// PTE, present and mapping a normal page (pte_special), is zapped inline with the VMA's
+// VM_LOCKED read once and the RSS counters added once per table, as Linux batches
+// rss[] in zap_pte_range (issue 17); every other PTE goes through zap_pte.
 function zap_pte_range(mm: u32, vma: u32, table: u32, addr: u64, end: u64, evenCows: bool, dropMarkers: bool): void {
-  let idx = table_index(addr, LEVEL_PTE);
+  let slot = slot_addr(table, table_index(addr, LEVEL_PTE));
+  const locked = (vma_flags(vma) & VM_LOCKED) != 0;
+  const special = gHasPteSpecial;
+  let dAnon: i32 = 0, dFile: i32 = 0, dShmem: i32 = 0;
   for (let a = addr; a < end; a += 4096) {
-    zap_pte(mm, vma, a, slot_addr(table, idx), evenCows, dropMarkers);
-    idx++;
+    const pte = load<u64>(slot);
+    if (pte != 0) {
+      const pfn = pte_pfn(pte);
+      if (special && pte_present(pte) && !pte_special(pte) && pfn < gNrFrames && pfn != gZeroPfn) {
+        const flags = page_flags(pfn);
+        const anon = (flags & PG_anon) != 0;
+        if (!anon || evenCows) {
+          store<u64>(slot, 0);
+          if (anon) dAnon++;
+          else {
+            if ((flags & PG_swapbacked) != 0) dShmem++; else dFile++;
+            if (pte_dirty(pte)) mark_page_dirty(pfn); // the PTE's dirty bit goes to the folio
+          }
+          if (pte_young(pte)) page_set(pfn, PG_referenced);
+          if (locked) munlock_vma_folio(pfn);
+          page_remove_rmap(pfn);
+          tlb_remove_page(pfn, a);
+        }
+      } else {
+        zap_pte(mm, vma, a, slot, evenCows, dropMarkers);
+      }
+    }
+    slot += 8;
   }
+  if (dAnon != 0) add_mm_counter(mm, RSS_ANON, -dAnon);
+  if (dFile != 0) add_mm_counter(mm, RSS_FILE, -dFile);
+  if (dShmem != 0) add_mm_counter(mm, RSS_SHMEM, -dShmem);
 }
 
 // Zap [start, end) of one VMA (start/end page aligned, inside the VMA).

@@ -231,6 +231,9 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
         if (r.addr !== want) {
           mm.munmap(r.addr, st.pages * PAGE_SIZE);
           r.errno = 'EEXIST';
+        } else {
+          // As the harness does after every mmap: VM_NOHUGEPAGE (MADV_COLLAPSE then refuses).
+          mm.madvise(want, st.pages * PAGE_SIZE, MADV.nohugepage);
         }
         return;
       }

@@ -80,7 +80,7 @@ describe('fuzz scenario generator', () => {
   it('every known class names its issue item and says why', () => {
     for (const k of loadKnown(KNOWN_FILE)) {
       const items = Array.isArray(k.item) ? k.item : [k.item];
-      expect(items.length > 0 && items.every((i: unknown) => Number.isInteger(i) || (typeof i === 'string' && /^(new|issue \d+)/.test(i))), k.class).toBe(true);
+      expect(items.length > 0 && items.every((i: unknown) => Number.isInteger(i) || (typeof i === 'string' && /^(new|issue \d+|profile \w+)/.test(i))), k.class).toBe(true);
       expect(typeof k.note === 'string' && k.note.length > 10, k.class).toBe(true);
     }
   });

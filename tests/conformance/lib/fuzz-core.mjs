@@ -4,7 +4,7 @@
 // signature, and shrink a disagreeing scenario to a minimal one of the same class.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { normalizeScenario, toLines } from './scenario.mjs';
+import { normalizeScenario, toLines, PAGE_SIZE } from './scenario.mjs';
 import { parseOutput } from './kernel.mjs';
 import { compareObservations } from '../compare.mjs';
 import { runOnEmulator } from '../emulator.mjs';
@@ -173,6 +173,19 @@ export async function runCase(ctx, norm, { reruns = 2, kernelDoc = null } = {}) 
       if (!again.error && !same) sig += ' after~hole';
     }
   }
+  // WILLNEED (fadvise or madvise) only submits reads; the kernel's next step may still find
+  // those folios locked under I/O (FUZZ-FINDINGS.md N2), the emulator's reads are done. If
+  // waiting for them (a `cache` read of the advised pages right after) makes the step's field
+  // agree, the disagreement is that timing: say so in the class.
+  if (sig && !sig.includes('~hole') && ctx.settleWillneed !== false) {
+    const settled = settleWillneed(norm, first.step);
+    if (settled) {
+      const again = await runCase({ ...ctx, clipHoles: false, settleWillneed: false }, settled.norm, { reruns: 0 });
+      const at = first.step + settled.shift;
+      const same = (again.mismatches ?? []).some((m) => m.step === at && m.field === first.field);
+      if (!again.error && !same) sig += ' after~willneed';
+    }
+  }
   return {
     status: mismatches.length ? 'disagree' : 'agree', kernel: k, emulator: e, mismatches, unstable, kernelRuns, signature: sig,
   };
@@ -194,6 +207,45 @@ function clipHoleRanges(norm, beforeStep) {
   });
   if (!changed) return null;
   try { return normalizeScenario({ ...norm, steps }); } catch { return null; }
+}
+
+/**
+ * The scenario with a `cache` step (read(2) of the pages, which waits for their I/O) after
+ * every WILLNEED on file pages before `beforeStep`, and how far that moves `beforeStep`;
+ * null if there is none.
+ */
+function settleWillneed(norm, beforeStep) {
+  if (!norm.file) return null;
+  let size = (norm.file.pages - 1) * PAGE_SIZE + (norm.file.bytesInLastPage ?? PAGE_SIZE);
+  const mapAt = new Map();
+  const steps = [];
+  let shift = 0;
+  norm.steps.forEach((st, i) => {
+    steps.push(st);
+    if (st.op === 'mmap') mapAt.set(st.id, st);
+    if (st.op === 'truncate') size = st.bytes ?? st.pages * PAGE_SIZE;
+    if (st.op === 'pwrite') size = Math.max(size, st.page * PAGE_SIZE + st.offset + 1);
+    if (i >= beforeStep) return;
+    let first = -1;
+    let last = -1;
+    const filePages = Math.ceil(size / PAGE_SIZE);
+    if (st.op === 'fadvise' && st.advice === 'willneed') {
+      first = st.from;
+      last = st.pages === 0 ? filePages - 1 : st.from + st.pages - 1;
+    } else if (st.op === 'madvise' && st.advice === 'willneed') {
+      const m = mapAt.get(st.map);
+      if (m && !m.anon) {
+        first = m.fileOffsetPages + st.from;
+        last = first + st.pages - 1;
+      }
+    }
+    last = Math.min(last, filePages - 1);
+    if (first < 0 || last < first) return;
+    steps.push({ op: 'cache', from: first, to: last, in: st.in });
+    shift += i < beforeStep ? 1 : 0;
+  });
+  if (!shift) return null;
+  try { return { norm: normalizeScenario({ ...norm, steps }), shift }; } catch { return null; }
 }
 
 // ------------------------------------------------------------------ shrinking
