@@ -51,6 +51,12 @@ const DIAGNOSES = [
     reason: '6.1 fault-around maps the EOF folio even when it must install the PTE table; the rule that installs a table only where a PMD could map (never across i_size) is newer (6.12.118 and 6.18 have it), and wasm-mmu models it always',
     issue: '15: profile key for fault-around at EOF before the i_size PMD rule',
   },
+  {
+    scenario: 'madv-pageout-dirty-file-kept',
+    when: (p, m) => pre64(p) && counts(m),
+    reason: 'on 6.1 (no per-VMA locks, mm_account_fault counts a fault retried with FAULT_FLAG_TRIED as major) the write fault on the dirty page MADV_PAGEOUT left cached and unmapped waits for the folio lock, is retried and counts major; 6.12, 7.3 and 6.18 count it minor, as wasm-mmu does (diagnosis by that accounting rule, the same as the 6.1 retry entries below; not traced in the 6.1 source line by line)',
+    issue: '15: profile key for user-fault retry accounting before 6.4',
+  },
   ...['trunc-inside-page-caches', 'populate-after-grow'].map((scenario) => ({
     scenario,
     when: (p, m) => pre64(p) && counts(m),
