@@ -24,6 +24,17 @@ export interface NodeFileOptions {
  * writes never reach it: they go to anonymous
  * copies (R5.1).
  */
+/** pread until `len` bytes are in `dst` or EOF: the bytes read. */
+function preadFull(fd: number, dst: Uint8Array, len: number, pos: number): number {
+  let done = 0;
+  while (done < len) {
+    const n = readSync(fd, dst, done, len - done, pos + done);
+    if (n === 0) break; // EOF
+    done += n;
+  }
+  return done;
+}
+
 export class NodeFile implements Backend {
   readonly path: string;
   readonly readOnly: boolean;
@@ -57,12 +68,7 @@ export class NodeFile implements Backend {
     const fd = this.handle('read');
     const len = Math.min(dst.length, PAGE_SIZE);
     const pos = index * PAGE_SIZE;
-    let done = 0;
-    while (done < len) {
-      const n = readSync(fd, dst, done, len - done, pos + done);
-      if (n === 0) break; // EOF
-      done += n;
-    }
+    const done = preadFull(fd, dst, len, pos);
     this.reads++;
     return done;
   }
@@ -73,12 +79,7 @@ export class NodeFile implements Backend {
     const fd = this.handle('read');
     const len = Math.min(dst.length, count * PAGE_SIZE);
     const pos = index * PAGE_SIZE;
-    let done = 0;
-    while (done < len) {
-      const n = readSync(fd, dst, done, len - done, pos + done);
-      if (n === 0) break; // EOF
-      done += n;
-    }
+    const done = preadFull(fd, dst, len, pos);
     this.reads += Math.ceil(done / PAGE_SIZE);
     return done;
   }
