@@ -69,7 +69,11 @@ export function boot(ramBytes: u64, xipBytes: u64 = 0): i32 {
   const nr = <u32>(ramBytes >> PAGE_SHIFT);
   const memmapBytes = <usize>nr * STRUCT_PAGE_SIZE;
   const need = <u64>memmapBytes + ramBytes + xipBytes + PMD_SIZE + 4096;
-  const pagesNeeded = <i32>((<u64>memory.size() << 16) + need + 0xffff >> 16) - memory.size();
+  // From the allocator's top, not from the end of memory: the host may have made the
+  // memory big enough already (src/core-memory.ts), and then nothing grows (issue 16).
+  const top = heap.alloc(0);
+  heap.free(top);
+  const pagesNeeded = <i32>((<u64>top + need + 0xffff) >> 16) - memory.size();
   // Probe first so that a too-large request is an errno, not a trap.
   if (pagesNeeded > 0 && memory.grow(pagesNeeded) < 0) return -ENOMEM;
   const memmap = heap.alloc(memmapBytes);

@@ -640,8 +640,9 @@ export class AddressSpace {
   // and again after destroy() or a core death, so every later access misses and throws;
   // fk (the ASID) stays a small integer: a field that once held NaN would be a boxed double.
   private ft = new Float64Array(0);
-  private fw = new Uint32Array(0);
+  private fa = new Int32Array(0);
   private fr = new Uint8Array(0);
+  private fl = new Uint8Array(0);
   private fd = new DataView(new ArrayBuffer(8));
   private fm = 0;
   private fk = 0;
@@ -651,67 +652,67 @@ export class AddressSpace {
   load8(va: number): number {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 0, 'load8');
-    return this.fr[this.fw[(j << 1) + 6] * 4096 + off];
+    return this.fl[(va + this.fa[(j << 1) + 14]) >>> 0];
   }
   /** Load a little-endian u16 at `va` (any alignment; a page crossing takes the slow path). */
   load16(va: number): number {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 0, 'load16');
-    return this.fd.getUint16(this.fw[(j << 1) + 6] * 4096 + off, true);
+    return this.fd.getUint16((va + this.fa[(j << 1) + 14]) >>> 0, true);
   }
   /** Load a little-endian u32 at `va` (an unsigned number). */
   load32(va: number): number {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 0, 'load32');
-    return this.fd.getUint32(this.fw[(j << 1) + 6] * 4096 + off, true);
+    return this.fd.getUint32((va + this.fa[(j << 1) + 14]) >>> 0, true);
   }
   /** Load a little-endian u64 at `va` as a bigint (the result is the one allocation). */
   load64(va: number): bigint {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j] !== va + (this.fk - off) || off > 4088) return this.fastSlowLoad64(va, 0, 'load64');
-    return this.fd.getBigUint64(this.fw[(j << 1) + 6] * 4096 + off, true);
+    return this.fd.getBigUint64((va + this.fa[(j << 1) + 14]) >>> 0, true);
   }
   /** Instruction fetch: one byte at `va` through the exec tags (NX pages fault, R1.x SEGV_ACCERR). */
   fetch8(va: number): number {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j + 2] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 2, 'fetch8');
-    return this.fr[this.fw[(j << 1) + 6] * 4096 + off];
+    return this.fl[(va + this.fa[(j << 1) + 14]) >>> 0];
   }
   /** Instruction fetch of a little-endian u16 (e.g. RISC-V compressed instructions). */
   fetch16(va: number): number {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j + 2] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 2, 'fetch16');
-    return this.fd.getUint16(this.fw[(j << 1) + 6] * 4096 + off, true);
+    return this.fd.getUint16((va + this.fa[(j << 1) + 14]) >>> 0, true);
   }
   /** Instruction fetch of a little-endian u32. */
   fetch32(va: number): number {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j + 2] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 2, 'fetch32');
-    return this.fd.getUint32(this.fw[(j << 1) + 6] * 4096 + off, true);
+    return this.fd.getUint32((va + this.fa[(j << 1) + 14]) >>> 0, true);
   }
   /** Store the low 8 bits of `value` at `va` (user-mode write: COW, dirtying, SIGSEGV as write()). */
   store8(va: number, value: number): void {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j + 1] !== va + (this.fk - off)) { this.fastSlowStore(va, value, 1, 'store8'); return; }
-    this.fr[this.fw[(j << 1) + 6] * 4096 + off] = value;
+    this.fl[(va + this.fa[(j << 1) + 14]) >>> 0] = value;
   }
   /** Store the low 16 bits of `value`, little-endian. */
   store16(va: number, value: number): void {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j + 1] !== va + (this.fk - off) || off > 4094) { this.fastSlowStore(va, value, 2, 'store16'); return; }
-    this.fd.setUint16(this.fw[(j << 1) + 6] * 4096 + off, value, true);
+    this.fd.setUint16((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
   }
   /** Store the low 32 bits of `value`, little-endian (a Uint32Array's conversion: ToNumber, then modulo 2^32). */
   store32(va: number, value: number): void {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j + 1] !== va + (this.fk - off) || off > 4092) { this.fastSlowStore(va, value, 4, 'store32'); return; }
-    this.fd.setUint32(this.fw[(j << 1) + 6] * 4096 + off, value, true);
+    this.fd.setUint32((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
   }
   /** Store a bigint's low 64 bits, little-endian; RangeError if `value` is not a bigint. */
   store64(va: number, value: bigint): void {
     const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
     if (this.ft[j + 1] !== va + (this.fk - off) || off > 4088 || typeof value !== 'bigint') { this.fastSlowStore64(va, value); return; }
-    this.fd.setBigUint64(this.fw[(j << 1) + 6] * 4096 + off, value, true);
+    this.fd.setBigUint64((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
   }
 
   // The miss path: validate, fault in through the core (one call), then the access.
@@ -727,15 +728,14 @@ export class AddressSpace {
   }
   private fastRefresh(): void {
     const v = FastViews.get(this.core);
-    this.ft = v.tags; this.fw = v.words; this.fr = v.ram; this.fm = v.mask;
-    this.fd = new DataView(v.ram.buffer, v.ram.byteOffset, v.ram.byteLength);
+    this.ft = v.tags; this.fa = v.words; this.fr = v.ram; this.fl = v.linear; this.fd = v.linearView; this.fm = v.mask;
     this.fk = this.id & 4095;
     this.fv = v;
     v.users.add(this);
   }
   /** @internal The core died or this space was destroyed: every access misses from now on. */
   fastDrop(): void {
-    this.ft = new Float64Array(0); this.fw = new Uint32Array(0); this.fr = new Uint8Array(0);
+    this.ft = new Float64Array(0); this.fa = new Int32Array(0); this.fr = new Uint8Array(0); this.fl = new Uint8Array(0);
     this.fv?.users.delete(this);
     this.fv = null;
   }

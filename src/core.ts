@@ -1,6 +1,7 @@
 // The boundary: loads the Wasm core, types its raw exports, answers its host imports,
 // and turns an internal trap into a dead core that refuses further work.
 import { CoreCrashedError } from './errors.js';
+import { importedMemoryMinimum, makeCoreMemory } from './core-memory.js';
 
 /** The raw exports of assembly/index.ts. Numbers only. */
 export interface CoreExports {
@@ -290,18 +291,23 @@ function readAsString(memory: WebAssembly.Memory, p: number): string {
   return s;
 }
 
-let compiled: Promise<WebAssembly.Module> | null = null;
+let compiled: Promise<{ module: WebAssembly.Module; staticPages: number | null }> | null = null;
+
+const asBytes = (b: ArrayBuffer | Uint8Array): Uint8Array => (b instanceof Uint8Array ? b : new Uint8Array(b));
 
 /** Instantiate a fresh core (one per Mmu: all core state is per instance). */
 export async function loadCore(host: HostHandlers,
-  wasm?: URL | string | ArrayBuffer | Uint8Array | WebAssembly.Module): Promise<Core> {
+  wasm?: URL | string | ArrayBuffer | Uint8Array | WebAssembly.Module, heapBytes = 0): Promise<Core> {
   let module: WebAssembly.Module;
+  let staticPages: number | null;
   if (wasm === undefined) {
-    compiled ??= loadBytes(DEFAULT_WASM).then((b) => (b instanceof WebAssembly.Module ? b : WebAssembly.compile(b as BufferSource)));
-    module = await compiled;
+    compiled ??= loadBytes(DEFAULT_WASM).then(async (b) => (b instanceof WebAssembly.Module
+      ? { module: b, staticPages: null } : { module: await WebAssembly.compile(b as BufferSource), staticPages: importedMemoryMinimum(asBytes(b)) }));
+    ({ module, staticPages } = await compiled);
   } else {
     const b = await loadBytes(wasm);
     module = b instanceof WebAssembly.Module ? b : await WebAssembly.compile(b as BufferSource);
+    staticPages = b instanceof WebAssembly.Module ? null : importedMemoryMinimum(asBytes(b));
   }
   let core: Core | null = null;
   let memory: WebAssembly.Memory | null = null;
@@ -335,7 +341,21 @@ export async function loadCore(host: HostHandlers,
       swapFree: (slot: number) => core!.host.swapFree(slot),
     },
   };
-  const instance = await WebAssembly.instantiate(module, imports);
+  // A core that imports its memory (the default build) gets it at its final size, so that
+  // it never grows (src/core-memory.ts). A compiled module's declared minimum cannot be
+  // read: guess 16 MiB of static data and double on a link error. A module that defines
+  // its own memory (built without --importMemory) grows it itself, as before.
+  const importsMemory = WebAssembly.Module.imports(module).some((i) => i.module === 'env' && i.name === 'memory' && i.kind === 'memory');
+  let instance: WebAssembly.Instance;
+  for (let guess = 256; ; guess *= 2) {
+    const own = importsMemory ? makeCoreMemory(staticPages ?? guess, heapBytes) : undefined;
+    try {
+      instance = await WebAssembly.instantiate(module, own ? { ...imports, env: { ...imports.env, memory: own } } : imports);
+      break;
+    } catch (e) {
+      if (!(e instanceof WebAssembly.LinkError) || staticPages !== null || !importsMemory || guess >= 65536) throw e;
+    }
+  }
   const exports = instance.exports as unknown as CoreExports;
   memory = exports.memory;
   core = new Core(guardExports(exports, () => core!), host, str);

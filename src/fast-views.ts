@@ -7,14 +7,16 @@ import { CoreCrashedError } from './errors.js';
 
 export class FastViews {
   tags = new Float64Array(0);
-  words = new Uint32Array(0);
+  words = new Int32Array(0);
   ram = new Uint8Array(0);
+  linear = new Uint8Array(0);
+  linearView = new DataView(new ArrayBuffer(0));
   mask = 0;
   /** Holders of copies of these views, told to drop them when the core dies. */
   readonly users = new Set<{ fastDrop(): void }>();
   private constructor(private readonly core: Core) {
     core.onDeath(() => {
-      this.tags = new Float64Array(0); this.words = new Uint32Array(0); this.ram = new Uint8Array(0);
+      this.tags = new Float64Array(0); this.words = new Int32Array(0); this.ram = new Uint8Array(0); this.linear = new Uint8Array(0);
       for (const u of this.users) u.fastDrop();
     });
   }
@@ -38,7 +40,9 @@ export class FastViews {
     const tlb = x.mmu_tlb_base() >>> 0;
     this.mask = entries - 1;
     this.tags = new Float64Array(buf, tlb, entries * 8);
-    this.words = new Uint32Array(buf, tlb, entries * 16);
+    this.words = new Int32Array(buf, tlb, entries * 16);
+    this.linear = new Uint8Array(buf);
+    this.linearView = new DataView(buf);
     // RAM, then execute-in-place memory: both at linear ram_base + pa (assembly/config.ts).
     this.ram = new Uint8Array(buf, x.mmu_ram_base() >>> 0, x.mmu_dev_base_pfn() * 4096);
   }

@@ -1,6 +1,7 @@
 // Mmu: one emulated machine — RAM, the hardware walker and TLB, and (in the layers
 // above) address spaces and files. Created by createMmu().
 import { loadCore, type Core, type HostHandlers, type StatName } from './core.js';
+import { coreHeapBytes } from './core-memory.js';
 import { LinuxError, OutOfMemoryError, showValue } from './errors.js';
 import { TlbView, ACCESS_CODE, type Access } from './tlb-view.js';
 import { PAGE_SIZE, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_DONE_COW, VM_FAULT_ERROR } from './constants.js';
@@ -702,7 +703,9 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
     readPage: () => -5, readPages: () => -5, writePage: () => -5, fault: () => 2, mapPages: () => {},
     pageMkwrite: () => 0, pfnMkwrite: () => 0, punchHole: () => -95, mmio: () => -5, swapWrite: () => -5, swapRead: () => -5, swapFree: () => {},
   };
-  const core = await loadCore(host, options.wasm);
+  // The core's memory at its final size: it never grows in ordinary use (src/core-memory.ts).
+  const core = await loadCore(host, options.wasm, coreHeapBytes({ ramBytes: opts.ramBytes, xipBytes: opts.xipBytes,
+    tlbEntries: opts.tlbEntries, swapSlots: opts.swapBytes === 0 ? 0 : opts.swapBytes / PAGE_SIZE + 1 }));
   core.x.mmu_set_xip_bytes(opts.xipBytes);
   const r = core.x.mmu_boot(opts.ramBytes, opts.tlbEntries);
   if (r < 0) {
