@@ -626,7 +626,10 @@ export class AddressSpace {
 
   // ---- Per-access loads, stores and fetches (issue 16): the TLB hit path in JavaScript ----
   // A hit is one tag compare in the core's TLB (layout: assembly/tlb.ts) and a read or write
-  // of the RAM view: no call into Wasm, no allocation. The slot is (va >>> 12) & mask: the
+  // of linear memory at (va + the entry's addend) mod 2^32 (QEMU's addend: one add, no frame
+  // multiply and none of its overflow checks): no call into Wasm, no allocation. The
+  // memory never grows in ordinary use (core-memory.ts), so V8 has no detached buffer to
+  // test for on any of these typed-array accesses. The slot is (va >>> 12) & mask: the
   // core's (va >> 12) & mask uses only bits 12..31 of va (at most 2^20 entries), and >>> keeps
   // the JIT in integer arithmetic for any va below 2^53 (measured, issue 16: faster than
   // va / 4096, and than a physical-address field read as an f64). Everything else — a miss, an access
@@ -635,7 +638,7 @@ export class AddressSpace {
   // full fault path, TLB fill) and completes the access. A key is an integer in [0, 2^48)
   // (page address + ASID), so a non-number, non-integer, negative or too-large address can
   // never hit: the range check costs nothing until the miss path, which throws RangeError.
-  // Multi-byte accesses use a DataView (one bounds and detach check, not one per byte).
+  // Multi-byte accesses use a DataView (one bounds check, not one per byte).
   // The copies of the views live in fields (one load each). ft is empty until the first miss
   // and again after destroy() or a core death, so every later access misses and throws;
   // fk (the ASID) stays a small integer: a field that once held NaN would be a boxed double.

@@ -1,7 +1,10 @@
-// Typed-array views for the per-access fast path (issue 16): the TLB as f64 tags and u32
-// words, and all of RAM + XIP as bytes indexed by physical address. Shared by every
-// AddressSpace of a core and by Mmu.ram. Memory growth detaches them (length 0): get()
-// hands out fresh ones. The layout they read is documented in assembly/tlb.ts.
+// Typed-array views for the per-access fast path (issue 16): the TLB as f64 tags and i32
+// words (the addend), all of linear memory as bytes and as a DataView (a hit reads at
+// va + addend), and all of RAM + XIP as bytes indexed by physical address (Mmu.ram, the
+// miss path). Shared by every AddressSpace of a core and by Mmu.ram. The memory is made at
+// its final size (core-memory.ts), so they normally live as long as the core; growth past
+// that detaches them (length 0) and get() hands out fresh ones. The layout they read is
+// documented in assembly/tlb.ts.
 import type { Core } from './core.js';
 import { CoreCrashedError } from './errors.js';
 

@@ -404,11 +404,13 @@ export class Mmu {
 
   /**
    * All emulated RAM, then execute-in-place memory, as one zero-copy byte view: index =
-   * physical address (`phys.size` bytes of RAM, then `xip.size`). Wasm memory grows only in
-   * createMmu, in a system call that needs more VMA records (every 4096 VMAs ever in use:
-   * mmap, a split by mprotect/munmap/mlock, fork), and in the first checkInvariants(); never
-   * in a fault or a load/store. Growth detaches every view (length 0): read `mmu.ram` again
-   * (each read checks, and makes a fresh view only when needed).
+   * physical address (`phys.size` bytes of RAM, then `xip.size`). createMmu makes the Wasm
+   * memory at its final size (src/core-memory.ts), so in ordinary use it never grows and this
+   * view stays valid for the machine's life. It grows only past that reserve — more than
+   * 65,536 VMA records in use at once over all address spaces (mmap, a split by mprotect /
+   * munmap / mlock, fork) — or for a module built without `--importMemory`; never in a fault
+   * or a load/store. Growth detaches every view (length 0): read `mmu.ram` again (each read
+   * checks, and makes a fresh view only when needed).
    */
   get ram(): Uint8Array { return FastViews.get(this.core).ram; }
 
