@@ -1,7 +1,7 @@
 // The core's linear memory is made by the host at its final size (issue 16, src/core-memory.ts):
 // it must not grow in ordinary use — boot, faults, loads and stores, checkInvariants, fork,
 // tens of thousands of VMAs — so mmu.ram and the fast path's views stay valid and V8 never
-// has a detached buffer to check for. Past the estimate (more than 65,536 VMA records ever
+// has a detached buffer to check for. Past the estimate (more than 65,536 VMA records at once
 // in use) it still grows, and everything refreshes itself.
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
