@@ -8,6 +8,8 @@ import {
   createMmu, MemoryFile, PAGE_SIZE, PROT_READ, PROT_EXEC, MAP_PRIVATE, MAP_SHARED, MAP_FIXED_NOREPLACE,
   MAP_POPULATE, MADV_POPULATE_READ, type MmuOptions, type AddressSpace, type File,
 } from '../../src/index.js';
+import { emulatorOptions } from '../conformance/emulator.mjs';
+import { profileFromFacts } from '../conformance/lib/kernel.mjs';
 
 const PG = PAGE_SIZE;
 const BASE = 0x4000_0000;
@@ -166,5 +168,28 @@ describe('R2.9 exec_folio_order: VM_EXEC misses read in large folios (arm64 6.16
     await expect(createMmu({ ramBytes: 4 << 20, readaheadEofNoMarker: 1 as unknown as boolean })).rejects.toThrow(RangeError);
     const mmu = await createMmu({ ramBytes: 4 << 20, execFolioOrder: 9 });
     expect(mmu.options.execFolioOrder).toBe(9);
+  });
+});
+
+describe('profile keys → createMmu options (tests/conformance: emulatorOptions, profileFromFacts)', () => {
+  const facts = (release: string, machine: string) =>
+    profileFromFacts({ harnessProfile: `profile release=${release}\nprofile machine=${machine}\nprofile fileSystem=ext4\n` });
+
+  it('readaheadEofNoMarker from 7.0; execFolioOrder 4 on arm64 from 6.16, 0 on x86-64 and before', () => {
+    const cases: [string, string, boolean, number][] = [
+      ['7.3.4+deb13-arm64', 'aarch64', true, 4],
+      ['7.3.4+deb13-amd64', 'x86_64', true, 0],
+      ['6.18.44-fc-v769', 'x86_64', false, 0],
+      ['6.16.0', 'aarch64', false, 4],
+      ['6.12.118+deb12-arm64', 'aarch64', false, 0],
+    ];
+    for (const [release, machine, noMarker, order] of cases) {
+      const p = facts(release, machine);
+      expect([p.readaheadEofNoMarker, p.execFolioOrder], release).toEqual([noMarker, order]);
+      // A golden profile.json without the keys gets the same from its release and machine.
+      const o = emulatorOptions({ release, machine, fileSystem: 'ext4', readAheadKb: 128 });
+      expect([o.readaheadEofNoMarker, o.execFolioOrder], release).toEqual([noMarker, order]);
+      expect(emulatorOptions({ release, machine, readaheadEofNoMarker: !noMarker, execFolioOrder: 2 })).toMatchObject({ readaheadEofNoMarker: !noMarker, execFolioOrder: 2 });
+    }
   });
 });
