@@ -99,6 +99,15 @@ export let gTruncateCachesTail: bool = true;
 // (ext4 before 6.16): order-0 pages, the window cut at EOF before the marker is placed.
 export let gLargeFolioRa: bool = true;
 export function setLargeFolioRa(on: bool): void { gLargeFolioRa = on; }
+// 7.x (recorded on 7.3, absent on 6.18): a readahead window that reaches end of file gets no
+// PG_readahead marker, as there is nothing left to read ahead; false (6.18 and before): the
+// marker is placed as usual (cut window for order-0 pages, uncut for large folios).
+export let gRaEofNoMark: bool = true;
+export function setRaEofNoMark(on: bool): void { gRaEofNoMark = on; }
+// exec_folio_order(): the folio order a VM_EXEC miss reads in (6.16+ with execReadForward).
+// 0 on x86-64; arm64 asks for 64 KiB (order 4), so the read starts at the 16-page block.
+export let gExecFolioOrder: u32 = 0;
+export function setExecFolioOrder(order: u32): void { gExecFolioOrder = order > HPAGE_PMD_ORDER ? HPAGE_PMD_ORDER : order; }
 // MADV_GUARD_INSTALL / MADV_GUARD_REMOVE exist from 6.13 (before: EINVAL, an unknown advice).
 export let gGuardRegions: bool = true;
 export function setGuardRegions(on: bool): void { gGuardRegions = on; }

@@ -3,7 +3,7 @@
 // truncation (R10). Reading or writing a page is the only thing that calls the host.
 
 import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, EINVAL, EEXIST, ENOMEM, EIO, EAGAIN, gRaPages, gExecReadForward,
-  gTruncateCachesTail, gLargeFolioRa } from "./config";
+  gTruncateCachesTail, gLargeFolioRa, gRaEofNoMark, gExecFolioOrder } from "./config";
 import { pte_present, pte_pfn, pte_dirty, pte_mkclean, pte_wrprotect, pte_write } from "./pte";
 import { PG_uptodate, PG_locked, PG_readahead, PG_dirty, PG_hwpoison, PG_workingset,
   PG_swapbacked, PG_writeback, PG_referenced, PG_tail, PG_private, page_flags, page_set, page_clear,
@@ -217,6 +217,8 @@ function ra_submit(file: u32, start: u64, size: u32, asyncSize: u32, order: u32)
   set_file_ra_order(file, 0);
   const end = file_pages(file);
   if (start >= end) return;
+  // 7.x: a window that reaches EOF gets no marker, nothing is left to read ahead (gRaEofNoMark).
+  if (gRaEofNoMark && start + size >= end) asyncSize = 0;
   if (!gLargeFolioRa) { do_page_cache_ra(file, start, size, asyncSize); return; }
   // page_cache_ra_order: folios of up to `order` (at most log2 of the window), aligned,
   // never past EOF; the marker goes on the folio holding start + size - async, uncut.
@@ -386,9 +388,22 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
           page_cache_ra(file, pgoff, 1, 0xffff_ffff_ffff_ffff);
         } else if ((vf & VM_EXEC) != 0 && gExecReadForward) {
           // 6.16+ VM_EXEC: forward from the page, clipped to the VMA, async part 0 (no marker).
-          const vmaEnd = vma_pgoff(vma) + vma_pages(vma);
-          const n = vmaEnd - pgoff < <u64>gRaPages ? <u32>(vmaEnd - pgoff) : gRaPages;
-          page_cache_ra(file, pgoff, n, 0xffff_ffff_ffff_ffff);
+          const vmaStart = vma_pgoff(vma);
+          const vmaEnd = vmaStart + vma_pages(vma);
+          if (gExecFolioOrder == 0) {
+            const n = vmaEnd - pgoff < <u64>gRaPages ? <u32>(vmaEnd - pgoff) : gRaPages;
+            page_cache_ra(file, pgoff, n, 0xffff_ffff_ffff_ffff);
+          } else {
+            // exec_folio_order (arm64: 64 KiB): from the aligned block of the page (not below
+            // the VMA), ra_pages rounded up to whole blocks, clipped to the VMA; folios of
+            // that order where they fit.
+            const blk = <u64>1 << gExecFolioOrder;
+            let start = pgoff & ~(blk - 1);
+            if (start < vmaStart) start = vmaStart;
+            let raEnd = (start + gRaPages + blk - 1) & ~(blk - 1);
+            if (raEnd > vmaEnd) raEnd = vmaEnd;
+            ra_submit(file, start, <u32>(raEnd - start), 0, gExecFolioOrder);
+          }
         } else {
           const start = pgoff > gRaPages / 2 ? pgoff - gRaPages / 2 : 0;
           ra_submit(file, start, gRaPages, gRaPages / 4, 0);

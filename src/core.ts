@@ -24,6 +24,8 @@ export interface CoreExports {
   mmu_set_exec_read_forward(on: number): void;
   mmu_set_large_folio_readahead(on: number): void;
   mmu_set_guard_regions(on: number): void;
+  mmu_set_readahead_eof_no_marker(on: number): void;
+  mmu_set_exec_folio_order(order: number): void;
   mmu_set_populate_retry_tried(on: number): void;
   mmu_set_truncate_caches_tail(on: number): void;
   mmu_set_pte_special(on: number): void;

@@ -56,6 +56,19 @@ export interface MmuOptions {
    * (R2.9). false = order-0 readahead, the window cut at EOF first (ext4 before 6.16). Default true.
    */
   largeFolioReadahead?: boolean;
+  /**
+   * Linux 7.x (recorded on 7.3; 6.18 differs): a readahead window that reaches end of file
+   * places no PG_readahead marker, so fault-around maps every page of it and no later fault
+   * starts an asynchronous window (R2.9). false = the marker is placed as in 6.18 and before.
+   * Default true.
+   */
+  readaheadEofNoMarker?: boolean;
+  /**
+   * exec_folio_order() (6.16+, with execReadForward): the folio order a page-cache miss in a
+   * VM_EXEC mapping reads in; the read starts at the 2^order-page block of the fault. 0 as on
+   * x86-64 (default); 4 as on arm64 (64 KiB folios). An integer from 0 to 9.
+   */
+  execFolioOrder?: number;
   /** MADV_GUARD_INSTALL / MADV_GUARD_REMOVE (Linux 6.13+). false = EINVAL, as 6.1 and 6.12 answer. Default true. */
   guardRegions?: boolean;
   /**
@@ -135,7 +148,7 @@ function isPow2(n: number): boolean { return Number.isInteger(n) && n > 0 && (n 
 /** Every createMmu option. A name not here is a typo (`rambytes`): refused, not ignored. */
 const OPTION_NAMES = ['ramBytes', 'faultAroundBytes', 'prefaultOld', 'tlbEntries', 'zeroPage', 'pteSpecial',
   'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm', 'largeFolioReadahead', 'execReadForward',
-  'truncateCachesTail', 'guardRegions', 'populateAccounting'] as const satisfies readonly (keyof MmuOptions)[];
+  'truncateCachesTail', 'guardRegions', 'populateAccounting', 'readaheadEofNoMarker', 'execFolioOrder'] as const satisfies readonly (keyof MmuOptions)[];
 
 /** Edit distance, case differences counting half (for "did you mean"). */
 function distance(a: string, b: string): number {
@@ -210,9 +223,16 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' 
     execReadForward: bool(o.execReadForward, 'execReadForward', true),
     truncateCachesTail: bool(o.truncateCachesTail, 'truncateCachesTail', true),
     largeFolioReadahead: bool(o.largeFolioReadahead, 'largeFolioReadahead', true),
+    readaheadEofNoMarker: bool(o.readaheadEofNoMarker, 'readaheadEofNoMarker', true),
+    execFolioOrder: checkExecFolioOrder(o.execFolioOrder ?? 0),
     guardRegions: bool(o.guardRegions, 'guardRegions', true),
     populateAccounting: checkPopulateAccounting(o.populateAccounting ?? 'retry-major'),
   };
+}
+
+function checkExecFolioOrder(n: unknown): number {
+  if (!Number.isInteger(n) || (n as number) < 0 || (n as number) > 9) throw new RangeError(`execFolioOrder must be an integer from 0 to 9, got ${showValue(n)}`);
+  return n as number;
 }
 
 function checkPopulateAccounting(a: string): 'retry-major' | 'minor' {
@@ -721,6 +741,8 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   core.x.mmu_set_exec_read_forward(opts.execReadForward ? 1 : 0);
   core.x.mmu_set_truncate_caches_tail(opts.truncateCachesTail ? 1 : 0);
   core.x.mmu_set_large_folio_readahead(opts.largeFolioReadahead ? 1 : 0);
+  core.x.mmu_set_readahead_eof_no_marker(opts.readaheadEofNoMarker ? 1 : 0);
+  core.x.mmu_set_exec_folio_order(opts.execFolioOrder);
   core.x.mmu_set_guard_regions(opts.guardRegions ? 1 : 0);
   core.x.mmu_set_populate_retry_tried(opts.populateAccounting === 'retry-major' ? 1 : 0);
   core.x.mmu_set_pte_special(opts.pteSpecial ? 1 : 0);

@@ -23,10 +23,6 @@ const RA_MARKER = {
   reason: 'read_ahead_kb 128: the kernel cuts the read-around window at EOF before placing the PG_readahead marker (start + size - async_size of the cut window), and fault-around skips the marker page; wasm-mmu places the marker from the uncut window, so a different page is left unmapped',
   issue: '15: readahead modelled at read_ahead_kb 128 (marker after the EOF cut)',
 };
-const LARGE_FOLIOS = {
-  reason: '7.x ext4 caches files in large folios: readahead allocates multi-page folios (one marker per folio) and fault-around maps whole folios, so fewer faults and other pages are mapped than wasm-mmu (order-0 page cache) gives',
-  issue: '15: large folios in the page cache (7.x ext4)',
-};
 const SWAP_CACHE = {
   reason: 'after MADV_PAGEOUT the written-back anonymous folio is still in the swap cache, so the swap-in is a minor swap-cache hit (R11.6, R9.2); wasm-mmu frees the frame at pageout and counts a major fault',
   issue: '15: swap cache kept after MADV_PAGEOUT',
@@ -38,12 +34,6 @@ const DIAGNOSES = [
     when: (p) => p.fileSystem === 'tmpfs',
     reason: 'on tmpfs the read of a punched page allocates one zeroed shmem page (minor, no read-around), so the neighbouring hole page stays unmapped; the runner opens the tmpfs file as a MemoryFile with read-around',
     issue: '15: tmpfs profile (shmem page-cache misses in the emulator runner)',
-  },
-  {
-    scenario: 'exec-cold-read-forward',
-    when: (p) => p.machine === 'aarch64' && kernelVersion(p.release) >= 700,
-    reason: 'arm64 asks for 64 KiB folios for executable memory (exec_folio_order): the VM_EXEC read starts at the 16-page aligned block of the fault, not at the faulting page; wasm-mmu models x86 (order 0)',
-    issue: '15: profile key for exec_folio_order (arm64)',
   },
   {
     scenario: 'fa-eof-folio-no-table',
@@ -76,12 +66,6 @@ const DIAGNOSES = [
     issue: '15: profile key populateAccounting → core option (pre-6.12 GUP retry accounting)',
   },
   {
-    scenario: 'madv-populate-read-cold',
-    when: (p, m) => ra128(p) && largeFolios(p) && counts(m),
-    reason: '7.x ext4 at read_ahead_kb 128: readahead in large folios leaves the populate one marker hit fewer than wasm-mmu models for 6.16-6.18 (1 major where wasm-mmu counts 2)',
-    issue: '15: large folios in the page cache (7.x ext4)',
-  },
-  {
     scenario: 'fa-cold-cache',
     when: (p, m) => ra128(p) && kernelVersion(p.release) < 604 && counts(m),
     reason: 'on 6.1 (no per-VMA locks) a user fault that drops the mmap lock for readahead at a PG_readahead marker is retried with FAULT_FLAG_TRIED and counts major; wasm-mmu models 6.4+, where the per-VMA-lock retry counts minor',
@@ -94,11 +78,6 @@ const DIAGNOSES = [
     scenario: 'swap-pageout-file-private',
     when: (p, m) => ra128(p) && !largeFolios(p) && (m.field === 'state' || m.field === 'pfn'), ...RA_MARKER,
   },
-  ...['cache-evict-unmapped', 'mlock-cold-file', 'populate-cold-file', 'trunc-extend-zero', 'populate-after-grow'].map((scenario) => ({
-    scenario, when: (p) => ra128(p) && largeFolios(p), ...LARGE_FOLIOS,
-  })),
-  // The re-read after MADV_PAGEOUT: one 16-page folio, no marker page left unmapped.
-  { scenario: 'swap-pageout-file-private', when: (p, m) => ra128(p) && largeFolios(p) && (m.field === 'state' || m.field === 'pfn'), ...LARGE_FOLIOS },
   ...['swap-pageout-anon', 'swap-pageout-file-private', 'swap-fork', 'swap-in-write'].map((scenario) => ({
     scenario, when: (p, m) => p.swap && counts(m), ...SWAP_CACHE,
   })),

@@ -72,6 +72,10 @@ export function emulatorOptions(profile, norm) {
     execReadForward: profile.execReadForward ?? releaseAtLeast(profile.release, 6, 16),
     truncateCachesTail: profile.truncateCachesTail ?? dirtyAccounting(profile),
     largeFolioReadahead: profile.largeFolioReadahead ?? (releaseAtLeast(profile.release, 6, 16) && dirtyAccounting(profile)),
+    // 7.x (7.3 recorded, 6.18 not): no readahead marker in a window that reaches EOF.
+    readaheadEofNoMarker: profile.readaheadEofNoMarker ?? releaseAtLeast(profile.release, 7, 0),
+    // arm64's exec_folio_order (64 KiB) came with the VM_EXEC read-forward (one patch, 6.16).
+    execFolioOrder: profile.execFolioOrder ?? (profile.machine === 'aarch64' && releaseAtLeast(profile.release, 6, 16) ? 4 : 0),
     guardRegions: profile.guardRegions ?? releaseAtLeast(profile.release, 6, 13),
     populateAccounting: profile.populateAccounting ?? (releaseAtLeast(profile.release, 6, 12) ? 'retry-major' : 'minor'),
   };

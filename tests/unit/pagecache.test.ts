@@ -278,7 +278,7 @@ describe('R2.9 readahead state (file_ra_state): read(2) and the marker', () => {
   });
 
   it('R2.9 order-0 readahead (largeFolioReadahead: false, before 6.16) cuts the window at end of file before placing the marker: a 20-page file read around from page 0 at 32 pages is marked on page 12', async () => {
-    const mmu = await machine({ readaheadBytes: 32 * PG, largeFolioReadahead: false });
+    const mmu = await machine({ readaheadBytes: 32 * PG, largeFolioReadahead: false, readaheadEofNoMarker: false });
     const file = mmu.openFile(new MemoryFile(content(20)));
     const mm = mmu.createAddressSpace();
     const va = map(mm, file, 20, MAP_PRIVATE);
@@ -317,8 +317,8 @@ describe('R2.9 large-folio readahead (6.16+ ext4, the default)', () => {
 });
 
 describe('R11.6 a GUP fault that reaches a readahead marker drops the lock: its retry is major', () => {
-  it('R9.3 / R11.6 MADV_POPULATE_READ of a cold 32-page file at 32-page readahead: the miss and the marker hit count major, the rest minor; a user read at the marker is minor', async () => {
-    const mmu = await machine({ readaheadBytes: 32 * PG });
+  it('R9.3 / R11.6 MADV_POPULATE_READ of a cold 32-page file at 32-page readahead (6.18, readaheadEofNoMarker: false): the miss and the marker hit count major, the rest minor; a user read at the marker is minor', async () => {
+    const mmu = await machine({ readaheadBytes: 32 * PG, readaheadEofNoMarker: false });
     const file = mmu.openFile(new MemoryFile(content(32)));
     const mm = mmu.createAddressSpace();
     const va = map(mm, file, 32, MAP_SHARED);

@@ -192,6 +192,12 @@ export function profileFromFacts({ harnessProfile, cmdline = '', readAheadKb = n
     guardRegions: p.guardRegions === undefined ? kernelVersion(p.release) >= 613 : p.guardRegions === 1,
     populateAccounting: kernelVersion(p.release) >= 612 ? 'retry-major' : 'minor',
     prefaultOld: p.machine === 'aarch64',
+    // Readahead (R2.9): 7.x places no PG_readahead marker in a window that reaches EOF (7.3
+    // recorded, 6.18 not; the first 7.x release with it is not pinned); arm64 6.16+ reads a
+    // VM_EXEC miss in 64 KiB folios from the aligned block (exec_folio_order, the same patch
+    // as the VM_EXEC read-forward).
+    readaheadEofNoMarker: kernelVersion(p.release) >= 700,
+    execFolioOrder: p.machine === 'aarch64' && kernelVersion(p.release) >= 616 ? 4 : 0,
     cmdline: cmdline.split(/\s+/).filter((w) => /zero_page|transparent_hugepage|numa|ksm|memmap/i.test(w)),
     config: kernelConfig(CONFIG_NAMES, configText),
   };
