@@ -74,6 +74,9 @@ export function emulatorOptions(profile, norm) {
     largeFolioReadahead: profile.largeFolioReadahead ?? (releaseAtLeast(profile.release, 6, 16) && dirtyAccounting(profile)),
     guardRegions: profile.guardRegions ?? releaseAtLeast(profile.release, 6, 13),
     populateAccounting: profile.populateAccounting ?? (releaseAtLeast(profile.release, 6, 12) ? 'retry-major' : 'minor'),
+    userFaultAccounting: profile.userFaultAccounting ?? (releaseAtLeast(profile.release, 6, 7) ? 'vma-lock' : 'mmap-lock'),
+    faultAroundIsize: profile.faultAroundIsize ?? releaseAtLeast(profile.release, 6, 12),
+    truncateExtendZeroesTail: profile.truncateExtendZeroesTail ?? releaseAtLeast(profile.release, 6, 6),
   };
 }
 
@@ -113,7 +116,9 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
     const f = norm.file;
     const bytes = new Uint8Array((f.pages - 1) * PAGE_SIZE + f.bytesInLastPage);
     for (let i = 0; i < f.pages; i++) bytes.fill(fileByte(i), i * PAGE_SIZE, Math.min(bytes.length, (i + 1) * PAGE_SIZE));
-    file = mmu.openFile(new api.MemoryFile(bytes), { dirtyAccounting: dirtyAccounting(profile) });
+    // On tmpfs the file is shmem (issue 15): no read-around, a hole faults in one zeroed page,
+    // msync writes nothing and write-protects nothing, MADV_REMOVE punches.
+    file = mmu.openFile(new api.MemoryFile(bytes), dirtyAccounting(profile) ? {} : { shmem: true });
     // Cached: order-0, uptodate, no readahead marker (the harness's one-pread-per-page setup).
     if (f.cached) file.prime(0, f.pages);
     else if (f.cachedRange) file.prime(f.cachedRange[0], f.cachedRange[1] - f.cachedRange[0] + 1);
