@@ -75,7 +75,7 @@ export function emulatorOptions(profile, norm) {
     guardRegions: profile.guardRegions ?? releaseAtLeast(profile.release, 6, 13),
     populateAccounting: profile.populateAccounting ?? (releaseAtLeast(profile.release, 6, 12) ? 'retry-major' : 'minor'),
     userFaultAccounting: profile.userFaultAccounting ?? (releaseAtLeast(profile.release, 6, 7) ? 'vma-lock' : 'mmap-lock'),
-    faultAroundIsize: profile.faultAroundIsize ?? releaseAtLeast(profile.release, 6, 12),
+    faultAroundIsize: profile.faultAroundIsize ?? hasFaultAroundIsize(profile.release),
     truncateExtendZeroesTail: profile.truncateExtendZeroesTail ?? releaseAtLeast(profile.release, 6, 6),
   };
 }
@@ -86,6 +86,13 @@ function releaseAtLeast(release, major, minor) {
   if (!m) return true;
   return Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor);
 }
+
+/**
+ * The i_size rule of fault-around ("SIGBUS semantics", mainline 6.18) was backported to the
+ * 6.12.y and 6.17.y stable series only (their early releases lack it; Debian 6.12.118 has it).
+ */
+export const hasFaultAroundIsize = (release) =>
+  releaseAtLeast(release, 6, 18) || /^6\.(12|17)\./.test(release ?? '');
 
 /** A disk file system (ext4, xfs, btrfs …) does dirty accounting: shared writable maps write-notify (R9.10). */
 const dirtyAccounting = (profile) => !/^(tmpfs|shmem|ramfs)$/i.test(profile.fileSystem ?? 'ext4');

@@ -196,8 +196,9 @@ export function profileFromFacts({ harnessProfile, cmdline = '', readAheadKb = n
     // FAULT_FLAG_TRIED), minor from 6.7 (per-VMA locks; TRIED only after a major result).
     userFaultAccounting: kernelVersion(p.release) >= 607 ? 'vma-lock' : 'mmap-lock',
     // filemap_map_pages installs no PTE table for a first ready folio reaching i_size
-    // ("SIGBUS semantics" fix: 6.18, backported to 6.12.y; Debian 6.12.118 has it, 6.1.0-57 not).
-    faultAroundIsize: kernelVersion(p.release) >= 612,
+    // ("SIGBUS semantics" fix: 6.18, backported to 6.12.y and 6.17.y only; Debian 6.12.118
+    // has it, 6.1.0-57 not).
+    faultAroundIsize: kernelVersion(p.release) >= 618 || [612, 617].includes(kernelVersion(p.release)),
     // ext4's ftruncate growing from inside a block zeroes (and caches) the old EOF page
     // (6.13, stable 6.6.y and 6.12.y; Debian 6.1.0-57 does not).
     truncateExtendZeroesTail: kernelVersion(p.release) >= 606,
