@@ -115,6 +115,22 @@ export function setGuardRegions(on: bool): void { gGuardRegions = on; }
 // (counted major); 6.1 starts the page afresh (minor), like mlock's populate.
 export let gPopulateRetryTried: bool = true;
 export function setPopulateRetryTried(on: bool): void { gPopulateRetryTried = on; }
+// Before 6.7 a user fault on a file VMA ran under the mmap lock only: any VM_FAULT_RETRY (the
+// lock dropped for a readahead marker or a read_folio) was retried with FAULT_FLAG_TRIED, which
+// mm_account_fault counts major (R11.5, R11.6). 6.7+ (per-VMA locks, 6.8's accounting fix)
+// sets TRIED only after a MAJOR result, so such a retry counts minor.
+export let gUserRetryTried: bool = false;
+export function setUserRetryTried(on: bool): void { gUserRetryTried = on; }
+// Linux 6.18 (and 6.12.y stable): filemap_map_pages installs a PTE table only where a PMD could
+// map, and a disk file's PMD may not cross i_size, so a first ready folio that reaches EOF gets
+// no table (finish_fault installs it). false = 6.1: the table is installed and the folio mapped.
+export let gFaultAroundIsize: bool = true;
+export function setFaultAroundIsize(on: bool): void { gFaultAroundIsize = on; }
+// ext4 growing a file whose old size ends inside a block zeroes the rest of that block through
+// the page cache, caching an uncached page ("partial zero eof block on unaligned inode size
+// extension": 6.13, stable 6.6.y / 6.12.y). false = 6.1: growing zeroes and caches nothing.
+export let gTruncExtendZeroesTail: bool = true;
+export function setTruncExtendZeroesTail(on: bool): void { gTruncExtendZeroesTail = on; }
 export function setExecReadForward(on: bool): void { gExecReadForward = on; }
 export function setTruncateCachesTail(on: bool): void { gTruncateCachesTail = on; }
 

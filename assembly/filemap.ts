@@ -3,7 +3,8 @@
 // truncation (R10). Reading or writing a page is the only thing that calls the host.
 
 import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, EINVAL, EEXIST, ENOMEM, EIO, EAGAIN, gRaPages, gExecReadForward,
-  gTruncateCachesTail, gLargeFolioRa, gRaEofNoMark, gExecFolioOrder } from "./config";
+  gTruncateCachesTail, gLargeFolioRa, gRaEofNoMark, gExecFolioOrder, gUserRetryTried, gFaultAroundIsize,
+  gTruncExtendZeroesTail } from "./config";
 import { pte_present, pte_pfn, pte_dirty, pte_mkclean, pte_wrprotect, pte_write } from "./pte";
 import { PG_uptodate, PG_locked, PG_readahead, PG_dirty, PG_hwpoison, PG_workingset,
   PG_swapbacked, PG_writeback, PG_referenced, PG_tail, PG_private, page_flags, page_set, page_clear,
@@ -342,7 +343,10 @@ function page_cache_async_ra(file: u32, pfn: u32, index: u64, req: u32): void {
   const rs = <u64>file_ra_start(file), size = file_ra_size(file);
   const order = file_ra_order(file) + 2;
   const expected = (rs + size - file_ra_async(file)) & ~(<u64>folio_nr_pages(head) - 1);
-  if (size != 0 && index == expected) {
+  if (index == expected) {
+    // No window yet (size 0: a marker MADV_PAGEOUT's PG_reclaim left at ra start): the
+    // ramp-up of an empty window is empty, nothing is read.
+    if (size == 0) return;
     const next = next_ra_size(size, max);
     const n = next > size ? next : size;
     ra_submit(file, rs + size, n, n, order);
@@ -438,9 +442,9 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
         page_cache_async_ra(file, pfn, pgoff, gRaPages);
         // Linux drops the lock for this readahead and retries the fault (R1.1 step 4): GUP
         // retries with FAULT_FLAG_TRIED (major, R11.6; MADV_POPULATE_READ at read_ahead_kb
-        // 128), a user fault retried after the per-VMA lock without it (minor).
-        const ff = vmf_flags();
-        if ((ff & (FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_TRIED | FAULT_FLAG_USER)) == FAULT_FLAG_ALLOW_RETRY) {
+        // 128), a user fault retried after the per-VMA lock without it (minor), a user fault
+        // before 6.7 (mmap lock only) with it (major).
+        if (retry_tried_after_drop()) {
           put_page(pfn);
           return VM_FAULT_RETRY | VM_FAULT_MAJOR;
         }
@@ -450,11 +454,10 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
       // R10.2: valid buffers (truncate's tail zeroing): read_folio marks the folio uptodate
       // without I/O, but Linux drops the lock for it and retries. GUP retries with
       // FAULT_FLAG_TRIED (major, R11.6); a user fault retried after the per-VMA lock sets
-      // TRIED only for a MAJOR result, so it counts minor.
+      // TRIED only for a MAJOR result, so it counts minor (before 6.7: major).
       page_clear(pfn, PG_private);
       page_set(pfn, PG_uptodate);
-      const vf = vmf_flags();
-      if ((vf & (FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_TRIED | FAULT_FLAG_USER)) == FAULT_FLAG_ALLOW_RETRY) {
+      if (retry_tried_after_drop()) {
         put_page(pfn);
         return VM_FAULT_RETRY | VM_FAULT_MAJOR;
       }
@@ -477,6 +480,16 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
   page_set(pfn, PG_referenced);
   set_vmf_page(pfn + 1);
   return ret | VM_FAULT_LOCKED;
+}
+
+// A fault that found its page but dropped the lock for I/O on it (a readahead marker, a
+// read_folio): is it retried with FAULT_FLAG_TRIED, counted major (R11.5)? GUP's first try
+// is; a user fault only under the mmap lock alone (before 6.7, gUserRetryTried), since with
+// per-VMA locks the arch code sets TRIED only after a MAJOR result (R1.1 step 4).
+function retry_tried_after_drop(): bool {
+  const ff = vmf_flags();
+  if ((ff & (FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_TRIED)) != FAULT_FLAG_ALLOW_RETRY) return false;
+  return (ff & FAULT_FLAG_USER) == 0 || gUserRetryTried;
 }
 
 // ---- filemap_map_pages: fault-around's generic map_pages (R2.4, R2.5) ----
@@ -535,11 +548,12 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
       // Linux 6.18: the table is installed only where a PMD could have been mapped, and a
       // disk file's PMD may not cross i_size (SIGBUS semantics). If the first ready folio
       // holds the last page, nothing is mapped here; finish_fault installs the table.
+      // 6.1 has no such rule (gFaultAroundIsize false): the table goes in, the folio is mapped.
       // (A large folio cut by truncate counts as its own page: Linux would have split it.)
       const head = folio_head(pfn);
       let next = <u64>page_index(head) + folio_nr_pages(head);
       if (next > eof) next = pg + 1;
-      if ((file_flags(file) & AS_SHMEM) == 0 && next >= eof) return 0;
+      if (gFaultAroundIsize && (file_flags(file) & AS_SHMEM) == 0 && next >= eof) return 0;
       if (folio_test_large(pfn) && do_set_pmd(vma, mm, pfn, faultVa) == 0) return 512;
       found = true;
       break;
@@ -622,7 +636,8 @@ export function writeback_page(pfn: u32): i32 {
   const len: u32 = size - off >= PAGE_SIZE ? PAGE_SIZE : <u32>(size - off);
   page_set(pfn, PG_writeback);
   const r = host_write_page(file, <f64>index, pfn_to_virt(pfn), len);
-  page_clear(pfn, PG_writeback);
+  // folio_end_writeback also clears PG_reclaim, the bit PG_readahead shares (MADV_PAGEOUT's mark).
+  page_clear(pfn, PG_writeback | PG_readahead);
   if (r < 0) return r;
   clear_dirty(pfn);
   count(ST_WRITEBACK);
@@ -724,7 +739,8 @@ export function truncate_setsize(file: u32, newSize: u64): void {
   if (newSize > oldSize) {
     // Growing: a disk file system zeroes the rest of the old EOF block (ext4), through the
     // page cache (R10.2): bytes written past EOF through a shared map read back as zeros.
-    if ((oldSize & 4095) != 0) zero_eof_tail(file, oldSize);
+    // 6.1 (gTruncExtendZeroesTail false) does neither: with 4 KiB blocks nothing is touched.
+    if ((oldSize & 4095) != 0 && gTruncExtendZeroesTail) zero_eof_tail(file, oldSize);
     return;
   }
   if (newSize == oldSize) return;

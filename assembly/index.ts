@@ -5,6 +5,7 @@
 import { MAX_RAM_BYTES, gRamBase, gNrFrames, gMemmapBase, gZeroPfn, gBooted, EINVAL, ENOMEM, EBUSY, EIO,
   setFaultAroundBytes, setPrefaultOld, setRaPages, setUseZeroPage, setHasPteSpecial, gFaultAroundPages,
   setExecReadForward, setTruncateCachesTail, setLargeFolioRa, setRaEofNoMark, setExecFolioOrder, setGuardRegions, setPopulateRetryTried,
+  setUserRetryTried, setFaultAroundIsize, setTruncExtendZeroesTail,
   PAGE_SHIFT } from "./config";
 import { boot, alloc_pages, free_pages, nr_free_frames, NO_PFN, phys_check } from "./phys";
 import { nr_pgtables } from "./pgtable";
@@ -14,7 +15,7 @@ import { walk, translate, walkPa, walkLevel, walkWritable, walkUser, walkExec, w
   tlb_check } from "./mmu";
 import { stat_value, inv_reset, inv_count, inv_field } from "./stats";
 import { mapping_init, file_alloc, file_release, file_valid, file_size, file_flags, set_file_flags,
-  file_nrpages, pc_lookup, AS_OPEN, file_nr_dirty } from "./mapping";
+  file_nrpages, pc_lookup, AS_OPEN, AS_HOST_OPEN, file_nr_dirty } from "./mapping";
 import { get_user_pages, mm_populate } from "./gup";
 import { mm_alloc, mm_alive, mm_rss, mm_minflt, mm_majflt, mm_locked_vm, mm_total_vm,
   mm_map_count, mm_first_vma, mm_nr_ptes, set_mm_memlock_limit, mm_def_flags, mm_pinned } from "./mm";
@@ -102,6 +103,9 @@ export function mmu_set_readahead_eof_no_marker(on: i32): void { setRaEofNoMark(
 export function mmu_set_exec_folio_order(order: u32): void { setExecFolioOrder(order); }
 export function mmu_set_guard_regions(on: i32): void { setGuardRegions(on != 0); }
 export function mmu_set_populate_retry_tried(on: i32): void { setPopulateRetryTried(on != 0); }
+export function mmu_set_user_retry_tried(on: i32): void { setUserRetryTried(on != 0); }
+export function mmu_set_fault_around_isize(on: i32): void { setFaultAroundIsize(on != 0); }
+export function mmu_set_trunc_extend_zeroes_tail(on: i32): void { setTruncExtendZeroesTail(on != 0); }
 export function mmu_set_truncate_caches_tail(on: i32): void { setTruncateCachesTail(on != 0); }
 export function mmu_set_pte_special(on: i32): void { setHasPteSpecial(on != 0); }
 
@@ -368,7 +372,7 @@ export function nr_vmas_total(): i32 { return <i32>nr_vmas(); }
 // ---- files ----
 export function file_open(size: f64, flags: i32): i32 {
   if (!gBooted || !(size >= 0) || size > 17592186044416.0) return -EINVAL;
-  const f = file_alloc(<u64>size, <u32>flags & ~AS_OPEN);
+  const f = file_alloc(<u64>size, (<u32>flags & ~AS_OPEN) | AS_HOST_OPEN);
   return f == 0 ? -ENOMEM : <i32>f;
 }
 // Close: drop the cache (written back first unless `discard`). Mapped files stay.

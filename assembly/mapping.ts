@@ -16,7 +16,7 @@ const FILE_SIZE: u32 = 64;
 let files: usize = 0;
 
 export const AS_OPEN: u32 = 1;
-export const AS_SHMEM: u32 = 2; // anonymous shared memory: no backend, reads are zeros
+export const AS_SHMEM: u32 = 2; // shmem (shared anonymous memory, a tmpfs file): no backend, holes read as zeros
 export const AS_READONLY: u32 = 4; // opened without write permission (MAYWRITE off for shared)
 export const AS_HAS_FAULT: u32 = 8; // the backend has its own fault()
 export const AS_HAS_MAP_PAGES: u32 = 16; // the backend has its own mapPages()
@@ -29,6 +29,7 @@ export const AS_NO_MAP_PAGES: u32 = 1024; // no map_pages at all: no fault-aroun
 export const AS_IO_ERROR: u32 = 2048;
 export const AS_HAS_READ_PAGES: u32 = 4096; // the backend reads a run of pages in one call
 export const AS_CAN_PUNCH: u32 = 8192; // the backend can punch holes (MADV_REMOVE, R9.1)
+export const AS_HOST_OPEN: u32 = 16384; // opened by the host (file_open): outlives its mappings
 
 @inline export function file_addr(f: u32): usize { return files + <usize>f * FILE_SIZE; }
 @inline export function file_size(f: u32): u64 { return load<u64>(file_addr(f)); }

@@ -14,7 +14,7 @@ import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYE
 import { mm_pgd, mm_map_count, mm_first_vma, mm_last_vma, find_vma, mm_link_vma, mm_unlink_vma,
   mm_add_total_vm, mm_add_locked_vm, mm_locked_vm, mm_memlock_limit, mm_def_flags, mm_root_at,
   mm_release } from "./mm";
-import { file_valid, file_flags, file_alloc, file_release, file_immap_at, file_addr, AS_SHMEM,
+import { file_valid, file_flags, file_alloc, file_release, file_immap_at, file_addr, AS_SHMEM, AS_HOST_OPEN,
   AS_READONLY, AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT, AS_DAX } from "./mapping";
 import { zap_page_range, free_pgtables } from "./unmap";
 import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
@@ -94,7 +94,8 @@ function detach(mm: u32, v: u32): void {
   if (f != 0) {
     vma_file_unlink(file_immap_at(f), v);
     fileMapInc(f, -1);
-    if ((file_flags(f) & AS_SHMEM) != 0 && file_map_count(f) == 0) {
+    // Shared anonymous memory goes with its last mapping; a host-opened tmpfs file stays.
+    if ((file_flags(f) & (AS_SHMEM | AS_HOST_OPEN)) == AS_SHMEM && file_map_count(f) == 0) {
       drop_all_pages(f, false);
       file_release(f);
     }

@@ -12,7 +12,7 @@
 
 import { pte_present, pte_young, pte_mkold, pte_dirty, pte_mkclean, is_swap_pte, is_pte_marker,
   swp_offset, PTE_MARKER_POISON } from "./pte";
-import { PG_anon, PG_swapcache, PG_dirty, PG_referenced, PG_active, PG_swapbacked,
+import { PG_anon, PG_swapcache, PG_dirty, PG_readahead, PG_referenced, PG_active, PG_swapbacked,
   PG_mlocked, PG_lru, PG_unevictable, get_page, page_flags, page_set, page_clear, page_ref, page_mapcount, page_mapping,
   page_private } from "./page";
 import { nr_free_frames, set_direct_reclaim } from "./phys";
@@ -130,8 +130,14 @@ function shrink_page(pfn: u32): bool {
     if ((f & PG_swapbacked) != 0 && (page_flags(pfn) & PG_dirty) != 0) { lru_move(pfn, PG_active, 0); return false; }
     // MADV_PAGEOUT is not kswapd: shrink_folio_list writes no dirty file folio back outside
     // kswapd; it is unmapped, marked for reclaim and kept, activated (the next access is a
-    // minor fault), as 6.18 shows (issue 14, fuzz run D).
-    if (madvPageout && (page_flags(pfn) & (PG_dirty | PG_swapbacked)) == PG_dirty) { lru_move(pfn, PG_active, 0); return false; }
+    // minor fault), as 6.18 shows (issue 14, fuzz run D). folio_set_reclaim sets the bit
+    // PG_readahead shares: fault-around skips the page and the next fault on it starts an
+    // asynchronous readahead, dropping the lock (a major fault before 6.7, R11.5).
+    if (madvPageout && (page_flags(pfn) & (PG_dirty | PG_swapbacked)) == PG_dirty) {
+      page_set(pfn, PG_readahead);
+      lru_move(pfn, PG_active, 0);
+      return false;
+    }
     if (!remove_cached_page(pfn, discarded)) { lru_move(pfn, PG_active, 0); return false; }
   }
   count(ST_PGSTEAL);

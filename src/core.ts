@@ -27,6 +27,9 @@ export interface CoreExports {
   mmu_set_readahead_eof_no_marker(on: number): void;
   mmu_set_exec_folio_order(order: number): void;
   mmu_set_populate_retry_tried(on: number): void;
+  mmu_set_user_retry_tried(on: number): void;
+  mmu_set_fault_around_isize(on: number): void;
+  mmu_set_trunc_extend_zeroes_tail(on: number): void;
   mmu_set_truncate_caches_tail(on: number): void;
   mmu_set_pte_special(on: number): void;
   phys_alloc(order: number): number;

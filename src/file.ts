@@ -186,6 +186,13 @@ export interface OpenOptions {
   dirtyAccounting?: boolean;
   /** No map_pages at all (no fault-around), like a file system without one. */
   noMapPages?: boolean;
+  /**
+   * A tmpfs (shmem) file: the backend's bytes are copied into the page cache at open, which is
+   * then the only copy (swap-backed pages). A page not cached is a hole: a fault allocates one
+   * zeroed page, minor, without read-around (R2.9); msync and sync write nothing and leave
+   * PTEs alone (R10.0); no dirty accounting (R9.10); MADV_REMOVE punches (R9.1). Default false.
+   */
+  shmem?: boolean;
 }
 
 // mapping.ts AS_* flags.

@@ -20,7 +20,7 @@ import { XipMemory, XipFile, createXipFile, type XipFileOptions } from './xip.js
 import { DeviceSpace, DeviceFile, createDevice, remapPfnRange, vmInsertPage, type MmioHandler,
   type DeviceOptions } from './device.js';
 import { File, VmFault, type Backend, type OpenOptions, AS_READONLY, AS_HAS_FAULT, AS_HAS_MAP_PAGES,
-  AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT, AS_NO_MAP_PAGES, AS_HAS_READ_PAGES, AS_CAN_PUNCH } from './file.js';
+  AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT, AS_NO_MAP_PAGES, AS_HAS_READ_PAGES, AS_CAN_PUNCH, AS_SHMEM } from './file.js';
 
 export interface MmuOptions {
   /** Emulated RAM in bytes: a multiple of 2 MiB, at most 3 GiB. Default 64 MiB. */
@@ -77,6 +77,27 @@ export interface MmuOptions {
    * Default 'retry-major'.
    */
   populateAccounting?: 'retry-major' | 'minor';
+  /**
+   * How a user fault that dropped the lock for I/O on a page it found (a readahead marker,
+   * read_folio) is counted (R11.5): 'vma-lock' (6.7+: the per-VMA-lock retry sets
+   * FAULT_FLAG_TRIED only after a major result, so it counts minor) or 'mmap-lock' (before
+   * 6.7: every retry carries FAULT_FLAG_TRIED and counts major). Default 'vma-lock'.
+   */
+  userFaultAccounting?: 'vma-lock' | 'mmap-lock';
+  /**
+   * Fault-around at end of file (R2.4): with no PTE table yet, filemap_map_pages installs one
+   * only where a PMD could map without crossing i_size, so a first ready folio holding the
+   * file's last page is left to the fault itself (Linux 6.18, 6.12.y stable). false = 6.1:
+   * the table is installed and that folio mapped. Default true.
+   */
+  faultAroundIsize?: boolean;
+  /**
+   * Growing a file whose size ends inside a page (ftruncate, R10.2): a disk file system
+   * (ext4 from 6.13, 6.6.y / 6.12.y stable) zeroes the rest of the old EOF block through the
+   * page cache, caching that page if it was not (with truncateCachesTail). false = 6.1: the
+   * old EOF page is neither zeroed nor cached. Default true.
+   */
+  truncateExtendZeroesTail?: boolean;
   /** Swap space in bytes (a multiple of 4096); default 4 × ramBytes; 0 = no swap. */
   swapBytes?: number;
   /** Where swapped pages go: a Backend used slot by slot (e.g. a NodeFile); default host memory. */
@@ -148,7 +169,8 @@ function isPow2(n: number): boolean { return Number.isInteger(n) && n > 0 && (n 
 /** Every createMmu option. A name not here is a typo (`rambytes`): refused, not ignored. */
 const OPTION_NAMES = ['ramBytes', 'faultAroundBytes', 'prefaultOld', 'tlbEntries', 'zeroPage', 'pteSpecial',
   'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm', 'largeFolioReadahead', 'execReadForward',
-  'truncateCachesTail', 'guardRegions', 'populateAccounting', 'readaheadEofNoMarker', 'execFolioOrder'] as const satisfies readonly (keyof MmuOptions)[];
+  'truncateCachesTail', 'guardRegions', 'populateAccounting', 'readaheadEofNoMarker', 'execFolioOrder',
+  'userFaultAccounting', 'faultAroundIsize', 'truncateExtendZeroesTail'] as const satisfies readonly (keyof MmuOptions)[];
 
 /** Edit distance, case differences counting half (for "did you mean"). */
 function distance(a: string, b: string): number {
@@ -227,6 +249,9 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' 
     execFolioOrder: checkExecFolioOrder(o.execFolioOrder ?? 0),
     guardRegions: bool(o.guardRegions, 'guardRegions', true),
     populateAccounting: checkPopulateAccounting(o.populateAccounting ?? 'retry-major'),
+    userFaultAccounting: checkUserFaultAccounting(o.userFaultAccounting ?? 'vma-lock'),
+    faultAroundIsize: bool(o.faultAroundIsize, 'faultAroundIsize', true),
+    truncateExtendZeroesTail: bool(o.truncateExtendZeroesTail, 'truncateExtendZeroesTail', true),
   };
 }
 
@@ -237,6 +262,11 @@ function checkExecFolioOrder(n: unknown): number {
 
 function checkPopulateAccounting(a: string): 'retry-major' | 'minor' {
   if (a !== 'retry-major' && a !== 'minor') throw new RangeError(`populateAccounting must be 'retry-major' or 'minor', got ${showValue(a)}`);
+  return a;
+}
+
+function checkUserFaultAccounting(a: string): 'vma-lock' | 'mmap-lock' {
+  if (a !== 'vma-lock' && a !== 'mmap-lock') throw new RangeError(`userFaultAccounting must be 'vma-lock' or 'mmap-lock', got ${showValue(a)}`);
   return a;
 }
 
@@ -469,18 +499,22 @@ export class Mmu {
     if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`backend size must be an integer in [0, 2^44], got ${showValue(size)}`);
     let flags = 0;
     if (opts.readOnly || (backend as { readOnly?: unknown }).readOnly === true) flags |= AS_READONLY;
-    if (opts.dirtyAccounting !== false) flags |= AS_DIRTY_ACCOUNT;
+    if (opts.shmem) flags |= AS_SHMEM; // tmpfs: no write-notify, whatever dirtyAccounting says
+    else if (opts.dirtyAccounting !== false) flags |= AS_DIRTY_ACCOUNT;
     if (opts.noMapPages) flags |= AS_NO_MAP_PAGES;
-    if (backend.fault) flags |= AS_HAS_FAULT;
-    if (backend.mapPages) flags |= AS_HAS_MAP_PAGES;
-    if (backend.pageMkwrite) flags |= AS_HAS_PAGE_MKWRITE;
-    if (typeof backend.readPages === 'function') flags |= AS_HAS_READ_PAGES;
-    if (backend.pfnMkwrite) flags |= AS_HAS_PFN_MKWRITE;
-    if (backend.punchHole) flags |= AS_CAN_PUNCH;
+    if (!opts.shmem) { // shmem has its own fault, map_pages and hole punching
+      if (backend.fault) flags |= AS_HAS_FAULT;
+      if (backend.mapPages) flags |= AS_HAS_MAP_PAGES;
+      if (backend.pageMkwrite) flags |= AS_HAS_PAGE_MKWRITE;
+      if (typeof backend.readPages === 'function') flags |= AS_HAS_READ_PAGES;
+      if (backend.pfnMkwrite) flags |= AS_HAS_PFN_MKWRITE;
+      if (backend.punchHole) flags |= AS_CAN_PUNCH;
+    }
     const id = this.core.x.file_open(size, flags);
     if (id < 0) throw new LinuxError(23, 'openFile', 'too many open files');
     const f = new File(this.core, id, backend, (x) => this.files.delete(x.id));
     this.files.set(id, f);
+    if (opts.shmem) loadShmem(f, backend, size);
     return f;
   }
 
@@ -745,7 +779,22 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   core.x.mmu_set_exec_folio_order(opts.execFolioOrder);
   core.x.mmu_set_guard_regions(opts.guardRegions ? 1 : 0);
   core.x.mmu_set_populate_retry_tried(opts.populateAccounting === 'retry-major' ? 1 : 0);
+  core.x.mmu_set_user_retry_tried(opts.userFaultAccounting === 'mmap-lock' ? 1 : 0);
+  core.x.mmu_set_fault_around_isize(opts.faultAroundIsize ? 1 : 0);
+  core.x.mmu_set_trunc_extend_zeroes_tail(opts.truncateExtendZeroesTail ? 1 : 0);
   core.x.mmu_set_pte_special(opts.pteSpecial ? 1 : 0);
   core.x.mmu_swap_init(opts.swapBytes === 0 ? 0 : opts.swapBytes / PAGE_SIZE + 1);
   return new Mmu(core, opts, options.swapDevice);
+}
+
+/** A tmpfs file's data: the backend's bytes written into the page cache, page by page (write(2)). */
+function loadShmem(f: File, backend: Backend, size: number): void {
+  const buf = new Uint8Array(PAGE_SIZE);
+  for (let i = 0; i * PAGE_SIZE < size; i++) {
+    let n: number;
+    try { n = backend.readPage(i, buf); } catch (e) { f.close(true); throw new LinuxError(5, 'openFile', undefined, e); }
+    if (!Number.isInteger(n) || n < 0 || n > PAGE_SIZE) { f.close(true); throw new LinuxError(5, 'openFile', `readPage(${i}) returned ${showValue(n)}`); }
+    const len = Math.min(n, size - i * PAGE_SIZE);
+    if (len > 0) f.pwrite(i * PAGE_SIZE, buf.subarray(0, len));
+  }
 }

@@ -27,50 +27,7 @@ const SWAP_CACHE = {
   reason: 'after MADV_PAGEOUT the written-back anonymous folio is still in the swap cache, so the swap-in is a minor swap-cache hit (R11.6, R9.2); wasm-mmu frees the frame at pageout and counts a major fault',
   issue: '15: swap cache kept after MADV_PAGEOUT',
 };
-const pre64 = (p) => kernelVersion(p.release) < 604;
 const DIAGNOSES = [
-  {
-    scenario: 'madv-remove-shared-file',
-    when: (p) => p.fileSystem === 'tmpfs',
-    reason: 'on tmpfs the read of a punched page allocates one zeroed shmem page (minor, no read-around), so the neighbouring hole page stays unmapped; the runner opens the tmpfs file as a MemoryFile with read-around',
-    issue: '15: tmpfs profile (shmem page-cache misses in the emulator runner)',
-  },
-  {
-    scenario: 'fa-eof-folio-no-table',
-    when: (p) => pre64(p),
-    reason: '6.1 fault-around maps the EOF folio even when it must install the PTE table; the rule that installs a table only where a PMD could map (never across i_size) is newer (6.12.118 and 6.18 have it), and wasm-mmu models it always',
-    issue: '15: profile key for fault-around at EOF before the i_size PMD rule',
-  },
-  {
-    scenario: 'madv-pageout-dirty-file-kept',
-    when: (p, m) => pre64(p) && counts(m),
-    reason: 'on 6.1 (no per-VMA locks, mm_account_fault counts a fault retried with FAULT_FLAG_TRIED as major) the write fault on the dirty page MADV_PAGEOUT left cached and unmapped waits for the folio lock, is retried and counts major; 6.12, 7.3 and 6.18 count it minor, as wasm-mmu does (diagnosis by that accounting rule, the same as the 6.1 retry entries below; not traced in the 6.1 source line by line)',
-    issue: '15: profile key for user-fault retry accounting before 6.4',
-  },
-  ...['trunc-inside-page-caches', 'populate-after-grow'].map((scenario) => ({
-    scenario,
-    when: (p, m) => pre64(p) && counts(m),
-    reason: 'on 6.1 (no per-VMA locks) a user fault that drops the mmap lock for read_folio of the not-uptodate EOF page is retried with FAULT_FLAG_TRIED and counts major; wasm-mmu models 6.4+, where the per-VMA-lock retry counts minor',
-    issue: '15: profile key for user-fault retry accounting before 6.4',
-  })),
-  {
-    scenario: 'guard-region',
-    when: (p) => p.guardRegions === false,
-    reason: 'MADV_GUARD_INSTALL/REMOVE arrived in 6.13: this kernel answers EINVAL and keeps the pages; wasm-mmu always installs guard markers (needs an emulator option from profile.guardRegions)',
-    issue: '15: profile key guardRegions → core option (guard regions off before 6.13)',
-  },
-  {
-    scenario: 'madv-populate-read-cold',
-    when: (p, m) => p.populateAccounting === 'minor' && counts(m),
-    reason: 'before 6.12 a MADV_POPULATE_READ whose fault dropped the mmap lock for I/O counts the retried fault as minor (2 minor, 0 major at 8 MiB readahead; 3 minor at 128 KiB); 6.12+ counts the miss as major; wasm-mmu models 6.12+',
-    issue: '15: profile key populateAccounting → core option (pre-6.12 GUP retry accounting)',
-  },
-  {
-    scenario: 'fa-cold-cache',
-    when: (p, m) => ra128(p) && kernelVersion(p.release) < 604 && counts(m),
-    reason: 'on 6.1 (no per-VMA locks) a user fault that drops the mmap lock for readahead at a PG_readahead marker is retried with FAULT_FLAG_TRIED and counts major; wasm-mmu models 6.4+, where the per-VMA-lock retry counts minor',
-    issue: '15: profile key for user-fault retry accounting before 6.4',
-  },
   ...['cache-evict-unmapped', 'file-private-cold-write', 'trunc-extend-zero'].map((scenario) => ({
     scenario, when: (p, m) => ra128(p) && !largeFolios(p) && (m.field === 'state' || m.field === 'pfn'), ...RA_MARKER,
   })),
@@ -92,24 +49,6 @@ const DIAGNOSES = [
     when: (p, m) => p.fileSystem === 'tmpfs' && (m.field === 'state' || m.field === 'pfn'),
     reason: 'on tmpfs MADV_PAGEOUT swaps the clean shmem file pages out too (the page cache then holds swap entries, which fault-around skips), so the read of page 1 maps only that page; wasm-mmu keeps the file pages cached and faults the window around',
     issue: '15: tmpfs profile (shmem file pages swapped by MADV_PAGEOUT)',
-  },
-  ...['file-shared-msync-rewrite', 'msync-async-no-writeprotect'].map((scenario) => ({
-    scenario,
-    when: (p, m) => p.fileSystem === 'tmpfs' && m.field === 'minflt',
-    reason: 'on tmpfs msync(MS_SYNC) writes nothing back and leaves the dirty PTE writable (no dirty accounting), so the rewrite takes no fault; wasm-mmu\'s msync write-protects the PTE also without dirty accounting',
-    issue: '15: tmpfs profile (msync without writeback)',
-  })),
-  {
-    scenario: 'guard-survives-zap',
-    when: (p, m) => p.fileSystem === 'tmpfs' && m.step >= 10,
-    reason: 'on tmpfs a read past the old EOF after the file was truncated to 2 pages and extended again allocates one zeroed shmem page (minor, no read-around), so only the touched page is mapped; the runner opens the tmpfs file as a MemoryFile with read-around (one major fault, the whole window mapped); the guard markers themselves match',
-    issue: '15: tmpfs profile (shmem page-cache misses in the emulator runner)',
-  },
-  {
-    scenario: 'trunc-extend-zero',
-    when: (p) => p.fileSystem === 'tmpfs',
-    reason: 'on tmpfs a miss past the old EOF allocates one zeroed shmem page (minor, no read-around), so only the touched page is mapped; the runner opens the tmpfs file as a MemoryFile with read-around (one major fault, the whole window mapped)',
-    issue: '15: tmpfs profile (shmem page-cache misses in the emulator runner)',
   },
 ];
 

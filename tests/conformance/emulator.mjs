@@ -78,6 +78,9 @@ export function emulatorOptions(profile, norm) {
     execFolioOrder: profile.execFolioOrder ?? (profile.machine === 'aarch64' && releaseAtLeast(profile.release, 6, 16) ? 4 : 0),
     guardRegions: profile.guardRegions ?? releaseAtLeast(profile.release, 6, 13),
     populateAccounting: profile.populateAccounting ?? (releaseAtLeast(profile.release, 6, 12) ? 'retry-major' : 'minor'),
+    userFaultAccounting: profile.userFaultAccounting ?? (releaseAtLeast(profile.release, 6, 7) ? 'vma-lock' : 'mmap-lock'),
+    faultAroundIsize: profile.faultAroundIsize ?? hasFaultAroundIsize(profile.release),
+    truncateExtendZeroesTail: profile.truncateExtendZeroesTail ?? releaseAtLeast(profile.release, 6, 6),
   };
 }
 
@@ -87,6 +90,13 @@ function releaseAtLeast(release, major, minor) {
   if (!m) return true;
   return Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor);
 }
+
+/**
+ * The i_size rule of fault-around ("SIGBUS semantics", mainline 6.18) was backported to the
+ * 6.12.y and 6.17.y stable series only (their early releases lack it; Debian 6.12.118 has it).
+ */
+export const hasFaultAroundIsize = (release) =>
+  releaseAtLeast(release, 6, 18) || /^6\.(12|17)\./.test(release ?? '');
 
 /** A disk file system (ext4, xfs, btrfs …) does dirty accounting: shared writable maps write-notify (R9.10). */
 const dirtyAccounting = (profile) => !/^(tmpfs|shmem|ramfs)$/i.test(profile.fileSystem ?? 'ext4');
@@ -117,7 +127,9 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
     const f = norm.file;
     const bytes = new Uint8Array((f.pages - 1) * PAGE_SIZE + f.bytesInLastPage);
     for (let i = 0; i < f.pages; i++) bytes.fill(fileByte(i), i * PAGE_SIZE, Math.min(bytes.length, (i + 1) * PAGE_SIZE));
-    file = mmu.openFile(new api.MemoryFile(bytes), { dirtyAccounting: dirtyAccounting(profile) });
+    // On tmpfs the file is shmem (issue 15): no read-around, a hole faults in one zeroed page,
+    // msync writes nothing and write-protects nothing, MADV_REMOVE punches.
+    file = mmu.openFile(new api.MemoryFile(bytes), dirtyAccounting(profile) ? {} : { shmem: true });
     // Cached: order-0, uptodate, no readahead marker (the harness's one-pread-per-page setup).
     if (f.cached) file.prime(0, f.pages);
     else if (f.cachedRange) file.prime(f.cachedRange[0], f.cachedRange[1] - f.cachedRange[0] + 1);

@@ -68,6 +68,27 @@ describe('emulator runner', () => {
     expect(doc.observations.map((o) => o.minflt)).toEqual([0, 1]);
   });
 
+  it('R2.9 R10.0 R11.6 a tmpfs profile opens the file as shmem: msync write-protects nothing, a hole past the old EOF is one zeroed page (minor, no read-around) (issue 15)', async () => {
+    const s = normalizeScenario({
+      name: 'runner-tmpfs-shmem', rules: ['R2.9', 'R10.0'], description: 'tmpfs: msync and a hole fault',
+      file: { pages: 16, cached: true },
+      steps: [
+        { op: 'mmap', id: 'f', pages: 16, prot: 'rw', flags: 'shared', anon: false },
+        { op: 'touch', map: 'f', page: 0, access: 'write', expect: 'f' },
+        { op: 'msync', map: 'f', sync: 'sync' },
+        { op: 'touch', map: 'f', page: 0, access: 'write', expect: 'f' },
+        { op: 'truncate', pages: 8 },
+        { op: 'truncate', pages: 16 },
+        { op: 'touch', map: 'f', page: 12, access: 'read', expect: 'f' },
+      ],
+    });
+    const run = async (fileSystem: string) => ((await runOnEmulator(s, { profile: { ...profile, fileSystem, readAheadKb: 128 }, api })) as ObservationDoc)
+      .observations.map((o) => [o.minflt, o.majflt, o.maps.f.state]);
+    expect(await run('tmpfs')).toEqual([[1, 0, 'F...............'], [0, 0, 'F...............'], [1, 0, 'FFFFFFFF....F...']]);
+    // ext4: msync write-protects (the rewrite faults), the miss reads around (major, window mapped).
+    expect(await run('ext4')).toEqual([[1, 0, 'F...............'], [1, 0, 'F...............'], [0, 1, 'FFFFFFFF.FFFFFFF']]);
+  });
+
   it('accepts exactly the declared deltas, and reports a declared delta that did not happen', () => {
     const m = [
       { step: 1, in: 'parent' as const, op: 'mlock', field: 'majflt', kernel: 0, emulator: 1 },

@@ -191,6 +191,17 @@ export function profileFromFacts({ harnessProfile, cmdline = '', readAheadKb = n
     // fault-around PTEs old (arch_wants_old_prefaulted_pte).
     guardRegions: p.guardRegions === undefined ? kernelVersion(p.release) >= 613 : p.guardRegions === 1,
     populateAccounting: kernelVersion(p.release) >= 612 ? 'retry-major' : 'minor',
+    // A user file fault that dropped the lock for I/O on a page it found (readahead marker,
+    // read_folio) counts major before 6.7 (mmap lock only: every retry carries
+    // FAULT_FLAG_TRIED), minor from 6.7 (per-VMA locks; TRIED only after a major result).
+    userFaultAccounting: kernelVersion(p.release) >= 607 ? 'vma-lock' : 'mmap-lock',
+    // filemap_map_pages installs no PTE table for a first ready folio reaching i_size
+    // ("SIGBUS semantics" fix: 6.18, backported to 6.12.y and 6.17.y only; Debian 6.12.118
+    // has it, 6.1.0-57 not).
+    faultAroundIsize: kernelVersion(p.release) >= 618 || [612, 617].includes(kernelVersion(p.release)),
+    // ext4's ftruncate growing from inside a block zeroes (and caches) the old EOF page
+    // (6.13, stable 6.6.y and 6.12.y; Debian 6.1.0-57 does not).
+    truncateExtendZeroesTail: kernelVersion(p.release) >= 606,
     prefaultOld: p.machine === 'aarch64',
     // Readahead (R2.9): 7.x places no PG_readahead marker in a window that reaches EOF (7.3
     // recorded, 6.18 not; the first 7.x release with it is not pinned); arm64 6.16+ reads a
@@ -210,7 +221,8 @@ export function profileFromFacts({ harnessProfile, cmdline = '', readAheadKb = n
  * series (e.g. 7.x's large folios in ext4's page cache).
  */
 export const PROFILE_KEYS = ['machine', 'pageSize', 'fileSystem', 'zeroPage', 'softDirty', 'faultAroundBytes', 'readAheadKb',
-  'swap', 'guardRegions', 'populateAccounting', 'prefaultOld'];
+  'swap', 'guardRegions', 'populateAccounting', 'userFaultAccounting', 'faultAroundIsize',
+  'truncateExtendZeroesTail', 'prefaultOld'];
 
 /** The keys (plus `series`) on which two profiles differ; [] = the golden one stands for the live one. */
 export function profileDiff(golden, live) {
