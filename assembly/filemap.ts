@@ -25,6 +25,7 @@ import { pte_lock, pte_unlock, pte_alloc_vmf } from "./pte_alloc";
 import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
   VM_FAULT_LOCKED, VM_FAULT_RETRY, vmf_flags, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED, FAULT_FLAG_USER } from "./vmfault";
 import { host_read_page, host_read_pages, host_write_page } from "./host";
+import { shmem_swap_slot, shmem_swapin, shmemSwapinMajor, shmemSwapinIoError } from "./shmem_swap";
 import { count, count_n, ST_PGMAJFAULT, ST_PAGECACHE_READ, ST_WRITEBACK, ST_FAULT_AROUND } from "./stats";
 
 const MMAP_LOTSAMISS: u32 = 100;
@@ -367,7 +368,13 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
   let held = false;
   const shmem = (file_flags(file) & AS_SHMEM) != 0;
   if (pfn == NO_PFN) {
-    if (shmem) {
+    if (shmem && shmem_swap_slot(file, index) != 0) {
+      // shmem_swapin_folio (R11.6): written to swap by reclaim; minor while the swap
+      // cache still holds it, else read from the device (major).
+      pfn = shmem_swapin(file, index);
+      if (pfn == NO_PFN) return shmemSwapinIoError ? VM_FAULT_SIGBUS : VM_FAULT_OOM;
+      if (shmemSwapinMajor) { ret |= VM_FAULT_MAJOR; count(ST_PGMAJFAULT); }
+    } else if (shmem) {
       pfn = add_to_page_cache(file, index); // a hole: a zeroed page, minor
       if (pfn == NO_PFN) return VM_FAULT_OOM;
     } else {
