@@ -22,6 +22,7 @@ import { inv_report, INV_MAPCOUNT, INV_REFCOUNT, INV_RSS, INV_PGTABLES, INV_FREE
   INV_PAGECACHE, INV_VMA, INV_LRU, INV_LOCKED_VM, INV_SWAP, INV_REF_LEAK, INV_DIRTY,
   INV_ANON_EXCLUSIVE } from "./stats";
 import { nr_swap_slots, swap_check } from "./swap";
+import { shmem_swap_count } from "./shmem_swap";
 import { PG_anon, PG_buddy as PGB, PG_swapcache, PG_pinned, PG_dirty, PG_anon_exclusive } from "./page";
 
 let counts: usize = 0; // u32 per frame: PTEs seen mapping it
@@ -168,7 +169,10 @@ export function mm_check(): void {
     }
   }
   // Swap: every slot's count equals the swap entries found above (swap.ts).
-  if (swapCountsSlots != 0) swap_check(swapCounts);
+  if (swapCountsSlots != 0) {
+    shmem_swap_count(swapCounts); // shmem objects' swap entries refer to slots too
+    swap_check(swapCounts);
+  }
 }
 
 // The page cache: every entry names a live user frame that names it back; per-file counts.

@@ -168,7 +168,7 @@ export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): u3
 function handle_pte_fault(): u32 {
   const orig = vmf_orig_pte();
   if (vmf_pte() == 0 || pte_none(orig)) return do_pte_missing();
-  if (!pte_present(orig)) return do_swap_page();
+  if (!pte_present(orig)) return swap_fault();
   if (pte_protnone(orig)) return 0; // NUMA hinting: out of scope (R1.5)
   pte_lock();
   const slot = vmf_pte();
@@ -183,6 +183,19 @@ function handle_pte_fault(): u32 {
   store<u64>(slot, pte_mkyoung(entry));
   pte_unlock();
   return 0;
+}
+
+// do_swap_page, then a write it could not map writable (a page still shared after fork)
+// breaks COW in the same fault, as Linux's do_swap_page calls do_wp_page (R5.3, R11.6):
+// one fault counted, not two.
+function swap_fault(): u32 {
+  const ret = do_swap_page();
+  if ((ret & VM_FAULT_ERROR) != 0 || (vmf_flags() & FAULT_FLAG_WRITE) == 0) return ret;
+  const pte = load<u64>(vmf_pte());
+  if (!pte_present(pte) || pte_write(pte)) return ret;
+  set_vmf_orig_pte(pte);
+  const r = do_wp_page();
+  return (r & VM_FAULT_ERROR) != 0 ? r & VM_FAULT_ERROR : ret | r;
 }
 
 function do_pte_missing(): u32 {

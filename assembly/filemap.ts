@@ -26,6 +26,7 @@ import { pte_lock, pte_unlock, pte_alloc_vmf } from "./pte_alloc";
 import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
   VM_FAULT_LOCKED, VM_FAULT_RETRY, vmf_flags, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED, FAULT_FLAG_USER } from "./vmfault";
 import { host_read_page, host_read_pages, host_write_page } from "./host";
+import { shmem_swap_slot, shmem_swapin, shmemSwapinMajor, shmemSwapinIoError, shmem_free_swap } from "./shmem_swap";
 import { count, count_n, ST_PGMAJFAULT, ST_PAGECACHE_READ, ST_WRITEBACK, ST_FAULT_AROUND } from "./stats";
 
 const MMAP_LOTSAMISS: u32 = 100;
@@ -373,7 +374,13 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
   let held = false;
   const shmem = (file_flags(file) & AS_SHMEM) != 0;
   if (pfn == NO_PFN) {
-    if (shmem) {
+    if (shmem && shmem_swap_slot(file, index) != 0) {
+      // shmem_swapin_folio (R11.6): written to swap by reclaim; minor while the swap
+      // cache still holds it, else read from the device (major).
+      pfn = shmem_swapin(file, index);
+      if (pfn == NO_PFN) return shmemSwapinIoError ? VM_FAULT_SIGBUS : VM_FAULT_OOM;
+      if (shmemSwapinMajor) { ret |= VM_FAULT_MAJOR; count(ST_PGMAJFAULT); }
+    } else if (shmem) {
       pfn = add_to_page_cache(file, index); // a hole: a zeroed page, minor
       if (pfn == NO_PFN) return VM_FAULT_OOM;
     } else {
@@ -751,6 +758,7 @@ export function truncate_setsize(file: u32, newSize: u64): void {
     const pfn = pc_lookup(file, <u32>i);
     if (pfn != NO_PFN) remove_cached_subpage(pfn, true); // a straddling folio keeps its head part
   }
+  shmem_free_swap(file, firstGone, 0xffff_ffff); // shmem pages out on swap go too
   if ((newSize & 4095) != 0) zero_eof_tail(file, newSize);
   unmap_mapping_range(file, firstGone, 0xffff_fffe, true);
 }
@@ -764,6 +772,7 @@ function zero_eof_tail(file: u32, size: u64): void {
   if (index > 0xffff_fffe) return;
   const off = <u32>(size & 4095);
   let pfn = pc_lookup(file, <u32>index);
+  if (pfn == NO_PFN && shmem_swap_slot(file, <u32>index) != 0) pfn = shmem_swapin(file, <u32>index);
   if (pfn == NO_PFN) {
     if (!gTruncateCachesTail || (file_flags(file) & AS_SHMEM) != 0) return;
     pfn = add_page(file, <u32>index, true);
@@ -828,6 +837,10 @@ export function filemap_rw(file: u32, pos: u64, buf: usize, n: u32, write: bool)
       page_cache_async_ra(file, pfn, <u64>page_index(folio_head(pfn)), 1);
     }
     set_file_prev_pos1(file, pos + n + 1); // ra->prev_pos = the end of this read
+  }
+  if (pfn == NO_PFN && !disk && shmem_swap_slot(file, index) != 0) {
+    pfn = shmem_swapin(file, index); // written to swap by reclaim (R11.3): its bytes, not zeros
+    if (pfn == NO_PFN) return shmemSwapinIoError ? -EIO : -ENOMEM;
   }
   if (pfn == NO_PFN) {
     pfn = add_page(file, index, (file_flags(file) & AS_SHMEM) == 0 && <u64>index < file_pages(file));

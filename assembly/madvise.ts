@@ -206,6 +206,7 @@ import { swp_entry, swp_offset, is_pte_marker, SWP_MARKER_TYPE, PTE_MARKER_GUARD
 import { pt_walk, nr_pgtables, LEVEL_PTE, WALK_NOMEM, WALK_HUGE } from "./pgtable";
 import { mm_pgd, mm_family, mm_add_ptes } from "./mm";
 import { vma_anon_vma, set_vma_anon_vma } from "./vma";
+import { shmem_free_swap } from "./shmem_swap";
 
 // MADV_REMOVE is fallocate(PUNCH_HOLE) on the file behind a shared mapping (madvise_remove):
 // EINVAL for a locked VMA or one without a file (private anonymous memory), EACCES unless
@@ -230,6 +231,7 @@ function shmem_punch_hole(file: u32, first: u64, last: u64): void {
     const pfn = pc_lookup(file, <u32>i);
     if (pfn != NO_PFN) remove_cached_subpage(pfn, true);
   }
+  shmem_free_swap(file, first, last); // pages shmem wrote to swap go too (R11.3)
 }
 
 // R9.3: populate without FOLL_FORCE; EINVAL for a VMA without the permission or a special

@@ -20,6 +20,7 @@ import { zap_page_range, free_pgtables } from "./unmap";
 import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
 import { split_huge_pmd_address } from "./install";
 import { drop_all_pages } from "./filemap";
+import { shmem_free_swap } from "./shmem_swap";
 import { populate_ignoring_errors } from "./gup";
 
 export const PROT_READ: u32 = 1;
@@ -97,6 +98,7 @@ function detach(mm: u32, v: u32): void {
     // Shared anonymous memory goes with its last mapping; a host-opened tmpfs file stays.
     if ((file_flags(f) & (AS_SHMEM | AS_HOST_OPEN)) == AS_SHMEM && file_map_count(f) == 0) {
       drop_all_pages(f, false);
+      shmem_free_swap(f, 0, 0xffff_ffff); // and its pages out on swap (R11.3)
       file_release(f);
     }
   }

@@ -28,6 +28,7 @@ import { writeback_page, remove_cached_page } from "./filemap";
 import { add_to_swap, make_swap_pte, swap_writepage, delete_from_swap_cache, swap_count,
   free_swap_and_cache, folio_free_swap } from "./swap";
 import { mlock_vma_folio } from "./mlock_folio";
+import { shmem_writeout } from "./shmem_swap";
 import { page_residency, RES_DISCARDED } from "./pagestate";
 import { count, ST_PGSCAN, ST_PGSTEAL } from "./stats";
 import { LEVEL_PTE, WALK_HUGE, pt_walk } from "./pgtable";
@@ -115,19 +116,24 @@ function shrink_page(pfn: u32): bool {
     return false;
   }
   if (anon && (f & PG_swapbacked) == 0) return shrink_lazyfree(pfn);
-  if (anon) {
+  if (anon || (f & PG_swapcache) != 0) { // (a shmem page in the swap cache is unmapped)
     if ((f & PG_swapcache) == 0 && !add_to_swap(pfn)) { lru_move(pfn, PG_active, 0); return false; }
     try_to_unmap(pfn);
     if (page_mapcount(pfn) != 0) return false;
-    if (swap_count(page_private(pfn)) > 0 && swap_writepage(pfn) < 0) return false;
-    delete_from_swap_cache(pfn);
+    if (!swap_pageout(pfn)) return false;
   } else {
     try_to_unmap(pfn);
     if (page_mapcount(pfn) != 0) return false;
-    // shmem (MADV_PAGEOUT, reclaim): unmapped like any file page; a dirty one would go to swap
-    // (shmem_writeout), which is not modelled for shmem: it stays in the shmem cache,
-    // activated. A clean one (a hole only read) is dropped: it reads as zeros again.
-    if ((f & PG_swapbacked) != 0 && (page_flags(pfn) & PG_dirty) != 0) { lru_move(pfn, PG_active, 0); return false; }
+    // shmem (MADV_PAGEOUT, reclaim): unmapped like any file page; a dirty one goes to swap
+    // (shmem_writeout, R11.3): the object keeps a swap entry, the page goes on as an
+    // anonymous one does. Without a free slot it stays in the shmem cache, activated. A
+    // clean one (a hole only read) is dropped: it reads as zeros again.
+    if ((f & PG_swapbacked) != 0 && (page_flags(pfn) & PG_dirty) != 0) {
+      if (!shmem_writeout(pfn)) { lru_move(pfn, PG_active, 0); return false; }
+      if (!swap_pageout(pfn)) return false;
+      count(ST_PGSTEAL);
+      return true;
+    }
     // MADV_PAGEOUT is not kswapd: shrink_folio_list writes no dirty file folio back outside
     // kswapd; it is unmapped, marked for reclaim and kept, activated (the next access is a
     // minor fault), as 6.18 shows (issue 14, fuzz run D). folio_set_reclaim sets the bit
@@ -141,6 +147,27 @@ function shrink_page(pfn: u32): bool {
     if (!remove_cached_page(pfn, discarded)) { lru_move(pfn, PG_active, 0); return false; }
   }
   count(ST_PGSTEAL);
+  return true;
+}
+
+// pageout of an unmapped swap-cache page (shrink_folio_list): a dirty one is written to
+// its slot (a clean one's slot has its data already), then it leaves the swap cache and is
+// freed. Under MADV_PAGEOUT the write is still in flight when reclaim looks again (Linux
+// writes back asynchronously and keeps a folio under writeback): the page stays in the
+// swap cache, clean, at the inactive tail, so a fault before a later reclaim frees it is a
+// minor swap-cache hit (R11.6, R9.2). Direct reclaim needs the frame now: freed at once.
+// true if freed.
+function swap_pageout(pfn: u32): bool {
+  if ((page_flags(pfn) & PG_dirty) != 0 && swap_count(page_private(pfn)) > 0) {
+    if (swap_writepage(pfn) < 0) return false;
+    if (madvPageout) {
+      lru_del(pfn);
+      page_clear(pfn, PG_active | PG_referenced);
+      lru_add_tail(pfn);
+      return false;
+    }
+  }
+  delete_from_swap_cache(pfn);
   return true;
 }
 

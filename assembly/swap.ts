@@ -11,7 +11,7 @@ import { pfn_pte, pte_mkdirty, pte_mkwrite, pte_mkyoung, swp_entry, swp_offset, 
   pte_swp_exclusive, pte_soft_dirty, _PAGE_SOFT_DIRTY, _PAGE_SWP_EXCLUSIVE, _PAGE_UFFD_WP,
   pte_uffd_wp, swp_type, PTE_MARKER_GUARD, PTE_MARKER_POISON } from "./pte";
 import { PG_swapcache, PG_anon_exclusive, PG_uptodate, PG_dirty, PG_swapbacked, PG_anon, PG_user,
-  PG_buddy, page_flags, page_set, page_clear, get_page, page_private, set_page_private,
+  PG_buddy, PG_lru, page_flags, page_set, page_clear, get_page, page_private, set_page_private,
   page_mapcount, page_ref } from "./page";
 import { NO_PFN, pfn_to_virt } from "./phys";
 import { lru_add, alloc_user_page, put_page } from "./lru";
@@ -66,11 +66,12 @@ function free_slot(slot: u32): void {
   nrUsed--;
 }
 
-// add_to_swap: give an anonymous page a slot and put it in the swap cache. false if full.
+// add_to_swap: give an anonymous (or shmem) page a slot and put it in the swap cache,
+// dirty, as Linux's add_to_swap marks it: its data is not in the slot yet. false if full.
 export function add_to_swap(pfn: u32): bool {
   const slot = alloc_slot();
   if (slot == 0) return false;
-  page_set(pfn, PG_swapcache);
+  page_set(pfn, PG_swapcache | PG_dirty);
   set_page_private(pfn, slot);
   get_page(pfn); // the swap cache's reference
   store<u32>(cacheAt(slot), pfn + 1);
@@ -110,7 +111,12 @@ export function make_swap_pte(pfn: u32, oldPte: u64): u64 {
 
 // A PTE's swap entry is zapped (munmap, DONTNEED, exit): unmap.ts.
 export function free_swap_and_cache(pte: u64): void {
-  const slot = <u32>swp_offset(pte);
+  swap_put(<u32>swp_offset(pte));
+}
+
+// One swap entry of `slot` (a PTE's or a shmem object's) goes; the last one frees the slot
+// and the swap-cache copy nobody maps.
+export function swap_put(slot: u32): void {
   if (slot == 0 || slot >= nrSlots) return;
   const c = load<u32>(mapAt(slot));
   if (c == 0) return;
@@ -125,8 +131,10 @@ export function free_swap_and_cache(pte: u64): void {
 }
 
 // fork: one more entry refers to the slot (copy_nonpresent_pte, fork.ts).
-export function swap_duplicate(pte: u64): void {
-  const slot = <u32>swp_offset(pte);
+export function swap_duplicate(pte: u64): void { swap_get(<u32>swp_offset(pte)); }
+
+// One more swap entry refers to `slot` (a PTE's, or the shmem object's: shmem_swap.ts).
+export function swap_get(slot: u32): void {
   if (slot != 0 && slot < nrSlots) store<u32>(mapAt(slot), load<u32>(mapAt(slot)) + 1);
 }
 
@@ -241,6 +249,9 @@ export function swap_check(counted: usize): void {
     if (cached != 0) {
       const pfn = cached - 1;
       if ((page_flags(pfn) & PG_swapcache) == 0 || page_private(pfn) != s || page_ref(pfn) < 1) inv_report(INV_SWAP, s, 0xffff_ffff);
+      // A copy nobody maps is kept only while an entry may fault it back (R11.6), and on an
+      // LRU list, so that reclaim frees it later (MADV_PAGEOUT leaves it there).
+      if (page_mapcount(pfn) == 0 && (c == 0 || (page_flags(pfn) & PG_lru) == 0)) inv_report(INV_SWAP, s, 0xffff_fffd);
     }
   }
   if (used != nrUsed) inv_report(INV_SWAP, 0, nrUsed);

@@ -23,10 +23,6 @@ const RA_MARKER = {
   reason: 'read_ahead_kb 128: the kernel cuts the read-around window at EOF before placing the PG_readahead marker (start + size - async_size of the cut window), and fault-around skips the marker page; wasm-mmu places the marker from the uncut window, so a different page is left unmapped',
   issue: '15: readahead modelled at read_ahead_kb 128 (marker after the EOF cut)',
 };
-const SWAP_CACHE = {
-  reason: 'after MADV_PAGEOUT the written-back anonymous folio is still in the swap cache, so the swap-in is a minor swap-cache hit (R11.6, R9.2); wasm-mmu frees the frame at pageout and counts a major fault',
-  issue: '15: swap cache kept after MADV_PAGEOUT',
-};
 const DIAGNOSES = [
   ...['cache-evict-unmapped', 'file-private-cold-write', 'trunc-extend-zero'].map((scenario) => ({
     scenario, when: (p, m) => ra128(p) && !largeFolios(p) && (m.field === 'state' || m.field === 'pfn'), ...RA_MARKER,
@@ -35,19 +31,10 @@ const DIAGNOSES = [
     scenario: 'swap-pageout-file-private',
     when: (p, m) => ra128(p) && !largeFolios(p) && (m.field === 'state' || m.field === 'pfn'), ...RA_MARKER,
   },
-  ...['swap-pageout-anon', 'swap-pageout-file-private', 'swap-fork', 'swap-in-write'].map((scenario) => ({
-    scenario, when: (p, m) => p.swap && counts(m), ...SWAP_CACHE,
-  })),
-  ...['swap-pageout-shared-anon', 'madv-pageout-shmem-no-swap'].map((scenario) => ({
-    scenario,
-    when: (p) => p.swap,
-    reason: 'MADV_PAGEOUT of shared anonymous (shmem) memory with a swap device: the kernel unmaps the pages and shmem\'s writeout moves them to swap, so the shmem mapping holds swap entries, which fault-around skips: each later touch maps only its own page (swap-cache hit, minor); wasm-mmu unmaps them but keeps them in the shmem cache as a kernel without swap does (writeout fails), so the next fault maps the whole fault-around window',
-    issue: '15: MADV_PAGEOUT of shmem to swap',
-  })),
   {
     scenario: 'swap-pageout-file-private',
-    when: (p, m) => p.fileSystem === 'tmpfs' && (m.field === 'state' || m.field === 'pfn'),
-    reason: 'on tmpfs MADV_PAGEOUT swaps the clean shmem file pages out too (the page cache then holds swap entries, which fault-around skips), so the read of page 1 maps only that page; wasm-mmu keeps the file pages cached and faults the window around',
+    when: (p, m) => p.fileSystem === 'tmpfs' && (m.field === 'state' || m.field === 'pfn' || counts(m)),
+    reason: 'on tmpfs MADV_PAGEOUT swaps the shmem file pages out too (the page cache then holds swap entries, which fault-around skips), so the read of page 1 is a minor swap-cache hit that maps only that page; the runner opens the tmpfs file as a MemoryFile (not shmem): wasm-mmu drops the clean cached pages, re-reads them (major) and faults the window around. wasm-mmu swaps shmem pages out (shmem_swap.ts); a shmem-backed tmpfs file in the runner removes this',
     issue: '15: tmpfs profile (shmem file pages swapped by MADV_PAGEOUT)',
   },
 ];

@@ -154,6 +154,9 @@ describe('swap (R11.3, R11.6, R9.2)', () => {
     expect(pm.every((p) => !p.present && p.swapped && p.swapOffset > 0 && p.swapType === 0)).toBe(true);
     expect(mm.status().vmSwap).toBe(8 * P);
     expect(mm.status().rssAnon).toBe(0);
+    // The written copies stay in the swap cache after PAGEOUT (R11.6); reclaim frees them.
+    expect(mmu.reclaim(8)).toBeGreaterThanOrEqual(8);
+    expect(mmu.checkInvariants()).toEqual([]);
     const f0 = mm.rusage();
     expect(Array.from(mm.read(va + 3 * P, 2))).toEqual([4, 99]);
     const f1 = mm.rusage();
@@ -169,7 +172,10 @@ describe('swap (R11.3, R11.6, R9.2)', () => {
     const va = mm.mmap({ length: 8 * P, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
     mm.touch(va, 8 * P, 'write');
     mm.madvise(va, 8 * P, MADV_PAGEOUT);
+    expect(mmu.reclaim(8)).toBeGreaterThanOrEqual(8); // the swap-cache copies go: WILLNEED must read
+    const in0 = mmu.stats().pswpin;
     mm.madvise(va, 8 * P, MADV_WILLNEED);
+    expect(mmu.stats().pswpin - in0).toBe(8);
     expect(mm.pagemap(va, 8).every((p) => p.swapped)).toBe(true); // no PTEs installed by WILLNEED
     const f0 = mm.rusage();
     mm.touch(va, 8 * P, 'read');
@@ -267,6 +273,7 @@ describe('swap to a file', () => {
       mm.madvise(va, 64 * P, MADV_PAGEOUT);
       expect(mm.pagemap(va, 64).every((p) => p.swapped)).toBe(true);
       expect(statSync(path).size).toBeGreaterThanOrEqual(64 * P); // the pages are in the file
+      expect(mmu.reclaim(64)).toBeGreaterThanOrEqual(64); // drop the swap-cache copies: read the file
       for (let i = 0; i < 64; i++) expect(Array.from(mm.read(va + i * P, 2))).toEqual([i, 255 - i]);
       expect(mm.rusage().majflt).toBe(64);
       clean(mmu);
