@@ -219,6 +219,9 @@ export function needsDroppableCache(norm) {
   return norm.steps.some((st) => st.op === 'evict' || st.op === 'cache' || (st.op === 'fadvise' && st.advice === 'dontneed'));
 }
 
+/** The scenario file is DAX (ext4 -o dax on persistent memory: no page cache, seeds 002, 004). */
+export const isDax = (profile) => /-dax$/.test(profile?.fileSystem ?? '');
+
 /** Does this profile satisfy a scenario's `requires`? Returns null or the reason it does not. */
 export function unmetRequirement(norm, profile) {
   for (const r of norm.requires) {
@@ -226,6 +229,7 @@ export function unmetRequirement(norm, profile) {
     if (r === 'zeroPage' && !profile.zeroPage) return 'needs a shared zero page';
     if (r === 'noZeroPage' && profile.zeroPage) return 'needs a kernel without a shared zero page';
     if (r === 'swap' && !profile.swap) return 'needs a swap device';
+    if (r === 'dax' && !isDax(profile)) return 'needs a DAX file system (ext4 -o dax on pmem)';
   }
   if (/^(tmpfs|shmem)$/.test(profile.fileSystem ?? '') && needsDroppableCache(norm)) {
     return 'tmpfs: the file\'s pages cannot leave the page cache (cold-cache or eviction scenario)';
