@@ -106,6 +106,11 @@ export function setGuardRegions(on: bool): void { gGuardRegions = on; }
 // (counted major); 6.1 starts the page afresh (minor), like mlock's populate.
 export let gPopulateRetryTried: bool = true;
 export function setPopulateRetryTried(on: bool): void { gPopulateRetryTried = on; }
+// 6.15+: the pages of a DAX file system (ext4 / xfs -o dax) are refcounted folios, mapped like
+// page-cache pages: pagemap reports them as file pages (exclusive when mapped once), smaps
+// counts them. Before: raw DAX pfns with no page vm_normal_page would return (R6.1, R7.2).
+export let gDaxFolios: bool = true;
+export function setDaxFolios(on: bool): void { gDaxFolios = on; }
 export function setExecReadForward(on: bool): void { gExecReadForward = on; }
 export function setTruncateCachesTail(on: bool): void { gTruncateCachesTail = on; }
 

@@ -10,7 +10,7 @@
 // shared write goes through pfnMkwrite, so it lands in XIP memory for every mapping (R7.2).
 import type { Core } from './core.js';
 import { File, type Backend, type VmFault, AS_HAS_FAULT, AS_HAS_PFN_MKWRITE, AS_DAX, AS_NO_MAP_PAGES,
-  AS_READONLY } from './file.js';
+  AS_READONLY, AS_DIRTY_ACCOUNT, AS_CAN_PUNCH } from './file.js';
 import { LinuxError } from './errors.js';
 import { PAGE_SIZE, VM_FAULT_SIGBUS, VM_FAULT_LOCKED, VM_FAULT_DONE_COW, VM_FAULT_MAJOR, FAULT_FLAG_WRITE } from './constants.js';
 
@@ -140,6 +140,7 @@ class XipOps implements Backend {
   size(): number { return this.file.size; }
   readPage(index: number, dst: Uint8Array): number { return this.file.copyPage(index, dst); }
   truncate(size: number): void { this.file.resize(size); }
+  punchHole(offset: number, length: number): void { this.file.punch(offset, length); }
   fault(vmf: VmFault): number { return this.file.fault(vmf); }
   pfnMkwrite(vmf: VmFault): number { return this.file.pfnMkwrite(vmf); }
 }
@@ -261,11 +262,34 @@ export class XipFile extends File {
     return n;
   }
 
+  /**
+   * ext4_break_layouts (fsDax): before a truncate or a hole punch the file system unmaps
+   * every page of the file from every mapping (dax_layout_busy_page zaps the whole file, not
+   * only the range), private COWed copies excepted, so the next access faults again.
+   */
+  private breakLayouts(): void {
+    if (this.fsDax && this.range.pages > 0) this.kx.x.file_unmap_range(this.id, 0, this.range.pages - 1, 0);
+  }
+
+  /** @internal MADV_REMOVE on an fsDax file (fallocate PUNCH_HOLE): the pages become holes. */
+  punch(offset: number, length: number): void {
+    this.breakLayouts();
+    const stop = Math.min(this.size, offset + length);
+    if (stop > offset) this.mem.write(this.range.pa + offset, new Uint8Array(stop - offset)); // partial pages read zeros
+    const first = Math.ceil(offset / PAGE_SIZE);
+    const end = Math.min(this.range.pages, Math.floor((offset + length) / PAGE_SIZE));
+    for (let pg = first; pg < end; pg++) {
+      this.holes.add(pg);
+      this.mem.view(this.range.pfn + pg, 1).fill(0);
+    }
+  }
+
   /** @internal truncate: never beyond the XIP range; what is cut off becomes holes. */
   resize(size: number): void {
     if (size > this.capacity) {
       throw new RangeError(`an XIP file cannot grow beyond its ${this.capacity}-byte XIP range, got ${size}`);
     }
+    this.breakLayouts();
     const tail = this.range.pa + size;
     this.mem.write(tail, new Uint8Array(this.range.pa + this.capacity - tail));
     for (let pg = Math.ceil(size / PAGE_SIZE); pg < this.range.pages; pg++) this.holes.add(pg);
@@ -304,7 +328,10 @@ export function createXipFile(core: Core, mem: XipMemory, data: Uint8Array | num
   try {
     if (bytes) mem.write(range.pa, bytes);
     for (const h of holes) mem.view(range.pfn + h, 1).fill(0);
-    const flags = AS_HAS_FAULT | AS_HAS_PFN_MKWRITE | AS_DAX | AS_NO_MAP_PAGES | (opts.readOnly ? AS_READONLY : 0);
+    // fsDax: the file system tracks dirty DAX entries (fsync / msync clean them, R7.2) and
+    // can punch holes (MADV_REMOVE → fallocate).
+    const flags = AS_HAS_FAULT | AS_HAS_PFN_MKWRITE | AS_DAX | AS_NO_MAP_PAGES | (opts.readOnly ? AS_READONLY : 0) |
+      (opts.fsDax ? AS_DIRTY_ACCOUNT | AS_CAN_PUNCH : 0);
     const id = core.x.file_open(length, flags);
     if (id < 0) throw new LinuxError(23, 'createXipFile', 'too many open files');
     return register((onClose) => new XipFile(core, id, new XipOps(), mem, range, holes, cow, onClose, opts.fsDax === true));

@@ -76,6 +76,8 @@ export function emulatorOptions(profile, norm) {
     largeFolioReadahead: profile.largeFolioReadahead ?? (releaseAtLeast(profile.release, 6, 16) && dirtyAccounting(profile)),
     guardRegions: profile.guardRegions ?? releaseAtLeast(profile.release, 6, 13),
     populateAccounting: profile.populateAccounting ?? (releaseAtLeast(profile.release, 6, 12) ? 'retry-major' : 'minor'),
+    // fs-DAX pages are refcounted folios from 6.15 (7.3: file pages in pagemap; 6.12: raw pfns).
+    daxFolios: profile.daxFolios ?? releaseAtLeast(profile.release, 6, 15),
   };
 }
 

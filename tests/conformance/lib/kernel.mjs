@@ -191,6 +191,9 @@ export function profileFromFacts({ harnessProfile, cmdline = '', readAheadKb = n
     // fault-around PTEs old (arch_wants_old_prefaulted_pte).
     guardRegions: p.guardRegions === undefined ? kernelVersion(p.release) >= 613 : p.guardRegions === 1,
     populateAccounting: kernelVersion(p.release) >= 612 ? 'retry-major' : 'minor',
+    // fs-DAX pages are refcounted folios from 6.15 (pagemap file bit, smaps Rss/Referenced):
+    // only observable on a DAX profile (fileSystem ext4-dax), so derived, not a PROFILE_KEY.
+    daxFolios: kernelVersion(p.release) >= 615,
     prefaultOld: p.machine === 'aarch64',
     cmdline: cmdline.split(/\s+/).filter((w) => /zero_page|transparent_hugepage|numa|ksm|memmap/i.test(w)),
     config: kernelConfig(CONFIG_NAMES, configText),
