@@ -435,7 +435,8 @@ export async function runOnEmulatorCached(norm, { profile, api }) {
   api ??= await defaultApi();
   if (!emulatorCache.has(api)) emulatorCache.set(api, new Map());
   const cache = emulatorCache.get(api);
-  const key = JSON.stringify([norm.name, scenarioHash(norm), emulatorOptions(profile, norm), dirtyAccounting(profile)]);
+  // isDax: a DAX profile opens the file as an XIP file under otherwise equal options.
+  const key = JSON.stringify([norm.name, scenarioHash(norm), emulatorOptions(profile, norm), dirtyAccounting(profile), isDax(profile)]);
   if (!cache.has(key)) cache.set(key, await runOnEmulator(norm, { profile, api }));
   return { ...cache.get(key), kernel: profile.release };
 }

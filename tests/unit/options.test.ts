@@ -17,7 +17,7 @@ describe('createMmu: defaults (DESIGN: every option has a sane default)', () => 
       ramBytes: 64 * MiB, tlbEntries: 1024, faultAroundBytes: 65536, prefaultOld: false, zeroPage: true, pteSpecial: true,
       swapBytes: 4 * 64 * MiB, readaheadBytes: 128 * 1024, xipBytes: 32 * MiB,
       largeFolioReadahead: true, execReadForward: true, truncateCachesTail: true, guardRegions: true,
-      populateAccounting: 'retry-major',
+      populateAccounting: 'retry-major', daxFolios: true,
     });
     expect(mmu.phys.size).toBe(64 * MiB);
     expect(mmu.phys.frames).toBe(16384);
