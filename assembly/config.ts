@@ -131,6 +131,11 @@ export function setFaultAroundIsize(on: bool): void { gFaultAroundIsize = on; }
 // extension": 6.13, stable 6.6.y / 6.12.y). false = 6.1: growing zeroes and caches nothing.
 export let gTruncExtendZeroesTail: bool = true;
 export function setTruncExtendZeroesTail(on: bool): void { gTruncExtendZeroesTail = on; }
+// 6.15+: the pages of a DAX file system (ext4 / xfs -o dax) are refcounted folios, mapped like
+// page-cache pages: pagemap reports them as file pages (exclusive when mapped once), smaps
+// counts them. Before: raw DAX pfns with no page vm_normal_page would return (R6.1, R7.2).
+export let gDaxFolios: bool = true;
+export function setDaxFolios(on: bool): void { gDaxFolios = on; }
 export function setExecReadForward(on: bool): void { gExecReadForward = on; }
 export function setTruncateCachesTail(on: bool): void { gTruncateCachesTail = on; }
 

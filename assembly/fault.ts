@@ -1,9 +1,9 @@
 // The page-fault path: the arch entry (x86 do_user_addr_fault), handle_mm_fault and the
 // do_* handlers, reading top-down as the decision table of LINUX-SPEC §1.
 
-import { PAGE_SIZE, PAGE_MASK, PTRS_PER_TABLE, gZeroPfn, gUseZeroPage, gFaultAroundPages } from "./config";
+import { PAGE_SIZE, PAGE_MASK, PTRS_PER_TABLE, gZeroPfn, gUseZeroPage, gFaultAroundPages, gDaxFolios, pfn_is_xip } from "./config";
 import { _PAGE_PSE, pfn_pte, pte_present, pte_protnone, pte_write, pte_mkdirty, pte_mkyoung,
-  pte_mkwrite, pte_mkspecial, pte_pfn, pte_none } from "./pte";
+  pte_mkwrite, pte_mkspecial, pte_pfn, pte_none, pte_young } from "./pte";
 import { PG_anon_exclusive, PG_swapbacked, PG_swapcache, PG_hwpoison, page_flags, page_set, page_ref,
   page_mapping, page_index, get_page } from "./page";
 import { NO_PFN, pfn_to_virt } from "./phys";
@@ -14,7 +14,7 @@ import { lru_add, alloc_user_page, put_page, try_reclaim, folio_test_large, foli
   folio_nr_pages } from "./lru";
 import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISSING, VM_ACCESS_FLAGS, VM_GROWSDOWN,
   vma_flags, vma_start, vma_end, vma_file, vma_iflags, vma_page_prot, is_cow_mapping,
-  linear_page_index, vma_is_anonymous, VMA_DAX, VM_LOCKED, vma_anon_vma, set_vma_anon_vma } from "./vma";
+  linear_page_index, vma_is_anonymous, VMA_DAX, VM_LOCKED, VM_MIXEDMAP, vma_anon_vma, set_vma_anon_vma } from "./vma";
 import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_majflt,
   mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM, mm_family } from "./mm";
 import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon } from "./rmap";
@@ -300,6 +300,18 @@ function wp_page_copy(old: u32): u32 {
   const oldPfn = pte_pfn(orig);
   if ((mm_flags(mm) & MMF_OOM_REAPED) != 0) return VM_FAULT_SIGBUS;
   vmf_anon_prepare();
+  // Before 6.15 (!gDaxFolios) a DAX file system's pfn has no page: __wp_page_copy_user copies
+  // from the user address, and when the PTE was old (a fork child's copy, R5.6) the PTE it
+  // finds under the lock is young by then: the fault gives up (-EAGAIN) and is taken again
+  // (Debian 6.12 on ext4 -o dax: 2 faults; golden dax-fork, cow-file-private-written-fork).
+  if (old == NO_PAGE && !gDaxFolios && pfn_is_xip(oldPfn) && (vma_iflags(vma) & VMA_DAX) != 0 &&
+      (vma_flags(vma) & VM_MIXEDMAP) == 0 && !pte_young(orig)) {
+    pte_lock();
+    const s = vmf_pte();
+    if (load<u64>(s) == orig) store<u64>(s, pte_mkyoung(orig));
+    pte_unlock();
+    return 0;
+  }
   const page = alloc_user_page();
   if (page == NO_PFN) return VM_FAULT_OOM;
   const dst = pfn_to_virt(page);

@@ -677,6 +677,11 @@ import { rmapVa as rmapVaGlobal } from "./rmap";
 
 // Write back the dirty pages of [first, last] (msync, fsync). Returns 0 or the first -errno.
 export function filemap_write_range(file: u32, first: u64, last: u64): i32 {
+  if ((file_flags(file) & AS_DAX) != 0) {
+    // A DAX file system tracks dirty entries (AS_DIRTY_ACCOUNT); 2.6 XIP had nothing to do.
+    if ((file_flags(file) & AS_DIRTY_ACCOUNT) != 0) dax_writeback_range(file, first, last);
+    return 0;
+  }
   let err: i32 = 0;
   const end = file_pages(file);
   if (last >= end) last = end - 1;
@@ -692,7 +697,34 @@ export function filemap_write_range(file: u32, first: u64, last: u64): i32 {
   }
   return err;
 }
-import { mark_page_dirty } from "./mapping";
+import { mark_page_dirty, AS_DAX, AS_DIRTY_ACCOUNT, file_immap } from "./mapping";
+import { VM_SHARED, vma_mm, vma_file_next } from "./vma";
+import { mm_pgd } from "./mm";
+import { pte_range_first, pte_range_next, pteRangeVa } from "./pgtable";
+
+// DAX writeback (dax_writeback_mapping_range, R7.2): there is no page cache and stores went
+// to persistent memory already, but a shared write fault left the file pfn's PTE writable
+// and dirty. fsync / msync(MS_SYNC) clean it in every shared mapping of [first, last]
+// (dax_entry_mkclean), so the next write faults again through pfn_mkwrite. Private mappings
+// map the pfn read-only (their writable PTEs are COWed anonymous copies: left alone).
+function dax_writeback_range(file: u32, first: u64, last: u64): void {
+  for (let v = file_immap(file); v != 0; v = vma_file_next(v)) {
+    if ((vma_flags(v) & VM_SHARED) == 0) continue;
+    const pg0 = vma_pgoff(v);
+    const hiEx = pg0 + vma_pages(v);
+    const lo = first > pg0 ? first : pg0;
+    const hi = last + 1 < hiEx ? last + 1 : hiEx;
+    if (lo >= hi) continue;
+    const mm = vma_mm(v);
+    const end = vma_start(v) + ((hi - pg0) << 12);
+    for (let slot = pte_range_first(mm_pgd(mm), vma_start(v) + ((lo - pg0) << 12), end); slot != 0; slot = pte_range_next()) {
+      const pte = load<u64>(slot);
+      if (!pte_present(pte) || !(pte_dirty(pte) || pte_write(pte))) continue;
+      store<u64>(slot, pte_wrprotect(pte_mkclean(pte)));
+      tlb_flush_page(mm, pteRangeVa);
+    }
+  }
+}
 @inline function mark_dirty(pfn: u32): void { mark_page_dirty(pfn); }
 
 // ---- removal ----

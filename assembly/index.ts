@@ -5,7 +5,7 @@
 import { MAX_RAM_BYTES, gRamBase, gNrFrames, gMemmapBase, gZeroPfn, gBooted, EINVAL, ENOMEM, EBUSY, EIO,
   setFaultAroundBytes, setPrefaultOld, setRaPages, setUseZeroPage, setHasPteSpecial, gFaultAroundPages,
   setExecReadForward, setTruncateCachesTail, setLargeFolioRa, setRaEofNoMark, setExecFolioOrder, setGuardRegions, setPopulateRetryTried,
-  setUserRetryTried, setFaultAroundIsize, setTruncExtendZeroesTail,
+  setUserRetryTried, setFaultAroundIsize, setTruncExtendZeroesTail, setDaxFolios,
   PAGE_SHIFT } from "./config";
 import { boot, alloc_pages, free_pages, nr_free_frames, NO_PFN, phys_check } from "./phys";
 import { nr_pgtables } from "./pgtable";
@@ -98,6 +98,7 @@ export function mmu_set_readahead_pages(pages: i32): i32 {
 }
 export function mmu_set_zero_page(on: i32): void { setUseZeroPage(on != 0); }
 export function mmu_set_exec_read_forward(on: i32): void { setExecReadForward(on != 0); }
+export function mmu_set_dax_folios(on: i32): void { setDaxFolios(on != 0); }
 export function mmu_set_large_folio_readahead(on: i32): void { setLargeFolioRa(on != 0); }
 export function mmu_set_readahead_eof_no_marker(on: i32): void { setRaEofNoMark(on != 0); }
 export function mmu_set_exec_folio_order(order: u32): void { setExecFolioOrder(order); }

@@ -107,7 +107,9 @@ function apply_vma_lock_flags(mm: u32, start: u64, end: u64, newLock: u32): i32 
   return 0;
 }
 
-// mlock / mlock2 (R8.1): lock, then populate unless MLOCK_ONFAULT.
+// mlock / mlock2 (R8.1): lock, then populate. __mm_populate runs for MLOCK_ONFAULT too: it
+// skips the VMAs that became VM_LOCKONFAULT, but faults in those mlock_fixup left alone
+// (special and DAX VMAs, R8.4), as Linux does.
 export function do_mlock(mm: u32, start: u64, len: u64, flags: u32): i32 {
   if ((flags & ~MLOCK_ONFAULT) != 0) return -EINVAL;
   const s = start & ~(<u64>4095);
@@ -123,7 +125,6 @@ export function do_mlock(mm: u32, start: u64, len: u64, flags: u32): i32 {
   const lockFlags = VM_LOCKED | ((flags & MLOCK_ONFAULT) != 0 ? VM_LOCKONFAULT : 0);
   const r = apply_vma_lock_flags(mm, s, end, lockFlags);
   if (r < 0) return r;
-  if ((flags & MLOCK_ONFAULT) != 0) return 0;
   return populate_errno(mm_populate(mm, s, end, true));
 }
 
@@ -154,7 +155,7 @@ export function do_mlockall(mm: u32, flags: u32): i32 {
   if ((flags & MCL_CURRENT) != 0) {
     let v = mm_first_vma(mm);
     while (v != 0) v = vma_next(mlock_fixup(mm, v, lockFlags));
-    if ((flags & MCL_ONFAULT) == 0) populate_errno(mm_populate(mm, 0, 0x8000_0000_0000, true));
+    populate_errno(mm_populate(mm, 0, 0x8000_0000_0000, true)); // LOCKONFAULT VMAs are skipped
   }
   return 0;
 }

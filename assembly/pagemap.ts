@@ -6,13 +6,15 @@
 // 63 present. Extra u32: bit 0 young, 1 dirty, 2 writable, 3 special, 4 protnone,
 // 5 zero page, 6 mlocked page, 7 swap entry exclusive, 8 a normal page (vm_normal_page).
 
-import { gZeroPfn } from "./config";
+import { gZeroPfn, gDaxFolios, pfn_is_xip } from "./config";
 import { _PAGE_PSE, pte_present, pte_pfn, pte_soft_dirty, pte_uffd_wp, pte_young, pte_dirty,
   pte_write, pte_special, pte_protnone, is_swap_pte, is_pte_marker, swp_type, swp_offset,
   pte_swp_exclusive, PTE_MARKER_UFFD_WP, PTE_MARKER_GUARD } from "./pte";
 import { PG_mlocked, page_flags, page_mapcount } from "./page";
 import { LEVEL_PMD, LEVEL_PTE, WALK_HUGE, pt_walk, slot_addr, table_index } from "./pgtable";
-import { VM_SOFTDIRTY, vma_flags, vma_start, vma_end } from "./vma";
+import { VM_SOFTDIRTY, VM_MIXEDMAP, VMA_DAX, vma_flags, vma_iflags, vma_start, vma_end, vma_pgoff, vma_file,
+  vma_mm, vma_file_next } from "./vma";
+import { file_immap } from "./mapping";
 import { mm_pgd, find_vma } from "./mm";
 import { page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
@@ -56,6 +58,11 @@ export function pagemap_entry(mm: u32, va: u64): u64 {
       if (!page_is_anon(page)) e |= PM_FILE;
       if (folio_precise_page_mapcount(page) == 1) e |= PM_MMAP_EXCLUSIVE;
       if ((page_flags(page) & PG_mlocked) != 0) extra |= 64;
+    } else if (dax_folio_pte(v, pfn)) {
+      // 6.15+: a DAX file system's page is a refcounted file folio (gDaxFolios).
+      extra |= 256;
+      e |= PM_FILE;
+      if (dax_mapcount(v, va, pfn) == 1) e |= PM_MMAP_EXCLUSIVE;
     }
     if (pte_young(pte)) extra |= 1;
     if (pte_dirty(pte)) extra |= 2;
@@ -79,6 +86,31 @@ export function pagemap_entry(mm: u32, va: u64): u64 {
     if (pte_swp_exclusive(pte)) extra |= 128;
   }
   return e;
+}
+
+// Does this PTE of VMA `v` map a page of a DAX file system that Linux 6.15+ refcounts as a
+// folio? An XIP pfn in a DAX VMA that is not VM_MIXEDMAP (2.6 XIP never had pages).
+export function dax_folio_pte(v: u32, pfn: u32): bool {
+  return gDaxFolios && pfn_is_xip(pfn) && (vma_iflags(v) & VMA_DAX) != 0 && (vma_flags(v) & VM_MIXEDMAP) == 0;
+}
+
+// The DAX page's mapcount: PTEs mapping `pfn` at its file index in every VMA of the file
+// (the pfn is the file's block, so only that index can map it). Observation only: not hot.
+function dax_mapcount(v: u32, va: u64, pfn: u32): u32 {
+  const index = vma_pgoff(v) + ((va - vma_start(v)) >> 12);
+  let n: u32 = 0;
+  for (let w = file_immap(vma_file(v)); w != 0; w = vma_file_next(w)) {
+    const pg0 = vma_pgoff(w);
+    if (index < pg0 || index >= pg0 + ((vma_end(w) - vma_start(w)) >> 12)) continue;
+    const at = vma_start(w) + ((index - pg0) << 12);
+    const pmdSlot = pt_walk(mm_pgd(vma_mm(w)), at, LEVEL_PMD, false);
+    if (pmdSlot <= WALK_HUGE) continue;
+    const pmd = load<u64>(pmdSlot);
+    if (pmd == 0 || (pmd & _PAGE_PSE) != 0) continue;
+    const pte = load<u64>(slot_addr(pte_pfn(pmd), table_index(at, LEVEL_PTE)));
+    if (pte_present(pte) && pte_pfn(pte) == pfn) n++;
+  }
+  return n;
 }
 
 // Fill `n` entries for pages from `va` into out64 (u64 each) and out32 (u32 each).

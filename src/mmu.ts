@@ -45,6 +45,14 @@ export interface MmuOptions {
    */
   execReadForward?: boolean;
   /**
+   * Linux 6.15+: the pages of a DAX file system (`createXipFile(…, { fsDax: true })`) are
+   * refcounted folios: pagemap shows them as file pages, exclusive when mapped once, and
+   * smaps counts them (Rss, Referenced). false = before 6.15: raw DAX pfns without a page
+   * (R6.1), and a COW of such a pfn whose PTE is old (a fork child's copy) takes one retried
+   * fault first. Default true.
+   */
+  daxFolios?: boolean;
+  /**
    * A disk file system's ftruncate (ext4): ending inside a page zeroes that page's tail through
    * the page cache, caching it if it was not (the next fault on it is minor, R10.2). false =
    * tmpfs-like, an uncached page stays uncached. Default true.
@@ -168,7 +176,7 @@ function isPow2(n: number): boolean { return Number.isInteger(n) && n > 0 && (n 
 
 /** Every createMmu option. A name not here is a typo (`rambytes`): refused, not ignored. */
 const OPTION_NAMES = ['ramBytes', 'faultAroundBytes', 'prefaultOld', 'tlbEntries', 'zeroPage', 'pteSpecial',
-  'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm', 'largeFolioReadahead', 'execReadForward',
+  'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm', 'largeFolioReadahead', 'execReadForward', 'daxFolios',
   'truncateCachesTail', 'guardRegions', 'populateAccounting', 'readaheadEofNoMarker', 'execFolioOrder',
   'userFaultAccounting', 'faultAroundIsize', 'truncateExtendZeroesTail'] as const satisfies readonly (keyof MmuOptions)[];
 
@@ -243,6 +251,7 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' 
     zeroPage: bool(o.zeroPage, 'zeroPage', true),
     pteSpecial: bool(o.pteSpecial, 'pteSpecial', true),
     execReadForward: bool(o.execReadForward, 'execReadForward', true),
+    daxFolios: bool(o.daxFolios, 'daxFolios', true),
     truncateCachesTail: bool(o.truncateCachesTail, 'truncateCachesTail', true),
     largeFolioReadahead: bool(o.largeFolioReadahead, 'largeFolioReadahead', true),
     readaheadEofNoMarker: bool(o.readaheadEofNoMarker, 'readaheadEofNoMarker', true),
@@ -773,6 +782,7 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   core.x.mmu_set_readahead_pages(opts.readaheadBytes / PAGE_SIZE);
   core.x.mmu_set_zero_page(opts.zeroPage ? 1 : 0);
   core.x.mmu_set_exec_read_forward(opts.execReadForward ? 1 : 0);
+  core.x.mmu_set_dax_folios(opts.daxFolios ? 1 : 0);
   core.x.mmu_set_truncate_caches_tail(opts.truncateCachesTail ? 1 : 0);
   core.x.mmu_set_large_folio_readahead(opts.largeFolioReadahead ? 1 : 0);
   core.x.mmu_set_readahead_eof_no_marker(opts.readaheadEofNoMarker ? 1 : 0);

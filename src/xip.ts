@@ -10,9 +10,9 @@
 // shared write goes through pfnMkwrite, so it lands in XIP memory for every mapping (R7.2).
 import type { Core } from './core.js';
 import { File, type Backend, type VmFault, AS_HAS_FAULT, AS_HAS_PFN_MKWRITE, AS_DAX, AS_NO_MAP_PAGES,
-  AS_READONLY } from './file.js';
+  AS_READONLY, AS_DIRTY_ACCOUNT, AS_CAN_PUNCH } from './file.js';
 import { LinuxError } from './errors.js';
-import { PAGE_SIZE, VM_FAULT_SIGBUS, VM_FAULT_LOCKED, VM_FAULT_DONE_COW, FAULT_FLAG_WRITE } from './constants.js';
+import { PAGE_SIZE, VM_FAULT_SIGBUS, VM_FAULT_LOCKED, VM_FAULT_DONE_COW, VM_FAULT_MAJOR, FAULT_FLAG_WRITE } from './constants.js';
 
 /** A run of XIP memory: `pages` frames from physical address `pa` (frame `pfn`). */
 export interface XipRange {
@@ -113,6 +113,15 @@ export interface XipFileOptions {
   cow?: 'done-cow' | 'immap-locked';
   /** Opened without write permission: MAP_SHARED with PROT_WRITE is EACCES. */
   readOnly?: boolean;
+  /**
+   * A file of a DAX file system (ext4 / xfs `-o dax`, Linux 4.0+) rather than the 2.6 XIP
+   * mapping of seed 002 (default false): its VMAs are not VM_MIXEDMAP (the pfns are DAX
+   * pfns, which vm_mixed_ok lets into any DAX VMA), so fork copies such a VMA only when it
+   * has an anon_vma (R5.5); and a fault that allocates a block for a hole counts as a major
+   * fault, as dax_iomap_pte_fault does for a new extent (IOMAP_F_NEW). Checked against
+   * Debian's 6.12 and 7.3 on ext4 -o dax (tests/conformance, golden dirs `*-dax`).
+   */
+  fsDax?: boolean;
 }
 
 /** Counters of an XipFile's vm_operations, for tests and teaching. */
@@ -131,6 +140,7 @@ class XipOps implements Backend {
   size(): number { return this.file.size; }
   readPage(index: number, dst: Uint8Array): number { return this.file.copyPage(index, dst); }
   truncate(size: number): void { this.file.resize(size); }
+  punchHole(offset: number, length: number): void { this.file.punch(offset, length); }
   fault(vmf: VmFault): number { return this.file.fault(vmf); }
   pfnMkwrite(vmf: VmFault): number { return this.file.pfnMkwrite(vmf); }
 }
@@ -143,7 +153,7 @@ export class XipFile extends File {
   /** @internal use mmu.createXipFile() */
   constructor(private readonly kx: Core, id: number, ops: XipOps, private readonly mem: XipMemory,
               readonly range: XipRange, holes: Set<number>, private readonly cowMode: 'done-cow' | 'immap-locked',
-              onClose: (f: File) => void) {
+              onClose: (f: File) => void, private readonly fsDax = false) {
     super(kx, id, ops, onClose);
     ops.file = this;
     this.holes = holes;
@@ -183,7 +193,13 @@ export class XipFile extends File {
 
   /** @internal f_op->mmap: the VMA becomes VM_MIXEDMAP (as ext2's XIP mmap did). 0 or -errno. */
   mmapHook(mm: number, addr: number): number {
-    return this.kx.x.mm_special_mmap(mm, addr, 1);
+    // fsDax: ext4's mmap only installs its DAX vm_ops (kind 0: the VMA stays a plain DAX VMA).
+    return this.kx.x.mm_special_mmap(mm, addr, this.fsDax ? 0 : 1);
+  }
+
+  /** A fault that had to allocate a block: major on a DAX file system (IOMAP_F_NEW). */
+  private newBlock(ret: number): number {
+    return this.fsDax && (ret & VM_FAULT_SIGBUS) === 0 ? ret | VM_FAULT_MAJOR : ret;
   }
 
   /** ->fault (R7.1, R7.2). */
@@ -208,8 +224,9 @@ export class XipFile extends File {
     }
     if ((vmf.flags & FAULT_FLAG_WRITE) !== 0) {
       // A shared write through a none PTE: the block (allocated for a hole), writable.
-      if (hole) this.fillHole(pg);
-      return vmf.insertMixed(pfn, true);
+      if (!hole) return vmf.insertMixed(pfn, true);
+      this.fillHole(pg);
+      return this.newBlock(vmf.insertMixed(pfn, true));
     }
     // R7.2: the pfn itself, or the zero page read-only for a hole.
     return vmf.insertMixed(hole ? this.kx.x.mmu_zero_pfn() : pfn);
@@ -223,7 +240,7 @@ export class XipFile extends File {
     if (this.holes.has(pg)) {
       // The zero page was mapped: give the hole its block, and map that writable instead.
       this.fillHole(pg);
-      return vmf.insertMixed(this.range.pfn + pg, true);
+      return this.newBlock(vmf.insertMixed(this.range.pfn + pg, true));
     }
     return 0; // the core makes the PTE writable in place
   }
@@ -245,11 +262,34 @@ export class XipFile extends File {
     return n;
   }
 
+  /**
+   * ext4_break_layouts (fsDax): before a truncate or a hole punch the file system unmaps
+   * every page of the file from every mapping (dax_layout_busy_page zaps the whole file, not
+   * only the range), private COWed copies excepted, so the next access faults again.
+   */
+  private breakLayouts(): void {
+    if (this.fsDax && this.range.pages > 0) this.kx.x.file_unmap_range(this.id, 0, this.range.pages - 1, 0);
+  }
+
+  /** @internal MADV_REMOVE on an fsDax file (fallocate PUNCH_HOLE): the pages become holes. */
+  punch(offset: number, length: number): void {
+    this.breakLayouts();
+    const stop = Math.min(this.size, offset + length);
+    if (stop > offset) this.mem.write(this.range.pa + offset, new Uint8Array(stop - offset)); // partial pages read zeros
+    const first = Math.ceil(offset / PAGE_SIZE);
+    const end = Math.min(this.range.pages, Math.floor((offset + length) / PAGE_SIZE));
+    for (let pg = first; pg < end; pg++) {
+      this.holes.add(pg);
+      this.mem.view(this.range.pfn + pg, 1).fill(0);
+    }
+  }
+
   /** @internal truncate: never beyond the XIP range; what is cut off becomes holes. */
   resize(size: number): void {
     if (size > this.capacity) {
       throw new RangeError(`an XIP file cannot grow beyond its ${this.capacity}-byte XIP range, got ${size}`);
     }
+    this.breakLayouts();
     const tail = this.range.pa + size;
     this.mem.write(tail, new Uint8Array(this.range.pa + this.capacity - tail));
     for (let pg = Math.ceil(size / PAGE_SIZE); pg < this.range.pages; pg++) this.holes.add(pg);
@@ -288,10 +328,13 @@ export function createXipFile(core: Core, mem: XipMemory, data: Uint8Array | num
   try {
     if (bytes) mem.write(range.pa, bytes);
     for (const h of holes) mem.view(range.pfn + h, 1).fill(0);
-    const flags = AS_HAS_FAULT | AS_HAS_PFN_MKWRITE | AS_DAX | AS_NO_MAP_PAGES | (opts.readOnly ? AS_READONLY : 0);
+    // fsDax: the file system tracks dirty DAX entries (fsync / msync clean them, R7.2) and
+    // can punch holes (MADV_REMOVE → fallocate).
+    const flags = AS_HAS_FAULT | AS_HAS_PFN_MKWRITE | AS_DAX | AS_NO_MAP_PAGES | (opts.readOnly ? AS_READONLY : 0) |
+      (opts.fsDax ? AS_DIRTY_ACCOUNT | AS_CAN_PUNCH : 0);
     const id = core.x.file_open(length, flags);
     if (id < 0) throw new LinuxError(23, 'createXipFile', 'too many open files');
-    return register((onClose) => new XipFile(core, id, new XipOps(), mem, range, holes, cow, onClose));
+    return register((onClose) => new XipFile(core, id, new XipOps(), mem, range, holes, cow, onClose, opts.fsDax === true));
   } catch (e) {
     mem.release(range);
     throw e;

@@ -25,13 +25,18 @@ export function buildStaticHarness(arch, outDir) {
 }
 
 /**
- * A variant is one boot's configuration: fs 'ext4' | 'tmpfs', readAheadKb (ext4 only).
- * The golden dir is <release><suffix>.
+ * A variant is one boot's configuration: fs 'ext4' | 'tmpfs' | 'ext4-dax', readAheadKb (ext4
+ * only). The golden dir is <release><suffix>. `dax` (seeds 002, 004; amd64 only): the kernel
+ * reserves 64 MiB at 768 MiB as legacy persistent memory (`memmap=64M!768M`, nd_e820 +
+ * nd_pmem make it /dev/pmem0); the guest copies a 60 MiB ext4 image (4 KiB blocks, as DAX
+ * needs) from /dev/vda onto it and mounts it `-o dax`, so every file is DAX (no page cache).
  */
 export const VARIANTS = {
   ra8192: { fs: 'ext4', readAheadKb: 8192, suffix: '' },
   ra128: { fs: 'ext4', readAheadKb: 128, suffix: '-ra128' },
   tmpfs: { fs: 'tmpfs', readAheadKb: null, suffix: '-tmpfs' },
+  dax: { fs: 'ext4-dax', readAheadKb: null, suffix: '-dax', arches: ['amd64'], append: 'memmap=64M!768M',
+    modules: ['nd_e820', 'nd_pmem'], diskMiB: 60 },
 };
 
 // The guest's /init. Output protocol (one line each, on the serial console):
@@ -53,6 +58,11 @@ n=0; while [ ! -b /dev/vdb ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
 . /config
 if [ "$FS" = tmpfs ]; then
   mount -t tmpfs -o size=512m tmpfs /mnt || echo "@@warn mount tmpfs failed"
+elif [ "$FS" = ext4-dax ]; then
+  n=0; while [ ! -b /dev/pmem0 ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
+  dd if=/dev/vda of=/dev/pmem0 bs=1M 2>/dev/null || echo "@@warn dd to pmem0 failed"
+  mount -t ext4 -o dax /dev/pmem0 /mnt || echo "@@warn mount ext4 -o dax failed"
+  grep -q 'pmem0 .*dax' /proc/mounts || echo "@@warn pmem0 not mounted with dax"
 else
   mount -t ext4 /dev/vda /mnt || echo "@@warn mount ext4 failed"
   echo $RA > /sys/block/vda/queue/read_ahead_kb
@@ -63,7 +73,7 @@ echo "@@fact cmdline $(cat /proc/cmdline)"
 echo "@@fact thp $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
 echo "@@fact thpShmem $(cat /sys/kernel/mm/transparent_hugepage/shmem_enabled)"
 echo "@@fact swaps $(wc -l < /proc/swaps)"
-[ "$FS" = tmpfs ] || echo "@@fact readAheadKb $(cat /sys/block/vda/queue/read_ahead_kb)"
+[ "$FS" = ext4 ] && echo "@@fact readAheadKb $(cat /sys/block/vda/queue/read_ahead_kb)"
 echo "@@profile"
 /harness --profile /mnt/w
 echo "@@profile-end $?"
@@ -101,7 +111,7 @@ export function buildInitramfs(work, kernel, harnessBin, scenarios, { runs, vari
   chmodSync(join(root, 'init'), 0o755);
   const v = VARIANTS[variant];
   writeFileSync(join(root, 'config'), `FS=${v.fs}\nRA=${v.readAheadKb ?? 128}\nRUNS=${runs}\n`);
-  const mods = resolveModules(kernel, WANTED_MODULES);
+  const mods = resolveModules(kernel, [...WANTED_MODULES, ...(v.modules ?? [])]);
   for (const m of mods) writeFileSync(join(root, 'modules', `${m.name}.ko`), m.bytes);
   writeFileSync(join(root, 'modules', 'order'), mods.map((m) => m.name).join('\n') + '\n');
   for (const s of scenarios) writeFileSync(join(root, 'scen', `${s.name}.txt`), toLines(s));
@@ -111,12 +121,12 @@ export function buildInitramfs(work, kernel, harnessBin, scenarios, { runs, vari
   return out;
 }
 
-/** A fresh ext4 disk and a swap disk for one boot. */
-export function buildDisks(work) {
+/** A fresh ext4 disk (diskMiB, 4 KiB blocks) and a swap disk for one boot. */
+export function buildDisks(work, { diskMiB = 512 } = {}) {
   const disk = join(work, 'disk.img');
   const swap = join(work, 'swap.img');
-  sh('truncate', ['-s', '512M', disk]);
-  sh('mkfs.ext4', ['-q', '-F', disk]);
+  sh('truncate', ['-s', `${diskMiB}M`, disk]);
+  sh('mkfs.ext4', ['-q', '-F', '-b', '4096', disk]);
   sh('truncate', ['-s', '256M', swap]);
   sh('mkswap', ['-q', swap]);
   return { disk, swap };

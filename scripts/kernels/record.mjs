@@ -28,6 +28,8 @@ import { VARIANTS, boot, buildDisks, buildInitramfs, buildStaticHarness, makeWor
 const DEFAULT_PLAN = [
   ...KERNELS.flatMap((k) => ['ra8192', 'ra128'].map((v) => [k.name, v])),
   ['6.12-amd64', 'tmpfs'],
+  ['6.12-amd64', 'dax'],
+  ['7.3-amd64', 'dax'],
 ];
 
 function parseArgs(argv) {
@@ -81,8 +83,9 @@ async function bootAndRun(kernel, variant, scenarios, runs, harnessBin) {
   const work = makeWork();
   try {
     const initrd = buildInitramfs(work, kernel, harnessBin, scenarios, { runs, variant });
-    const { disk, swap } = buildDisks(work);
-    const [cmd, args] = qemuCommand(kernel.arch, { vmlinuz: kernel.vmlinuz, initrd, disk, swap });
+    const v = VARIANTS[variant];
+    const { disk, swap } = buildDisks(work, { diskMiB: v.diskMiB });
+    const [cmd, args] = qemuCommand(kernel.arch, { vmlinuz: kernel.vmlinuz, initrd, disk, swap, append: v.append });
     const t0 = Date.now();
     let n = 0;
     const out = await boot(cmd, args, {
@@ -121,6 +124,8 @@ async function main(argv) {
   for (const [k, v] of plan) {
     if (!KERNELS.some((x) => x.name === k)) throw new Error(`unknown kernel ${k} (known: ${KERNELS.map((x) => x.name).join(', ')})`);
     if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
+    const arch = KERNELS.find((x) => x.name === k).arch;
+    if (VARIANTS[v].arches && !VARIANTS[v].arches.includes(arch)) throw new Error(`variant ${v} runs on ${VARIANTS[v].arches.join(', ')} only, not ${k}`);
   }
   const miss = missingSetup(plan);
   if (miss.packages.length || miss.arm64Arch || miss.trixie) {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { GOLDEN_DIR, PAGE_SIZE, fileByte, loadScenarios, protMask, scenarioHash } from './lib/scenario.mjs';
 import { PfnTracker } from './lib/observe.mjs';
 import { compareObservations, formatTable, summarizeMismatches } from './compare.mjs';
-import { profileDiff, unmetRequirement } from './lib/kernel.mjs';
+import { isDax, profileDiff, unmetRequirement } from './lib/kernel.mjs';
 
 // ------------------------------------------------------------------ placement
 /** Base of the map slots: 2 MiB-aligned, like the harness's arena (only alignment matters). */
@@ -36,6 +36,8 @@ const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_LOCKED = 
   MAP_POPULATE = 0x8000, MAP_FIXED_NOREPLACE = 0x100000;
 const MS = { async: 1, invalidate: 2, sync: 4 };
 const MLOCK_ONFAULT = 1;
+/** Steps that go to the file itself: on a DAX file the runner's daxFileOp does them. */
+const DAX_FILE_OPS = new Set(['fadvise', 'evict', 'cache', 'pwrite', 'pread']);
 
 /**
  * Writes back the dirty pages of file pages [first, last] only, as POSIX_FADV_DONTNEED's
@@ -81,6 +83,8 @@ export function emulatorOptions(profile, norm) {
     userFaultAccounting: profile.userFaultAccounting ?? (releaseAtLeast(profile.release, 6, 7) ? 'vma-lock' : 'mmap-lock'),
     faultAroundIsize: profile.faultAroundIsize ?? hasFaultAroundIsize(profile.release),
     truncateExtendZeroesTail: profile.truncateExtendZeroesTail ?? releaseAtLeast(profile.release, 6, 6),
+    // fs-DAX pages are refcounted folios from 6.15 (7.3: file pages in pagemap; 6.12: raw pfns).
+    daxFolios: profile.daxFolios ?? releaseAtLeast(profile.release, 6, 15),
   };
 }
 
@@ -123,13 +127,29 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
   const zeroPfn = profile.zeroPage ? mmu.phys.zeroPfn : null;
 
   let file = null;
+  // ext4 -o dax on persistent memory (seeds 002, 004): the file is an XIP file in the
+  // emulator's execute-in-place memory, with no page cache, so `cached`, `evict`, `cache`
+  // and fadvise mean nothing (as on the kernel, where the harness skips its cache setup).
+  const dax = isDax(profile);
   if (norm.file) {
     const f = norm.file;
     const bytes = new Uint8Array((f.pages - 1) * PAGE_SIZE + f.bytesInLastPage);
     for (let i = 0; i < f.pages; i++) bytes.fill(fileByte(i), i * PAGE_SIZE, Math.min(bytes.length, (i + 1) * PAGE_SIZE));
-    // On tmpfs the file is shmem (issue 15): no read-around, a hole faults in one zeroed page,
-    // msync writes nothing and write-protects nothing, MADV_REMOVE punches.
-    file = mmu.openFile(new api.MemoryFile(bytes), dirtyAccounting(profile) ? {} : { shmem: true });
+    if (dax) {
+      // The XIP range is carved once: large enough for every size a truncate step sets.
+      let cap = bytes.length;
+      for (const st of norm.steps) if (st.op === 'truncate') cap = Math.max(cap, st.bytes ?? st.pages * PAGE_SIZE);
+      file = mmu.createXipFile(Math.max(PAGE_SIZE, cap), { fsDax: true });
+      file.write(0, bytes);
+      if (cap !== bytes.length) file.truncate(bytes.length);
+    } else {
+      // On tmpfs the file is shmem (issue 15): no read-around, a hole faults in one zeroed page,
+      // msync writes nothing and write-protects nothing, MADV_REMOVE punches.
+      file = mmu.openFile(new api.MemoryFile(bytes), dirtyAccounting(profile) ? {} : { shmem: true });
+    }
+  }
+  if (norm.file && !dax) {
+    const f = norm.file;
     // Cached: order-0, uptodate, no readahead marker (the harness's one-pread-per-page setup).
     if (f.cached) file.prime(0, f.pages);
     else if (f.cachedRange) file.prime(f.cachedRange[0], f.cachedRange[1] - f.cachedRange[0] + 1);
@@ -144,7 +164,7 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
     present: e.present, swapped: e.swapped, guard: e.guard, file: e.file, exclusive: e.exclusive, pfn: e.pfn,
     softDirty: e.softDirty, mlocked: e.mlocked,
     // `C` needs the PTE's frame to be the page cache's frame of that file index.
-    pageCache: !m.anon && e.present && e.file ? file?.page(m.pgoff + i)?.pfn === e.pfn : undefined,
+    pageCache: !m.anon && e.present && e.file && !dax ? file?.page(m.pgoff + i)?.pfn === e.pfn : undefined,
   }));
   const sampleAll = (proc) => {
     if (!proc?.alive) return;
@@ -199,7 +219,8 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
           const mp = proc.maps.get(id);
           if (!mp) throw new Error(`${norm.name} step ${k} expects map ${id}, which the ${st.in} never mapped`);
           const es = entries(proc, mp);
-          const rec = proc.tracker.record(id, es, { isFileMapping: !mp.anon, zeroPfn });
+          // DAX: no page cache, so no `C` (the harness likewise, kernel/scenario.c record_map).
+          const rec = proc.tracker.record(id, es, { isFileMapping: !mp.anon && !dax, zeroPfn });
           if (st.expect.softDirty) rec.softDirty = es.map((e) => (e.softDirty ? 'd' : '-')).join('');
           if (st.expect.mlocked) rec.mlocked = es.map((e) => (!e.present ? '.' : e.mlocked ? 'L' : '-')).join('');
           // smaps `Referenced:` of the VMA starting at the map (the young bits, R2.6 / seed 001).
@@ -237,6 +258,7 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
       else return mm.read(addr, 1)[0];
       return null;
     };
+    if (dax && DAX_FILE_OPS.has(st.op)) return daxFileOp(st, r);
     switch (st.op) {
       case 'mmap': {
         const want = slotBase(norm.mapSlots[st.id]) + st.align * PAGE_SIZE;
@@ -291,6 +313,18 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
       case 'clearRefs': mm.clearSoftDirty(); r.measured = false; return;
       case 'nop': return;
       default: throw new Error(`${norm.name}: op ${st.op} has no emulator mapping`);
+    }
+  }
+
+  // File ops on a DAX file: no page cache to fill or drop; read(2)/write(2) copy straight
+  // to and from persistent memory (dax_iomap_rw), visible at once through every mapping.
+  function daxFileOp(st, r) {
+    const at = st.page * PAGE_SIZE + st.offset;
+    if (st.op === 'pwrite') {
+      if (at + 1 > file.size) file.truncate(at + 1);
+      file.write(at, Uint8Array.of(st.value));
+    } else if (st.op === 'pread') {
+      r.value = at < file.size ? file.read(at, 1)[0] : null;
     }
   }
 }
@@ -419,7 +453,8 @@ export async function runOnEmulatorCached(norm, { profile, api }) {
   api ??= await defaultApi();
   if (!emulatorCache.has(api)) emulatorCache.set(api, new Map());
   const cache = emulatorCache.get(api);
-  const key = JSON.stringify([norm.name, scenarioHash(norm), emulatorOptions(profile, norm), dirtyAccounting(profile)]);
+  // isDax: a DAX profile opens the file as an XIP file under otherwise equal options.
+  const key = JSON.stringify([norm.name, scenarioHash(norm), emulatorOptions(profile, norm), dirtyAccounting(profile), isDax(profile)]);
   if (!cache.has(key)) cache.set(key, await runOnEmulator(norm, { profile, api }));
   return { ...cache.get(key), kernel: profile.release };
 }

@@ -89,6 +89,29 @@ describe('emulator runner', () => {
     expect(await run('ext4')).toEqual([[1, 0, 'F...............'], [1, 0, 'F...............'], [0, 1, 'FFFFFFFF.FFFFFFF']]);
   });
 
+  it('R7.2: a DAX profile (fileSystem ext4-dax) maps the file from XIP memory: no page cache, no `C`, one fault per page; DAX pages are file pages from 6.15 (daxFolios)', async () => {
+    const s = normalizeScenario({
+      name: 'runner-dax', rules: ['R7.2'], description: 'a DAX file: PFNs mapped directly, no fault-around, evict is a no-op',
+      requires: ['dax'], file: { pages: 4, cached: false },
+      steps: [
+        { op: 'mmap', id: 'f', pages: 4, prot: 'r', flags: 'shared', anon: false },
+        { op: 'touch', map: 'f', page: 1, access: 'read', expect: 'f' },
+        { op: 'evict' },
+        { op: 'pwrite', page: 1, value: 7 },
+        { op: 'touch', map: 'f', page: 1, access: 'read', expect: 'f' },
+      ],
+    });
+    const dax = { ...profile, fileSystem: 'ext4-dax' };
+    expect(unmetRequirement(s, profile)).toMatch(/DAX/);
+    expect(unmetRequirement(s, dax)).toBeNull();
+    for (const [release, state] of [['7.3.4+deb13-amd64', '.F..'], ['6.12.118+deb12-amd64', '.a..']]) {
+      expect(emulatorOptions({ ...dax, release }).daxFolios).toBe(release.startsWith('7'));
+      const doc = (await runOnEmulator(s, { profile: { ...dax, release }, api })) as ObservationDoc;
+      expect(doc.observations.map((o) => [o.minflt, o.majflt, o.value, o.maps.f.state, o.maps.f.pfn]))
+        .toEqual([[1, 0, 0x81, state, '.n..'], [0, 0, 7, state, '.=..']]);
+    }
+  });
+
   it('accepts exactly the declared deltas, and reports a declared delta that did not happen', () => {
     const m = [
       { step: 1, in: 'parent' as const, op: 'mlock', field: 'majflt', kernel: 0, emulator: 1 },

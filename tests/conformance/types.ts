@@ -38,7 +38,7 @@ export interface Scenario {
   name: string;
   rules: string[];
   description: string;
-  requires: ('softDirty' | 'zeroPage' | 'noZeroPage' | 'swap')[];
+  requires: ('softDirty' | 'zeroPage' | 'noZeroPage' | 'swap' | 'dax')[];
   file?: { pages: number; bytesInLastPage: number; cached: boolean; cachedRange?: [number, number] };
   steps: Step[];
   mapSlots: Record<string, number>; // added by normalizeScenario: map id -> slot (0..30)

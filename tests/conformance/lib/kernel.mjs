@@ -202,6 +202,9 @@ export function profileFromFacts({ harnessProfile, cmdline = '', readAheadKb = n
     // ext4's ftruncate growing from inside a block zeroes (and caches) the old EOF page
     // (6.13, stable 6.6.y and 6.12.y; Debian 6.1.0-57 does not).
     truncateExtendZeroesTail: kernelVersion(p.release) >= 606,
+    // fs-DAX pages are refcounted folios from 6.15 (pagemap file bit, smaps Rss/Referenced):
+    // only observable on a DAX profile (fileSystem ext4-dax), so derived, not a PROFILE_KEY.
+    daxFolios: kernelVersion(p.release) >= 615,
     prefaultOld: p.machine === 'aarch64',
     // Readahead (R2.9): 7.x places no PG_readahead marker in a window that reaches EOF (7.3
     // recorded, 6.18 not; the first 7.x release with it is not pinned); arm64 6.16+ reads a
@@ -237,6 +240,9 @@ export function needsDroppableCache(norm) {
   return norm.steps.some((st) => st.op === 'evict' || st.op === 'cache' || (st.op === 'fadvise' && st.advice === 'dontneed'));
 }
 
+/** The scenario file is DAX (ext4 -o dax on persistent memory: no page cache, seeds 002, 004). */
+export const isDax = (profile) => /-dax$/.test(profile?.fileSystem ?? '');
+
 /** Does this profile satisfy a scenario's `requires`? Returns null or the reason it does not. */
 export function unmetRequirement(norm, profile) {
   for (const r of norm.requires) {
@@ -244,6 +250,7 @@ export function unmetRequirement(norm, profile) {
     if (r === 'zeroPage' && !profile.zeroPage) return 'needs a shared zero page';
     if (r === 'noZeroPage' && profile.zeroPage) return 'needs a kernel without a shared zero page';
     if (r === 'swap' && !profile.swap) return 'needs a swap device';
+    if (r === 'dax' && !isDax(profile)) return 'needs a DAX file system (ext4 -o dax on pmem)';
   }
   if (/^(tmpfs|shmem)$/.test(profile.fileSystem ?? '') && needsDroppableCache(norm)) {
     return 'tmpfs: the file\'s pages cannot leave the page cache (cold-cache or eviction scenario)';

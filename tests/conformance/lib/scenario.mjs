@@ -32,7 +32,7 @@ export const MADVICE = [
   'dontneed_locked', 'collapse', 'guard_install', 'guard_remove',
 ];
 export const FADVICE = ['normal', 'random', 'sequential', 'willneed', 'dontneed', 'noreuse'];
-export const REQUIREMENTS = ['softDirty', 'zeroPage', 'noZeroPage', 'swap'];
+export const REQUIREMENTS = ['softDirty', 'zeroPage', 'noZeroPage', 'swap', 'dax'];
 
 /** "r" | "rw" | "rx" | "rwx" | "w" | "x" | "none" → PROT_* mask (Linux values). */
 export function protMask(prot) {
