@@ -12,32 +12,9 @@ import { GOLDEN_DIR, loadScenarios } from '../../tests/conformance/lib/scenario.
 import { kernelVersion } from '../../tests/conformance/lib/kernel.mjs';
 import { EXPECTED_FILE, applyDeltas, checkScenario, expectedDeltas, goldenKernels, loadGolden } from '../../tests/conformance/emulator.mjs';
 
-/**
- * Known kernel behaviours the emulator lacks. when(profile, mismatch) selects; reason and
- * issue are written into the entry.
- */
-const ra128 = (p) => p.readAheadKb === 128;
-const largeFolios = (p) => kernelVersion(p.release) >= 700 && p.fileSystem === 'ext4';
-const counts = (m) => m.field === 'minflt' || m.field === 'majflt';
-const RA_MARKER = {
-  reason: 'read_ahead_kb 128: the kernel cuts the read-around window at EOF before placing the PG_readahead marker (start + size - async_size of the cut window), and fault-around skips the marker page; wasm-mmu places the marker from the uncut window, so a different page is left unmapped',
-  issue: '15: readahead modelled at read_ahead_kb 128 (marker after the EOF cut)',
-};
-const DIAGNOSES = [
-  ...['cache-evict-unmapped', 'file-private-cold-write', 'trunc-extend-zero'].map((scenario) => ({
-    scenario, when: (p, m) => ra128(p) && !largeFolios(p) && (m.field === 'state' || m.field === 'pfn'), ...RA_MARKER,
-  })),
-  {
-    scenario: 'swap-pageout-file-private',
-    when: (p, m) => ra128(p) && !largeFolios(p) && (m.field === 'state' || m.field === 'pfn'), ...RA_MARKER,
-  },
-  {
-    scenario: 'swap-pageout-file-private',
-    when: (p, m) => p.fileSystem === 'tmpfs' && (m.field === 'state' || m.field === 'pfn' || counts(m)),
-    reason: 'on tmpfs MADV_PAGEOUT swaps the shmem file pages out too (the page cache then holds swap entries, which fault-around skips), so the read of page 1 is a minor swap-cache hit that maps only that page; the runner opens the tmpfs file as a MemoryFile (not shmem): wasm-mmu drops the clean cached pages, re-reads them (major) and faults the window around. wasm-mmu swaps shmem pages out (shmem_swap.ts); a shmem-backed tmpfs file in the runner removes this',
-    issue: '15: tmpfs profile (shmem file pages swapped by MADV_PAGEOUT)',
-  },
-];
+// Known kernel behaviours the emulator lacks: { scenario, when(profile, mismatch), reason,
+// issue }; reason and issue are written into the entry. Empty since issue 15: every golden dir matches with its profile.
+const DIAGNOSES = [];
 
 const dirs = process.argv.slice(2).length ? process.argv.slice(2) : goldenKernels();
 const scenarios = loadScenarios();
