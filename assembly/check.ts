@@ -42,7 +42,7 @@ let rss0: u32 = 0, rss1: u32 = 0, rss2: u32 = 0, rss3: u32 = 0, tables: u32 = 0;
 function check_pte(mm: u32, va: u64, pte: u64): void {
   if (pte == 0) return;
   const v = find_vma(mm, va);
-  if (v == 0 || va < vma_start(v)) { inv_report(INV_VMA, mm, <u32>(va >> 12)); return; }
+  if (v == 0 || va < vma_start(v)) { inv_report(INV_VMA, mm, va >> 12); return; }
   if (!pte_present(pte)) {
     if (is_swap_pte(pte) && !is_pte_marker(pte)) { rss3++; count_swap_entry(mm, va, pte); }
     return;
@@ -103,7 +103,7 @@ function check_vmas(mm: u32): void {
     v = vma_next(v);
   }
   if (n != mm_map_count(mm)) inv_report(INV_VMA, mm, 0);
-  if (<u64>mm_locked_vm(mm) != locked) inv_report(INV_LOCKED_VM, mm, <u32>locked);
+  if (<u64>mm_locked_vm(mm) != locked) inv_report(INV_LOCKED_VM, mm, locked);
   if (<u64>mm_total_vm(mm) != total) inv_report(INV_VMA, mm, 0xffff_fff0);
   // An AVL tree of n nodes is at most 1.45 log2(n + 2) high.
   const h = vma_tree_height(load<u32>(mm_root_at(mm)));
@@ -253,7 +253,7 @@ function check_huge_pmd(mm: u32, va: u64, pmd: u64): void {
       (pmd & (<u64>1 << 63)) != (vma_page_prot(v) & (<u64>1 << 63)) ||
       (page_flags(head) & PG_large) == 0 || (page_flags(head) >>> FOLIO_ORDER_SHIFT) != 9 ||
       <u64>page_index(head) != vma_pgoff(v) + ((va - vma_start(v)) >> 12)) {
-    inv_report(INV_VMA, mm, <u32>(va >> 12));
+    inv_report(INV_VMA, mm, va >> 12);
   }
 }
 

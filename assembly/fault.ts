@@ -426,8 +426,7 @@ function do_fault_around(): u32 {
   // map_pages installs it only after looking for a PMD-sized folio (seed 001, R2.4); a
   // backend's own map_pages gets it installed first.
   if (load<u64>(vmf_pmd()) == 0 && !prealloc_pte()) return VM_FAULT_OOM;
-  const vmfMaxSet = <u32>(endPg > 0xffff_ffff ? 0xffff_ffff : endPg);
-  set_vmf_max_pgoff(vmfMaxSet);
+  set_vmf_max_pgoff(endPg);
   const file = vma_file(vma);
   if ((file_flags(file) & AS_HAS_MAP_PAGES) != 0) {
     if (pte_alloc_vmf(addr)) host_map_pages(file, <f64>startPg, <f64>endPg);

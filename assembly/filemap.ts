@@ -18,7 +18,7 @@ import { lru_add, alloc_user_page, alloc_user_pages, put_page, folio_head, folio
 import { VM_RAND_READ, VM_SEQ_READ, VM_EXEC, vma_flags, vma_file, vma_start, vma_end, vma_pgoff, vma_pages } from "./vma";
 import { file_size, file_flags, file_pages, pc_lookup, pc_insert, pc_delete, file_mmap_miss,
   set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages, file_ra_start, file_ra_size,
-  file_ra_async, set_file_ra, file_prev_pos1, set_file_prev_pos1, file_ra_order, set_file_ra_order, AS_HAS_READ_PAGES } from "./mapping";
+  file_ra_async, set_file_ra, file_prev_pos1, set_file_prev_pos1, file_ra_order, set_file_ra_order, AS_HAS_READ_PAGES, pc_gather, pc_gathered, PC_BATCH } from "./mapping";
 import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
 import { unmap_mapping_range } from "./unmap";
 import { set_prefault_pte, do_set_pmd, prefault_begin, prefault_small, prefault_end } from "./install";
@@ -40,13 +40,13 @@ export let gReadFailed: bool = false; // the last add_to_page_cache failed in th
 export let gReadRetry: bool = false; // a backend said -EAGAIN: the data must be waited for
 const EAGAIN_READ: i32 = -11;
 
-export function add_to_page_cache(file: u32, index: u32): u32 {
+export function add_to_page_cache(file: u32, index: u64): u32 {
   return add_page(file, index, (file_flags(file) & AS_SHMEM) == 0);
 }
 
 // A page for `index`, read from the backend if `read`, else zero-filled (shmem, or a
 // backend's own fault that fills it next).
-export function add_page(file: u32, index: u32, read: bool): u32 {
+export function add_page(file: u32, index: u64, read: bool): u32 {
   gReadFailed = false;
   gReadRetry = false;
   const pfn = alloc_user_page();
@@ -84,11 +84,11 @@ export function add_page(file: u32, index: u32, read: bool): u32 {
 export function add_folio(file: u32, first: u64, order: u32): i32 {
   if (order > HPAGE_PMD_ORDER) return -EINVAL;
   const n: u32 = 1 << order;
-  if ((first & (<u64>n - 1)) != 0 || first + n > file_pages(file) || first + n > 0xffff_ffff) return -EINVAL;
-  for (let i: u32 = 0; i < n; i++) if (pc_lookup(file, <u32>first + i) != NO_PFN) return -EEXIST;
+  if ((first & (<u64>n - 1)) != 0 || first + n > file_pages(file)) return -EINVAL;
+  for (let i: u32 = 0; i < n; i++) if (pc_lookup(file, first + i) != NO_PFN) return -EEXIST;
   if (order == 0) {
-    add_to_page_cache(file, <u32>first);
-    return gReadRetry ? -EAGAIN : gReadFailed ? -EIO : pc_lookup(file, <u32>first) == NO_PFN ? -ENOMEM : 0;
+    add_to_page_cache(file, first);
+    return gReadRetry ? -EAGAIN : gReadFailed ? -EIO : pc_lookup(file, first) == NO_PFN ? -ENOMEM : 0;
   }
   const head = alloc_user_pages(order);
   if (head == NO_PFN) return -ENOMEM;
@@ -111,9 +111,9 @@ export function add_folio(file: u32, first: u64, order: u32): i32 {
     const sub = head + i;
     page_set(sub, PG_uptodate | (shmem ? PG_swapbacked : 0));
     set_page_mapping(sub, file);
-    set_page_index(sub, <u32>first + i);
+    set_page_index(sub, first + i);
     set_page_ref(sub, 1); // the page cache's reference on this subpage
-    pc_insert(file, <u32>first + i, sub);
+    pc_insert(file, first + i, sub);
   }
   lru_add(head);
   return 0;
@@ -130,7 +130,7 @@ const raDsts: usize = memory.data(RA_BATCH * 4);
 // one host call and cache it as add_page would, page by page in order. Returns the pages
 // cached: fewer than n when memory ran out; 0 when the read failed (then nothing is
 // cached and the caller reads page by page, so an error keeps its per-page meaning).
-function add_pages_batch(file: u32, first: u32, n: u32, mark: u64): u32 {
+function add_pages_batch(file: u32, first: u64, n: u32, mark: u64): u32 {
   gReadFailed = false;
   let got: u32 = 0;
   for (; got < n; got++) {
@@ -156,7 +156,7 @@ function add_pages_batch(file: u32, first: u32, n: u32, mark: u64): u32 {
     set_page_index(pfn, first + i);
     pc_insert(file, first + i, pfn);
     lru_add(pfn);
-    if (<u64>(first + i) == mark) page_set(pfn, PG_readahead);
+    if (first + i == mark) page_set(pfn, PG_readahead);
   }
   return got;
 }
@@ -189,16 +189,16 @@ export function page_cache_ra(file: u32, start: u64, n: u32, mark: u64): void {
   let retry = false;
   const batch = (file_flags(file) & AS_HAS_READ_PAGES) != 0;
   for (let i: u64 = start; i < start + n && i < end; i++) {
-    if (pc_lookup(file, <u32>i) != NO_PFN) continue;
-    if (batch && i < 0xffff_ffff) {
+    if (pc_lookup(file, i) != NO_PFN) continue;
+    if (batch) {
       let k: u32 = 1;
-      while (k < RA_BATCH && i + k < start + n && i + k < end && i + k < 0xffff_ffff &&
-             pc_lookup(file, <u32>(i + k)) == NO_PFN) k++;
-      const got = add_pages_batch(file, <u32>i, k, mark);
+      while (k < RA_BATCH && i + k < start + n && i + k < end &&
+             pc_lookup(file, i + k) == NO_PFN) k++;
+      const got = add_pages_batch(file, i, k, mark);
       if (got == k) { i += k - 1; continue; }
       if (got > 0) break; // out of memory part-way, as below
     }
-    const pfn = add_to_page_cache(file, <u32>i);
+    const pfn = add_to_page_cache(file, i);
     if (gReadRetry) { retry = true; continue; }
     if (pfn == NO_PFN) break;
     if (i == mark) page_set(pfn, PG_readahead);
@@ -214,8 +214,7 @@ const NO_MARK: u64 = 0xffff_ffff_ffff_ffff;
 // cut at EOF first, then the first async page gets PG_readahead (do_page_cache_ra: a cut
 // window whose async part does not fit has no marker). The window is the file's ra state.
 function ra_submit(file: u32, start: u64, size: u32, asyncSize: u32, order: u32): void {
-  if (start > 0xffff_fffe) return;
-  set_file_ra(file, <u32>start, size, asyncSize);
+  set_file_ra(file, start, size, asyncSize);
   set_file_ra_order(file, 0);
   const end = file_pages(file);
   if (start >= end) return;
@@ -256,7 +255,7 @@ function ra_submit(file: u32, start: u64, size: u32, asyncSize: u32, order: u32)
     }
     if (o == 0) {
       if (cached_at(file, index)) break;
-      if (add_to_page_cache(file, <u32>index) == NO_PFN) {
+      if (add_to_page_cache(file, index) == NO_PFN) {
         if (!gReadRetry) { gReadRetry = retry; return; }
         retry = true;
         added = false;
@@ -267,7 +266,7 @@ function ra_submit(file: u32, start: u64, size: u32, asyncSize: u32, order: u32)
       if (r == -EAGAIN) { retry = true; added = false; }
       else if (r < 0) { gReadFailed = r == -EIO; gReadRetry = retry; return; }
     }
-    if (added && mark - index < (<u64>1 << o)) page_set(pc_lookup(file, <u32>index), PG_readahead);
+    if (added && mark - index < (<u64>1 << o)) page_set(pc_lookup(file, index), PG_readahead);
     index += <u64>1 << o;
   }
   // A page was cached already: the rest of the window as order-0 pages.
@@ -302,7 +301,7 @@ function next_ra_size(cur: u32, max: u32): u32 {
   return max;
 }
 
-@inline function cached_at(file: u32, i: u64): bool { return i <= 0xffff_fffe && pc_lookup(file, <u32>i) != NO_PFN; }
+@inline function cached_at(file: u32, i: u64): bool { return pc_lookup(file, i) != NO_PFN; }
 
 // page_cache_sync_ra: a miss of read(2) at `index` for `req` pages. The start of the file or
 // a sequential miss opens a new stream; otherwise the cached run before it decides between
@@ -341,7 +340,7 @@ function page_cache_async_ra(file: u32, pfn: u32, index: u64, req: u32): void {
   const head = folio_head(pfn);
   page_clear(head, PG_readahead);
   const max = gRaPages > req ? gRaPages : req;
-  const rs = <u64>file_ra_start(file), size = file_ra_size(file);
+  const rs = file_ra_start(file), size = file_ra_size(file);
   const order = file_ra_order(file) + 2;
   const expected = (rs + size - file_ra_async(file)) & ~(<u64>folio_nr_pages(head) - 1);
   if (index == expected) {
@@ -367,8 +366,8 @@ function page_cache_async_ra(file: u32, pfn: u32, index: u64, req: u32): void {
 // (R10.1) or on a read error; MAJOR when the page had to be read (R11.6).
 export function filemap_fault(vma: u32, pgoff: u64): u32 {
   const file = vma_file(vma);
-  if (pgoff >= file_pages(file) || pgoff > 0xffff_fffe) return VM_FAULT_SIGBUS;
-  const index = <u32>pgoff;
+  if (pgoff >= file_pages(file)) return VM_FAULT_SIGBUS;
+  const index = pgoff;
   let ret: u32 = 0;
   let pfn = pc_lookup(file, index);
   let held = false;
@@ -506,8 +505,8 @@ function retry_tried_after_drop(): bool {
 // subpage of a large folio the folio's state is its head's (locked, uptodate, readahead:
 // next_uptodate_folio) and the page's own (uptodate, hwpoison).
 export function filemap_ready_page(file: u32, index: u64, end: u64): u32 {
-  if (index >= end || index > 0xffff_fffe) return NO_PFN;
-  const pfn = pc_lookup(file, <u32>index);
+  if (index >= end) return NO_PFN;
+  const pfn = pc_lookup(file, index);
   if (pfn == NO_PFN) return NO_PFN;
   const f = page_flags(pfn);
   if ((f & (PG_locked | PG_readahead | PG_hwpoison)) != 0 || (f & PG_uptodate) == 0) return NO_PFN;
@@ -523,7 +522,7 @@ export function filemap_ready_page(file: u32, index: u64, end: u64): u32 {
 // "map entire large folio faultaround", like finish_fault on a cold cache).
 function folio_fits(vma: u32, pfn: u32, block: u64, eof: u64): bool {
   const head = folio_head(pfn);
-  const fs = <u64>page_index(head);
+  const fs = page_index(head);
   const fe = fs + folio_nr_pages(head) - 1;
   const pg0 = vma_pgoff(vma);
   if (fs < pg0 || fe >= eof) return false;
@@ -558,7 +557,7 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
       // 6.1 has no such rule (gFaultAroundIsize false): the table goes in, the folio is mapped.
       // (A large folio cut by truncate counts as its own page: Linux would have split it.)
       const head = folio_head(pfn);
-      let next = <u64>page_index(head) + folio_nr_pages(head);
+      let next = page_index(head) + folio_nr_pages(head);
       if (next > eof) next = pg + 1;
       if (gFaultAroundIsize && (file_flags(file) & AS_SHMEM) == 0 && next >= eof) return 0;
       if (folio_test_large(pfn) && do_set_pmd(vma, mm, pfn, faultVa) == 0) return 512;
@@ -583,7 +582,7 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
     let lo = pg, hi = pg;
     if (folio_test_large(pfn) && folio_fits(vma, pfn, block, eof)) {
       const head = folio_head(pfn);
-      lo = <u64>page_index(head);
+      lo = page_index(head);
       hi = lo + folio_nr_pages(head) - 1;
     }
     for (let p = lo; p <= hi; p++) {
@@ -636,7 +635,7 @@ export function map_one_cached_page(vma: u32, mm: u32, pg: u64): bool {
 export function writeback_page(pfn: u32): i32 {
   const file = page_mapping(pfn);
   if ((file_flags(file) & AS_SHMEM) != 0) return 0;
-  const index = <u64>page_index(pfn);
+  const index = page_index(pfn);
   const size = file_size(file);
   const off = index << 12;
   if (off >= size) { clear_dirty(pfn); return 0; } // beyond EOF: never written (R10.1)
@@ -686,14 +685,19 @@ export function filemap_write_range(file: u32, first: u64, last: u64): i32 {
   const end = file_pages(file);
   if (last >= end) last = end - 1;
   if (end == 0) return 0;
-  for (let i = first; i <= last; i++) {
-    const pfn = pc_lookup(file, <u32>i);
-    if (pfn == NO_PFN) continue;
-    if (page_mkclean(pfn)) mark_dirty(pfn);
-    if ((page_flags(pfn) & PG_dirty) != 0) {
-      const r = writeback_page(pfn);
-      if (r < 0 && err == 0) err = r;
+  for (let from = first; ;) {
+    const n = pc_gather(file, from, last);
+    for (let k: u32 = 0; k < n; k++) {
+      const pfn = pc_lookup(file, pc_gathered(k));
+      if (pfn == NO_PFN) continue;
+      if (page_mkclean(pfn)) mark_dirty(pfn);
+      if ((page_flags(pfn) & PG_dirty) != 0) {
+        const r = writeback_page(pfn);
+        if (r < 0 && err == 0) err = r;
+      }
     }
+    if (n < PC_BATCH) break;
+    from = pc_gathered(n - 1) + 1;
   }
   return err;
 }
@@ -785,14 +789,12 @@ export function truncate_setsize(file: u32, newSize: u64): void {
   if (newSize == oldSize) return;
   const firstGone = (newSize + 4095) >> 12;
   const oldEnd = (oldSize + 4095) >> 12;
-  unmap_mapping_range(file, firstGone, 0xffff_fffe, true);
-  for (let i = firstGone; i < oldEnd; i++) {
-    const pfn = pc_lookup(file, <u32>i);
-    if (pfn != NO_PFN) remove_cached_subpage(pfn, true); // a straddling folio keeps its head part
-  }
-  shmem_free_swap(file, firstGone, 0xffff_ffff); // shmem pages out on swap go too
+  unmap_mapping_range(file, firstGone, MAX_PGOFF, true);
+  // A straddling folio keeps its head part.
+  if (oldEnd > firstGone) remove_range(file, firstGone, oldEnd - 1, REMOVE_SUBPAGE);
+  shmem_free_swap(file, firstGone, MAX_PGOFF); // shmem pages out on swap go too
   if ((newSize & 4095) != 0) zero_eof_tail(file, newSize);
-  unmap_mapping_range(file, firstGone, 0xffff_fffe, true);
+  unmap_mapping_range(file, firstGone, MAX_PGOFF, true);
 }
 
 // Zero the page-cache bytes of the page holding byte `size` from there to the page's end.
@@ -801,13 +803,12 @@ export function truncate_setsize(file: u32, newSize: u64): void {
 // fault on it is minor, R10.2, R11.6); tmpfs-like file systems leave an uncached page alone.
 function zero_eof_tail(file: u32, size: u64): void {
   const index = size >> 12;
-  if (index > 0xffff_fffe) return;
   const off = <u32>(size & 4095);
-  let pfn = pc_lookup(file, <u32>index);
-  if (pfn == NO_PFN && shmem_swap_slot(file, <u32>index) != 0) pfn = shmem_swapin(file, <u32>index);
+  let pfn = pc_lookup(file, index);
+  if (pfn == NO_PFN && shmem_swap_slot(file, index) != 0) pfn = shmem_swapin(file, index);
   if (pfn == NO_PFN) {
     if (!gTruncateCachesTail || (file_flags(file) & AS_SHMEM) != 0) return;
-    pfn = add_page(file, <u32>index, true);
+    pfn = add_page(file, index, true);
     if (pfn == NO_PFN) { gReadFailed = false; gReadRetry = false; return; }
     page_clear(pfn, PG_uptodate);
     page_set(pfn, PG_private);
@@ -820,19 +821,34 @@ function zero_eof_tail(file: u32, size: u64): void {
 export function invalidate_mapping_pages(file: u32, first: u64, last: u64): u32 {
   const before = file_nrpages(file);
   const end = file_pages(file);
-  for (let i = first; i <= last && i < end; i++) {
-    const pfn = pc_lookup(file, <u32>i);
-    if (pfn != NO_PFN) remove_cached_page(pfn, false);
-  }
+  if (end == 0 || first >= end) return 0;
+  remove_range(file, first, last < end ? last : end - 1, REMOVE_CLEAN);
   return before - file_nrpages(file);
 }
 
 // Every cached page of the file: dropped (close of the last reference).
 export function drop_all_pages(file: u32, writeBack: bool): void {
   const end = file_pages(file);
-  for (let i: u64 = 0; i < end && file_nrpages(file) > 0; i++) {
-    const pfn = pc_lookup(file, <u32>i);
-    if (pfn != NO_PFN) remove_cached_page(pfn, !writeBack);
+  if (end > 0) remove_range(file, 0, end - 1, writeBack ? REMOVE_CLEAN : REMOVE_DISCARD);
+}
+
+// The largest page index (x86-64: MAX_LFS_FILESIZE 2^63 - 1 bytes): "to the end" of a range.
+export const MAX_PGOFF: u64 = (<u64>1 << 51) - 1;
+export const REMOVE_SUBPAGE: u32 = 0; // that page only, dirty or not (truncate, punch hole)
+export const REMOVE_CLEAN: u32 = 1; // its whole folio, written back first if dirty
+export const REMOVE_DISCARD: u32 = 2; // its whole folio, dirty or not
+// Drop the cached pages of [first, last], visiting only what is cached (pc_gather).
+export function remove_range(file: u32, first: u64, last: u64, how: u32): void {
+  for (let from = first; ;) {
+    const n = pc_gather(file, from, last);
+    for (let k: u32 = 0; k < n; k++) {
+      const pfn = pc_lookup(file, pc_gathered(k));
+      if (pfn == NO_PFN) continue;
+      if (how == REMOVE_SUBPAGE) remove_cached_subpage(pfn, true);
+      else remove_cached_page(pfn, how == REMOVE_DISCARD);
+    }
+    if (n < PC_BATCH || file_nrpages(file) == 0) break;
+    from = pc_gathered(n - 1) + 1;
   }
 }
 
@@ -853,8 +869,7 @@ export function filemap_rw(file: u32, pos: u64, buf: usize, n: u32, write: bool)
     if (<u64>n > size - pos) n = <u32>(size - pos);
   }
   if (n == 0) return 0;
-  if ((pos >> 12) > 0xffff_fffe) return -EINVAL;
-  const index = <u32>(pos >> 12);
+  const index = pos >> 12;
   let pfn = pc_lookup(file, index);
   const disk = (file_flags(file) & AS_SHMEM) == 0;
   if (!write && disk) {
@@ -866,7 +881,7 @@ export function filemap_rw(file: u32, pos: u64, buf: usize, n: u32, write: bool)
       pfn = pc_lookup(file, index);
       if (pfn == NO_PFN && gReadFailed) return -EIO; // read once, as before
     } else if ((page_flags(folio_head(pfn)) & PG_readahead) != 0) {
-      page_cache_async_ra(file, pfn, <u64>page_index(folio_head(pfn)), 1);
+      page_cache_async_ra(file, pfn, page_index(folio_head(pfn)), 1);
     }
     set_file_prev_pos1(file, pos + n + 1); // ra->prev_pos = the end of this read
   }
@@ -875,7 +890,7 @@ export function filemap_rw(file: u32, pos: u64, buf: usize, n: u32, write: bool)
     if (pfn == NO_PFN) return shmemSwapinIoError ? -EIO : -ENOMEM;
   }
   if (pfn == NO_PFN) {
-    pfn = add_page(file, index, (file_flags(file) & AS_SHMEM) == 0 && <u64>index < file_pages(file));
+    pfn = add_page(file, index, (file_flags(file) & AS_SHMEM) == 0 && index < file_pages(file));
     if (gReadRetry) return -EAGAIN;
     if (pfn == NO_PFN) return gReadFailed ? -EIO : -ENOMEM;
   } else if ((page_flags(pfn) & (PG_uptodate | PG_private)) == PG_private) {

@@ -371,8 +371,12 @@ export function vma_smaps_fill(mm: i32, v: i32): usize {
 export function nr_vmas_total(): i32 { return <i32>nr_vmas(); }
 
 // ---- files ----
+// Sizes cross the ABI as f64: exact up to 2^53 bytes (src MAX_FILE_BYTES); the core itself
+// keeps u64 sizes and page indexes up to MAX_PGOFF (2^51 - 1, MAX_LFS_FILESIZE's last page).
+const MAX_FILE_BYTES: f64 = 9007199254740992.0;
+const MAX_PGOFF_F64: f64 = 2251799813685247.0;
 export function file_open(size: f64, flags: i32): i32 {
-  if (!gBooted || !(size >= 0) || size > 17592186044416.0) return -EINVAL;
+  if (!gBooted || !(size >= 0) || size > MAX_FILE_BYTES) return -EINVAL;
   const f = file_alloc(<u64>size, (<u32>flags & ~AS_OPEN) | AS_HOST_OPEN);
   return f == 0 ? -ENOMEM : <i32>f;
 }
@@ -403,7 +407,7 @@ export function file_set_flag(f: i32, flag: i32, on: i32): i32 {
   return 0;
 }
 export function file_truncate(f: i32, size: f64): i32 {
-  if (!file_valid(<u32>f) || !(size >= 0) || size > 17592186044416.0) return -EINVAL;
+  if (!file_valid(<u32>f) || !(size >= 0) || size > MAX_FILE_BYTES) return -EINVAL;
   truncate_setsize(<u32>f, <u64>size);
   return 0;
 }
@@ -416,7 +420,7 @@ export function file_prime(f: i32, index: f64, n: i32): i32 {
 // Large folios for tests: the naturally aligned blocks of 2^order pages in
 // [index, index + n) each read into one folio. 0 or -errno (EINVAL, EEXIST, ENOMEM, EIO).
 export function file_prime_order(f: i32, index: f64, n: i32, order: i32): i32 {
-  if (!file_valid(<u32>f) || !(index >= 0) || index > 4294967295.0 || n < 0 || order < 0 || order > 9) return -EINVAL;
+  if (!file_valid(<u32>f) || !(index >= 0) || index > MAX_PGOFF_F64 || n < 0 || order < 0 || order > 9) return -EINVAL;
   const size = 1 << order;
   if ((<i64>index & (size - 1)) != 0 || (n & (size - 1)) != 0) return -EINVAL;
   for (let i = 0; i < n; i += size) {
@@ -431,7 +435,7 @@ export function file_evict(f: i32, first: f64, last: f64): i32 {
 }
 // pread / pwrite of up to `n` staging bytes inside one page at byte `pos` (filemap_rw).
 export function file_rw(f: i32, pos: f64, n: i32, write: i32): i32 {
-  if (!file_valid(<u32>f) || !(pos >= 0) || pos > 17592186044416.0 || n < 0 || <u32>n > STAGING_BYTES) return -EINVAL;
+  if (!file_valid(<u32>f) || !(pos >= 0) || pos > MAX_FILE_BYTES || n < 0 || <u32>n > STAGING_BYTES) return -EINVAL;
   return filemap_rw(<u32>f, <u64>pos, staging, <u32>n, write != 0);
 }
 export function file_sync(f: i32, first: f64, last: f64): i32 {
@@ -440,8 +444,8 @@ export function file_sync(f: i32, first: f64, last: f64): i32 {
 }
 // The cached page's flags, or -1 if absent; 16 bits of PG_* below 0x10000.
 export function file_page_pfn(f: i32, index: f64): i32 {
-  if (!file_valid(<u32>f) || !(index >= 0) || index > 4294967294.0) return -1;
-  const pfn = pc_lookup(<u32>f, <u32>index);
+  if (!file_valid(<u32>f) || !(index >= 0) || index > MAX_PGOFF_F64) return -1;
+  const pfn = pc_lookup(<u32>f, <u64>index);
   return pfn == NO_PFN ? -1 : <i32>pfn;
 }
 export function page_info(pfn: i32, what: i32): f64 {
@@ -477,11 +481,11 @@ export function vmf_map_cached(pgoff: f64): i32 {
 // vmf.page with a reference. Returns its pfn for the host to fill, or -errno.
 export function vmf_add_page(pgoff: f64): i32 {
   const v = vmf_vma();
-  if (v == 0 || !(pgoff >= 0) || pgoff > 4294967294.0) return -EINVAL;
+  if (v == 0 || !(pgoff >= 0) || pgoff > MAX_PGOFF_F64) return -EINVAL;
   const file = vma_file(v);
   if (pgoff >= <f64>file_pages(file)) return -EINVAL; // beyond EOF: the fault is a SIGBUS
-  let pfn = pc_lookup(file, <u32>pgoff);
-  if (pfn == NO_PFN) pfn = add_page(file, <u32>pgoff, false);
+  let pfn = pc_lookup(file, <u64>pgoff);
+  if (pfn == NO_PFN) pfn = add_page(file, <u64>pgoff, false);
   if (pfn == NO_PFN) return -ENOMEM;
   // Only the page of the faulting offset is the fault's page; others are just cached.
   if (vmf_page() == 0 && <u64>pgoff == vmf_pgoff()) {

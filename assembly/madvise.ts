@@ -13,7 +13,7 @@ import { zap_page_range, unmap_mapping_range } from "./unmap";
 import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
 import { swapin_range } from "./swap";
 import { pageout_range, cold_range, lazyfree_range } from "./reclaim";
-import { page_cache_ra, remove_cached_subpage } from "./filemap";
+import { page_cache_ra, remove_range, REMOVE_SUBPAGE } from "./filemap";
 import { NO_PFN } from "./phys";
 import { split_for_flags, vma_merge_around } from "./mmap";
 import { get_user_pages, FOLL_TOUCH, FOLL_WRITE, FOLL_UNLOCKABLE, FOLL_POPULATE } from "./gup";
@@ -227,10 +227,7 @@ function remove_allowed(v: u32): i32 {
 // not. The next access finds a hole: zeros.
 function shmem_punch_hole(file: u32, first: u64, last: u64): void {
   unmap_mapping_range(file, first, last, false);
-  for (let i = first; i <= last; i++) {
-    const pfn = pc_lookup(file, <u32>i);
-    if (pfn != NO_PFN) remove_cached_subpage(pfn, true);
-  }
+  remove_range(file, first, last, REMOVE_SUBPAGE);
   shmem_free_swap(file, first, last); // pages shmem wrote to swap go too (R11.3)
 }
 

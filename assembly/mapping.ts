@@ -6,8 +6,9 @@
 // File record (64 bytes, ids 1 .. MAX_FILES-1):
 //   +0 u64 i_size (bytes)   +8 u32 i_mmap head (first VMA)   +12 u32 nrpages
 //   +16 u32 flags (AS_*)    +20 u32 mmap_miss                 +24 u32 nr_dirty
-//   +28 u32 ra window start +32 u32 ra size  +36 u32 swap/shmem pages  +40 u32 mapped VMAs
-//   +44 u32 ra async size   +48 u64 read(2)'s prev_pos + 1 (0: none yet)  +56 u32 ra order
+//   +28 u32 ra order        +32 u32 ra size  +36 u32 swap/shmem pages  +40 u32 mapped VMAs
+//   +44 u32 ra async size   +48 u64 read(2)'s prev_pos + 1 (0: none yet)
+//   +56 u64 ra window start (a page index: up to 2^51)
 
 import { gNrFrames } from "./config";
 
@@ -46,16 +47,16 @@ export const AS_HOST_OPEN: u32 = 16384; // opened by the host (file_open): outli
   store<u32>(file_addr(f), <u32>(<i32>file_nr_dirty(f) + d), 24);
 }
 // file_ra_state (R2.9): Linux keeps one per open file; here one per file.
-@inline export function file_ra_start(f: u32): u32 { return load<u32>(file_addr(f), 28); }
+@inline export function file_ra_start(f: u32): u64 { return load<u64>(file_addr(f), 56); }
 @inline export function file_ra_size(f: u32): u32 { return load<u32>(file_addr(f), 32); }
 @inline export function file_ra_async(f: u32): u32 { return load<u32>(file_addr(f), 44); }
-@inline export function set_file_ra(f: u32, start: u32, size: u32, asyncSize: u32): void {
-  store<u32>(file_addr(f), start, 28);
+@inline export function set_file_ra(f: u32, start: u64, size: u32, asyncSize: u32): void {
+  store<u64>(file_addr(f), start, 56);
   store<u32>(file_addr(f), size, 32);
   store<u32>(file_addr(f), asyncSize, 44);
 }
-@inline export function file_ra_order(f: u32): u32 { return load<u32>(file_addr(f), 56); }
-@inline export function set_file_ra_order(f: u32, o: u32): void { store<u32>(file_addr(f), o, 56); }
+@inline export function file_ra_order(f: u32): u32 { return load<u32>(file_addr(f), 28); }
+@inline export function set_file_ra_order(f: u32, o: u32): void { store<u32>(file_addr(f), o, 28); }
 @inline export function file_prev_pos1(f: u32): u64 { return load<u64>(file_addr(f), 48); }
 @inline export function set_file_prev_pos1(f: u32, p: u64): void { store<u64>(file_addr(f), p, 48); }
 @inline export function file_valid(f: u32): bool {
@@ -73,8 +74,8 @@ export function mapping_init(): void {
   while (cap < gNrFrames * 2) cap <<= 1;
   pcCap = cap;
   pcMask = cap - 1;
-  pcTable = heap.alloc(<usize>cap * 12);
-  memory.fill(pcTable, 0, <usize>cap * 12);
+  pcTable = heap.alloc(<usize>cap * SLOT_SIZE);
+  memory.fill(pcTable, 0, <usize>cap * SLOT_SIZE);
 }
 
 // A new file record, or 0 when all are in use.
@@ -94,7 +95,10 @@ export function file_alloc(size: u64, flags: u32): u32 {
 
 export function file_release(f: u32): void { memory.fill(file_addr(f), 0, FILE_SIZE); }
 
-// ---- the page index: slots of (file u32, index u32, pfn u32); file 0 = empty ----
+// ---- the page index: 16-byte slots of (file u32, pfn u32, index u64); file 0 = empty ----
+// The index is 64-bit: a file page index reaches 2^51 (x86-64's 2^63-byte files; a 47-bit
+// shmem VMA alone spans 2^35 pages), and the slot stays a power of two (4 per cache line).
+const SLOT_SIZE: u32 = 16;
 let pcTable: usize = 0;
 let pcCap: u32 = 0;
 let pcMask: u32 = 0;
@@ -103,53 +107,54 @@ let pcMask: u32 = 0;
 // and fault-around look pages up in index order, so their probes walk adjacent cache lines
 // instead of each landing on a random one (issue 17: the lookups were the top of the
 // fault-around profile).
-@inline function pcHash(f: u32, index: u32): u32 {
-  let h = f * 0x9e3779b1 ^ (index >>> 4) * 0x85ebca77;
+@inline function pcHash(f: u32, index: u64): u32 {
+  const g = index >> 4;
+  let h = f * 0x9e3779b1 ^ <u32>g * 0x85ebca77 ^ <u32>(g >> 32) * 0xc2b2ae3d;
   h ^= h >>> 15;
   h *= 0x2c1b3c6d;
   h ^= h >>> 13;
-  return ((h << 4) | (index & 15)) & pcMask;
+  return ((h << 4) | (<u32>index & 15)) & pcMask;
 }
-@inline function slotAt(i: u32): usize { return pcTable + <usize>i * 12; }
+@inline function slotAt(i: u32): usize { return pcTable + (<usize>i << 4); }
 
 // The frame caching page `index` of file `f`, or 0xffffffff.
-export function pc_lookup(f: u32, index: u32): u32 {
+export function pc_lookup(f: u32, index: u64): u32 {
   let i = pcHash(f, index);
   for (;;) {
     const s = slotAt(i);
     const sf = load<u32>(s);
     if (sf == 0) return 0xffff_ffff;
-    if (sf == f && load<u32>(s, 4) == index) return load<u32>(s, 8);
+    if (sf == f && load<u64>(s, 8) == index) return load<u32>(s, 4);
     i = (i + 1) & pcMask;
   }
   return 0xffff_ffff;
 }
 
-export function pc_insert(f: u32, index: u32, pfn: u32): void {
+export function pc_insert(f: u32, index: u64, pfn: u32): void {
   let i = pcHash(f, index);
   for (;;) {
     const s = slotAt(i);
     const sf = load<u32>(s);
-    if (sf == 0 || (sf == f && load<u32>(s, 4) == index)) {
+    if (sf == 0 || (sf == f && load<u64>(s, 8) == index)) {
       if (sf == 0) {
         store<u32>(file_addr(f), file_nrpages(f) + 1, 12);
       }
       store<u32>(s, f);
-      store<u32>(s, index, 4);
-      store<u32>(s, pfn, 8);
+      store<u32>(s, pfn, 4);
+      store<u64>(s, index, 8);
       return;
     }
     i = (i + 1) & pcMask;
   }
 }
 
-export function pc_delete(f: u32, index: u32): void {
+export function pc_delete(f: u32, index: u64): void {
   let i = pcHash(f, index);
   for (;;) {
     const s = slotAt(i);
     const sf = load<u32>(s);
     if (sf == 0) return;
-    if (sf == f && load<u32>(s, 4) == index) break;
+    if (sf == f && load<u64>(s, 8) == index) break;
     i = (i + 1) & pcMask;
   }
   store<u32>(file_addr(f), file_nrpages(f) - 1, 12);
@@ -161,24 +166,66 @@ export function pc_delete(f: u32, index: u32): void {
     const s = slotAt(j);
     const sf = load<u32>(s);
     if (sf == 0) break;
-    const home = pcHash(sf, load<u32>(s, 4));
+    const home = pcHash(sf, load<u64>(s, 8));
     // Move j into the hole if its home is not cyclically within (hole, j].
     const between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (!between) {
-      memory.copy(slotAt(hole), s, 12);
+      memory.copy(slotAt(hole), s, SLOT_SIZE);
       hole = j;
     }
   }
-  store<u32>(slotAt(hole), 0);
-  store<u32>(slotAt(hole), 0, 4);
-  store<u32>(slotAt(hole), 0, 8);
+  store<u64>(slotAt(hole), 0);
+  store<u64>(slotAt(hole), 0, 8);
 }
 
 export function pc_capacity(): u32 { return pcCap; }
 // Raw slot access for invariant checks: file (0 = empty), index, pfn.
 export function pc_slot_file(i: u32): u32 { return load<u32>(slotAt(i)); }
-export function pc_slot_index(i: u32): u32 { return load<u32>(slotAt(i), 4); }
-export function pc_slot_pfn(i: u32): u32 { return load<u32>(slotAt(i), 8); }
+export function pc_slot_index(i: u32): u64 { return load<u64>(slotAt(i), 8); }
+export function pc_slot_pfn(i: u32): u32 { return load<u32>(slotAt(i), 4); }
+
+// ---- walking the cached pages of an index range (find_get_entries' role) ----
+// A range may be far larger than the cache (a 2^46-byte shmem object has 2^34 pages, its
+// truncation or close still visits only what is cached): a range no longer than the table
+// is probed index by index, a longer one is found by one scan of the table per PC_BATCH
+// pages. pc_gather fills pcGathered with up to PC_BATCH cached indexes of [first, last] in
+// ascending order (the smallest ones) and returns how many; the caller acts on them (they
+// may be gone by then: look each up again) and continues after the last one while a batch
+// came back full.
+export const PC_BATCH: u32 = 64;
+const gathered: usize = memory.data(PC_BATCH * 8);
+@inline export function pc_gathered(k: u32): u64 { return load<u64>(gathered + (<usize>k << 3)); }
+
+export function pc_gather(f: u32, first: u64, last: u64): u32 {
+  if (last < first || file_nrpages(f) == 0) return 0;
+  let n: u32 = 0;
+  if (last - first < <u64>pcCap) {
+    for (let i = first; ; i++) {
+      if (pc_lookup(f, i) != 0xffff_ffff) {
+        store<u64>(gathered + (<usize>n << 3), i);
+        if (++n == PC_BATCH) break;
+      }
+      if (i == last) break;
+    }
+    return n;
+  }
+  for (let s: u32 = 0; s < pcCap; s++) {
+    const a = slotAt(s);
+    if (load<u32>(a) != f) continue;
+    const idx = load<u64>(a, 8);
+    if (idx < first || idx > last) continue;
+    if (n == PC_BATCH && idx >= pc_gathered(n - 1)) continue;
+    // Insert in order, dropping the largest when full.
+    let k = n < PC_BATCH ? n : n - 1;
+    while (k > 0 && pc_gathered(k - 1) > idx) {
+      store<u64>(gathered + (<usize>k << 3), pc_gathered(k - 1));
+      k--;
+    }
+    store<u64>(gathered + (<usize>k << 3), idx);
+    if (n < PC_BATCH) n++;
+  }
+  return n;
+}
 
 // folio_mark_dirty for a page-cache page: counted once per page.
 import { PG_dirty, page_flags, page_set, page_mapping } from "./page";

@@ -19,7 +19,7 @@ import { file_valid, file_flags, file_alloc, file_release, file_immap_at, file_a
 import { zap_page_range, free_pgtables } from "./unmap";
 import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
 import { split_huge_pmd_address } from "./install";
-import { drop_all_pages } from "./filemap";
+import { drop_all_pages, MAX_PGOFF } from "./filemap";
 import { shmem_free_swap } from "./shmem_swap";
 import { populate_ignoring_errors } from "./gup";
 
@@ -98,7 +98,7 @@ function detach(mm: u32, v: u32): void {
     // Shared anonymous memory goes with its last mapping; a host-opened tmpfs file stays.
     if ((file_flags(f) & (AS_SHMEM | AS_HOST_OPEN)) == AS_SHMEM && file_map_count(f) == 0) {
       drop_all_pages(f, false);
-      shmem_free_swap(f, 0, 0xffff_ffff); // and its pages out on swap (R11.3)
+      shmem_free_swap(f, 0, MAX_PGOFF); // and its pages out on swap (R11.3)
       file_release(f);
     }
   }

@@ -6,12 +6,22 @@
 //   +4  i32 refcount  references: page cache, each mapping, pins, the allocator's own
 //   +8  i32 mapcount  PTEs (and PMDs) that map this frame, across all address spaces
 //   +12 u32 mapping   file id for page cache, anon_vma id for anonymous pages
-//   +16 u32 index     page index in the file; for anon pages the low 32 bits of the vpn
+//   +16 u32 index     page index in the file (bits 0..31; bits 32..63 in the page_ext
+//                     array below); for anon pages the low 32 bits of the vpn
 //   +20 u32 private   buddy order / swap slot / pin count (by PG_* state)
 //   +24 u32 lru_next  pfn + 1 of the next page on a list (0 = none)
 //   +28 u32 lru_prev  pfn + 1 of the previous page (0 = none)
 
 import { gMemmapBase, gNrFrames } from "./config";
+
+// page_ext: one u32 per frame beside the memmap (Linux's page_ext is such a side array),
+// the page-cache index's bits 32..63. struct page stays 32 bytes (DESIGN: Linear memory)
+// while a file page index reaches 2^51 (byte offsets up to 2^63: x86-64's MAX_LFS_FILESIZE;
+// a 47-bit shmem VMA alone spans 2^35 pages). Only page-cache code reads it, never the
+// anonymous fault path.
+let pageExt: usize = 0;
+export const PAGE_EXT_SIZE: u32 = 4;
+export function page_ext_init(base: usize): void { pageExt = base; }
 
 export const STRUCT_PAGE_SIZE: u32 = 32;
 
@@ -84,8 +94,14 @@ export const FOLIO_ORDER_SHIFT: u32 = 28;
 
 @inline export function page_mapping(pfn: u32): u32 { return load<u32>(page_addr(pfn), 12); }
 @inline export function set_page_mapping(pfn: u32, v: u32): void { store<u32>(page_addr(pfn), v, 12); }
-@inline export function page_index(pfn: u32): u32 { return load<u32>(page_addr(pfn), 16); }
-@inline export function set_page_index(pfn: u32, v: u32): void { store<u32>(page_addr(pfn), v, 16); }
+// The page-cache index (file page) of a page-cache page.
+@inline export function page_index(pfn: u32): u64 {
+  return <u64>load<u32>(page_addr(pfn), 16) | (<u64>load<u32>(pageExt + (<usize>pfn << 2)) << 32);
+}
+@inline export function set_page_index(pfn: u32, v: u64): void {
+  store<u32>(page_addr(pfn), <u32>v, 16);
+  store<u32>(pageExt + (<usize>pfn << 2), <u32>(v >> 32));
+}
 @inline export function page_private(pfn: u32): u32 { return load<u32>(page_addr(pfn), 20); }
 @inline export function set_page_private(pfn: u32, v: u32): void { store<u32>(page_addr(pfn), v, 20); }
 @inline export function page_lru_next(pfn: u32): u32 { return load<u32>(page_addr(pfn), 24); }
@@ -96,12 +112,12 @@ export const FOLIO_ORDER_SHIFT: u32 = 28;
 // An anonymous page remembers the virtual page it was first mapped at (all sharers map it
 // at the same address: fork keeps addresses), which is what its reverse map needs.
 export function set_page_anon_vpn(pfn: u32, vpn: u64): void {
-  set_page_index(pfn, <u32>vpn);
+  store<u32>(page_addr(pfn), <u32>vpn, 16);
   const f = page_flags(pfn) & ~(<u32>0xf << VPN_HI_SHIFT);
   set_page_flags(pfn, f | ((<u32>(vpn >> 32) & 0xf) << VPN_HI_SHIFT));
 }
 export function page_anon_vpn(pfn: u32): u64 {
-  return (<u64>(page_flags(pfn) >>> VPN_HI_SHIFT) << 32) | <u64>page_index(pfn);
+  return (<u64>(page_flags(pfn) >>> VPN_HI_SHIFT) << 32) | <u64>load<u32>(page_addr(pfn), 16);
 }
 
 // Zero a whole record (a frame leaving the allocator starts from a clean struct page).

@@ -11,7 +11,7 @@ import {
   setGeometry, setZeroPfn, gBooted, EINVAL, ENOMEM, MAX_RAM_XIP_BYTES, setSpecialGeometry,
 } from "./config";
 import {
-  STRUCT_PAGE_SIZE, PG_buddy, PG_pcp, PG_head, PG_reserved, PG_user, PG_large, FOLIO_ORDER_SHIFT, page_addr, page_flags, set_page_flags,
+  STRUCT_PAGE_SIZE, PAGE_EXT_SIZE, page_ext_init, PG_buddy, PG_pcp, PG_head, PG_reserved, PG_user, PG_large, FOLIO_ORDER_SHIFT, page_addr, page_flags, set_page_flags,
   page_private, set_page_private, set_page_ref, page_ref, page_mapcount, plist_add, plist_del,
   page_lru_next, page_lru_prev,
 } from "./page";
@@ -68,7 +68,8 @@ export function boot(ramBytes: u64, xipBytes: u64 = 0): i32 {
   if ((xipBytes & (PMD_SIZE - 1)) != 0 || ramBytes + xipBytes > MAX_RAM_XIP_BYTES) return -EINVAL;
   const nr = <u32>(ramBytes >> PAGE_SHIFT);
   const memmapBytes = <usize>nr * STRUCT_PAGE_SIZE;
-  const need = <u64>memmapBytes + ramBytes + xipBytes + PMD_SIZE + 4096;
+  const extBytes = <usize>nr * PAGE_EXT_SIZE;
+  const need = <u64>memmapBytes + extBytes + ramBytes + xipBytes + PMD_SIZE + 4096;
   // From the allocator's top, not from the end of memory: the host may have made the
   // memory big enough already (src/core-memory.ts), and then nothing grows (issue 16).
   const top = heap.alloc(0);
@@ -77,10 +78,13 @@ export function boot(ramBytes: u64, xipBytes: u64 = 0): i32 {
   // Probe first so that a too-large request is an errno, not a trap.
   if (pagesNeeded > 0 && memory.grow(pagesNeeded) < 0) return -ENOMEM;
   const memmap = heap.alloc(memmapBytes);
+  const ext = heap.alloc(extBytes);
   const rawRam = reserve(<usize>ramBytes + <usize>xipBytes + <usize>PMD_SIZE);
   if (rawRam == 0) return -ENOMEM;
   const ram = (rawRam + <usize>PMD_SIZE - 1) & ~(<usize>PMD_SIZE - 1);
   memory.fill(memmap, 0, memmapBytes);
+  memory.fill(ext, 0, extBytes);
+  page_ext_init(ext);
   setGeometry(ram, nr, memmap);
   setSpecialGeometry(<u32>(xipBytes >> PAGE_SHIFT));
   pagestate_init(nr);

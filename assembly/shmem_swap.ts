@@ -18,15 +18,16 @@ import { add_to_swap, swap_get, swap_put, swapin_slot, swapinMajor, swapinIoErro
   delete_from_swap_cache, nr_swap_slots } from "./swap";
 import { inv_report, INV_SWAP } from "./stats";
 
-// Slots of (file u32, index u32, swap slot u32); file 0 = empty. Open addressing with
+// Slots of 16 bytes: file u32, swap slot u32, index u64 (page indexes are 64-bit, issue 18);
+// file 0 = empty. Open addressing with
 // linear probing and backward-shift deletion (as mapping.ts); grown when half full.
 let table: usize = 0;
 let cap: u32 = 0;
 let used: u32 = 0;
 
-@inline function at(i: u32): usize { return table + <usize>i * 12; }
-@inline function hash(f: u32, index: u32): u32 {
-  let h = f * 0x9e3779b1 ^ index * 0x85ebca77;
+@inline function at(i: u32): usize { return table + (<usize>i << 4); }
+@inline function hash(f: u32, index: u64): u32 {
+  let h = f * 0x9e3779b1 ^ <u32>index * 0x85ebca77 ^ <u32>(index >> 32) * 0xc2b2ae35;
   h ^= h >>> 15;
   h *= 0x2c1b3c6d;
   h ^= h >>> 13;
@@ -34,36 +35,36 @@ let used: u32 = 0;
 }
 
 // The table position of (f, index), or -1.
-function find(f: u32, index: u32): i32 {
+function find(f: u32, index: u64): i32 {
   if (used == 0) return -1;
   let i = hash(f, index);
   for (;;) {
     const s = at(i);
     const sf = load<u32>(s);
     if (sf == 0) return -1;
-    if (sf == f && load<u32>(s, 4) == index) return <i32>i;
+    if (sf == f && load<u64>(s, 8) == index) return <i32>i;
     i = (i + 1) & (cap - 1);
   }
   return -1;
 }
 
-function put(f: u32, index: u32, slot: u32): void {
+function put(f: u32, index: u64, slot: u32): void {
   let i = hash(f, index);
   while (load<u32>(at(i)) != 0) i = (i + 1) & (cap - 1);
   store<u32>(at(i), f);
-  store<u32>(at(i), index, 4);
-  store<u32>(at(i), slot, 8);
+  store<u32>(at(i), slot, 4);
+  store<u64>(at(i), index, 8);
 }
 
 function grow(): void {
   const oldTable = table, oldCap = cap;
   cap = oldCap == 0 ? 64 : oldCap << 1;
-  table = heap.alloc(<usize>cap * 12);
-  memory.fill(table, 0, <usize>cap * 12);
+  table = heap.alloc(<usize>cap << 4);
+  memory.fill(table, 0, <usize>cap << 4);
   for (let i: u32 = 0; i < oldCap; i++) {
-    const s = oldTable + <usize>i * 12;
+    const s = oldTable + (<usize>i << 4);
     const f = load<u32>(s);
-    if (f != 0) put(f, load<u32>(s, 4), load<u32>(s, 8));
+    if (f != 0) put(f, load<u64>(s, 8), load<u32>(s, 4));
   }
   if (oldTable != 0) heap.free(oldTable);
 }
@@ -77,20 +78,20 @@ function remove_at(i: u32): void {
     const s = at(j);
     const sf = load<u32>(s);
     if (sf == 0) break;
-    const home = hash(sf, load<u32>(s, 4));
+    const home = hash(sf, load<u64>(s, 8));
     const between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (!between) {
-      memory.copy(at(hole), s, 12);
+      memory.copy(at(hole), s, 16);
       hole = j;
     }
   }
-  memory.fill(at(hole), 0, 12);
+  memory.fill(at(hole), 0, 16);
 }
 
 // The swap slot holding page `index` of shmem object `f`, or 0.
-export function shmem_swap_slot(f: u32, index: u32): u32 {
+export function shmem_swap_slot(f: u32, index: u64): u32 {
   const i = find(f, index);
-  return i < 0 ? 0 : load<u32>(at(<u32>i), 8);
+  return i < 0 ? 0 : load<u32>(at(<u32>i), 4);
 }
 
 // shmem_writeout (R11.3): the dirty, unmapped shmem page `pfn` leaves its object for the
@@ -118,12 +119,12 @@ export function shmem_writeout(pfn: u32): bool {
 // shmemSwapinMajor tells whether it had to be read.
 export let shmemSwapinMajor: bool = false;
 export let shmemSwapinIoError: bool = false;
-export function shmem_swapin(f: u32, index: u32): u32 {
+export function shmem_swapin(f: u32, index: u64): u32 {
   shmemSwapinMajor = false;
   shmemSwapinIoError = false;
   const i = find(f, index);
   if (i < 0) return NO_PFN;
-  const slot = load<u32>(at(<u32>i), 8);
+  const slot = load<u32>(at(<u32>i), 4);
   const pfn = swapin_slot(slot);
   if (pfn == NO_PFN) { shmemSwapinIoError = swapinIoError; return NO_PFN; }
   shmemSwapinMajor = swapinMajor;
@@ -146,9 +147,9 @@ export function shmem_free_swap(f: u32, first: u64, last: u64): void {
   let i: u32 = 0;
   while (used != 0 && i < cap) {
     const s = at(i);
-    const idx = <u64>load<u32>(s, 4);
+    const idx = load<u64>(s, 8);
     if (load<u32>(s) == f && idx >= first && idx <= last) {
-      const slot = load<u32>(s, 8);
+      const slot = load<u32>(s, 4);
       remove_at(i); // a later entry may shift into position i: look at it again
       swap_put(slot);
       continue;
@@ -166,8 +167,8 @@ export function shmem_swap_count(counted: usize): void {
     const f = load<u32>(s);
     if (f == 0) continue;
     n++;
-    const slot = load<u32>(s, 8);
-    if (!file_valid(f) || slot == 0 || slot >= nr_swap_slots() || pc_lookup(f, load<u32>(s, 4)) != NO_PFN) {
+    const slot = load<u32>(s, 4);
+    if (!file_valid(f) || slot == 0 || slot >= nr_swap_slots() || pc_lookup(f, load<u64>(s, 8)) != NO_PFN) {
       inv_report(INV_SWAP, slot, 0xffff_fffc);
       continue;
     }

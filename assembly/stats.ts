@@ -69,21 +69,24 @@ export const INV_DIRTY: i32 = 18; // a = file id, b = its dirty count: not its d
 export const INV_ANON_EXCLUSIVE: i32 = 19; // a = pfn, b = which PageAnonExclusive rule (check.ts)
 export const INV_MAX: i32 = 256;
 
-const invBuf: usize = memory.data(INV_MAX * 12);
+// Records of 16 bytes: +0 i32 code, +4 u32 a, +8 u64 b (b may be a 51-bit page index).
+const invBuf: usize = memory.data(INV_MAX * 16);
 let invCount: i32 = 0;
 
 export function inv_reset(): void { invCount = 0; }
-export function inv_report(code: i32, a: u32, b: u32): void {
+export function inv_report(code: i32, a: u32, b: u64): void {
   if (invCount < INV_MAX) {
-    const p = invBuf + <usize>invCount * 12;
+    const p = invBuf + (<usize>invCount << 4);
     store<i32>(p, code);
     store<u32>(p, a, 4);
-    store<u32>(p, b, 8);
+    store<u64>(p, b, 8);
   }
   invCount++;
 }
 export function inv_count(): i32 { return invCount < INV_MAX ? invCount : INV_MAX; }
-export function inv_field(i: i32, f: i32): u32 {
+// Field f of record i (0 code, 1 a, 2 b), as an exact f64: unsigned, b up to 2^53.
+export function inv_field(i: i32, f: i32): f64 {
   if (i < 0 || i >= inv_count() || f < 0 || f > 2) return 0;
-  return load<u32>(invBuf + <usize>i * 12 + (<usize>f << 2));
+  const p = invBuf + (<usize>i << 4);
+  return f == 0 ? <f64>load<i32>(p) : f == 1 ? <f64>load<u32>(p, 4) : <f64>load<u64>(p, 8);
 }

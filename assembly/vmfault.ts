@@ -15,7 +15,8 @@
 //   +40 u64 orig_pte     the PTE as seen at fault start
 //   +48 u32 prealloc_pte pfn + 1 of a table preallocated for this fault (R3.1, R3.5)
 //   +52 u32 mm           the address space
-//   +56 u32 max_pgoff    last file page map_pages may map (seed 000)
+//   +56 u32 max_pgoff    last file page map_pages may map (seed 000), as pages after
+//                        pgoff (a window of at most 512: fits although pgoff is 51-bit)
 //   +60 u32 result       VM_FAULT_* accumulated by the handlers
 
 export const VM_FAULT_OOM: u32 = 0x000001;
@@ -62,7 +63,7 @@ export const vmf: usize = memory.data(VMF_SIZE, 64);
 @inline export function vmf_orig_pte(): u64 { return load<u64>(vmf, 40); }
 @inline export function vmf_prealloc(): u32 { return load<u32>(vmf, 48); }
 @inline export function vmf_mm(): u32 { return load<u32>(vmf, 52); }
-@inline export function vmf_max_pgoff(): u32 { return load<u32>(vmf, 56); }
+@inline export function vmf_max_pgoff(): u64 { return load<u64>(vmf, 16) + load<u32>(vmf, 56); }
 @inline export function set_vmf_flags(x: u32): void { store<u32>(vmf, x); }
 @inline export function set_vmf_cow_page(x: u32): void { store<u32>(vmf, x, 24); }
 @inline export function set_vmf_page(x: u32): void { store<u32>(vmf, x, 28); }
@@ -70,7 +71,7 @@ export const vmf: usize = memory.data(VMF_SIZE, 64);
 @inline export function set_vmf_pmd(x: usize): void { store<usize>(vmf, x, 36); }
 @inline export function set_vmf_orig_pte(x: u64): void { store<u64>(vmf, x, 40); }
 @inline export function set_vmf_prealloc(x: u32): void { store<u32>(vmf, x, 48); }
-@inline export function set_vmf_max_pgoff(x: u32): void { store<u32>(vmf, x, 56); }
+@inline export function set_vmf_max_pgoff(x: u64): void { store<u32>(vmf, <u32>(x - load<u64>(vmf, 16)), 56); }
 
 export function vmf_fill(mm: u32, vma: u32, address: u64, pgoff: u64, flags: u32): void {
   store<u32>(vmf, flags);

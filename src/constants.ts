@@ -152,6 +152,13 @@ export type ErrnoName = keyof typeof ERRNO;
  * allocating); File.pread is short at it, as pread(2).
  */
 export const MAX_RW_COUNT = 0x7fff_f000;
+
+/**
+ * The largest file size (bytes) the host accepts: 2^53, where a JS number stops counting
+ * every byte. Linux's MAX_LFS_FILESIZE is 2^63 - 1; the core keeps 64-bit sizes and 51-bit
+ * page indexes, so only the number type of this API is the narrower bound.
+ */
+export const MAX_FILE_BYTES = 2 ** 53;
 /**
  * The most pages one pagemap() or getUserPages() call returns as an array (2^20: 4 GiB of
  * address space, ~10^6 objects). Larger ranges: AddressSpace.pagemapEntries(), which streams.

@@ -22,12 +22,13 @@ export function coreHeapBytes(s: CoreSizing): number {
   let pcCap = 16;
   while (pcCap < nr * 2) pcCap *= 2;
   const MiB = 1 << 20;
-  return nr * 32 + s.ramBytes + s.xipBytes + 2 * MiB + 4096 + PAGE // phys.ts boot: memmap, RAM, XIP, 2 MiB alignment
+  return nr * 32 + nr * 4 + s.ramBytes + s.xipBytes + 2 * MiB + 4096 + PAGE // phys.ts boot: memmap, page_ext, RAM, XIP, 2 MiB alignment
     + nr // pagestate.ts: residency
     + (s.tlbEntries + 1) * 64 // tlb.ts
-    + 65536 * 64 + pcCap * 12 // mapping.ts: files, page-cache table
+    + 65536 * 64 + pcCap * 16 // mapping.ts: files, page-cache table (16-byte slots)
     + MiB + 64 + 4096 * 12 + 64 + 8192 + 64 // index.ts: staging, pagemap and smaps buffers, bench scratch
     + s.swapSlots * 8 // swap.ts: map and cache
+    + s.swapSlots * 96 // shmem_swap.ts: 16-byte slots, at most 4 per swap slot, the old table while growing
     + nr * 8 + 65536 * 4 + s.swapSlots * 4 // check.ts: counts, pmd counts, dirty counts, swap counts
     + 16 * 4096 * 96 // vma.ts: 16 chunks of 4,096 records
     + MiB; // the allocator's block headers and alignment

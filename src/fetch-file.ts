@@ -10,7 +10,7 @@
 //
 // Browser-safe: no `node:` import; it needs only the global fetch (browsers, Node >= 18).
 import type { Backend } from './file.js';
-import { PAGE_SIZE } from './constants.js';
+import { PAGE_SIZE, MAX_FILE_BYTES } from './constants.js';
 import { showValue } from './errors.js';
 
 /** readPage's answer when the data must be waited for: -EAGAIN. */
@@ -220,7 +220,7 @@ export class FetchFile implements AsyncBackend {
   constructor(url: string | URL, opts: FetchFileOptions & { size: number }) {
     this.url = FetchFile.resolve(url);
     const size = opts.size;
-    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`FetchFile size must be an integer in [0, 2^44], got ${showValue(size)}`);
+    if (!Number.isInteger(size) || size < 0 || size > MAX_FILE_BYTES) throw new RangeError(`FetchFile size must be an integer in [0, 2^53], got ${showValue(size)}`);
     this.length = size;
     this.fetchImpl = opts.fetch ?? globalThis.fetch.bind(globalThis);
     this.init = opts.init ?? {};

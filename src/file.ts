@@ -3,7 +3,7 @@
 // fault / mapPages get the page cache's generic ones, which run inside Wasm.
 import type { Core, CoreExports } from './core.js';
 import { LinuxError, showValue } from './errors.js';
-import { PAGE_SIZE, MAX_RW_COUNT } from './constants.js';
+import { PAGE_SIZE, MAX_RW_COUNT, MAX_FILE_BYTES } from './constants.js';
 
 /** What a backend's fault / mapPages / pageMkwrite sees: Linux's struct vm_fault. */
 export class VmFault {
@@ -23,8 +23,8 @@ export class VmFault {
   get address(): number { return this.u64(8); }
   /** The file page being faulted. */
   get pgoff(): number { return this.u64(16); }
-  /** The last file page mapPages may map (seed 000's max_pgoff). */
-  get maxPgoff(): number { return this.u32(56); }
+  /** The last file page mapPages may map (seed 000's max_pgoff; the core keeps it as pages after pgoff). */
+  get maxPgoff(): number { return this.pgoff + this.u32(56); }
   /** The preallocated COW target frame for a private write (seed 004), or null. */
   get cowPage(): number | null { const p = this.u32(24); return p === 0 ? null : p - 1; }
 
@@ -101,7 +101,7 @@ export class VmFault {
  *   call back into the Mmu (no File or AddressSpace method).
  */
 export interface Backend {
-  /** i_size in bytes, at most 2^44. Cheap: called on open, before write-back and on suspicion of change. */
+  /** i_size in bytes, at most 2^53. Cheap: called on open, before write-back and on suspicion of change. */
   size(): number;
   /** Fill `dst` (4096 bytes) with page `index`; return the bytes read (0..4096: short at EOF). */
   readPage(index: number, dst: Uint8Array): number;
@@ -247,7 +247,7 @@ export class File {
     this.check();
     if (this.core.depth > 0) throw new LinuxError(35, 'refreshSize', 'called from inside a core call (a backend handler)');
     const size = this.backend.size();
-    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`the backend's size() returned ${showValue(size)}: must be an integer in [0, 2^44]`);
+    if (!Number.isInteger(size) || size < 0 || size > MAX_FILE_BYTES) throw new RangeError(`the backend's size() returned ${showValue(size)}: must be an integer in [0, 2^53]`);
     if (size === this.knownSize) return false; // (i_size may be ahead: a pwrite not yet written back)
     this.knownSize = size;
     if (size === this.size) return false;
@@ -279,7 +279,7 @@ export class File {
   /** Change the size (truncate_setsize, R10.2): mappings beyond it are zapped, even private copies. */
   truncate(size: number): void {
     this.check();
-    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`size must be an integer in [0, 2^44], got ${showValue(size)}`);
+    if (!Number.isInteger(size) || size < 0 || size > MAX_FILE_BYTES) throw new RangeError(`size must be an integer in [0, 2^53], got ${showValue(size)}`);
     this.backend.truncate?.(size);
     this.knownSize = size;
     const r = this.core.x.file_truncate(this.id, size);
@@ -346,7 +346,7 @@ export class File {
    */
   pwrite(offset: number, data: Uint8Array): number {
     this.check();
-    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > 2 ** 44) throw new RangeError(`offset must be an integer in [0, 2^44 - length], got ${showValue(offset)}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > MAX_FILE_BYTES) throw new RangeError(`offset must be an integer in [0, 2^53 - length], got ${showValue(offset)}`);
     if (!(data instanceof Uint8Array)) throw new RangeError('pwrite takes a Uint8Array');
     let done = 0;
     while (done < data.length) {
@@ -362,7 +362,7 @@ export class File {
   /** pread(2): read up to `n` bytes at byte `offset` through the page cache (shorter at EOF). */
   pread(offset: number, n: number): Uint8Array {
     this.check();
-    if (!Number.isInteger(offset) || offset < 0 || offset > 2 ** 44) throw new RangeError(`offset must be an integer in [0, 2^44], got ${showValue(offset)}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset > MAX_FILE_BYTES) throw new RangeError(`offset must be an integer in [0, 2^53], got ${showValue(offset)}`);
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a non-negative integer, got ${showValue(n)}`);
     // Short at EOF and at MAX_RW_COUNT, as pread(2): never allocate more than can be read.
     n = Math.min(n, MAX_RW_COUNT, Math.max(0, this.size - offset));

@@ -4,7 +4,7 @@ import { loadCore, type Core, type HostHandlers, type StatName } from './core.js
 import { coreHeapBytes } from './core-memory.js';
 import { LinuxError, OutOfMemoryError, showValue } from './errors.js';
 import { TlbView, ACCESS_CODE, type Access } from './tlb-view.js';
-import { PAGE_SIZE, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_DONE_COW, VM_FAULT_ERROR } from './constants.js';
+import { PAGE_SIZE, MAX_FILE_BYTES, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_DONE_COW, VM_FAULT_ERROR } from './constants.js';
 import { FastViews } from './fast-views.js';
 
 /** How an error message names a backend: its path or URL if it has one. */
@@ -505,7 +505,7 @@ export class Mmu {
     try { size = backend.size(); } catch (e) {
       throw new LinuxError(5, 'openFile', undefined, e);
     }
-    if (!Number.isInteger(size) || size < 0 || size > 2 ** 44) throw new RangeError(`backend size must be an integer in [0, 2^44], got ${showValue(size)}`);
+    if (!Number.isInteger(size) || size < 0 || size > MAX_FILE_BYTES) throw new RangeError(`backend size must be an integer in [0, 2^53], got ${showValue(size)}`);
     let flags = 0;
     if (opts.readOnly || (backend as { readOnly?: unknown }).readOnly === true) flags |= AS_READONLY;
     if (opts.shmem) flags |= AS_SHMEM; // tmpfs: no write-notify, whatever dirtyAccounting says

@@ -6,7 +6,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { release } from 'node:os';
 import * as api from '../../src/index.js';
-import { loadScenarios, normalizeScenario, scenarioHash } from './lib/scenario.mjs';
+import { loadScenarios, scenarioHash } from './lib/scenario.mjs';
+import { fadviseRangeScenario } from './lib/runner-cases.mjs';
 import { buildHarness, detectProfile, hostCapability, profileDiff, runOnKernel, unmetRequirement } from './lib/kernel.mjs';
 import { compareObservations, formatTable, summarizeMismatches } from './compare.mjs';
 import {
@@ -52,18 +53,7 @@ describe('emulator runner', () => {
   });
 
   it('R9.10: fadvise(DONTNEED) writes back only the advised range (a dirty page outside it stays writable)', async () => {
-    const s = normalizeScenario({
-      name: 'runner-fadvise-range', rules: ['R9.10'], description: 'fadvise DONTNEED of page 0 only cleans page 0',
-      file: { pages: 4, cached: true },
-      steps: [
-        { op: 'mmap', id: 'f', pages: 4, prot: 'rw', flags: 'shared', anon: false },
-        { op: 'touch', map: 'f', page: 0, access: 'write' },
-        { op: 'touch', map: 'f', page: 3, access: 'write' },
-        { op: 'fadvise', advice: 'dontneed', from: 0, pages: 1 },
-        { op: 'touch', map: 'f', page: 3, access: 'write', expect: 'f' },
-        { op: 'touch', map: 'f', page: 0, access: 'write', expect: 'f' },
-      ],
-    });
+    const s = fadviseRangeScenario();
     const doc = await runOnEmulator(s, { profile: { ...profile, fileSystem: 'ext4' }, api });
     expect(doc.observations.map((o) => o.minflt)).toEqual([0, 1]);
   });

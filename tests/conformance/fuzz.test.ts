@@ -8,6 +8,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as api from '../../src/index.js';
 import { MADVICE, FADVICE, OPS, normalizeScenario } from './lib/scenario.mjs';
+import { fadviseRangeScenario } from './lib/runner-cases.mjs';
 import { generateCase, generateScenario } from './lib/fuzz-gen.mjs';
 import { knownClass, loadKnown, runCase, signature } from './lib/fuzz-core.mjs';
 import { runOnKernel } from './lib/kernel.mjs';
@@ -115,18 +116,7 @@ describe('wasm-mmu vs the live kernel on random scenarios', () => {
   });
 
   it('runner: fadvise(DONTNEED) of one page agrees with the kernel (issue 14 item 15)', async () => {
-    const s = normalizeScenario({
-      name: 'runner-fadvise-range', rules: ['R9.10'], description: 'ranged write-back',
-      file: { pages: 4, cached: true },
-      steps: [
-        { op: 'mmap', id: 'f', pages: 4, prot: 'rw', flags: 'shared', anon: false },
-        { op: 'touch', map: 'f', page: 0, access: 'write' },
-        { op: 'touch', map: 'f', page: 3, access: 'write' },
-        { op: 'fadvise', advice: 'dontneed', from: 0, pages: 1 },
-        { op: 'touch', map: 'f', page: 3, access: 'write', expect: 'f' },
-        { op: 'touch', map: 'f', page: 0, access: 'write', expect: 'f' },
-      ],
-    });
+    const s = fadviseRangeScenario();
     const r = await runCase(ctx, s);
     expect(r.kernel.observations.map((o: { minflt: number }) => o.minflt)).toEqual([0, 1]);
     expect(r.mismatches).toEqual([]);

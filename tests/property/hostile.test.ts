@@ -194,7 +194,7 @@ describe('hostile bits: unknown prot, flags, advice; a file offset not page-alig
 
   it('files: a bad size, offset or page range is a RangeError; a closed file is EBADF; a mapped one EBUSY to close', async () => {
     const { mmu, mm, file, works } = await machine();
-    for (const bad of [NaN, -1, 0.5, 2 ** 45, Infinity]) {
+    for (const bad of [NaN, -1, 0.5, 2 ** 54, Infinity]) {
       throwsTyped(() => file.truncate(bad), RangeError);
       throwsTyped(() => file.pwrite(bad, new Uint8Array(1)), RangeError);
       throwsTyped(() => file.pread(bad, 1), RangeError);
@@ -211,7 +211,7 @@ describe('hostile bits: unknown prot, flags, advice; a file offset not page-alig
     errno(() => mm.mmap({ length: P, prot: RW, flags: MAP_SHARED, file: spare }), 'EBADF');
     throwsTyped(() => mmu.openFile({ size: () => NaN, readPage: () => 0 }), RangeError);
     throwsTyped(() => mmu.openFile({ size: () => -1, readPage: () => 0 }), RangeError);
-    throwsTyped(() => mmu.openFile({ size: () => 2 ** 50, readPage: () => 0 }), RangeError);
+    throwsTyped(() => mmu.openFile({ size: () => 2 ** 54, readPage: () => 0 }), RangeError);
     throwsTyped(() => mmu.openFile({ size: () => 1 } as never), RangeError);
     const thrown = errno(() => mmu.openFile({ size: () => { throw new Error('stat failed'); }, readPage: () => 0 }), 'EIO');
     expect((thrown as Error & { cause?: unknown }).cause).toBeInstanceOf(Error);

@@ -22,6 +22,21 @@ describe('package completeness and the demo (issue 18 item 8)', () => {
       if (p.endsWith('/')) expect([...files].some((f) => f.startsWith(p)), p).toBe(true);
       else expect(files.has(p), p).toBe(true);
     }
+    // The design document the README names ships, and every relative link of the README
+    // (markdown `[text](path)`) resolves inside the package.
+    const topLevel = [...readme.matchAll(/`([A-Z][\w-]*\.md)`/g)].map((m) => m[1]);
+    expect(topLevel).toContain('DESIGN.md');
+    for (const p of topLevel) if (existsSync(`${ROOT}${p}`)) expect(files.has(p), p).toBe(true);
+    const readmeLinks = [...readme.matchAll(/\]\(((?!https?:|#)[^)\s]+)\)/g)].map((m) => m[1]);
+    expect(readmeLinks).toContain('DESIGN.md');
+    for (const link of readmeLinks) {
+      const p = new URL(link, 'file:///pkg/').pathname.slice('/pkg/'.length);
+      expect(files.has(p) || [...files].some((f) => f.startsWith(p.endsWith('/') ? p : `${p}/`)), link).toBe(true);
+    }
+    // DESIGN.md's own file references (documents and pages) ship as well.
+    const design = readFileSync(`${ROOT}DESIGN.md`, 'utf8');
+    const designNamed = [...design.matchAll(/`((?:examples|bench|tests|src|assembly|scripts)\/[\w./-]*\.(?:md|html|js|css))`/g)].map((m) => m[1]);
+    for (const p of designNamed) if (existsSync(`${ROOT}${p}`)) expect(files.has(p), p).toBe(true);
     // The links of the shipped example's README resolve inside the package too.
     const example = readFileSync(`${ROOT}examples/browser/README.md`, 'utf8');
     const links = [...example.matchAll(/\]\(((?!https?:|#)[^)\s]+)\)/g)].map((m) => m[1]);
