@@ -7,7 +7,7 @@ import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, EINVAL, EEXIST, ENOMEM, EIO, EAGA
   gTruncExtendZeroesTail } from "./config";
 import { pte_present, pte_pfn, pte_dirty, pte_mkclean, pte_wrprotect, pte_write } from "./pte";
 import { PG_uptodate, PG_locked, PG_readahead, PG_dirty, PG_hwpoison, PG_workingset,
-  PG_swapbacked, PG_writeback, PG_referenced, PG_tail, PG_private, page_flags, page_set, page_clear,
+  PG_swapbacked, PG_writeback, PG_referenced, PG_tail, PG_large, PG_private, page_flags, page_set, page_clear,
   set_page_mapping, set_page_index, get_page, page_mapcount, page_mapping,
   page_index, page_private, set_page_ref } from "./page";
 import { NO_PFN, pfn_to_virt } from "./phys";
@@ -579,6 +579,15 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
   while (pg <= last) {
     const pfn = filemap_ready_page(file, pg, eof);
     if (pfn == NO_PFN) { pg++; continue; }
+    if (fast && (page_flags(pfn) & (PG_large | PG_tail)) == 0) {
+      // An order-0 folio, the common case: no folio bounds, no second lookup (issue 17).
+      if ((page_flags(pfn) & PG_workingset) == 0) looked++;
+      const va = vaBase + (pg << 12);
+      const slot = slot_addr(table, table_index(va, LEVEL_PTE));
+      if (load<u64>(slot) == 0) { prefault_small(pfn, slot, va == faultVa); mapped++; }
+      pg++;
+      continue;
+    }
     let lo = pg, hi = pg;
     if (folio_test_large(pfn) && folio_fits(vma, pfn, block, eof)) {
       const head = folio_head(pfn);

@@ -194,9 +194,10 @@ export const WALK_FULL: i32 = -2;
 // read only the leaf of the cached PTE table, as walk() would (issue 17: a bulk touch
 // over pages fault-around just mapped, and the fault of a none PTE). A none leaf is the
 // walk's not-present fault (counted as a walk, like walk()); a present, resident 4 KiB
-// leaf that allows the access is WALK_OK; anything else returns WALK_FULL, nothing
+// leaf that allows the access is WALK_OK; a user leaf without RW under a write is the
+// walk's protection fault; anything else returns WALK_FULL, nothing
 // changed or counted, and the caller runs walk(), which decides it as before.
-export function walk_user_psc(root: u32, va: u64, access: u32): i32 {
+@inline export function walk_user_psc(root: u32, va: u64, access: u32): i32 {
   if (pscGen != gWalkGen || pscRoot != root || pscBlock != va >> 21 ||
       load<u64>(pscPmdSlot) != pscPmd || pscTable >= gNrFrames) return WALK_FULL;
   const slot = slot_addr(pscTable, table_index(va, LEVEL_PTE));
@@ -209,7 +210,12 @@ export function walk_user_psc(root: u32, va: u64, access: u32): i32 {
   const allow = pscAllow & e;
   const nx = pscNx | e;
   if ((allow & _PAGE_USER) == 0) return WALK_FULL;
-  if (access == ACCESS_WRITE && (allow & _PAGE_RW) == 0) return WALK_FULL;
+  if (access == ACCESS_WRITE && (allow & _PAGE_RW) == 0) {
+    // walk()'s write-protect fault, decided before it looks at residency (issue 17: COW
+    // and write-protect-reuse faults paid a second, full walk to learn this).
+    count(ST_WALK);
+    return errorCode(access, MODE_LINUX_USER, true, false);
+  }
   if (access == ACCESS_EXEC && (nx & _PAGE_NX) != 0) return WALK_FULL;
   const pfn = <u32>((e & 0x000f_ffff_ffff_f000) >> PAGE_SHIFT);
   if (page_residency(pfn) != RES_RESIDENT) return WALK_FULL;
