@@ -798,6 +798,13 @@ export function filemap_rw(file: u32, pos: u64, buf: usize, n: u32, write: bool)
     }
     set_file_prev_pos1(file, pos + n + 1); // ra->prev_pos = the end of this read
   }
+  if (write && pos > size && (size & 4095) != 0 && (size >> 12) != <u64>index) {
+    // An extending write past a partial EOF page: ext4 zeroes the rest of the old EOF block
+    // through the page cache first, as a growing truncate does (R10.2), so that page ends up
+    // cached (not uptodate when it was not cached) and its next fault is minor.
+    zero_eof_tail(file, size);
+    pfn = pc_lookup(file, index);
+  }
   if (pfn == NO_PFN) {
     pfn = add_page(file, index, (file_flags(file) & AS_SHMEM) == 0 && <u64>index < file_pages(file));
     if (gReadRetry) return -EAGAIN;
