@@ -374,8 +374,9 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
       // R2.9: a miss (do_sync_mmap_readahead). MADV_RANDOM: no read-around and no
       // mmap_miss bookkeeping; MADV_SEQUENTIAL: plain readahead from the page; else
       // read-around, unless more than MMAP_LOTSAMISS misses went unpaid.
+      // 6.16+ (gExecReadForward): MADV_RANDOM does not stop a VM_EXEC VMA's forward read.
       const vf = vma_flags(vma);
-      if ((vf & VM_RAND_READ) != 0) {
+      if ((vf & VM_RAND_READ) != 0 && ((vf & VM_EXEC) == 0 || !gExecReadForward)) {
         page_cache_ra(file, pgoff, 1, 0xffff_ffff_ffff_ffff);
       } else if ((vf & VM_SEQ_READ) != 0) {
         page_cache_ra(file, pgoff, gRaPages, pgoff + gRaPages - gRaPages / 4);

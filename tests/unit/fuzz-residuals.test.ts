@@ -2,7 +2,7 @@
 // here. Each has its conformance scenario (named in the test) with a golden result.
 import { describe, it, expect } from 'vitest';
 import { createMmu, MemoryFile, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS,
-  MADV_MERGEABLE } from '../../src/index.js';
+  MADV_MERGEABLE, MADV_RANDOM, PROT_EXEC } from '../../src/index.js';
 
 const P = 4096;
 
@@ -87,5 +87,23 @@ describe('issue 14 fuzz residuals', () => {
     mm.madvise(pa + P, P, MADV_MERGEABLE);
     expect(mm.maps().length).toBe(5);
     expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R2.9 6.16+: MADV_RANDOM does not stop the forward read of a cold VM_EXEC fault (exec-random-reads-forward); without VM_EXEC, or with execReadForward off, one page is read', async () => {
+    for (const [prot, execReadForward, want] of [[PROT_READ | PROT_EXEC, true, [0, 0]], [PROT_READ, true, [1, 0]], [PROT_READ | PROT_EXEC, false, [1, 0]]] as const) {
+      const mmu = await createMmu({ ramBytes: 16 << 20, execReadForward });
+      const mm = mmu.createAddressSpace();
+      const file = mmu.openFile(new MemoryFile(new Uint8Array(8 * P)));
+      const va = mm.mmap({ length: 8 * P, prot, flags: MAP_PRIVATE, file });
+      mm.madvise(va, 8 * P, MADV_RANDOM);
+      mm.touch(va + 3 * P, 1);
+      expect(file.cachedPages).toBe(want[0] ? 1 : 5); // forward: pages 3-7, mapped by the retry
+      const r0 = mm.rusage();
+      mm.touch(va + 5 * P, 1);
+      const r1 = mm.rusage();
+      expect(r1.majflt - r0.majflt).toBe(want[0]);
+      expect(r1.minflt - r0.minflt).toBe(want[1]);
+      expect(mmu.checkInvariants()).toEqual([]);
+    }
   });
 });
