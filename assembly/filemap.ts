@@ -14,7 +14,7 @@ import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { tlb_flush_page } from "./tlb";
 import { lru_add, alloc_user_page, alloc_user_pages, put_page, folio_head, folio_nr_pages,
   folio_test_large } from "./lru";
-import { VM_RAND_READ, VM_SEQ_READ, VM_EXEC, vma_flags, vma_file, vma_start, vma_end, vma_pgoff, vma_pages } from "./vma";
+import { VM_RAND_READ, VM_SEQ_READ, VM_EXEC, VM_HUGEPAGE, vma_flags, vma_file, vma_start, vma_end, vma_pgoff, vma_pages } from "./vma";
 import { file_size, file_flags, file_pages, pc_lookup, pc_insert, pc_delete, file_mmap_miss,
   set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages, file_ra_start, file_ra_size,
   file_ra_async, set_file_ra, file_prev_pos1, set_file_prev_pos1, file_ra_order, set_file_ra_order, AS_HAS_READ_PAGES } from "./mapping";
@@ -376,7 +376,13 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
       // read-around, unless more than MMAP_LOTSAMISS misses went unpaid.
       // 6.16+ (gExecReadForward): MADV_RANDOM does not stop a VM_EXEC VMA's forward read.
       const vf = vma_flags(vma);
-      if ((vf & VM_RAND_READ) != 0 && ((vf & VM_EXEC) == 0 || !gExecReadForward)) {
+      if ((vf & VM_HUGEPAGE) != 0) {
+        // MADV_HUGEPAGE (CONFIG_TRANSPARENT_HUGEPAGE): readahead of the 2 MiB-aligned block in
+        // PMD-order folios (order 0 without large folios), twice that unless MADV_RANDOM,
+        // even with readahead off; no read-around, no mmap_miss.
+        const n: u32 = 1 << HPAGE_PMD_ORDER;
+        ra_submit(file, pgoff & ~(<u64>n - 1), (vf & VM_RAND_READ) != 0 ? n : 2 * n, n, HPAGE_PMD_ORDER);
+      } else if ((vf & VM_RAND_READ) != 0 && ((vf & VM_EXEC) == 0 || !gExecReadForward)) {
         page_cache_ra(file, pgoff, 1, 0xffff_ffff_ffff_ffff);
       } else if ((vf & VM_SEQ_READ) != 0) {
         page_cache_ra(file, pgoff, gRaPages, pgoff + gRaPages - gRaPages / 4);

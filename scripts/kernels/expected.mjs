@@ -57,7 +57,7 @@ const DIAGNOSES = [
     reason: 'on 6.1 (no per-VMA locks, mm_account_fault counts a fault retried with FAULT_FLAG_TRIED as major) the write fault on the dirty page MADV_PAGEOUT left cached and unmapped waits for the folio lock, is retried and counts major; 6.12, 7.3 and 6.18 count it minor, as wasm-mmu does (diagnosis by that accounting rule, the same as the 6.1 retry entries below; not traced in the 6.1 source line by line)',
     issue: '15: profile key for user-fault retry accounting before 6.4',
   },
-  ...['trunc-inside-page-caches', 'populate-after-grow'].map((scenario) => ({
+  ...['trunc-inside-page-caches', 'populate-after-grow', 'pwrite-extend-caches-eof-block'].map((scenario) => ({
     scenario,
     when: (p, m) => pre64(p) && counts(m),
     reason: 'on 6.1 (no per-VMA locks) a user fault that drops the mmap lock for read_folio of the not-uptodate EOF page is retried with FAULT_FLAG_TRIED and counts major; wasm-mmu models 6.4+, where the per-VMA-lock retry counts minor',
