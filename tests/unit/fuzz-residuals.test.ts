@@ -2,7 +2,7 @@
 // here. Each has its conformance scenario (named in the test) with a golden result.
 import { describe, it, expect } from 'vitest';
 import { createMmu, MemoryFile, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS,
-  MADV_MERGEABLE, MADV_RANDOM, PROT_EXEC } from '../../src/index.js';
+  MADV_MERGEABLE, MADV_RANDOM, PROT_EXEC, MADV_HUGEPAGE } from '../../src/index.js';
 
 const P = 4096;
 
@@ -105,5 +105,31 @@ describe('issue 14 fuzz residuals', () => {
       expect(r1.minflt - r0.minflt).toBe(want[1]);
       expect(mmu.checkInvariants()).toEqual([]);
     }
+  });
+
+  it('R2.9 a cold fault in a MADV_HUGEPAGE file VMA reads from the 2 MiB-aligned block start (1024 pages, 512 with MADV_RANDOM; cut at EOF) in PMD-order folios (madv-hugepage-file-ra-pmd)', async () => {
+    for (const [random, want] of [[false, 688], [true, 512]] as const) {
+      const mmu = await createMmu({ ramBytes: 32 << 20, largeFolioReadahead: true });
+      const mm = mmu.createAddressSpace();
+      const file = mmu.openFile(new MemoryFile(new Uint8Array(1200 * P)));
+      const va = mm.mmap({ length: 1200 * P, prot: PROT_READ, flags: MAP_PRIVATE, file });
+      mm.madvise(va, 1200 * P, MADV_HUGEPAGE);
+      if (random) mm.madvise(va, 1200 * P, MADV_RANDOM);
+      mm.touch(va + 700 * P, 1);
+      expect(file.cachedPages).toBe(want);
+      expect(file.page(512)!.order).toBe(9); // a PMD-order folio at the aligned start (512), cut at EOF (1200)
+      expect(mmu.checkInvariants()).toEqual([]);
+    }
+    // An 8-page file: one order-3 folio holding EOF; fault-around maps nothing without a
+    // PTE table, so only the faulting page is mapped.
+    const mmu = await createMmu({ ramBytes: 16 << 20, largeFolioReadahead: true });
+    const mm = mmu.createAddressSpace();
+    const file = mmu.openFile(new MemoryFile(new Uint8Array(8 * P)));
+    const va = mm.mmap({ length: 4 * P, prot: PROT_READ, flags: MAP_PRIVATE, file });
+    mm.madvise(va, 4 * P, MADV_HUGEPAGE);
+    mm.touch(va + 3 * P, 1);
+    expect(file.page(0)!.order).toBe(3);
+    expect(mm.pagemap(va, 4).map((p) => p.present)).toEqual([false, false, false, true]);
+    expect(mmu.checkInvariants()).toEqual([]);
   });
 });
