@@ -39,12 +39,12 @@ const DIAGNOSES = [
     reason: 'on tmpfs the read of a punched page allocates one zeroed shmem page (minor, no read-around), so the neighbouring hole page stays unmapped; the runner opens the tmpfs file as a MemoryFile with read-around',
     issue: '15: tmpfs profile (shmem page-cache misses in the emulator runner)',
   },
-  {
-    scenario: 'exec-cold-read-forward',
+  ...['exec-cold-read-forward', 'exec-random-reads-forward'].map((scenario) => ({
+    scenario,
     when: (p) => p.machine === 'aarch64' && kernelVersion(p.release) >= 700,
     reason: 'arm64 asks for 64 KiB folios for executable memory (exec_folio_order): the VM_EXEC read starts at the 16-page aligned block of the fault, not at the faulting page; wasm-mmu models x86 (order 0)',
     issue: '15: profile key for exec_folio_order (arm64)',
-  },
+  })),
   {
     scenario: 'fa-eof-folio-no-table',
     when: (p) => pre64(p),
