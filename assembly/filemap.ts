@@ -15,7 +15,7 @@ import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { tlb_flush_page } from "./tlb";
 import { lru_add, alloc_user_page, alloc_user_pages, put_page, folio_head, folio_nr_pages,
   folio_test_large } from "./lru";
-import { VM_RAND_READ, VM_SEQ_READ, VM_EXEC, vma_flags, vma_file, vma_start, vma_end, vma_pgoff, vma_pages } from "./vma";
+import { VM_RAND_READ, VM_SEQ_READ, VM_EXEC, VM_HUGEPAGE, vma_flags, vma_file, vma_start, vma_end, vma_pgoff, vma_pages } from "./vma";
 import { file_size, file_flags, file_pages, pc_lookup, pc_insert, pc_delete, file_mmap_miss,
   set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages, file_ra_start, file_ra_size,
   file_ra_async, set_file_ra, file_prev_pos1, set_file_prev_pos1, file_ra_order, set_file_ra_order, AS_HAS_READ_PAGES, pc_gather, pc_gathered, PC_BATCH } from "./mapping";
@@ -386,8 +386,15 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
       // R2.9: a miss (do_sync_mmap_readahead). MADV_RANDOM: no read-around and no
       // mmap_miss bookkeeping; MADV_SEQUENTIAL: plain readahead from the page; else
       // read-around, unless more than MMAP_LOTSAMISS misses went unpaid.
+      // 6.16+ (gExecReadForward): MADV_RANDOM does not stop a VM_EXEC VMA's forward read.
       const vf = vma_flags(vma);
-      if ((vf & VM_RAND_READ) != 0) {
+      if ((vf & VM_HUGEPAGE) != 0) {
+        // MADV_HUGEPAGE (CONFIG_TRANSPARENT_HUGEPAGE): readahead of the 2 MiB-aligned block in
+        // PMD-order folios (order 0 without large folios), twice that unless MADV_RANDOM,
+        // even with readahead off; no read-around, no mmap_miss.
+        const n: u32 = 1 << HPAGE_PMD_ORDER;
+        ra_submit(file, pgoff & ~(<u64>n - 1), (vf & VM_RAND_READ) != 0 ? n : 2 * n, n, HPAGE_PMD_ORDER);
+      } else if ((vf & VM_RAND_READ) != 0 && ((vf & VM_EXEC) == 0 || !gExecReadForward)) {
         page_cache_ra(file, pgoff, 1, 0xffff_ffff_ffff_ffff);
       } else if ((vf & VM_SEQ_READ) != 0) {
         page_cache_ra(file, pgoff, gRaPages, pgoff + gRaPages - gRaPages / 4);
@@ -897,6 +904,13 @@ export function filemap_rw(file: u32, pos: u64, buf: usize, n: u32, write: bool)
   if (pfn == NO_PFN && !disk && shmem_swap_slot(file, index) != 0) {
     pfn = shmem_swapin(file, index); // written to swap by reclaim (R11.3): its bytes, not zeros
     if (pfn == NO_PFN) return shmemSwapinIoError ? -EIO : -ENOMEM;
+  }
+  if (write && pos > size && (size & 4095) != 0 && (size >> 12) != <u64>index) {
+    // An extending write past a partial EOF page: ext4 zeroes the rest of the old EOF block
+    // through the page cache first, as a growing truncate does (R10.2), so that page ends up
+    // cached (not uptodate when it was not cached) and its next fault is minor.
+    zero_eof_tail(file, size);
+    pfn = pc_lookup(file, index);
   }
   if (pfn == NO_PFN) {
     pfn = add_page(file, index, (file_flags(file) & AS_SHMEM) == 0 && index < file_pages(file));

@@ -5,7 +5,7 @@ import { EINVAL, ENOMEM, EFAULT, EAGAIN, EACCES, EOPNOTSUPP, gGuardRegions, gPop
 import { VM_LOCKED, VM_PFNMAP, VM_IO, VM_HUGETLB, VM_DONTCOPY, VM_WIPEONFORK, VM_SEQ_READ,
   VM_RAND_READ, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTDUMP, VM_MERGEABLE, VM_SHARED, VM_READ,
   VM_WRITE, VM_MAYWRITE, VM_SPECIAL, vma_flags, set_vma_flags, vma_start, vma_end, vma_next, vma_file,
-  vma_pgoff, vma_is_anonymous } from "./vma";
+  vma_pgoff, vma_is_anonymous, VM_MAYSHARE, VMA_DAX, vma_iflags } from "./vma";
 import { find_vma } from "./mm";
 import { file_flags, pc_lookup, AS_SHMEM, AS_DAX, AS_CAN_PUNCH } from "./mapping";
 import { host_punch_hole } from "./host";
@@ -65,7 +65,11 @@ function new_flags(v: u32, advice: i32): u32 {
     case MADV_NOHUGEPAGE: return (f & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
     case MADV_DONTDUMP: return f | VM_DONTDUMP;
     case MADV_DODUMP: return (f & VM_SPECIAL) != 0 ? 0xffff_ffff : f & ~VM_DONTDUMP;
-    case MADV_MERGEABLE: return (f & VM_SPECIAL) != 0 ? f : f | VM_MERGEABLE;
+    // R9.1 (ksm_madvise, vma_ksm_compatible): KSM only merges private memory; the advice
+    // on a shared, special, hugetlb or DAX VMA is ignored: no flag, so no split.
+    case MADV_MERGEABLE:
+      return (f & (VM_SPECIAL | VM_SHARED | VM_MAYSHARE | VM_HUGETLB)) != 0 ||
+        (vma_iflags(v) & VMA_DAX) != 0 ? f : f | VM_MERGEABLE;
     case MADV_UNMERGEABLE: return f & ~VM_MERGEABLE;
   }
   return f;

@@ -6,7 +6,7 @@ import { TASK_SIZE, MMAP_BASE, MMAP_MIN_ADDR, EINVAL, ENOMEM, EEXIST, EACCES, EB
 import { LEVEL_PGD, free_table_tree } from "./pgtable";
 import { tlb_flush_asid } from "./tlb";
 import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC, VM_MAYSHARE,
-  VM_LOCKED, VM_NORESERVE, VM_GROWSDOWN, VM_SOFTDIRTY, VM_SPECIAL, VM_LOCKED_MASK, MAX_MAP_COUNT,
+  VM_LOCKED, VM_NORESERVE, VM_ACCOUNT, VM_GROWSDOWN, VM_SOFTDIRTY, VM_SPECIAL, VM_LOCKED_MASK, MAX_MAP_COUNT,
   VMA_WRITENOTIFY, VMA_SHMEM, VMA_DAX, vma_alloc, vma_free, vma_dup, vma_init, vma_start, vma_end,
   vma_pgoff, vma_flags, vma_file, vma_anon_vma, vma_iflags, vma_next, vma_prev, set_vma_start,
   set_vma_end, set_vma_pgoff, set_vma_iflags, set_vma_anon_vma, vma_file_link, vma_file_unlink,
@@ -245,6 +245,9 @@ export function do_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fil
     if ((ff & AS_SHMEM) != 0) iflags |= VMA_SHMEM;
     if ((ff & AS_DAX) != 0) iflags |= VMA_DAX;
   }
+  // accountable_mapping (R9.4): private writable memory is charged to the commit and marked
+  // VM_ACCOUNT; the flag then keeps such a VMA from merging with an uncharged neighbour.
+  if ((vf & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE) vf |= VM_ACCOUNT;
   const pages = len >> 12;
   if ((vf & VM_LOCKED) != 0 && mm_memlock_limit(mm) != 0xffff_ffff &&
       <u64>mm_locked_vm(mm) + pages > <u64>mm_memlock_limit(mm)) {

@@ -6,9 +6,9 @@ import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_NX, pte_present, pte_write, 
 import { PG_anon_exclusive, page_flags } from "./page";
 import { pte_range_first, pte_range_next, pteRangeVa } from "./pgtable";
 import { tlb_flush_range, tlb_flush_asid } from "./tlb";
-import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_SOFTDIRTY, VM_LOCKED, VM_LOCKONFAULT, VM_GROWSDOWN,
+import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_ACCOUNT, VM_NORESERVE, VM_HUGETLB, VMA_SHMEM, VM_SOFTDIRTY, VM_LOCKED, VM_LOCKONFAULT, VM_GROWSDOWN,
   VM_ACCESS_FLAGS, VMA_WRITENOTIFY, vma_flags, set_vma_flags, vma_start, vma_end, vma_next,
-  vma_iflags, vma_page_prot } from "./vma";
+  vma_iflags, vma_page_prot, vma_file, vma_anon_vma } from "./vma";
 import { mm_pgd, find_vma, mm_first_vma } from "./mm";
 import { page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
@@ -55,8 +55,19 @@ export function change_protection(mm: u32, v: u32, start: u64, end: u64): bool {
 }
 
 // A VMA's flags with its access bits replaced by `newbits` (VM_READ|VM_WRITE|VM_EXEC).
+// R9.5 (mprotect_fixup): a private mapping made writable is charged (VM_ACCOUNT) and keeps
+// the charge when made read-only again, so it no longer merges with its never-writable
+// neighbour; only an anonymous VMA that never got an anon_vma drops it (Linux 6.7+).
 function mprotect_flags(v: u32, newbits: u32): u32 {
-  return (vma_flags(v) & ~VM_ACCESS_FLAGS) | newbits;
+  const old = vma_flags(v);
+  let nf = (old & ~VM_ACCESS_FLAGS) | newbits;
+  if ((newbits & VM_WRITE) != 0) {
+    if ((old & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE)) == 0) nf |= VM_ACCOUNT;
+  } else if ((old & VM_ACCOUNT) != 0 && vma_file(v) == 0 && (vma_iflags(v) & VMA_SHMEM) == 0 &&
+    vma_anon_vma(v) == 0) {
+    nf &= ~VM_ACCOUNT;
+  }
+  return nf;
 }
 
 export function do_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 {
