@@ -136,9 +136,12 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
     const bytes = new Uint8Array((f.pages - 1) * PAGE_SIZE + f.bytesInLastPage);
     for (let i = 0; i < f.pages; i++) bytes.fill(fileByte(i), i * PAGE_SIZE, Math.min(bytes.length, (i + 1) * PAGE_SIZE));
     if (dax) {
-      // The XIP range is carved once: large enough for every size a truncate step sets.
+      // The XIP range is carved once: large enough for every size a truncate or pwrite step sets.
       let cap = bytes.length;
-      for (const st of norm.steps) if (st.op === 'truncate') cap = Math.max(cap, st.bytes ?? st.pages * PAGE_SIZE);
+      for (const st of norm.steps) {
+        if (st.op === 'truncate') cap = Math.max(cap, st.bytes ?? st.pages * PAGE_SIZE);
+        if (st.op === 'pwrite') cap = Math.max(cap, st.page * PAGE_SIZE + (st.offset ?? 0) + 1); // an extending write
+      }
       file = mmu.createXipFile(Math.max(PAGE_SIZE, cap), { fsDax: true });
       file.write(0, bytes);
       if (cap !== bytes.length) file.truncate(bytes.length);
