@@ -186,6 +186,19 @@ export async function runCase(ctx, norm, { reruns = 2, kernelDoc = null } = {}) 
       if (!again.error && !same) sig += ' after~willneed';
     }
   }
+  // fadvise(DONTNEED) only starts the writeback of dirty pages (WB_SYNC_NONE) and then
+  // invalidates: a page still under writeback stays cached (on the live ext4 host about 9
+  // times in 10, on some QEMU disks never); the emulator's writeback is done at once. If an
+  // fsync first (`evict` = fsync + DONTNEED of the whole file, for a whole-file DONTNEED)
+  // makes the step's field agree, the disagreement is that timing: say so in the class.
+  if (sig && !sig.includes('~hole') && !sig.includes('~willneed') && ctx.settleWriteback !== false) {
+    const settled = settleWriteback(norm, first.step);
+    if (settled) {
+      const again = await runCase({ ...ctx, clipHoles: false, settleWillneed: false, settleWriteback: false }, settled, { reruns: 0 });
+      const same = (again.mismatches ?? []).some((m) => m.step === first.step && m.field === first.field);
+      if (!again.error && !same) sig += ' after~writeback';
+    }
+  }
   return {
     status: mismatches.length ? 'disagree' : 'agree', kernel: k, emulator: e, mismatches, unstable, kernelRuns, signature: sig,
   };
@@ -204,6 +217,22 @@ function clipHoleRanges(norm, beforeStep) {
     changed = true;
     const pages = gap - st.from;
     return pages > 0 ? { ...st, pages } : { op: 'nop', in: st.in, ...(st.expect ? { expect: st.expect } : {}) };
+  });
+  if (!changed) return null;
+  try { return normalizeScenario({ ...norm, steps }); } catch { return null; }
+}
+
+/**
+ * The scenario with every whole-file fadvise(DONTNEED) before `beforeStep` replaced by an
+ * `evict` (fsync, which waits for the writeback, then the same DONTNEED), or null if there is
+ * none. Same step count, so `beforeStep` does not move.
+ */
+function settleWriteback(norm, beforeStep) {
+  let changed = false;
+  const steps = norm.steps.map((st, i) => {
+    if (i >= beforeStep || st.op !== 'fadvise' || st.advice !== 'dontneed' || st.from !== 0 || st.pages !== 0) return st;
+    changed = true;
+    return { op: 'evict', in: st.in, ...(st.expect ? { expect: st.expect } : {}) };
   });
   if (!changed) return null;
   try { return normalizeScenario({ ...norm, steps }); } catch { return null; }
