@@ -9,7 +9,7 @@ import { PG_dirty, PG_swapbacked, PG_hwpoison, PG_referenced, page_flags, page_s
   page_index, page_mapping } from "./page";
 import { pt_walk, LEVEL_PMD, WALK_HUGE } from "./pgtable";
 import { tlb_flush_range } from "./tlb";
-import { lru_add, put_page, folio_head, folio_order, folio_add_entire_mapcount } from "./lru";
+import { lru_add, put_page, folio_head, folio_order, folio_add_entire_mapcount, folio_test_large } from "./lru";
 import { VM_SHARED, VM_WRITE, VM_LOCKED, VM_NOHUGEPAGE, vma_flags, vma_page_prot, vma_start,
   vma_end, linear_page_index } from "./vma";
 import { add_mm_counter, mm_pgd, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
@@ -45,7 +45,10 @@ export function set_pte(vma: u32, mm: u32, pfn: u32, address: u64, slot: usize, 
     add_mm_counter(mm, (page_flags(pfn) & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, 1);
     page_dup_rmap(pfn);
   }
-  if ((flags & VM_LOCKED) != 0) mlock_vma_folio(pfn);
+  // R8.6: a new anonymous folio is mlocked whatever its size (folio_add_lru_vma); a page-cache
+  // page only if its folio is small (__folio_add_file_rmap: a large folio is mlocked by the
+  // mlock walk only when the locked range maps all of it; fuzz seed 1754798131 case 1676).
+  if ((flags & VM_LOCKED) != 0 && (anonNew || !folio_test_large(pfn))) mlock_vma_folio(pfn);
   store<u64>(slot, entry);
 }
 

@@ -132,4 +132,27 @@ describe('issue 14 fuzz residuals', () => {
     expect(mm.pagemap(va, 4).map((p) => p.present)).toEqual([false, false, false, true]);
     expect(mmu.checkInvariants()).toEqual([]);
   });
+
+  it('R8.6 a large page-cache folio faulted into a VM_LOCKED VMA is not mlocked; a small one is (mlock-large-folio-not-mlocked)', async () => {
+    const mmu = await createMmu({ ramBytes: 16 << 20, largeFolioReadahead: true });
+    const mm = mmu.createAddressSpace();
+    const file = mmu.openFile(new MemoryFile(new Uint8Array(41 * P + 2906).fill(3)));
+    const va = mm.mmap({ length: 24 * P, prot: PROT_READ, flags: MAP_PRIVATE, file });
+    mm.madvise(va + 10 * P, 9 * P, MADV_HUGEPAGE);
+    mm.mlock(va + 15 * P, 7 * P);
+    expect(mm.pagemap(va + 15 * P, 7).every((p) => p.present)).toBe(true);
+    const pages = [15, 16, 17, 18, 19, 20, 21].map((i) => file.page(i)!);
+    expect(pages.some((p) => p.order > 0)).toBe(true);
+    for (const p of pages) expect(p.mlocked, `order ${p.order}`).toBe(p.order === 0);
+    expect(mmu.checkInvariants()).toEqual([]);
+    // The same without large-folio readahead: order-0 folios, each mlocked as it is faulted.
+    const mmu2 = await createMmu({ ramBytes: 16 << 20, largeFolioReadahead: false });
+    const mm2 = mmu2.createAddressSpace();
+    const file2 = mmu2.openFile(new MemoryFile(new Uint8Array(41 * P + 2906).fill(3)));
+    const va2 = mm2.mmap({ length: 24 * P, prot: PROT_READ, flags: MAP_PRIVATE, file: file2 });
+    mm2.mlock(va2 + 15 * P, 7 * P);
+    const small = [15, 16, 17, 18, 19, 20, 21].map((i) => file2.page(i)!);
+    expect(small.every((p) => p.order === 0 && p.mlocked)).toBe(true);
+    expect(mmu2.checkInvariants()).toEqual([]);
+  });
 });
