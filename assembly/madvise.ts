@@ -1,6 +1,7 @@
 // madvise (R9.1-R9.3, LTP madvise01/02/10): argument checks, per-VMA flag advice with
 // split and merge, DONTNEED's zap, WILLNEED's readahead, POPULATE_READ/WRITE.
 
+import { mlock_drain_local } from "./mlock_batch";
 import { EINVAL, ENOMEM, EFAULT, EAGAIN, EACCES, EOPNOTSUPP, gGuardRegions, gPopulateRetryTried } from "./config";
 import { VM_LOCKED, VM_PFNMAP, VM_IO, VM_HUGETLB, VM_DONTCOPY, VM_WIPEONFORK, VM_SEQ_READ,
   VM_RAND_READ, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTDUMP, VM_MERGEABLE, VM_SHARED, VM_READ,
@@ -95,7 +96,11 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
   if (end == start) return 0;
   // A range reaching above TASK_SIZE is not refused as such: no VMA is there, so it is a
   // hole like any other (ENOMEM, after advising what is mapped).
-  if (advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE) return madvise_populate(mm, start, end, advice);
+  if (advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE) {
+    const r = madvise_populate(mm, start, end, advice);
+    mlock_drain_local(); // a populate ends with the mlock batch drained (6.18 kpageflags, R8.6)
+    return r;
+  }
   // madvise_walk_vmas (R9.1): the advice is applied VMA by VMA. A hole is skipped and
   // reported as ENOMEM at the end (so is a range running past the last VMA); the first VMA
   // that refuses the advice stops the walk with its error, the VMAs before it advised.
@@ -142,9 +147,11 @@ function madvise_vma_behavior(mm: u32, v: u32, s: u64, e: u64, advice: i32): i32
     if ((f & (VM_PFNMAP | VM_HUGETLB | (advice == MADV_DONTNEED_LOCKED ? 0 : VM_LOCKED))) != 0) return -EINVAL;
     if (advice == MADV_FREE) {
       if (!vma_is_anonymous(v)) return -EINVAL;
+      mlock_drain_local(); // lru_add_drain (R8.6)
       lazyfree_range(mm, v, s, e); // lazily freeable: reclaim discards what stays clean
       return 0;
     }
+    mlock_drain_local(); // lru_add_drain before the zap (R8.6)
     tlb_gather_mmu(mm);
     zap_page_range(mm, v, s, e, true); // R9.1: "even cows"
     tlb_finish_mmu();
@@ -169,6 +176,7 @@ function madvise_vma_behavior(mm: u32, v: u32, s: u64, e: u64, advice: i32): i32
     }
   } else if (advice == MADV_COLD || advice == MADV_PAGEOUT) {
     if ((f & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) != 0) return -EINVAL; // can_madv_lru_vma
+    mlock_drain_local(); // lru_add_drain (R8.6)
     if (advice == MADV_PAGEOUT) pageout_range(mm, v, s, e);
     else cold_range(mm, v, s, e);
   } else if (advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE) {
