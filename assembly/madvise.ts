@@ -151,7 +151,6 @@ function madvise_vma_behavior(mm: u32, v: u32, s: u64, e: u64, advice: i32): i32
       lazyfree_range(mm, v, s, e); // lazily freeable: reclaim discards what stays clean
       return 0;
     }
-    mlock_drain_local(); // lru_add_drain before the zap (R8.6)
     tlb_gather_mmu(mm);
     zap_page_range(mm, v, s, e, true); // R9.1: "even cows"
     tlb_finish_mmu();
@@ -169,7 +168,10 @@ function madvise_vma_behavior(mm: u32, v: u32, s: u64, e: u64, advice: i32): i32
     shmem_punch_hole(file, first, first + ((e - s) >> 12) - 1);
   } else if (advice == MADV_WILLNEED) {
     const file = vma_file(v);
-    if (file == 0 || (file_flags(file) & AS_SHMEM) != 0) swapin_range(mm, v, s, e);
+    if (file == 0 || (file_flags(file) & AS_SHMEM) != 0) {
+      swapin_range(mm, v, s, e);
+      mlock_drain_local(); // anon and shmem WILLNEED end with lru_add_drain (R8.6)
+    }
     else if ((file_flags(file) & AS_DAX) == 0) {
       const first = vma_pgoff(v) + ((s - vma_start(v)) >> 12);
       page_cache_ra(file, first, <u32>((e - s) >> 12), 0xffff_ffff_ffff_ffff);

@@ -17,7 +17,6 @@ import { mm_pgd, mm_map_count, mm_first_vma, mm_last_vma, find_vma, mm_link_vma,
 import { file_valid, file_flags, file_alloc, file_release, file_immap_at, file_addr, AS_SHMEM, AS_HOST_OPEN,
   AS_READONLY, AS_HAS_PAGE_MKWRITE, AS_HAS_PFN_MKWRITE, AS_DIRTY_ACCOUNT, AS_DAX } from "./mapping";
 import { zap_page_range, free_pgtables } from "./unmap";
-import { mlock_drain_local } from "./mlock_batch";
 import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
 import { split_huge_pmd_address } from "./install";
 import { drop_all_pages, MAX_PGOFF } from "./filemap";
@@ -321,7 +320,6 @@ export function split_for_flags(mm: u32, start: u64, end: u64, newFlags: (v: u32
 
 // Zap and remove every VMA inside [start, end) (already split at the edges).
 export function unmap_region(mm: u32, start: u64, end: u64): void {
-  mlock_drain_local(); // lru_add_drain first: this zap's own munlocks stay queued (R8.6)
   tlb_gather_mmu(mm);
   let v = find_vma(mm, start);
   while (v != 0 && vma_start(v) < end) {
@@ -347,7 +345,6 @@ export function do_munmap(mm: u32, start: u64, len: u64): i32 {
 
 // exit_mmap: zap everything, free every page table and the mm itself.
 export function exit_mmap(mm: u32): void {
-  mlock_drain_local(); // as unmap_region (R8.6)
   tlb_gather_mmu(mm);
   let v = mm_first_vma(mm);
   while (v != 0) {
