@@ -52,6 +52,13 @@ export interface MmuOptions {
    */
   mlockBatch?: boolean;
   /**
+   * Before Linux 6.18 (6.1 and 6.12 measured): a zap that frees pages through the mmu_gather
+   * (munmap, exit, MADV_DONTNEED) drains the mlock folio batch afterwards
+   * (free_pages_and_swap_cache's lru_add_drain), so its own munlocks are processed at once.
+   * Default false (6.18+).
+   */
+  tlbFreeDrainsMlock?: boolean;
+  /**
    * Linux 6.15+: the pages of a DAX file system (`createXipFile(…, { fsDax: true })`) are
    * refcounted folios: pagemap shows them as file pages, exclusive when mapped once, and
    * smaps counts them (Rss, Referenced). false = before 6.15: raw DAX pfns without a page
@@ -185,7 +192,7 @@ function isPow2(n: number): boolean { return Number.isInteger(n) && n > 0 && (n 
 const OPTION_NAMES = ['ramBytes', 'faultAroundBytes', 'prefaultOld', 'tlbEntries', 'zeroPage', 'pteSpecial',
   'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm', 'largeFolioReadahead', 'execReadForward', 'daxFolios',
   'truncateCachesTail', 'guardRegions', 'populateAccounting', 'readaheadEofNoMarker', 'execFolioOrder',
-  'userFaultAccounting', 'faultAroundIsize', 'truncateExtendZeroesTail', 'mlockBatch'] as const satisfies readonly (keyof MmuOptions)[];
+  'userFaultAccounting', 'faultAroundIsize', 'truncateExtendZeroesTail', 'mlockBatch', 'tlbFreeDrainsMlock'] as const satisfies readonly (keyof MmuOptions)[];
 
 /** Edit distance, case differences counting half (for "did you mean"). */
 function distance(a: string, b: string): number {
@@ -259,6 +266,7 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' 
     pteSpecial: bool(o.pteSpecial, 'pteSpecial', true),
     execReadForward: bool(o.execReadForward, 'execReadForward', true),
     mlockBatch: bool(o.mlockBatch, 'mlockBatch', true),
+    tlbFreeDrainsMlock: bool(o.tlbFreeDrainsMlock, 'tlbFreeDrainsMlock', false),
     daxFolios: bool(o.daxFolios, 'daxFolios', true),
     truncateCachesTail: bool(o.truncateCachesTail, 'truncateCachesTail', true),
     largeFolioReadahead: bool(o.largeFolioReadahead, 'largeFolioReadahead', true),
@@ -791,6 +799,7 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   core.x.mmu_set_zero_page(opts.zeroPage ? 1 : 0);
   core.x.mmu_set_exec_read_forward(opts.execReadForward ? 1 : 0);
   core.x.mmu_set_mlock_batch(opts.mlockBatch ? 1 : 0);
+  core.x.mmu_set_tlb_free_drains_mlock(opts.tlbFreeDrainsMlock ? 1 : 0);
   core.x.mmu_set_dax_folios(opts.daxFolios ? 1 : 0);
   core.x.mmu_set_truncate_caches_tail(opts.truncateCachesTail ? 1 : 0);
   core.x.mmu_set_large_folio_readahead(opts.largeFolioReadahead ? 1 : 0);
