@@ -18,7 +18,7 @@ import { stat_value, inv_reset, inv_count, inv_field } from "./stats";
 import { mapping_init, file_alloc, file_release, file_valid, file_size, file_flags, set_file_flags,
   file_nrpages, pc_lookup, AS_OPEN, AS_HOST_OPEN, file_nr_dirty } from "./mapping";
 import { get_user_pages, mm_populate } from "./gup";
-import { mm_alloc, mm_alive, mm_rss, mm_minflt, mm_majflt, mm_locked_vm, mm_total_vm,
+import { MAX_MM, mm_alloc, mm_alive, mm_rss, mm_minflt, mm_majflt, mm_locked_vm, mm_total_vm,
   mm_map_count, mm_first_vma, mm_nr_ptes, set_mm_memlock_limit, mm_def_flags, mm_pinned } from "./mm";
 import { vma_start, vma_end, vma_flags, vma_pgoff, vma_file, vma_next, vma_iflags, nr_vmas } from "./vma";
 import { do_mmap, do_munmap, exit_mmap, file_map_count } from "./mmap";
@@ -256,6 +256,12 @@ export function mm_create(): i32 {
 export function mm_destroy(mm: i32): i32 {
   if (!mmOk(mm)) return -EINVAL;
   exit_mmap(<u32>mm);
+  // The exit's munlocks stay on the mlock batch (R8.6) until some process on the CPU runs
+  // lru_add_drain; with no address space left nothing would, so the emulator drains here
+  // (what became of the pages is then not observable through any process).
+  let any = false;
+  for (let m: u32 = 1; m < MAX_MM && !any; m++) any = mm_alive(m);
+  if (!any) mlock_drain_local();
   return 0;
 }
 export function mm_fork(mm: i32): i32 {
@@ -387,6 +393,7 @@ export function file_open(size: f64, flags: i32): i32 {
 export function file_close(f: i32, discard: i32): i32 {
   if (!file_valid(<u32>f)) return -EINVAL;
   if (file_map_count(<u32>f) != 0) return -EBUSY;
+  mlock_drain_local(); // the emulator's close drops the cache: the batch must let go first (R8.6)
   drop_all_pages(<u32>f, discard == 0);
   if (file_nrpages(<u32>f) != 0) return -EIO;
   file_release(<u32>f);
