@@ -1,6 +1,7 @@
 // The invariant checker: a slow, complete recount of what the fast paths keep
 // incrementally. Run after every mutating test (checkInvariants() in the host).
 
+import { mlock_batch_refs } from "./mlock_batch";
 import { gNrFrames, PTRS_PER_TABLE } from "./config";
 import { _PAGE_PSE, pte_present, pte_pfn, is_swap_pte, is_pte_marker, swp_type, swp_offset } from "./pte";
 import { PG_buddy, PG_head, PG_lru, PG_swapbacked, PG_user, PG_tail, PG_large, FOLIO_ORDER_SHIFT,
@@ -155,6 +156,7 @@ export function mm_check(): void {
       // a pinned page instead of sharing it. Else a later COW leaves the pin behind.
       let owned = seen;
       if ((f & PG_swapcache) != 0) owned++;
+      owned += mlock_batch_refs(pfn);
       if ((f & PG_pinned) != 0 && seen > 0 && page_ref(pfn) > owned && (f & PG_anon_exclusive) == 0) {
         inv_report(INV_ANON_EXCLUSIVE, pfn, 3);
       }
@@ -165,6 +167,7 @@ export function mm_check(): void {
       let want = page_mapcount(pfn);
       if ((f & PG_swapcache) != 0) want++;
       if ((f & PG_anon) == 0 && page_mapping(pfn) != 0) want++;
+      want += mlock_batch_refs(pfn); // the mlock batch's own (R8.6)
       if (page_ref(pfn) != want) inv_report(INV_REF_LEAK, pfn, <u32>page_ref(pfn));
     }
   }

@@ -1,6 +1,7 @@
 // get_user_pages and population (R8.3, R8.5, R9.3, R9.4): follow_page_pte, faulting in
 // what is missing through handle_mm_fault (counted against the address space, R11.5).
 
+import { mlock_drain_local } from "./mlock_batch";
 import { EFAULT, ENOMEM, EHWPOISON, EEXIST } from "./config";
 import { pte_present, pte_write, pte_dirty, pte_mkyoung, pte_mkdirty } from "./pte";
 import { PG_anon_exclusive, PG_referenced, PG_pinned, page_flags, page_set, get_page } from "./page";
@@ -144,6 +145,12 @@ export function get_user_pages(mm: u32, start: u64, n: u32, foll: u32, out: usiz
 // (-EFAULT for PROT_NONE, -ENOMEM for holes); stops at the first error.
 // `unlockable`: false for populate_vma_page_range(locked = NULL) (mprotect, R8.8): no retry.
 export function mm_populate(mm: u32, start: u64, end: u64, skipHoles: bool, unlockable: bool = true): i32 {
+  const r = populate_vmas(mm, start, end, skipHoles, unlockable);
+  mlock_drain_local(); // a populate ends with the mlock batch drained (6.18 kpageflags, R8.6)
+  return r;
+}
+
+function populate_vmas(mm: u32, start: u64, end: u64, skipHoles: bool, unlockable: bool): i32 {
   let va = start;
   while (va < end) {
     const v = find_vma(mm, va);

@@ -1,6 +1,7 @@
 // madvise (R9.1-R9.3, LTP madvise01/02/10): argument checks, per-VMA flag advice with
 // split and merge, DONTNEED's zap, WILLNEED's readahead, POPULATE_READ/WRITE.
 
+import { mlock_drain_local } from "./mlock_batch";
 import { EINVAL, ENOMEM, EFAULT, EAGAIN, EACCES, EOPNOTSUPP, gGuardRegions, gPopulateRetryTried } from "./config";
 import { VM_LOCKED, VM_PFNMAP, VM_IO, VM_HUGETLB, VM_DONTCOPY, VM_WIPEONFORK, VM_SEQ_READ,
   VM_RAND_READ, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTDUMP, VM_MERGEABLE, VM_SHARED, VM_READ,
@@ -95,7 +96,11 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
   if (end == start) return 0;
   // A range reaching above TASK_SIZE is not refused as such: no VMA is there, so it is a
   // hole like any other (ENOMEM, after advising what is mapped).
-  if (advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE) return madvise_populate(mm, start, end, advice);
+  if (advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE) {
+    const r = madvise_populate(mm, start, end, advice);
+    mlock_drain_local(); // a populate ends with the mlock batch drained (6.18 kpageflags, R8.6)
+    return r;
+  }
   // madvise_walk_vmas (R9.1): the advice is applied VMA by VMA. A hole is skipped and
   // reported as ENOMEM at the end (so is a range running past the last VMA); the first VMA
   // that refuses the advice stops the walk with its error, the VMAs before it advised.
@@ -142,6 +147,7 @@ function madvise_vma_behavior(mm: u32, v: u32, s: u64, e: u64, advice: i32): i32
     if ((f & (VM_PFNMAP | VM_HUGETLB | (advice == MADV_DONTNEED_LOCKED ? 0 : VM_LOCKED))) != 0) return -EINVAL;
     if (advice == MADV_FREE) {
       if (!vma_is_anonymous(v)) return -EINVAL;
+      mlock_drain_local(); // lru_add_drain (R8.6)
       lazyfree_range(mm, v, s, e); // lazily freeable: reclaim discards what stays clean
       return 0;
     }
@@ -162,13 +168,17 @@ function madvise_vma_behavior(mm: u32, v: u32, s: u64, e: u64, advice: i32): i32
     shmem_punch_hole(file, first, first + ((e - s) >> 12) - 1);
   } else if (advice == MADV_WILLNEED) {
     const file = vma_file(v);
-    if (file == 0 || (file_flags(file) & AS_SHMEM) != 0) swapin_range(mm, v, s, e);
+    if (file == 0 || (file_flags(file) & AS_SHMEM) != 0) {
+      swapin_range(mm, v, s, e);
+      mlock_drain_local(); // anon and shmem WILLNEED end with lru_add_drain (R8.6)
+    }
     else if ((file_flags(file) & AS_DAX) == 0) {
       const first = vma_pgoff(v) + ((s - vma_start(v)) >> 12);
       page_cache_ra(file, first, <u32>((e - s) >> 12), 0xffff_ffff_ffff_ffff);
     }
   } else if (advice == MADV_COLD || advice == MADV_PAGEOUT) {
     if ((f & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) != 0) return -EINVAL; // can_madv_lru_vma
+    mlock_drain_local(); // lru_add_drain (R8.6)
     if (advice == MADV_PAGEOUT) pageout_range(mm, v, s, e);
     else cold_range(mm, v, s, e);
   } else if (advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE) {

@@ -15,6 +15,7 @@ import { file_flags, set_file_flags, AS_MLOCKED } from "./mapping";
 import { split_for_flags, vma_merge_around } from "./mmap";
 import { mm_populate } from "./gup";
 import { mlock_vma_folio, munlock_vma_folio } from "./mlock_folio";
+import { mlock_drain_local } from "./mlock_batch";
 
 export const MLOCK_ONFAULT: u32 = 1;
 export const MCL_CURRENT: u32 = 1;
@@ -50,9 +51,11 @@ function mlock_fixup(mm: u32, v: u32, newLock: u32): u32 {
   if (was && !now) {
     mm_add_locked_vm(mm, -<i64>vma_pages(v));
     walk_present(mm, v, vma_start(v), vma_end(v), false);
+    mlock_drain_local(); // mlock_vma_pages_range ends with lru_add_drain (R8.6)
   } else if (!was && now) {
     mm_add_locked_vm(mm, <i64>vma_pages(v));
     walk_present(mm, v, vma_start(v), vma_end(v), true);
+    mlock_drain_local();
   }
   if (now && vma_file(v) != 0) {
     // seed 003: a file that ever had an mlocked VMA keeps its pages stable for good.

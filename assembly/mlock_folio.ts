@@ -8,7 +8,7 @@
 import { PG_mlocked, PG_unevictable, page_flags } from "./page";
 import { lru_move } from "./lru";
 import { VM_LOCKED, VM_SPECIAL, vma_flags } from "./vma";
-import { rmap_walk_start, rmap_walk_next, rmapVma } from "./rmap";
+import { munlock_folio } from "./mlock_batch";
 import { count, ST_UNEVICTABLE_CULLED } from "./stats";
 
 // A page newly mapped into a VM_LOCKED VMA: mlocked, unevictable.
@@ -18,20 +18,11 @@ export function mlock_vma_folio(pfn: u32): void {
   count(ST_UNEVICTABLE_CULLED);
 }
 
-// Is the page still mapped in some VM_LOCKED VMA?
-function mapped_locked(pfn: u32): bool {
-  rmap_walk_start(pfn);
-  while (rmap_walk_next() != 0) {
-    if ((vma_flags(rmapVma) & VM_LOCKED) != 0) return true;
-  }
-  return false;
-}
-
-// One mapping in a locked VMA went away (zap, munlock): clear PG_mlocked if it was the last.
+// One mapping in a locked VMA went away (zap, munlock, COW): queued on the mlock batch,
+// which clears PG_mlocked when it drains if that was the last (mlock_batch.ts).
 export function munlock_vma_folio(pfn: u32): void {
   if ((page_flags(pfn) & PG_mlocked) == 0) return;
-  if (mapped_locked(pfn)) return;
-  lru_move(pfn, 0, PG_mlocked | PG_unevictable);
+  munlock_folio(pfn);
 }
 
 // A new anonymous page in `vma` (do_anonymous_page, do_cow_fault): mlocked if the VMA is.

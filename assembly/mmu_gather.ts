@@ -7,6 +7,7 @@ import { PG_swapcache, page_flags, page_mapcount } from "./page";
 import { tlb_flush_range } from "./tlb";
 import { put_page } from "./lru";
 import { folio_free_swap } from "./swap";
+import { mlock_drain_local, gTlbFreeDrainsMlock } from "./mlock_batch";
 
 const BATCH: u32 = 256;
 const batch: usize = memory.data(BATCH * 4);
@@ -37,6 +38,9 @@ export function tlb_remove_page(pfn: u32, va: u64): void {
 
 export function tlb_finish_mmu(): void {
   if (gHi > gLo) tlb_flush_range(gMm, gLo, (gHi - gLo) >> PAGE_SHIFT);
+  // Before 6.18 free_pages_and_swap_cache began with lru_add_drain: a zap that freed pages
+  // (munmap, exit, MADV_DONTNEED) processed its own munlocks (R8.6).
+  if (nBatch != 0 && gTlbFreeDrainsMlock) mlock_drain_local();
   for (let i: u32 = 0; i < nBatch; i++) {
     const pfn = load<u32>(batch + (<usize>i << 2));
     // free_pages_and_swap_cache (R9.11): an anonymous page nobody maps any more leaves the

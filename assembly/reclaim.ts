@@ -28,6 +28,7 @@ import { writeback_page, remove_cached_page } from "./filemap";
 import { add_to_swap, make_swap_pte, swap_writepage, delete_from_swap_cache, swap_count,
   free_swap_and_cache, folio_free_swap } from "./swap";
 import { mlock_vma_folio } from "./mlock_folio";
+import { mlock_drain_local } from "./mlock_batch";
 import { shmem_writeout } from "./shmem_swap";
 import { page_residency, RES_DISCARDED } from "./pagestate";
 import { count, ST_PGSCAN, ST_PGSTEAL } from "./stats";
@@ -295,6 +296,7 @@ function shrink_inactive(list: u32, n: u32, want: u32): u32 {
 // priorities, each pass looks at a larger share of the lists; the active lists are aged
 // whenever they outgrow the inactive ones, so pages that were young once get a second look.
 export function reclaim_pages(want: u32): u32 {
+  mlock_drain_local(); // shrink_inactive_list's lru_add_drain (R8.6)
   const start = nr_free_frames();
   for (let pass: u32 = 0; pass < 12 && nr_free_frames() - start < want; pass++) {
     const shift: u32 = pass < 6 ? 6 - pass : 0;

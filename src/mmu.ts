@@ -45,6 +45,20 @@ export interface MmuOptions {
    */
   execReadForward?: boolean;
   /**
+   * Linux 5.18+: munlock of a page (munmap, exit, a COW in a VM_LOCKED VMA) only queues it,
+   * with a reference, on the CPU's mlock folio batch; PG_mlocked is cleared when the batch
+   * drains (lru_add_drain, or 31 queued, R8.6). false = cleared at once, no extra reference.
+   * Default true.
+   */
+  mlockBatch?: boolean;
+  /**
+   * Before Linux 6.18 (6.1 and 6.12 measured): a zap that frees pages through the mmu_gather
+   * (munmap, exit, MADV_DONTNEED) drains the mlock folio batch afterwards
+   * (free_pages_and_swap_cache's lru_add_drain), so its own munlocks are processed at once.
+   * Default false (6.18+).
+   */
+  tlbFreeDrainsMlock?: boolean;
+  /**
    * Linux 6.15+: the pages of a DAX file system (`createXipFile(…, { fsDax: true })`) are
    * refcounted folios: pagemap shows them as file pages, exclusive when mapped once, and
    * smaps counts them (Rss, Referenced). false = before 6.15: raw DAX pfns without a page
@@ -178,7 +192,7 @@ function isPow2(n: number): boolean { return Number.isInteger(n) && n > 0 && (n 
 const OPTION_NAMES = ['ramBytes', 'faultAroundBytes', 'prefaultOld', 'tlbEntries', 'zeroPage', 'pteSpecial',
   'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm', 'largeFolioReadahead', 'execReadForward', 'daxFolios',
   'truncateCachesTail', 'guardRegions', 'populateAccounting', 'readaheadEofNoMarker', 'execFolioOrder',
-  'userFaultAccounting', 'faultAroundIsize', 'truncateExtendZeroesTail'] as const satisfies readonly (keyof MmuOptions)[];
+  'userFaultAccounting', 'faultAroundIsize', 'truncateExtendZeroesTail', 'mlockBatch', 'tlbFreeDrainsMlock'] as const satisfies readonly (keyof MmuOptions)[];
 
 /** Edit distance, case differences counting half (for "did you mean"). */
 function distance(a: string, b: string): number {
@@ -251,6 +265,8 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' 
     zeroPage: bool(o.zeroPage, 'zeroPage', true),
     pteSpecial: bool(o.pteSpecial, 'pteSpecial', true),
     execReadForward: bool(o.execReadForward, 'execReadForward', true),
+    mlockBatch: bool(o.mlockBatch, 'mlockBatch', true),
+    tlbFreeDrainsMlock: bool(o.tlbFreeDrainsMlock, 'tlbFreeDrainsMlock', false),
     daxFolios: bool(o.daxFolios, 'daxFolios', true),
     truncateCachesTail: bool(o.truncateCachesTail, 'truncateCachesTail', true),
     largeFolioReadahead: bool(o.largeFolioReadahead, 'largeFolioReadahead', true),
@@ -782,6 +798,8 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   core.x.mmu_set_readahead_pages(opts.readaheadBytes / PAGE_SIZE);
   core.x.mmu_set_zero_page(opts.zeroPage ? 1 : 0);
   core.x.mmu_set_exec_read_forward(opts.execReadForward ? 1 : 0);
+  core.x.mmu_set_mlock_batch(opts.mlockBatch ? 1 : 0);
+  core.x.mmu_set_tlb_free_drains_mlock(opts.tlbFreeDrainsMlock ? 1 : 0);
   core.x.mmu_set_dax_folios(opts.daxFolios ? 1 : 0);
   core.x.mmu_set_truncate_caches_tail(opts.truncateCachesTail ? 1 : 0);
   core.x.mmu_set_large_folio_readahead(opts.largeFolioReadahead ? 1 : 0);

@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import {
   createMmu, MemoryFile, LinuxError, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS,
-  MAP_FIXED_NOREPLACE, MAP_LOCKED, MLOCK_ONFAULT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, type Mmu,
+  MAP_FIXED_NOREPLACE, MAP_LOCKED, MADV_COLD, MLOCK_ONFAULT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, type Mmu,
   type AddressSpace,
 } from '../../src/index.js';
 
@@ -147,6 +147,11 @@ describe('§8 mlock', () => {
     mm.mlock(x, P);
     expect(file.page(0)!.mlocked).toBe(true);
     mm.munmap(x, 16 * P);
+    // munmap only queues the munlock on the mlock batch (6.18); a drain (MADV_COLD) clears it.
+    expect(file.page(0)!.mlocked).toBe(true);
+    const other = anon(1);
+    mm.touch(other, P, 'write');
+    mm.madvise(other, P, MADV_COLD);
     expect(file.page(0)!.mlocked).toBe(false);
     expect(pfn).toBeGreaterThan(0);
   });
@@ -240,6 +245,13 @@ describe('§8 mlock', () => {
     expect(m.read(locked, 1)[0]).toBe(42);
     expect(small.checkInvariants()).toEqual([]);
     m.destroy();
+    // exit leaves its munlocks on the mlock batch (R8.6, 6.18) with their references; the
+    // next lru_add_drain (here another process's MADV_COLD) frees the pages.
+    const n = small.createAddressSpace();
+    const v = n.mmap({ length: P, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    n.touch(v, P, 'write');
+    n.madvise(v, P, MADV_COLD);
+    n.destroy();
     expect(small.stats().freeFrames).toBe(small.stats().ramFrames - 1);
   });
 });

@@ -29,6 +29,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1123,6 +1124,16 @@ int main(int argc, char **argv)
 	static char script[sizeof inbuf];
 	memcpy(script, inbuf, len + 1);
 
+	/* One CPU for the scenario and its child: the per-CPU mlock folio batch (deferred
+	 * munlock, R8.6) is then drained by whichever process runs a drain, as in the
+	 * emulator's single batch; unpinned, a child's munlocks could sit on another CPU. */
+	{
+		cpu_set_t one;
+		int cpu = sched_getcpu();
+		CPU_ZERO(&one);
+		CPU_SET(cpu >= 0 ? cpu : 0, &one);
+		sched_setaffinity(0, sizeof one, &one);
+	}
 	common_setup(argv[1]);
 	const char *how = "";
 	zero_pfn = detect_zero_page(&how);
