@@ -8,7 +8,7 @@ import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, EINVAL, EEXIST, ENOMEM, EIO, EAGA
 import { pte_present, pte_pfn, pte_dirty, pte_mkclean, pte_wrprotect, pte_write } from "./pte";
 import { PG_uptodate, PG_locked, PG_readahead, PG_dirty, PG_hwpoison, PG_workingset,
   PG_swapbacked, PG_writeback, PG_referenced, PG_tail, PG_large, PG_private, page_flags, page_set, page_clear,
-  set_page_mapping, set_page_index, get_page, page_mapcount, page_mapping,
+  set_page_mapping, get_page, page_mapcount, page_mapping,
   page_index, page_private, set_page_ref } from "./page";
 import { NO_PFN, pfn_to_virt } from "./phys";
 import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
@@ -16,7 +16,7 @@ import { tlb_flush_page } from "./tlb";
 import { lru_add, alloc_user_page, alloc_user_pages, put_page, folio_head, folio_nr_pages,
   folio_test_large } from "./lru";
 import { VM_RAND_READ, VM_SEQ_READ, VM_EXEC, VM_HUGEPAGE, vma_flags, vma_file, vma_start, vma_end, vma_pgoff, vma_pages } from "./vma";
-import { file_size, file_flags, file_pages, pc_lookup, pc_insert, pc_delete, file_mmap_miss,
+import { file_size, file_flags, file_pages, pc_lookup, pc_add_page, pc_delete, file_mmap_miss,
   set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages, file_ra_start, file_ra_size,
   file_ra_async, set_file_ra, file_prev_pos1, set_file_prev_pos1, file_ra_order, set_file_ra_order, AS_HAS_READ_PAGES, pc_gather, pc_gathered, PC_BATCH } from "./mapping";
 import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
@@ -68,9 +68,7 @@ export function add_page(file: u32, index: u64, read: bool): u32 {
     count(ST_PAGECACHE_READ);
   }
   page_set(pfn, PG_uptodate | (shmem ? PG_swapbacked : 0));
-  set_page_mapping(pfn, file);
-  set_page_index(pfn, index);
-  pc_insert(file, index, pfn);
+  pc_add_page(file, index, pfn);
   lru_add(pfn);
   return pfn;
 }
@@ -110,10 +108,8 @@ export function add_folio(file: u32, first: u64, order: u32): i32 {
   for (let i: u32 = 0; i < n; i++) {
     const sub = head + i;
     page_set(sub, PG_uptodate | (shmem ? PG_swapbacked : 0));
-    set_page_mapping(sub, file);
-    set_page_index(sub, first + i);
     set_page_ref(sub, 1); // the page cache's reference on this subpage
-    pc_insert(file, first + i, sub);
+    pc_add_page(file, first + i, sub);
   }
   lru_add(head);
   return 0;
@@ -152,9 +148,7 @@ function add_pages_batch(file: u32, first: u64, n: u32, mark: u64): u32 {
     if (have < PAGE_SIZE) memory.fill(pfn_to_virt(pfn) + <usize>have, 0, PAGE_SIZE - have);
     count(ST_PAGECACHE_READ);
     page_set(pfn, PG_uptodate);
-    set_page_mapping(pfn, file);
-    set_page_index(pfn, first + i);
-    pc_insert(file, first + i, pfn);
+    pc_add_page(file, first + i, pfn);
     lru_add(pfn);
     if (first + i == mark) page_set(pfn, PG_readahead);
   }

@@ -228,10 +228,18 @@ export function pc_gather(f: u32, first: u64, last: u64): u32 {
 }
 
 // folio_mark_dirty for a page-cache page: counted once per page.
-import { PG_dirty, page_flags, page_set, page_mapping } from "./page";
+import { PG_dirty, page_flags, page_set, page_mapping, set_page_mapping, set_page_index } from "./page";
 export function mark_page_dirty(pfn: u32): void {
   if ((page_flags(pfn) & PG_dirty) != 0) return;
   page_set(pfn, PG_dirty);
   const f = page_mapping(pfn);
   if (f != 0) file_add_dirty(f, 1);
+}
+
+// __filemap_add_folio's bookkeeping for one page: it names its file and index and is
+// found there (the caller holds the page cache's reference).
+export function pc_add_page(f: u32, index: u64, pfn: u32): void {
+  set_page_mapping(pfn, f);
+  set_page_index(pfn, index);
+  pc_insert(f, index, pfn);
 }

@@ -10,10 +10,10 @@
 // entries.
 
 import { PG_anon, PG_dirty, PG_swapcache, get_page, page_flags, page_clear, page_mapping,
-  page_index, set_page_mapping, set_page_index, page_private } from "./page";
+  page_index, set_page_mapping, page_private } from "./page";
 import { NO_PFN } from "./phys";
 import { put_page } from "./lru";
-import { file_valid, file_add_dirty, pc_insert, pc_delete, pc_lookup, mark_page_dirty } from "./mapping";
+import { file_valid, file_add_dirty, pc_add_page, pc_delete, pc_lookup, mark_page_dirty } from "./mapping";
 import { add_to_swap, swap_get, swap_put, swapin_slot, swapinMajor, swapinIoError,
   delete_from_swap_cache, nr_swap_slots } from "./swap";
 import { inv_report, INV_SWAP } from "./stats";
@@ -133,9 +133,7 @@ export function shmem_swapin(f: u32, index: u64): u32 {
   page_clear(pfn, PG_anon); // swapin_slot reads pages in as anonymous ones
   swap_put(slot); // the object's entry: its last reference keeps the cached copy (mapped by nobody)…
   if ((page_flags(pfn) & PG_swapcache) != 0) delete_from_swap_cache(pfn); // …which leaves now
-  set_page_mapping(pfn, f);
-  set_page_index(pfn, index);
-  pc_insert(f, index, pfn);
+  pc_add_page(f, index, pfn);
   // Linux marks the folio dirty: its only copy on disk is gone with the swap entry.
   mark_page_dirty(pfn);
   return pfn;
