@@ -627,95 +627,125 @@ export class AddressSpace {
   // ---- Per-access loads, stores and fetches (issue 16): the TLB hit path in JavaScript ----
   // A hit is one tag compare in the core's TLB (layout: assembly/tlb.ts) and a read or write
   // of linear memory at (va + the entry's addend) mod 2^32 (QEMU's addend: one add, no frame
-  // multiply and none of its overflow checks): no call into Wasm, no allocation. The
-  // memory never grows in ordinary use (core-memory.ts), so V8 has no detached buffer to
-  // test for on any of these typed-array accesses. The slot is (va >>> 12) & mask: the
-  // core's (va >> 12) & mask uses only bits 12..31 of va (at most 2^20 entries), and >>> keeps
-  // the JIT in integer arithmetic for any va below 2^53 (measured, issue 16: faster than
-  // va / 4096, and than a physical-address field read as an f64). Everything else — a miss, an access
-  // that crosses a page, a bad address, a destroyed space or a dead core, device memory —
-  // goes to fastSlow*, which validates, calls the core once (mm_translate: TLB, walk, the
-  // full fault path, TLB fill) and completes the access. A key is an integer in [0, 2^48)
-  // (page address + ASID), so a non-number, non-integer, negative or too-large address can
-  // never hit: the range check costs nothing until the miss path, which throws RangeError.
-  // Multi-byte accesses use a DataView (one bounds check, not one per byte).
-  // The copies of the views live in fields (one load each). ft is empty until the first miss
-  // and again after destroy() or a core death, so every later access misses and throws;
-  // fk (the ASID) stays a small integer: a field that once held NaN would be a boxed double.
-  private ft = new Float64Array(0);
-  private fa = new Int32Array(0);
-  private fr = new Uint8Array(0);
-  private fl = new Uint8Array(0);
-  private fd = new DataView(new ArrayBuffer(8));
-  private fm = 0;
+  // multiply and none of its overflow checks): no call into Wasm, no allocation. The slot is
+  // (va >>> 12) & mask: the core's (va >> 12) & mask uses only bits 12..31 of va (at most
+  // 2^20 entries), and >>> keeps the JIT in integer arithmetic for any va below 2^53. A key
+  // is an integer in [0, 2^48) (page address + ASID), so a non-number, non-integer,
+  // negative or too-large address can never hit: the range check waits for the miss path.
+  //
+  // The hit functions are not these methods: every address space of a core is an instance
+  // of that core's subclass (AddressSpace.create, fastClass below), whose load*/store*/
+  // fetch* close over the core's views as constants (the TLB as f64 tags and i32 words,
+  // linear memory as bytes and as a DataView). Inlined into a caller's loop, V8 folds
+  // each of them to a fixed address and length: no field loads, no map or bounds checks of
+  // a typed array held in a field (measured: bench/hit-code.mjs). The one per-space input
+  // is fk, the ASID, a small-integer field, so the compare stays one f64 compare.
+  // The methods of this base class send every access to the miss path. An address space is
+  // moved back to them (its prototype) when it is destroyed or its core dies, so every
+  // later access throws; the memory never grows in ordinary use (core-memory.ts), but if
+  // it does the old views are detached (length 0), every access misses, and the miss path
+  // moves the space to the subclass made over the fresh views.
   private fk = 0;
+  private fr = new Uint8Array(0);
   private fv: FastViews | null = null;
 
+  /** @internal The address space `id` of `core`, an instance of the core's fast subclass. */
+  static create(core: Core, id: number, files: (id: number) => File | undefined, onDestroy: (mm: AddressSpace) => void): AddressSpace {
+    const mm = new (AddressSpace.fastClass(FastViews.get(core)))(core, id, files, onDestroy);
+    mm.fastRefresh();
+    return mm;
+  }
+
   /** Load one byte at `va` (user-mode read, faults included). */
-  load8(va: number): number {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 0, 'load8');
-    return this.fl[(va + this.fa[(j << 1) + 14]) >>> 0];
-  }
+  load8(va: number): number { return this.fastSlowLoad(va, 1, 0, 'load8'); }
   /** Load a little-endian u16 at `va` (any alignment; a page crossing takes the slow path). */
-  load16(va: number): number {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 0, 'load16');
-    return this.fd.getUint16((va + this.fa[(j << 1) + 14]) >>> 0, true);
-  }
+  load16(va: number): number { return this.fastSlowLoad(va, 2, 0, 'load16'); }
   /** Load a little-endian u32 at `va` (an unsigned number). */
-  load32(va: number): number {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 0, 'load32');
-    return this.fd.getUint32((va + this.fa[(j << 1) + 14]) >>> 0, true);
-  }
+  load32(va: number): number { return this.fastSlowLoad(va, 4, 0, 'load32'); }
   /** Load a little-endian u64 at `va` as a bigint (the result is the one allocation). */
-  load64(va: number): bigint {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j] !== va + (this.fk - off) || off > 4088) return this.fastSlowLoad64(va, 0, 'load64');
-    return this.fd.getBigUint64((va + this.fa[(j << 1) + 14]) >>> 0, true);
-  }
+  load64(va: number): bigint { return this.fastSlowLoad64(va, 0, 'load64'); }
   /** Instruction fetch: one byte at `va` through the exec tags (NX pages fault, R1.x SEGV_ACCERR). */
-  fetch8(va: number): number {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 2] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 2, 'fetch8');
-    return this.fl[(va + this.fa[(j << 1) + 14]) >>> 0];
-  }
+  fetch8(va: number): number { return this.fastSlowLoad(va, 1, 2, 'fetch8'); }
   /** Instruction fetch of a little-endian u16 (e.g. RISC-V compressed instructions). */
-  fetch16(va: number): number {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 2] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 2, 'fetch16');
-    return this.fd.getUint16((va + this.fa[(j << 1) + 14]) >>> 0, true);
-  }
+  fetch16(va: number): number { return this.fastSlowLoad(va, 2, 2, 'fetch16'); }
   /** Instruction fetch of a little-endian u32. */
-  fetch32(va: number): number {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 2] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 2, 'fetch32');
-    return this.fd.getUint32((va + this.fa[(j << 1) + 14]) >>> 0, true);
-  }
+  fetch32(va: number): number { return this.fastSlowLoad(va, 4, 2, 'fetch32'); }
   /** Store the low 8 bits of `value` at `va` (user-mode write: COW, dirtying, SIGSEGV as write()). */
-  store8(va: number, value: number): void {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 1] !== va + (this.fk - off)) { this.fastSlowStore(va, value, 1, 'store8'); return; }
-    this.fl[(va + this.fa[(j << 1) + 14]) >>> 0] = value;
-  }
+  store8(va: number, value: number): void { this.fastSlowStore(va, value, 1, 'store8'); }
   /** Store the low 16 bits of `value`, little-endian. */
-  store16(va: number, value: number): void {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 1] !== va + (this.fk - off) || off > 4094) { this.fastSlowStore(va, value, 2, 'store16'); return; }
-    this.fd.setUint16((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
-  }
+  store16(va: number, value: number): void { this.fastSlowStore(va, value, 2, 'store16'); }
   /** Store the low 32 bits of `value`, little-endian (a Uint32Array's conversion: ToNumber, then modulo 2^32). */
-  store32(va: number, value: number): void {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 1] !== va + (this.fk - off) || off > 4092) { this.fastSlowStore(va, value, 4, 'store32'); return; }
-    this.fd.setUint32((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
-  }
+  store32(va: number, value: number): void { this.fastSlowStore(va, value, 4, 'store32'); }
   /** Store a bigint's low 64 bits, little-endian; RangeError if `value` is not a bigint. */
-  store64(va: number, value: bigint): void {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 1] !== va + (this.fk - off) || off > 4088 || typeof value !== 'bigint') { this.fastSlowStore64(va, value); return; }
-    this.fd.setBigUint64((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
+  store64(va: number, value: bigint): void { this.fastSlowStore64(va, value); }
+
+  /**
+   * The subclass whose hit paths read `v`'s views (one per core and memory buffer, made on
+   * first use). T: tags, 8 per entry (+0 read, +1 write, +2 exec); W: words, the addend at
+   * +14; L / D: linear memory. Each method is the base one's hit test in front of its miss path.
+   */
+  private static fastClass(v: FastViews): typeof AddressSpace {
+    if (v.spaceClass !== null) return v.spaceClass as typeof AddressSpace;
+    const T = v.tags, W = v.words, L = v.linear, D = v.linearView, M = v.mask;
+    const cls = class extends AddressSpace {
+      override load8(va: number): number {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 0, 'load8');
+        return L[(va + W[(j << 1) + 14]) >>> 0];
+      }
+      override load16(va: number): number {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 0, 'load16');
+        return D.getUint16((va + W[(j << 1) + 14]) >>> 0, true);
+      }
+      override load32(va: number): number {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 0, 'load32');
+        return D.getUint32((va + W[(j << 1) + 14]) >>> 0, true);
+      }
+      override load64(va: number): bigint {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j] !== va + (this.fk - off) || off > 4088) return this.fastSlowLoad64(va, 0, 'load64');
+        return D.getBigUint64((va + W[(j << 1) + 14]) >>> 0, true);
+      }
+      override fetch8(va: number): number {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 2] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 2, 'fetch8');
+        return L[(va + W[(j << 1) + 14]) >>> 0];
+      }
+      override fetch16(va: number): number {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 2] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 2, 'fetch16');
+        return D.getUint16((va + W[(j << 1) + 14]) >>> 0, true);
+      }
+      override fetch32(va: number): number {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 2] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 2, 'fetch32');
+        return D.getUint32((va + W[(j << 1) + 14]) >>> 0, true);
+      }
+      override store8(va: number, value: number): void {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 1] !== va + (this.fk - off)) { this.fastSlowStore(va, value, 1, 'store8'); return; }
+        L[(va + W[(j << 1) + 14]) >>> 0] = value;
+      }
+      override store16(va: number, value: number): void {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 1] !== va + (this.fk - off) || off > 4094) { this.fastSlowStore(va, value, 2, 'store16'); return; }
+        D.setUint16((va + W[(j << 1) + 14]) >>> 0, value, true);
+      }
+      override store32(va: number, value: number): void {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 1] !== va + (this.fk - off) || off > 4092) { this.fastSlowStore(va, value, 4, 'store32'); return; }
+        D.setUint32((va + W[(j << 1) + 14]) >>> 0, value, true);
+      }
+      override store64(va: number, value: bigint): void {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 1] !== va + (this.fk - off) || off > 4088 || typeof value !== 'bigint') { this.fastSlowStore64(va, value); return; }
+        D.setBigUint64((va + W[(j << 1) + 14]) >>> 0, value, true);
+      }
+    };
+    v.spaceClass = cls;
+    return cls;
   }
 
   // The miss path: validate, fault in through the core (one call), then the access.
@@ -726,19 +756,23 @@ export class AddressSpace {
     this.live();
     const r = this.core.x.mm_translate(this.id, va, acc);
     if (r < 0) throw accessError(this.core, r, `${what} at ${va}`);
-    if (this.ft.length === 0) this.fastRefresh();
+    if (this.fr.length === 0) this.fastRefresh(); // memory grew: the views are detached
     return r;
   }
+  /** Take the core's current views, and its subclass for the hit paths. */
   private fastRefresh(): void {
     const v = FastViews.get(this.core);
-    this.ft = v.tags; this.fa = v.words; this.fr = v.ram; this.fl = v.linear; this.fd = v.linearView; this.fm = v.mask;
+    const proto = AddressSpace.fastClass(v).prototype;
+    if (Object.getPrototypeOf(this) !== proto) Object.setPrototypeOf(this, proto);
+    this.fr = v.ram;
     this.fk = this.id & 4095;
     this.fv = v;
     v.users.add(this);
   }
-  /** @internal The core died or this space was destroyed: every access misses from now on. */
+  /** @internal The core died or this space was destroyed: every access misses (and throws) from now on. */
   fastDrop(): void {
-    this.ft = new Float64Array(0); this.fa = new Int32Array(0); this.fr = new Uint8Array(0); this.fl = new Uint8Array(0);
+    Object.setPrototypeOf(this, AddressSpace.prototype);
+    this.fr = new Uint8Array(0);
     this.fv?.users.delete(this);
     this.fv = null;
   }

@@ -15,11 +15,14 @@ export class FastViews {
   linear = new Uint8Array(0);
   linearView = new DataView(new ArrayBuffer(0));
   mask = 0;
+  /** AddressSpace's subclass whose hit paths close over these views (address-space.ts fastClass); remade with them. */
+  spaceClass: unknown = null;
   /** Holders of copies of these views, told to drop them when the core dies. */
   readonly users = new Set<{ fastDrop(): void }>();
   private constructor(private readonly core: Core) {
     core.onDeath(() => {
       this.tags = new Float64Array(0); this.words = new Int32Array(0); this.ram = new Uint8Array(0); this.linear = new Uint8Array(0);
+      this.spaceClass = null;
       for (const u of this.users) u.fastDrop();
     });
   }
@@ -42,6 +45,7 @@ export class FastViews {
     // usize exports arrive as signed i32: read them unsigned (above 2 GiB).
     const tlb = x.mmu_tlb_base() >>> 0;
     this.mask = entries - 1;
+    this.spaceClass = null;
     this.tags = new Float64Array(buf, tlb, entries * 8);
     this.words = new Int32Array(buf, tlb, entries * 16);
     this.linear = new Uint8Array(buf);

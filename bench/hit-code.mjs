@@ -1,0 +1,74 @@
+// The size of the TLB hit path in V8's optimized code (issue 16), checkable without timing:
+//   node bench/hit-code.mjs            (needs dist/: npm run build)
+// For each function below it starts a child Node with --allow-natives-syntax and
+// --print-opt-code, warms the function on TLB hits (or plain in-bounds loads), has
+// TurboFan optimize it on its own (%OptimizeFunctionOnNextCall), and counts the machine
+// instructions V8 printed for it (all of them: checks, the access, deopt exits). Compare
+// AddressSpace.load32 with the same method on a plain Uint8Array / DataView
+// (examples/interpreter/memory.mjs's PlainMemory, what the interpreter's twin runs on).
+// `--show` prints the disassembly too.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const SELF = fileURLToPath(import.meta.url);
+const TARGETS = {
+  'mm.load32': 'AddressSpace.load32: TLB hit from JS (u32, DataView)',
+  'mm.load8': 'AddressSpace.load8: TLB hit from JS (byte)',
+  'mm.store32': 'AddressSpace.store32: TLB hit from JS',
+  'mm.fetch32': 'AddressSpace.fetch32: TLB hit from JS (exec tags)',
+  'plain.load32': 'PlainMemory.load32: DataView.getUint32 (the baseline)',
+  'plain.load8': 'PlainMemory.load8: Uint8Array[a] (the baseline)',
+};
+
+async function child(target) {
+  const { createMmu } = await import('../dist/index.js');
+  const { PlainMemory } = await import('../examples/interpreter/memory.mjs');
+  const natives = (src) => new Function('f', 'o', 'a', src);
+  const prepare = natives('%PrepareFunctionForOptimization(f);');
+  const optimize = natives('%OptimizeFunctionOnNextCall(f);');
+  const BASE = 0x100000, PAGES = 64;
+  let obj;
+  if (target.startsWith('mm.')) {
+    const mmu = await createMmu({ ramBytes: 16 << 20, tlbEntries: 256 });
+    obj = mmu.createAddressSpace();
+    obj.mmap({ addr: BASE, length: PAGES * 4096, prot: 7, flags: 0x32 });
+    for (let p = 0; p < PAGES; p++) { obj.store32(BASE + p * 4096, p + 1); obj.fetch32(BASE + p * 4096); }
+  } else {
+    obj = new PlainMemory(BASE + PAGES * 4096);
+  }
+  const name = target.split('.')[1];
+  const f = obj[name];
+  const call = name.startsWith('store') ? (a) => obj[name](a, a) : (a) => obj[name](a);
+  prepare(f);
+  let sum = 0;
+  for (let i = 0; i < 2000; i++) sum = (sum + (call(BASE + ((i * 2053 * 4) & (PAGES * 4096 - 4))) | 0)) | 0;
+  optimize(f);
+  call(BASE + 8);
+  for (let i = 0; i < 100; i++) sum = (sum + (call(BASE + i * 4) | 0)) | 0;
+  if (sum === 0.5) console.log(sum); // keep the loop
+}
+
+function count(target, show) {
+  const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--print-opt-code', `--print-opt-code-filter=${target.split('.')[1]}`,
+    '--no-concurrent-recompilation', SELF, '--child', target], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  // Each optimized function: "--- Optimized code ---" … "Instructions (size = N)" then one line per instruction.
+  const blocks = out.split('--- Optimized code ---').slice(1).filter((b) => /\nkind = TURBOFAN/.test(b));
+  if (blocks.length === 0) throw new Error(`${target}: V8 printed no optimized code`);
+  const b = blocks[blocks.length - 1];
+  const size = Number(/Instructions \(size = (\d+)\)/.exec(b)[1]);
+  const body = b.split(/Instructions \(size = \d+\)\n/)[1].split(/\n\s*\n/)[0];
+  const instrs = body.split('\n').filter((l) => /^0x[0-9a-f]+\s+[0-9a-f]+\s+[0-9a-f]+\s+\S/.test(l));
+  if (show) console.log(`---- ${target}\n${body}`);
+  return { instructions: instrs.length, bytes: size };
+}
+
+if (process.argv[2] === '--child') {
+  await child(process.argv[3]);
+} else {
+  const show = process.argv.includes('--show');
+  console.log(`V8 ${process.versions.v8}: machine instructions of each function optimized on its own`);
+  for (const [t, what] of Object.entries(TARGETS)) {
+    const r = count(t, show);
+    console.log(`${String(r.instructions).padStart(4)} instructions  ${String(r.bytes).padStart(5)} bytes  ${what}`);
+  }
+}
