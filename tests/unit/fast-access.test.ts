@@ -109,6 +109,9 @@ describe('loads and stores: little-endian, any width, hits without a Wasm call',
   it('after Wasm memory grows, old views read as empty, mmu.ram is fresh and the fast path refreshes itself', () => {
     const va = anon(1);
     mm.store8(va, 42);
+    const other = mmu.createAddressSpace(); // a second space, made before the growth
+    const vb = other.mmap({ length: PG, prot: RW, flags: ANON });
+    other.store8(vb, 7);
     const old = mmu.ram;
     // Growth as the core's allocator does it (memory.grow): every view is detached.
     (mmu.wasmExports.memory as WebAssembly.Memory).grow(1);
@@ -118,6 +121,10 @@ describe('loads and stores: little-endian, any width, hits without a Wasm call',
     expect(mm.load8(va)).toBe(42);
     mm.store8(va, 43);
     expect(mmu.ram[mm.translate(va)]).toBe(43);
+    expect(other.load8(vb)).toBe(7); // its hit path had the detached views: a miss, then fresh ones
+    other.store8(vb, 8);
+    expect(mmu.ram[other.translate(vb)]).toBe(8);
+    expect(mmu.createAddressSpace().load8 === other.load8).toBe(true); // one hit path per core again
     expect(mmu.checkInvariants()).toEqual([]);
   });
 });
@@ -256,6 +263,80 @@ describe('bad input', () => {
     expect(vb).toBe(va);
     expect(() => old.load8(va)).toThrow(LinuxError);
     expect(again.load8(va)).toBe(0x77);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+});
+
+describe('isolation: the hit paths are per core, the key per address space (issue 16)', () => {
+  // One hot function for every receiver, as an interpreter's loop would be: the JIT sees
+  // several address spaces (and cores) at the same call sites.
+  const sum = (m: AddressSpace, va: number, n: number): number => {
+    let s = 0;
+    for (let i = 0; i < n; i++) { m.store32(va + ((i * 4) & 4095), i); s = (s + m.load32(va + ((i * 4) & 4095)) + m.load8(va)) | 0; }
+    return s;
+  };
+
+  it('two address spaces on one core: the same va hits only its own entry (the ASID is in the key)', () => {
+    const other = mmu.createAddressSpace();
+    const va = anon(1);
+    const vb = other.mmap({ addr: va, length: PG, prot: RW, flags: ANON | 0x10 /* MAP_FIXED */ });
+    expect(vb).toBe(va);
+    mm.store32(va, 0x11111111);
+    other.store32(va, 0x22222222);
+    for (let r = 0; r < 50; r++) { sum(mm, va + 64, 500); sum(other, va + 64, 500); }
+    mm.store32(va, 0xaaaaaaaa);
+    other.store32(va, 0xbbbbbbbb);
+    const c = calls;
+    for (let r = 0; r < 1000; r++) {
+      expect(mm.load32(va)).toBe(0xaaaaaaaa);
+      expect(other.load32(va)).toBe(0xbbbbbbbb);
+    }
+    // The same va is the same slot of the direct-mapped TLB: each access evicts the other
+    // space's entry, so every one misses — a key without the ASID would have hit instead.
+    expect(calls - c).toBe(2000);
+    expect(mm.translate(va)).not.toBe(other.translate(va));
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('two cores in one process: each space reads its own core\'s memory; one core dying leaves the other working', async () => {
+    const mmu2 = await createMmu({ ramBytes: 16 << 20, tlbEntries: 64 });
+    const mm2 = mmu2.createAddressSpace();
+    expect(mm2.asid).toBe(mm.asid); // the same ASID, the same keys: only the views differ
+    const va = anon(1);
+    const vb = mm2.mmap({ addr: va, length: PG, prot: RW, flags: ANON | 0x10 /* MAP_FIXED */ });
+    expect(vb).toBe(va);
+    for (let r = 0; r < 50; r++) { sum(mm, va + 64, 500); sum(mm2, va + 64, 500); }
+    mm.store32(va, 0x01010101);
+    mm2.store32(va, 0x02020202);
+    for (let r = 0; r < 1000; r++) {
+      expect(mm.load32(va)).toBe(0x01010101);
+      expect(mm2.load32(va)).toBe(0x02020202);
+    }
+    expect([...mm.read(va, 4)]).toEqual([1, 1, 1, 1]);
+    expect([...mm2.read(va, 4)]).toEqual([2, 2, 2, 2]);
+    expect(() => (mmu2.core.x as unknown as { debug_trap(): void }).debug_trap()).toThrow(CoreCrashedError);
+    expect(() => mm2.load32(va)).toThrow(CoreCrashedError);
+    expect(() => sum(mm2, va, 10)).toThrow(CoreCrashedError);
+    expect(mm.load32(va)).toBe(0x01010101);
+    expect(sum(mm, va + 64, 500)).toBe(sum(mm, va + 64, 500));
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('a destroyed address space whose hit path the JIT had optimized throws, and never reads the ASID\'s next owner', () => {
+    const va = anon(1);
+    for (let r = 0; r < 100; r++) sum(mm, va, 1000); // hot: optimized with this receiver
+    const old = mm;
+    old.destroy();
+    expect(() => sum(old, va, 10)).toThrow(LinuxError);
+    let again = mmu.createAddressSpace();
+    for (let i = 0; i < 4096 && again.asid !== old.asid; i++) { again.destroy(); again = mmu.createAddressSpace(); }
+    expect(again.asid).toBe(old.asid);
+    again.mmap({ addr: va, length: PG, prot: RW, flags: ANON | 0x10 /* MAP_FIXED */ });
+    again.store32(va, 0x5a5a5a5a);
+    expect(() => old.load32(va)).toThrow(LinuxError);
+    expect(() => old.store32(va, 1)).toThrow(LinuxError);
+    expect(() => sum(old, va, 10)).toThrow(LinuxError);
+    expect(again.load32(va)).toBe(0x5a5a5a5a);
     expect(mmu.checkInvariants()).toEqual([]);
   });
 });
