@@ -71,6 +71,10 @@ export interface SmapsEntry extends VmaInfo {
 }
 
 const VA_LIMIT = 2 ** 48;
+/** How many more machines get constant-closure hit methods (AddressSpace.fastClass): one per process. */
+let fastClosuresLeft = 1;
+/** @internal Tests: let the next `n` machines get their own closures (correct, but no longer specialized by V8). */
+export function fastClosuresAllow(n: number): void { fastClosuresLeft = n; }
 /**
  * Lengths are passed to the core as f64 and capped here: every length from 2^48 up gets
  * the same answer from Linux (it is larger than the whole user address space), so the
@@ -630,26 +634,38 @@ export class AddressSpace {
   // multiply and none of its overflow checks): no call into Wasm, no allocation. The slot is
   // (va >>> 12) & mask: the core's (va >> 12) & mask uses only bits 12..31 of va (at most
   // 2^20 entries), and >>> keeps the JIT in integer arithmetic for any va below 2^53. A key
-  // is an integer in [0, 2^48) (page address + ASID), so a non-number, non-integer,
-  // negative or too-large address can never hit: the range check waits for the miss path.
+  // is an integer in [0, 2^48) (page address + ASID; fk, a small-integer field, so the
+  // compare stays one f64 compare), so a non-number, non-integer, negative or too-large
+  // address can never hit: the range check waits for the miss path, fastSlow*, which
+  // validates, calls the core once (mm_translate: TLB, walk, the full fault path, TLB
+  // fill) and completes the access; so do a page crossing, device memory, a destroyed
+  // space and a dead core. Multi-byte accesses use a DataView (one bounds check).
   //
-  // The hit functions are not these methods: every address space of a core is an instance
-  // of that core's subclass (AddressSpace.create, fastClass below), whose load*/store*/
-  // fetch* close over the core's views as constants (the TLB as f64 tags and i32 words,
-  // linear memory as bytes and as a DataView). Inlined into a caller's loop, V8 folds
-  // each of them to a fixed address and length: no field loads, no map or bounds checks of
-  // a typed array held in a field (measured: bench/hit-code.mjs). The one per-space input
-  // is fk, the ASID, a small-integer field, so the compare stays one f64 compare.
-  // The methods of this base class send every access to the miss path. An address space is
-  // moved back to them (its prototype) when it is destroyed or its core dies, so every
-  // later access throws; the memory never grows in ordinary use (core-memory.ts), but if
-  // it does the old views are detached (length 0), every access misses, and the miss path
-  // moves the space to the subclass made over the fresh views.
+  // Two forms of the same hit test:
+  // - These methods read the views from fields (ft tags, fa words, fl / fd linear memory,
+  //   fm mask): a load and the typed array's base and length each, per access.
+  // - The first machine of the process gets a subclass (fastClass) whose methods close over
+  //   its views as constants. V8 specializes a function to the constants of its closure
+  //   while it has only one closure, so the bases and lengths become immediates (measured
+  //   with bench/hit-code.mjs: 66 machine instructions for load32 against 79). A second set
+  //   of those closures (a second machine, or the views remade after memory growth) would
+  //   end that specialization for both, and then the closures cost more than the fields:
+  //   so every later machine, and the first after growth, uses the fields.
+  // Every space of a machine starts on its form (AddressSpace.create). destroy() and a
+  // core death empty the fields and move the space back to these methods, so every later
+  // access misses and throws. Memory never grows in ordinary use (core-memory.ts); if it
+  // does, the old views are detached (length 0), every access misses, and the miss path
+  // takes the fresh views (fastRefresh).
+  private ft = new Float64Array(0);
+  private fa = new Int32Array(0);
+  private fl = new Uint8Array(0);
+  private fd = new DataView(new ArrayBuffer(8));
+  private fm = 0;
   private fk = 0;
   private fr = new Uint8Array(0);
   private fv: FastViews | null = null;
 
-  /** @internal The address space `id` of `core`, an instance of the core's fast subclass. */
+  /** @internal The address space `id` of `core`, on the core's form of the hit path. */
   static create(core: Core, id: number, files: (id: number) => File | undefined, onDestroy: (mm: AddressSpace) => void): AddressSpace {
     const mm = new (AddressSpace.fastClass(FastViews.get(core)))(core, id, files, onDestroy);
     mm.fastRefresh();
@@ -657,35 +673,82 @@ export class AddressSpace {
   }
 
   /** Load one byte at `va` (user-mode read, faults included). */
-  load8(va: number): number { return this.fastSlowLoad(va, 1, 0, 'load8'); }
+  load8(va: number): number {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 0, 'load8');
+    return this.fl[(va + this.fa[(j << 1) + 14]) >>> 0];
+  }
   /** Load a little-endian u16 at `va` (any alignment; a page crossing takes the slow path). */
-  load16(va: number): number { return this.fastSlowLoad(va, 2, 0, 'load16'); }
+  load16(va: number): number {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 0, 'load16');
+    return this.fd.getUint16((va + this.fa[(j << 1) + 14]) >>> 0, true);
+  }
   /** Load a little-endian u32 at `va` (an unsigned number). */
-  load32(va: number): number { return this.fastSlowLoad(va, 4, 0, 'load32'); }
+  load32(va: number): number {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 0, 'load32');
+    return this.fd.getUint32((va + this.fa[(j << 1) + 14]) >>> 0, true);
+  }
   /** Load a little-endian u64 at `va` as a bigint (the result is the one allocation). */
-  load64(va: number): bigint { return this.fastSlowLoad64(va, 0, 'load64'); }
+  load64(va: number): bigint {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j] !== va + (this.fk - off) || off > 4088) return this.fastSlowLoad64(va, 0, 'load64');
+    return this.fd.getBigUint64((va + this.fa[(j << 1) + 14]) >>> 0, true);
+  }
   /** Instruction fetch: one byte at `va` through the exec tags (NX pages fault, R1.x SEGV_ACCERR). */
-  fetch8(va: number): number { return this.fastSlowLoad(va, 1, 2, 'fetch8'); }
+  fetch8(va: number): number {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 2] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 2, 'fetch8');
+    return this.fl[(va + this.fa[(j << 1) + 14]) >>> 0];
+  }
   /** Instruction fetch of a little-endian u16 (e.g. RISC-V compressed instructions). */
-  fetch16(va: number): number { return this.fastSlowLoad(va, 2, 2, 'fetch16'); }
+  fetch16(va: number): number {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 2] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 2, 'fetch16');
+    return this.fd.getUint16((va + this.fa[(j << 1) + 14]) >>> 0, true);
+  }
   /** Instruction fetch of a little-endian u32. */
-  fetch32(va: number): number { return this.fastSlowLoad(va, 4, 2, 'fetch32'); }
+  fetch32(va: number): number {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 2] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 2, 'fetch32');
+    return this.fd.getUint32((va + this.fa[(j << 1) + 14]) >>> 0, true);
+  }
   /** Store the low 8 bits of `value` at `va` (user-mode write: COW, dirtying, SIGSEGV as write()). */
-  store8(va: number, value: number): void { this.fastSlowStore(va, value, 1, 'store8'); }
+  store8(va: number, value: number): void {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 1] !== va + (this.fk - off)) { this.fastSlowStore(va, value, 1, 'store8'); return; }
+    this.fl[(va + this.fa[(j << 1) + 14]) >>> 0] = value;
+  }
   /** Store the low 16 bits of `value`, little-endian. */
-  store16(va: number, value: number): void { this.fastSlowStore(va, value, 2, 'store16'); }
+  store16(va: number, value: number): void {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 1] !== va + (this.fk - off) || off > 4094) { this.fastSlowStore(va, value, 2, 'store16'); return; }
+    this.fd.setUint16((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
+  }
   /** Store the low 32 bits of `value`, little-endian (a Uint32Array's conversion: ToNumber, then modulo 2^32). */
-  store32(va: number, value: number): void { this.fastSlowStore(va, value, 4, 'store32'); }
+  store32(va: number, value: number): void {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 1] !== va + (this.fk - off) || off > 4092) { this.fastSlowStore(va, value, 4, 'store32'); return; }
+    this.fd.setUint32((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
+  }
   /** Store a bigint's low 64 bits, little-endian; RangeError if `value` is not a bigint. */
-  store64(va: number, value: bigint): void { this.fastSlowStore64(va, value); }
+  store64(va: number, value: bigint): void {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 1] !== va + (this.fk - off) || off > 4088 || typeof value !== 'bigint') { this.fastSlowStore64(va, value); return; }
+    this.fd.setBigUint64((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
+  }
 
   /**
-   * The subclass whose hit paths read `v`'s views (one per core and memory buffer, made on
-   * first use). T: tags, 8 per entry (+0 read, +1 write, +2 exec); W: words, the addend at
-   * +14; L / D: linear memory. Each method is the base one's hit test in front of its miss path.
+   * The class of `v`'s address spaces: AddressSpace, or for the first machine of the
+   * process the subclass whose hit methods read `v`'s views as constants (made once).
+   * T: tags, 8 per entry (+0 read, +1 write, +2 exec); W: words, the addend at +14; L / D:
+   * linear memory. Each method is the base one with its field loads replaced by constants.
    */
   private static fastClass(v: FastViews): typeof AddressSpace {
-    if (v.spaceClass !== null) return v.spaceClass as typeof AddressSpace;
+    if (v.spaceClass !== undefined) return (v.spaceClass ?? AddressSpace) as typeof AddressSpace;
+    if (fastClosuresLeft <= 0) { v.spaceClass = null; return AddressSpace; }
+    fastClosuresLeft--;
     const T = v.tags, W = v.words, L = v.linear, D = v.linearView, M = v.mask;
     const cls = class extends AddressSpace {
       override load8(va: number): number {
@@ -764,15 +827,15 @@ export class AddressSpace {
     const v = FastViews.get(this.core);
     const proto = AddressSpace.fastClass(v).prototype;
     if (Object.getPrototypeOf(this) !== proto) Object.setPrototypeOf(this, proto);
-    this.fr = v.ram;
+    this.ft = v.tags; this.fa = v.words; this.fr = v.ram; this.fl = v.linear; this.fd = v.linearView; this.fm = v.mask;
     this.fk = this.id & 4095;
     this.fv = v;
     v.users.add(this);
   }
   /** @internal The core died or this space was destroyed: every access misses (and throws) from now on. */
   fastDrop(): void {
-    Object.setPrototypeOf(this, AddressSpace.prototype);
-    this.fr = new Uint8Array(0);
+    if (Object.getPrototypeOf(this) !== AddressSpace.prototype) Object.setPrototypeOf(this, AddressSpace.prototype);
+    this.ft = new Float64Array(0); this.fa = new Int32Array(0); this.fr = new Uint8Array(0); this.fl = new Uint8Array(0);
     this.fv?.users.delete(this);
     this.fv = null;
   }
