@@ -813,6 +813,10 @@ static void run_step(int k)
 	if (A.op == OP_MLOCKALL && (A.mcl & MCL_CURRENT)) harness_lock(A.mcl & MCL_ONFAULT ? 2 : 1);
 	if (A.op == OP_MUNLOCKALL) harness_lock(0);
 	if (A.op == OP_MLOCKALL) mlockall_used = 1;
+	/* A child that ran mlockall exits with its harness VMAs unlocked, so its exit queues only
+	 * the scenario's pages on the mlock batch (not thousands of harness pages, which would
+	 * push them through it). */
+	if (A.op == OP_EXIT && mlockall_used) harness_lock(0);
 	got_sig = 0;
 	got_code = 0;
 	sig_page = -1;
