@@ -6,7 +6,7 @@ import { File as FileClass, type File } from './file.js';
 import { FastViews } from './fast-views.js';
 import { isAsyncBackend } from './fetch-file.js';
 import { PAGE_SIZE, MS_SYNC, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, MAP_POPULATE, MAP_NONBLOCK,
-  MAP_LOCKED, MAX_RW_COUNT, MAX_PAGES_PER_CALL } from './constants.js';
+  MAP_LOCKED, MAX_RW_COUNT, MAX_PAGES_PER_CALL, VM_LOCKED } from './constants.js';
 
 /** @internal A file kind's f_op->mmap (src/xip.ts, src/device.ts): 0 or -errno. */
 interface MmapHook { mmapHook(mm: number, addr: number, length: number, pgoff: number): number }
@@ -173,7 +173,11 @@ export class AddressSpace {
         throw new LinuxError(-e, 'mmap');
       }
       // R9.4: MAP_POPULATE / MAP_LOCKED populate, errors ignored (special VMAs are never locked, R8.4).
-      if (((flags & MAP_POPULATE) !== 0 && (flags & MAP_NONBLOCK) === 0) || (flags & MAP_LOCKED) !== 0) {
+      // mlockall(MCL_FUTURE) too (R8.7): do_mmap decides to populate from the flags it asked
+      // for, def_flags included; f_op->mmap then drops the lock flags of a DAX or special VMA,
+      // LOCKONFAULT with them, so even MCL_FUTURE | MCL_ONFAULT populates such a mapping.
+      const defLocked = (this.core.x.mm_info(this.id, 10) & VM_LOCKED) !== 0;
+      if (((flags & MAP_POPULATE) !== 0 && (flags & MAP_NONBLOCK) === 0) || (flags & MAP_LOCKED) !== 0 || defLocked) {
         this.core.x.mm_populate_range(this.id, at, len);
       }
     }
