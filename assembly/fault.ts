@@ -12,7 +12,7 @@ import { NO_PFN, pfn_to_virt, alloc_pcp_user } from "./phys";
 import { LEVEL_PMD, WALK_NOMEM, WALK_HUGE, pt_walk, nr_pgtables, slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { tlb_flush_page, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
 import { PF_PROT, PF_DISCARD, psc_pmd_slot } from "./mmu";
-import { lru_add, alloc_user_page, put_page, try_reclaim, folio_test_large, folio_head,
+import { lru_add, lru_add_new_anon, alloc_user_page, put_page, try_reclaim, folio_test_large, folio_head,
   folio_nr_pages } from "./lru";
 import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISSING, VM_ACCESS_FLAGS, VM_GROWSDOWN,
   vma_flags, vma_start, vma_end, vma_file, vma_iflags, vma_page_prot, is_cow_mapping,
@@ -175,7 +175,7 @@ function anon_write_fast(mm: u32, vma: u32, va: u64): i32 {
   memory.fill(pfn_to_virt(page), 0, PAGE_SIZE);
   add_mm_counter(mm, RSS_ANON, 1);
   page_add_new_anon_rmap(page, mm, vma, addr);
-  lru_add(page);
+  lru_add_new_anon(page);
   store<u64>(slot, pte_mkwrite(pte_mkdirty(pfn_pte(page, vma_page_prot(vma)))));
   mm_count_minflt(mm);
   return 0;
@@ -220,7 +220,7 @@ function wp_anon_fast(mm: u32, vma: u32, va: u64): i32 {
   }
   tlb_flush_page(mm, addr); // the old translation dies before the old page can
   page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
-  lru_add(page);
+  lru_add_new_anon(page);
   store<u64>(slot, pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, vma_page_prot(vma))))));
   if (!zero) {
     page_remove_rmap(old);
@@ -261,7 +261,7 @@ function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
   memory.copy(pfn_to_virt(page), pfn_to_virt(src), PAGE_SIZE);
   add_mm_counter(mm, RSS_ANON, 1);
   page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
-  lru_add(page);
+  lru_add_new_anon(page);
   store<u64>(slot, pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, vma_page_prot(vma))))));
   immap_fault_end(file);
   mm_count_minflt(mm);

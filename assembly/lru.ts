@@ -45,6 +45,17 @@ export function lru_add(pfn: u32): void {
   page_set(pfn, PG_lru);
 }
 
+// issue 17: a new exclusive anonymous page of a fault's direct path (fault.ts): swap-backed,
+// neither active nor unevictable (its VMA is not locked), on no list yet, so lru_add would
+// choose the inactive anon list; this goes there without deciding.
+@inline export function lru_add_new_anon(pfn: u32): void {
+  const at = lru_head_at(LRU_INACTIVE_ANON);
+  if (load<u32>(at) == 0) store<u32>(tails + (<usize>LRU_INACTIVE_ANON << 2), pfn + 1);
+  plist_add(at, pfn);
+  addSize(LRU_INACTIVE_ANON, 1);
+  page_set(pfn, PG_lru);
+}
+
 // @inline: on every last put of a user page (issue 17).
 @inline export function lru_del(pfn: u32): void {
   if ((page_flags(pfn) & PG_lru) == 0) return;
