@@ -32,7 +32,7 @@ import { mlock_new_folio, munlock_vma_folio } from "./mlock_folio";
 import { do_swap_page, folio_free_swap } from "./swap";
 import { do_discard_fault } from "./hinting";
 import { expand_stack } from "./stack";
-import { filemap_fault, filemap_map_pages } from "./filemap";
+import { filemap_fault, filemap_map_pages, take_eof_block_reread } from "./filemap";
 import { host_fault, host_map_pages, host_page_mkwrite, host_pfn_mkwrite } from "./host";
 import { vmf_fill, vmf_flags, vmf_vma, vmf_mm, vmf_address, vmf_pgoff, vmf_pte, vmf_orig_pte,
   vmf_page, vmf_cow_page, vmf_pmd, set_vmf_pmd, set_vmf_pte, set_vmf_orig_pte, set_vmf_page,
@@ -678,9 +678,16 @@ function do_read_fault(): u32 {
     const r = do_fault_around();
     if (r != 0) return r;
   }
+  take_eof_block_reread(); // forget a stale mark
   let ret = __do_fault();
   if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) != 0) return ret;
   const page = vmf_page() - 1;
+  if (take_eof_block_reread() && should_fault_around()) {
+    // R1.1 step 4, R10.2: Linux dropped the lock to make the EOF block uptodate and retried;
+    // the retry faults around first, now from that page (seed 607032874 case 1426 family).
+    const r = do_fault_around();
+    if (r != 0) { put_page(page); return r; }
+  }
   const fin = finish_fault();
   if (fin != 0) put_page(page); // not mapped: the fault's reference goes
   return ret | fin & ~VM_FAULT_NOPAGE;

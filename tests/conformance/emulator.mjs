@@ -304,7 +304,7 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
         // fd's readahead state, and the mappings use their own fd.
         // A range wholly past EOF does nothing.
         if (st.advice === 'dontneed' && last >= st.from) { syncRange(file, st.from, last); file.evict(st.from, last); }
-        if (st.advice === 'willneed') file.prime(st.from, Math.max(0, Math.min(last, Math.ceil(file.size / PAGE_SIZE) - 1) - st.from + 1));
+        if (st.advice === 'willneed') file.prime(st.from, Math.max(0, Math.min(last, Math.ceil(file.size / PAGE_SIZE) - 1) - st.from + 1), { willneed: true });
         return;
       }
       case 'evict': file.sync(); file.evict(); return;
