@@ -186,6 +186,9 @@ export const INVARIANT_MESSAGES: Record<number, (a: number, b: number) => string
   19: (a, b) => (b === 1 ? `frame ${a}: a writable PTE maps this anonymous page, which is not PageAnonExclusive`
     : b === 2 ? `frame ${a}: PageAnonExclusive, yet mapped more than once`
     : `frame ${a}: pinned and mapped, yet not PageAnonExclusive (a read-only pin did not unshare it)`),
+  20: (a, b) => (b === 1 ? `frame ${a}: PG_mlocked and PG_unevictable disagree (a small folio is mlocked exactly when it is unevictable)`
+    : b === 2 ? `frame ${a}: unevictable and mlocked with an mlock_count of 0`
+    : `frame ${a}: mlock_count above its mappings plus its queued munlocks`),
 };
 
 /** A loaded core instance. */
