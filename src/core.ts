@@ -108,6 +108,7 @@ export interface CoreExports {
   mmu_swap_init(slots: number): number;
   mmu_swap_info(what: number): number;
   mmu_reclaim(pages: number): number;
+  mmu_lru_add_drain(): void;
   page_hint_state(pfn: number): number;
   hv_discard_pfn(pfn: number): number;
   hv_preserve_pfn(pfn: number): number;
