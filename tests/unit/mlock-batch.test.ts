@@ -187,6 +187,19 @@ describe('R8.6 mlock_count and the order of the batch\'s entries', () => {
     expect(mlocked(va, 1)).toBe('-');
   });
 
+  it('R8.6 mlock\'s page walk drains before it walks: a page a child\'s exit munlocked is mlocked again (seed 637177729 case 1102)', () => {
+    const file = mmu.openFile(new MemoryFile(new Uint8Array(P)));
+    const va = mm.mmap({ length: P, prot: PROT_READ, flags: MAP_SHARED, file });
+    mm.touch(va, P, 'read');
+    const child = mm.fork();
+    child.mlock(va, P);
+    child.destroy(); // the exit's munlock stays queued (the parent is alive)
+    expect(mlocked(va, 1)).toBe('L');
+    mm.mlock(va, P); // drain (munlock: count 0, cleared), walk (mlock), drain (count 1)
+    expect(mlocked(va, 1)).toBe('L');
+    expect(countAt(mm.pagemap(va, 1)[0].pfn).getUint32(0, true)).toBe(1);
+  });
+
   it('R8.6 munlock of the last locked VMA clears PG_mlocked (its page walk drains the batch)', () => {
     const a = anon(2, MAP_LOCKED);
     expect(mlocked(a, 2)).toBe('LL');
