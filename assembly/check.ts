@@ -1,7 +1,7 @@
 // The invariant checker: a slow, complete recount of what the fast paths keep
 // incrementally. Run after every mutating test (checkInvariants() in the host).
 
-import { mlock_batch_refs } from "./mlock_batch";
+import { mlock_batch_refs, mlock_batch_entries, folio_mlock_count } from "./mlock_batch";
 import { gNrFrames, PTRS_PER_TABLE } from "./config";
 import { _PAGE_PSE, pte_present, pte_pfn, is_swap_pte, is_pte_marker, swp_type, swp_offset } from "./pte";
 import { PG_buddy, PG_head, PG_lru, PG_swapbacked, PG_user, PG_tail, PG_large, FOLIO_ORDER_SHIFT,
@@ -9,7 +9,7 @@ import { PG_buddy, PG_head, PG_lru, PG_swapbacked, PG_user, PG_tail, PG_large, F
   page_mapcount, page_mapping, page_index } from "./page";
 import { slot_addr } from "./pgtable";
 import { nr_pgtables } from "./pgtable";
-import { lru_first, lru_size, lru_next, page_lru_list, NR_LRU_LISTS } from "./lru";
+import { lru_first, lru_size, lru_next, page_lru_list, NR_LRU_LISTS, LRU_UNEVICTABLE } from "./lru";
 import { VM_LOCKED, vma_start, vma_end, vma_next, vma_flags, vma_tree_height, vma_tree_max_gap,
   vma_mm, vm_start_gap } from "./vma";
 import { VM_ACCESS_FLAGS, vma_page_prot, vma_pgoff } from "./vma";
@@ -21,10 +21,11 @@ import { pc_capacity, pc_slot_file, pc_slot_index, pc_slot_pfn, file_valid, file
   MAX_FILES, pc_lookup, file_nr_dirty } from "./mapping";
 import { inv_report, INV_MAPCOUNT, INV_REFCOUNT, INV_RSS, INV_PGTABLES, INV_FREE_MAPPED,
   INV_PAGECACHE, INV_VMA, INV_LRU, INV_LOCKED_VM, INV_SWAP, INV_REF_LEAK, INV_DIRTY,
-  INV_ANON_EXCLUSIVE } from "./stats";
+  INV_ANON_EXCLUSIVE, INV_MLOCK } from "./stats";
 import { nr_swap_slots, swap_check } from "./swap";
 import { shmem_swap_count } from "./shmem_swap";
-import { PG_anon, PG_buddy as PGB, PG_swapcache, PG_pinned, PG_dirty, PG_anon_exclusive } from "./page";
+import { PG_anon, PG_buddy as PGB, PG_swapcache, PG_pinned, PG_dirty, PG_anon_exclusive, PG_mlocked,
+  PG_unevictable } from "./page";
 
 let counts: usize = 0; // u32 per frame: PTEs seen mapping it
 let swapCounts: usize = 0; // u32 per swap slot: swap entries seen referring to it
@@ -218,9 +219,11 @@ export function pagecache_check(): void {
 }
 let dirtyCounts: usize = 0; // u32 per file id: dirty cached pages counted
 
-// The LRU lists hold exactly the pages whose flags say so.
+// The LRU lists hold exactly the pages whose flags say so; the unevictable one is a count
+// (lru.ts), checked with INV_MLOCK against the frames.
 export function lru_check(): void {
   for (let l: u32 = 0; l < NR_LRU_LISTS; l++) {
+    if (l == LRU_UNEVICTABLE) { mlock_check(); continue; }
     let it = lru_first(l);
     let n: u32 = 0;
     while (it != 0 && n <= gNrFrames) {
@@ -231,6 +234,27 @@ export function lru_check(): void {
     }
     if (n != lru_size(l)) inv_report(INV_LRU, 0xffff_ffff, l);
   }
+}
+
+// INV_MLOCK (R8.6, FUZZ-FINDINGS run L item 1): the unevictable count is the frames with
+// PG_lru | PG_unevictable; a small folio is PG_mlocked exactly when it is unevictable, and
+// then its mlock_count is at least 1 and at most its mappings plus the munlock entries
+// still queued for it (the count may undercount locked mappings, never overcount them).
+function mlock_check(): void {
+  let n: u32 = 0;
+  for (let pfn: u32 = 0; pfn < gNrFrames; pfn++) {
+    const f = page_flags(pfn);
+    if ((f & PG_user) == 0 || (f & (PG_buddy | PG_tail)) != 0) continue;
+    if ((f & (PG_lru | PG_unevictable)) == (PG_lru | PG_unevictable)) n++;
+    if ((f & PG_large) != 0) continue;
+    const ml = (f & PG_mlocked) != 0, unev = (f & PG_unevictable) != 0;
+    if (ml != unev) { inv_report(INV_MLOCK, pfn, 1); continue; }
+    if (!unev) continue;
+    const c = folio_mlock_count(pfn);
+    if (c == 0) inv_report(INV_MLOCK, pfn, 2);
+    else if (<i32>c > page_mapcount(pfn) + mlock_batch_entries(pfn, false)) inv_report(INV_MLOCK, pfn, 3);
+  }
+  if (n != lru_size(LRU_UNEVICTABLE)) inv_report(INV_LRU, 0xffff_ffff, LRU_UNEVICTABLE);
 }
 
 // ---- large folios (lru.ts): PMD mappings seen per head, and each folio's shape ----

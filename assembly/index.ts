@@ -562,6 +562,8 @@ export function mmu_reclaim(pages: i32): i32 {
   if (pages < 0) return -EINVAL;
   return <i32>reclaim_pages(<u32>pages);
 }
+// lru_add_drain on the one CPU: handles the queued entries of the mlock batch (R8.6).
+export function mmu_lru_add_drain(): void { mlock_drain_local(); }
 
 // ---- guest page hinting (R12) ----
 export function page_hint_state(pfn: i32): i32 {

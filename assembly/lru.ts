@@ -2,6 +2,8 @@
 // Only the lists live here; the aging and reclaim policy is reclaim.ts's.
 // A page on a list has PG_lru; which list is told by PG_unevictable, PG_swapbacked
 // (anonymous and shmem pages go to swap, so they sit on the anon lists) and PG_active.
+// The unevictable "list" is only a count, as in Linux (nothing ever scans it): its pages
+// are linked nowhere and keep their mlock_count in lru_next's room (mlock_batch.ts).
 
 import { PG_lru, PG_active, PG_unevictable, PG_swapbacked, PG_tail, page_flags, page_set, page_clear,
   plist_add, plist_del, page_lru_next, page_lru_prev, set_page_lru_next, set_page_lru_prev } from "./page";
@@ -39,6 +41,7 @@ export function lru_add(pfn: u32): void {
   // Only a folio's head sits on a list (a tail stands for its folio nowhere).
   if ((page_flags(pfn) & (PG_lru | PG_tail)) != 0) return;
   const l = page_lru_list(pfn);
+  if (l == LRU_UNEVICTABLE) { addSize(l, 1); page_set(pfn, PG_lru); return; } // lru_next: the count
   if (load<u32>(lru_head_at(l)) == 0) store<u32>(tails + (<usize>l << 2), pfn + 1);
   plist_add(lru_head_at(l), pfn);
   addSize(l, 1);
@@ -60,6 +63,7 @@ export function lru_add(pfn: u32): void {
 @inline export function lru_del(pfn: u32): void {
   if ((page_flags(pfn) & PG_lru) == 0) return;
   const l = page_lru_list(pfn);
+  if (l == LRU_UNEVICTABLE) { addSize(l, -1); page_clear(pfn, PG_lru); return; }
   const tailAt = tails + (<usize>l << 2);
   if (load<u32>(tailAt) == pfn + 1) store<u32>(tailAt, page_lru_prev(pfn));
   plist_del(lru_head_at(l), pfn);
@@ -75,7 +79,7 @@ export function lru_add_tail(pfn: u32): void {
   const l = page_lru_list(pfn);
   const tailAt = tails + (<usize>l << 2);
   const last = load<u32>(tailAt);
-  if (last == 0) {
+  if (last == 0 || l == LRU_UNEVICTABLE) {
     lru_add(pfn);
     return;
   }

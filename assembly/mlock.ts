@@ -48,6 +48,10 @@ function mlock_fixup(mm: u32, v: u32, newLock: u32): u32 {
   const was = (old & VM_LOCKED) != 0;
   const now = (newLock & VM_LOCKED) != 0;
   set_vma_flags(v, (old & ~VM_LOCKED_MASK) | newLock);
+  // mlock_vma_pages_range drains before its walk too: queued munlocks (a child's exit) are
+  // handled before the walk's mlocks, so a page they unlock is mlocked again (fuzz seed
+  // 637177729 case 1102, R8.6).
+  if (was != now) mlock_drain_local();
   if (was && !now) {
     mm_add_locked_vm(mm, -<i64>vma_pages(v));
     walk_present(mm, v, vma_start(v), vma_end(v), false);

@@ -1,19 +1,39 @@
 // Linux's per-CPU mlock folio batch (mm/mlock.c mlock_fbatch, R8.6), for the one CPU the
-// emulator models. munlock_vma_folio does not clear PG_mlocked itself: it queues the page
-// here with a reference, and PG_mlocked is cleared (if no VM_LOCKED mapping remains) only
-// when the batch is processed: when it is full, for a large folio, or when lru_add_drain
-// runs (mlock_drain_local). Until then the page still reads as mlocked in /proc/kpageflags
-// and its extra reference makes a COW reuse check copy (FUZZ-FINDINGS item 9 / N4).
-// Option `mlockBatch` = false processes every munlock at once (the pre-session-3 model).
+// emulator models, and the mlock_count of a small folio (5.18+).
+//
+// mlock_count: how many VM_LOCKED mappings have mlocked the folio. It lives where Linux keeps
+// it, in the room of the LRU link: an unevictable folio sits on no real list (lru.ts counts
+// them), so its lru_next holds the count. A munlock decrements it and clears PG_mlocked only
+// at 0 (the last locked mapping); it may undercount (reclaim re-mlocks a folio it finds in a
+// VM_LOCKED VMA, reclaim.ts), never overcount.
+//
+// The batch: munlock_vma_folio does not touch the count itself: it queues a munlock entry with
+// a reference, and the entries are handled in order when the batch is processed (full at 31,
+// a large folio, or lru_add_drain: mlock_drain_local). Until then the page still reads as
+// mlocked in /proc/kpageflags and its extra reference makes a COW reuse check copy
+// (FUZZ-FINDINGS item 9 / N4). An mlock of a folio that has entries queued is queued behind
+// them (an mlock entry, also with a reference), so a zap and a refault into a still-locked
+// VMA end as Linux's do: the munlock takes the count to 0 and clears PG_mlocked, then the
+// mlock entry finds the folio evictable and does nothing (FUZZ-FINDINGS run L item 1). Any
+// other mlock is handled at once (the same end state).
+//
+// Large folios (their head and tail pages) keep the rmap model: mlocked at once, PG_mlocked
+// cleared when no VM_LOCKED mapping of the page is left.
+// Option `mlockBatch` = false handles every entry at once.
 
-import { PG_mlocked, PG_unevictable, PG_large, page_flags, get_page } from "./page";
+import { PG_mlocked, PG_unevictable, PG_large, PG_tail, PG_lru, page_flags, page_set, get_page,
+  page_lru_next, set_page_lru_next } from "./page";
 import { lru_move, put_page } from "./lru";
 import { VM_LOCKED, vma_flags } from "./vma";
 import { rmap_walk_start, rmap_walk_next, rmapVma } from "./rmap";
+import { count, ST_UNEVICTABLE_CULLED } from "./stats";
 
 // FOLIO_BATCH_SIZE (include/linux/pagevec.h): 31 folios.
 const FOLIO_BATCH_SIZE: i32 = 31;
+// Entries: pfn << 1 | kind (Linux tags the folio pointer's low bits the same way).
 const fbatch: usize = memory.data(FOLIO_BATCH_SIZE * 4);
+const MUNLOCK_ENTRY: u32 = 0;
+const MLOCK_ENTRY: u32 = 1; // Linux's LRU_FOLIO
 let fbatchNr: i32 = 0;
 let mlockBatchOn: bool = true;
 
@@ -27,7 +47,11 @@ export function set_mlock_batch(on: bool): void {
   mlockBatchOn = on;
 }
 
-// Is the page still mapped in some VM_LOCKED VMA? (Linux counts mlock_count instead.)
+// The mlock_count of a small folio on the unevictable LRU (lru_next's room).
+@inline export function folio_mlock_count(pfn: u32): u32 { return page_lru_next(pfn); }
+@inline function set_mlock_count(pfn: u32, n: u32): void { set_page_lru_next(pfn, n); }
+
+// Is the page still mapped in some VM_LOCKED VMA? (large folios only; small ones count)
 export function mapped_locked(pfn: u32): bool {
   rmap_walk_start(pfn);
   while (rmap_walk_next() != 0) {
@@ -36,20 +60,50 @@ export function mapped_locked(pfn: u32): bool {
   return false;
 }
 
-// __munlock_folio: the last locked mapping is gone: back to the evictable LRU.
+// __mlock_folio: one more locked mapping of a folio already PG_mlocked. On the unevictable
+// LRU it counts; on an evictable one it moves there with a count of 1; while off the LRU
+// the flags are set and the count starts at 1 (lru_add then files it as unevictable).
+function __mlock_folio(pfn: u32): void {
+  const f = page_flags(pfn);
+  if ((f & PG_mlocked) == 0) {
+    // Cleared since it was queued (a munlock ahead of it took the count to 0): evictable.
+    return;
+  }
+  if ((f & PG_unevictable) != 0) {
+    set_mlock_count(pfn, folio_mlock_count(pfn) + 1);
+    return;
+  }
+  if ((f & PG_lru) != 0) lru_move(pfn, PG_unevictable, 0);
+  else page_set(pfn, PG_unevictable);
+  set_mlock_count(pfn, 1);
+  count(ST_UNEVICTABLE_CULLED);
+}
+
+// __munlock_folio: one locked mapping fewer. PG_mlocked is cleared (and the folio goes back
+// to an evictable LRU) when that was the last, by the count for a small folio and by the
+// reverse map for a large one.
 function __munlock_folio(pfn: u32): void {
-  if ((page_flags(pfn) & PG_mlocked) == 0) return;
-  if (mapped_locked(pfn)) return;
+  const f = page_flags(pfn);
+  if ((f & PG_mlocked) == 0) return;
+  if ((f & (PG_large | PG_tail)) != 0) {
+    if (mapped_locked(pfn)) return;
+  } else if ((f & PG_unevictable) != 0) {
+    let n = folio_mlock_count(pfn);
+    if (n != 0) n--;
+    set_mlock_count(pfn, n);
+    if (n != 0) return;
+  }
   lru_move(pfn, 0, PG_mlocked | PG_unevictable);
 }
 
-// mlock_folio_batch: process every queued page and drop the batch's references.
+// mlock_folio_batch: handle every queued entry in order and drop the batch's references.
 function mlock_folio_batch(): void {
   const n = fbatchNr;
   fbatchNr = 0;
   for (let i = 0; i < n; i++) {
-    const pfn = load<u32>(fbatch + (<usize>i << 2));
-    __munlock_folio(pfn);
+    const e = load<u32>(fbatch + (<usize>i << 2));
+    const pfn = e >>> 1;
+    if ((e & 1) == MLOCK_ENTRY) __mlock_folio(pfn); else __munlock_folio(pfn);
     put_page(pfn);
   }
 }
@@ -62,18 +116,40 @@ export function mlock_drain_local(): void {
   if (fbatchNr != 0) mlock_folio_batch();
 }
 
+function fbatch_add(pfn: u32, kind: u32): void {
+  get_page(pfn);
+  store<u32>(fbatch + (<usize>fbatchNr << 2), (pfn << 1) | kind);
+  fbatchNr++;
+  if (fbatchNr == FOLIO_BATCH_SIZE || (page_flags(pfn) & PG_large) != 0) mlock_folio_batch();
+}
+
+// mlock_folio: a small folio mapped into a VM_LOCKED VMA. PG_mlocked is set now; the count
+// goes up in order with the entries already queued for the folio (at once when there are
+// none: the end state is the same, and no reference is held that Linux would not drop at a
+// COW reuse check, new folios being off the LRU there).
+export function mlock_folio(pfn: u32): void {
+  page_set(pfn, PG_mlocked);
+  if (mlockBatchOn && fbatchNr != 0 && mlock_batch_refs(pfn) != 0) fbatch_add(pfn, MLOCK_ENTRY);
+  else __mlock_folio(pfn);
+}
+
 // munlock_folio: queue with a reference; a full batch or a large folio is processed now.
 export function munlock_folio(pfn: u32): void {
   if (!mlockBatchOn) { __munlock_folio(pfn); return; }
-  get_page(pfn);
-  store<u32>(fbatch + (<usize>fbatchNr << 2), pfn);
-  fbatchNr++;
-  if (fbatchNr == FOLIO_BATCH_SIZE || (page_flags(pfn) & PG_large) != 0) mlock_folio_batch();
+  fbatch_add(pfn, MUNLOCK_ENTRY);
 }
 
 // References the batch holds on `pfn` (the invariant checker counts them as owned).
 export function mlock_batch_refs(pfn: u32): i32 {
   let n = 0;
-  for (let i = 0; i < fbatchNr; i++) if (load<u32>(fbatch + (<usize>i << 2)) == pfn) n++;
+  for (let i = 0; i < fbatchNr; i++) if (load<u32>(fbatch + (<usize>i << 2)) >>> 1 == pfn) n++;
+  return n;
+}
+
+// Queued entries of one kind for `pfn` (INV_MLOCK in check.ts).
+export function mlock_batch_entries(pfn: u32, mlock: bool): i32 {
+  const want = (pfn << 1) | (mlock ? MLOCK_ENTRY : MUNLOCK_ENTRY);
+  let n = 0;
+  for (let i = 0; i < fbatchNr; i++) if (load<u32>(fbatch + (<usize>i << 2)) == want) n++;
   return n;
 }

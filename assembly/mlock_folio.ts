@@ -2,17 +2,20 @@
 // mlock_new_folio keep PG_mlocked pages on the unevictable LRU. Low enough that the fault,
 // install, zap and swap-in paths call it directly; the syscalls are in mlock.ts.
 //
-// A page is mlocked while at least one PTE maps it in a VM_LOCKED VMA. Instead of
-// Linux's mlock_count, munlock asks the reverse map whether such a mapping remains.
+// A small folio is mlocked while its mlock_count (one per mapping in a VM_LOCKED VMA, kept
+// in order with the munlocks on the mlock batch) is above 0 (5.18+, mlock_batch.ts). A large
+// folio keeps the older rule: mlocked while some PTE maps it in a VM_LOCKED VMA, which
+// munlock asks the reverse map.
 
 import { PG_mlocked, PG_unevictable, page_flags } from "./page";
-import { lru_move } from "./lru";
+import { lru_move, folio_test_large } from "./lru";
 import { VM_LOCKED, VM_SPECIAL, vma_flags } from "./vma";
-import { munlock_folio } from "./mlock_batch";
+import { mlock_folio, munlock_folio } from "./mlock_batch";
 import { count, ST_UNEVICTABLE_CULLED } from "./stats";
 
-// A page newly mapped into a VM_LOCKED VMA: mlocked, unevictable.
+// A page newly mapped into a VM_LOCKED VMA (or found there by reclaim): mlocked, counted.
 export function mlock_vma_folio(pfn: u32): void {
+  if (!folio_test_large(pfn)) { mlock_folio(pfn); return; }
   if ((page_flags(pfn) & PG_mlocked) != 0) return;
   lru_move(pfn, PG_mlocked | PG_unevictable, 0);
   count(ST_UNEVICTABLE_CULLED);

@@ -67,6 +67,7 @@ export const INV_SWAP: i32 = 16; // a = swap slot, b = count
 export const INV_REF_LEAK: i32 = 17; // a = pfn, b = refcount: not mappings + caches
 export const INV_DIRTY: i32 = 18; // a = file id, b = its dirty count: not its dirty pages
 export const INV_ANON_EXCLUSIVE: i32 = 19; // a = pfn, b = which PageAnonExclusive rule (check.ts)
+export const INV_MLOCK: i32 = 20; // a = pfn, b = which mlock_count rule (check.ts mlock_check)
 export const INV_MAX: i32 = 256;
 
 // Records of 16 bytes: +0 i32 code, +4 u32 a, +8 u64 b (b may be a 51-bit page index).

@@ -108,6 +108,7 @@ export interface CoreExports {
   mmu_swap_init(slots: number): number;
   mmu_swap_info(what: number): number;
   mmu_reclaim(pages: number): number;
+  mmu_lru_add_drain(): void;
   page_hint_state(pfn: number): number;
   hv_discard_pfn(pfn: number): number;
   hv_preserve_pfn(pfn: number): number;
@@ -186,6 +187,9 @@ export const INVARIANT_MESSAGES: Record<number, (a: number, b: number) => string
   19: (a, b) => (b === 1 ? `frame ${a}: a writable PTE maps this anonymous page, which is not PageAnonExclusive`
     : b === 2 ? `frame ${a}: PageAnonExclusive, yet mapped more than once`
     : `frame ${a}: pinned and mapped, yet not PageAnonExclusive (a read-only pin did not unshare it)`),
+  20: (a, b) => (b === 1 ? `frame ${a}: PG_mlocked and PG_unevictable disagree (a small folio is mlocked exactly when it is unevictable)`
+    : b === 2 ? `frame ${a}: unevictable and mlocked with an mlock_count of 0`
+    : `frame ${a}: mlock_count above its mappings plus its queued munlocks`),
 };
 
 /** A loaded core instance. */

@@ -733,6 +733,16 @@ export class Mmu {
     return this.core.x.mmu_reclaim(pages);
   }
 
+  /**
+   * Linux's lru_add_drain on the emulated CPU: the mlock batch's queued mlock / munlock entries
+   * are handled now (PG_mlocked cleared where the last locked mapping went, the batch's page
+   * references dropped; R8.6). What another process's drain on the same CPU would do.
+   */
+  lruAddDrain(): void {
+    this.core.alive();
+    this.core.x.mmu_lru_add_drain();
+  }
+
   /** Guest page hinting (R12): each RAM frame's usage state and host residency. */
   pageState(pfn: number): { usage: 'stable' | 'unused' | 'volatile' | 'potentially-volatile'; residency: 'resident' | 'preserved' | 'discarded' } {
     this.core.alive();

@@ -164,6 +164,7 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
   const newProc = (who, mm, maps = new Map(), tracker = new PfnTracker()) => ({ who, mm, maps, tracker, alive: true });
   const parent = newProc('parent', mmu.createAddressSpace());
   let child = null;
+  let forkedOnce = false; // the harness drains at its first fork (see the fork step below)
 
   const entries = (proc, m) => proc.mm.pagemap(m.addr, m.pages).map((e, i) => ({
     present: e.present, swapped: e.swapped, guard: e.guard, file: e.file, exclusive: e.exclusive, pfn: e.pfn,
@@ -204,6 +205,12 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
       if (st.op === 'fork') {
         if (!r.errno) child = r.child;
         r.measured = false;
+        // The harness's first fork is its first collect_harness_pages: freshly faulted
+        // bookkeeping pages, still on the CPU's LRU-add batch, that its retouch then COW-faults;
+        // wp_can_reuse_anon_folio runs lru_add_drain for a folio off the LRU, which drains the
+        // mlock batch too (FUZZ-FINDINGS session 5). Later forks find those pages on the LRU.
+        if (!r.errno && !forkedOnce) mmu.lruAddDrain();
+        forkedOnce = true;
       }
       if (st.op === 'mmap' && !r.errno) {
         proc.maps.set(st.id, { addr: r.addr, pages: st.pages, anon: st.anon, pgoff: st.fileOffsetPages });

@@ -5,7 +5,8 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import {
   createMmu, MemoryFile, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_LOCKED,
-  MLOCK_ONFAULT, MADV_DONTNEED, MADV_COLD, MADV_FREE, MADV_PAGEOUT, MADV_WILLNEED, type Mmu, type AddressSpace,
+  MLOCK_ONFAULT, MADV_DONTNEED, MADV_COLD, MADV_FREE, MADV_PAGEOUT, MADV_WILLNEED, MADV_DONTNEED_LOCKED,
+  type Mmu, type AddressSpace,
 } from '../../src/index.js';
 
 const P = 4096;
@@ -133,5 +134,140 @@ describe('R8.6 mlockBatch: false (munlock at once, the old model)', () => {
     expect(mmu.stats().cowCopies).toBe(before);
     expect(child.pagemap(a, 1)[0].pfn).toBe(old);
     child.destroy();
+  });
+});
+
+// mlock_count (5.18+): a small folio counts its locked mappings; the batch's mlock and munlock
+// entries are handled in the order they were queued (FUZZ-FINDINGS run L item 1; scenarios
+// dontneed-locked-refault-unlocks, dontneed-locked-file-refault-unlocks).
+describe('R8.6 mlock_count and the order of the batch\'s entries', () => {
+  // A one-page shared file mapping, MAP_LOCKED (populated: the page is mlocked).
+  function lockedFilePage(pages = 1): { va: number; file: ReturnType<Mmu['openFile']> } {
+    const file = mmu.openFile(new MemoryFile(new Uint8Array(pages * P)));
+    const va = mm.mmap({ length: pages * P, prot: PROT_READ, flags: MAP_SHARED | MAP_LOCKED, file });
+    return { va, file };
+  }
+  // struct page's lru_next (assembly/page.ts +24): an unevictable folio's mlock_count.
+  function countAt(pfn: number): DataView {
+    const base = (mmu.core.x.mmu_memmap_base() >>> 0) + pfn * 32;
+    return new DataView(mmu.core.x.memory.buffer, base + 24, 4);
+  }
+
+  it('R8.6 run L item 1: zap then refault into the still-locked VMA: the munlock entry runs first, the page ends not mlocked', () => {
+    const { va } = lockedFilePage();
+    expect(mlocked(va, 1)).toBe('L');
+    mm.madvise(va, P, MADV_DONTNEED_LOCKED); // munlock entry queued, PG_mlocked still set
+    mm.touch(va, P, 'read'); // refault: an mlock entry behind it
+    expect(mlocked(va, 1)).toBe('L');
+    mmu.lruAddDrain(); // munlock: mlock_count 1 → 0, PG_mlocked cleared; mlock: evictable, nothing
+    expect(mlocked(va, 1)).toBe('-');
+    expect(mm.status().vmLck).toBe(P);
+  });
+
+  it('R8.6 with the batch empty the refault mlocks again (the 6.1 / 6.12 order: the zap drained)', () => {
+    const { va } = lockedFilePage();
+    mm.madvise(va, P, MADV_DONTNEED_LOCKED);
+    mmu.lruAddDrain(); // the munlock alone: cleared
+    mm.touch(va, P, 'read');
+    expect(mlocked(va, 1)).toBe('L');
+  });
+
+  it('R8.6 the count goes up per locked mapping and down per munlock: the page stays mlocked until the last', () => {
+    const { va, file } = lockedFilePage();
+    const b = mm.mmap({ length: P, prot: PROT_READ, flags: MAP_SHARED | MAP_LOCKED, file });
+    const c = mm.mmap({ length: P, prot: PROT_READ, flags: MAP_SHARED | MAP_LOCKED, file });
+    expect(countAt(mm.pagemap(va, 1)[0].pfn).getUint32(0, true)).toBe(3);
+    mm.munmap(b, P);
+    mmu.lruAddDrain();
+    expect(mlocked(va, 1)).toBe('L');
+    expect(countAt(mm.pagemap(va, 1)[0].pfn).getUint32(0, true)).toBe(2);
+    mm.munlock(c, P); // munlock's page walk drains
+    expect(mlocked(va, 1)).toBe('L');
+    mm.munlock(va, P);
+    expect(mlocked(va, 1)).toBe('-');
+  });
+
+  it('R8.6 mlock\'s page walk drains before it walks: a page a child\'s exit munlocked is mlocked again (seed 637177729 case 1102)', () => {
+    const file = mmu.openFile(new MemoryFile(new Uint8Array(P)));
+    const va = mm.mmap({ length: P, prot: PROT_READ, flags: MAP_SHARED, file });
+    mm.touch(va, P, 'read');
+    const child = mm.fork();
+    child.mlock(va, P);
+    child.destroy(); // the exit's munlock stays queued (the parent is alive)
+    expect(mlocked(va, 1)).toBe('L');
+    mm.mlock(va, P); // drain (munlock: count 0, cleared), walk (mlock), drain (count 1)
+    expect(mlocked(va, 1)).toBe('L');
+    expect(countAt(mm.pagemap(va, 1)[0].pfn).getUint32(0, true)).toBe(1);
+  });
+
+  it('R8.6 munlock of the last locked VMA clears PG_mlocked (its page walk drains the batch)', () => {
+    const a = anon(2, MAP_LOCKED);
+    expect(mlocked(a, 2)).toBe('LL');
+    mm.munlock(a, P);
+    expect(mlocked(a, 2)).toBe('-L');
+    mm.munlock(a + P, P);
+    expect(mlocked(a, 2)).toBe('--');
+  });
+
+  it('R8.6 reclaim that finds the page in a VM_LOCKED VMA mlocks it again (the count undercounted)', () => {
+    const { va } = lockedFilePage();
+    mm.madvise(va, P, MADV_DONTNEED_LOCKED);
+    mm.touch(va, P, 'read');
+    mmu.lruAddDrain();
+    expect(mlocked(va, 1)).toBe('-'); // mapped in a locked VMA, evictable
+    mmu.reclaim(64); // try_to_unmap_one / folio_referenced_one meet VM_LOCKED: mlock_vma_folio
+    expect(mm.pagemap(va, 1)[0].present).toBe(true);
+    expect(mlocked(va, 1)).toBe('L');
+    expect(countAt(mm.pagemap(va, 1)[0].pfn).getUint32(0, true)).toBe(1);
+  });
+
+  it('R8.6 R5.6 fork: the child\'s mappings are not locked and leave the parent\'s count alone', () => {
+    const a = anon(2, MAP_LOCKED);
+    const child = mm.fork();
+    expect(mlocked(a, 2, child)).toBe('LL');
+    child.touch(a, 2 * P, 'read');
+    child.destroy(); // unlocked mappings: no munlock
+    mmu.lruAddDrain();
+    expect(mlocked(a, 2)).toBe('LL');
+    expect(countAt(mm.pagemap(a, 1)[0].pfn).getUint32(0, true)).toBe(1);
+  });
+
+  it('R8.6 a large folio keeps the reverse-map rule: still mapped in a locked VMA, it stays mlocked', () => {
+    const file = mmu.openFile(new MemoryFile(new Uint8Array(16 * P)));
+    file.prime(0, 16, { order: 4 });
+    const va = mm.mmap({ length: 16 * P, prot: PROT_READ, flags: MAP_SHARED, file });
+    mm.touch(va, 16 * P, 'read'); // mapped first: mlock's page walk mlocks the whole folio
+    mm.mlock(va, 16 * P);
+    expect(file.page(3)?.order).toBe(4);
+    expect(mlocked(va + 3 * P, 1)).toBe('L');
+    mm.madvise(va + 3 * P, P, MADV_DONTNEED_LOCKED);
+    mm.touch(va + 3 * P, P, 'read');
+    mmu.lruAddDrain();
+    expect(mlocked(va + 3 * P, 1)).toBe('L'); // a small folio would read '-' here
+  });
+
+  it('R8.6 INV_MLOCK: the checker reports an mlock_count of 0 or above the mappings, and is clean again when restored', () => {
+    const { va } = lockedFilePage();
+    const v = countAt(mm.pagemap(va, 1)[0].pfn);
+    expect(v.getUint32(0, true)).toBe(1);
+    v.setUint32(0, 0, true);
+    expect(mmu.checkInvariants().join('\n')).toMatch(/mlock_count of 0/);
+    v.setUint32(0, 2, true);
+    expect(mmu.checkInvariants().join('\n')).toMatch(/mlock_count above its mappings/);
+    v.setUint32(0, 1, true);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R8.6 lruAddDrain drops the batch\'s references: an unmapped, truncated page is freed then', () => {
+    const { va, file } = lockedFilePage();
+    const pfn = mm.pagemap(va, 1)[0].pfn;
+    mm.madvise(va, P, MADV_DONTNEED_LOCKED);
+    expect(mmu.checkInvariants()).toEqual([]); // the queued entry's reference is counted
+    const free0 = mmu.stats().freeFrames;
+    file.truncate(0); // out of the cache; the batch still holds it
+    expect(mmu.stats().freeFrames).toBe(free0);
+    mmu.lruAddDrain();
+    expect(mmu.stats().freeFrames).toBe(free0 + 1);
+    expect(pfn).toBeGreaterThan(0);
   });
 });
