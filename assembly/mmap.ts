@@ -129,12 +129,15 @@ function can_merge_flags(a: u32, b: u32): bool {
   return vma_pgoff(a) + vma_pages(a) == vma_pgoff(b);
 }
 
-// is_mergeable_anon_vma (issue 14; Linux 6.16+): may `src` (the VMA whose flags changed,
-// or the new one) join its neighbour `tgt`? Two anon_vmas must be the same one; where only
-// one side has an anon_vma, the merged VMA takes it, unless that side is a fork child.
+// is_mergeable_anon_vma (issue 14): may `src` (the VMA whose flags changed, or the new one)
+// join its neighbour `tgt`? Two anon_vmas must be the same one; where only one side has an
+// anon_vma, the merged VMA takes it, unless that side is a fork child; and before 6.16
+// (gMergeFaultedIntoUnfaulted off) only a `tgt` with an anon_vma may take in a `src` without.
 function anon_vma_mergeable(src: u32, tgt: u32): bool {
   const s = vma_anon_vma(src), t = vma_anon_vma(tgt);
-  if (s != 0 && t == 0) return (vma_iflags(src) & VMA_FORK_CHILD) == 0; // dup_anon_vma into tgt
+  if (s != 0 && t == 0) { // dup_anon_vma into tgt
+    return gMergeFaultedIntoUnfaulted && (vma_iflags(src) & VMA_FORK_CHILD) == 0;
+  }
   if (s == 0 && t != 0) return (vma_iflags(tgt) & VMA_FORK_CHILD) == 0;
   return s == t;
 }
@@ -161,6 +164,7 @@ function merge_into(mm: u32, a: u32, b: u32): void {
   detach(mm, b);
 }
 import { vma_addr, VMA_FORK_CHILD } from "./vma";
+import { gMergeFaultedIntoUnfaulted } from "./config";
 @inline function vma_addr_of(v: u32): usize { return vma_addr(v); }
 
 // Try to merge `v` (just changed or created) with its neighbours (vma_merge_existing_range,

@@ -106,4 +106,33 @@ describe('issue 14: VMA merge and anon_vma identity', () => {
     child.destroy();
     expect(mmu.checkInvariants()).toEqual([]);
   });
+
+  it('R8.2 mergeFaultedIntoUnfaulted false (6.1, 6.12): a faulted VMA does not merge into an unfaulted neighbour, either side; the unfaulted one still joins a faulted one', async () => {
+    for (const on of [true, false]) {
+      const { mmu, mm } = await machine({ mergeFaultedIntoUnfaulted: on });
+      // The changed (faulted) VMA has an unfaulted prev.
+      const a = anon(mm, 4);
+      mm.mlock2(a + 2 * PG, 2 * PG, MLOCK_ONFAULT);
+      mm.write(a + 3 * PG, Uint8Array.of(1));
+      mm.munlock(a + 2 * PG, 2 * PG);
+      expect(pieces(mm, a)).toEqual(on ? [[0, 4]] : [[0, 2], [2, 4]]);
+      expect(mmu.checkInvariants()).toEqual([]);
+      // The changed (faulted) VMA has an unfaulted next.
+      const mm2 = mmu.createAddressSpace();
+      const b = anon(mm2, 4);
+      mm2.mlock2(b, 2 * PG, MLOCK_ONFAULT);
+      mm2.write(b, Uint8Array.of(2));
+      mm2.munlock(b, 2 * PG);
+      expect(pieces(mm2, b)).toEqual(on ? [[0, 4]] : [[0, 2], [2, 4]]);
+      expect(mmu.checkInvariants()).toEqual([]);
+      // The changed VMA is the unfaulted one: it joins its faulted neighbour on every version.
+      const mm3 = mmu.createAddressSpace();
+      const c = anon(mm3, 4);
+      mm3.mlock2(c + 2 * PG, 2 * PG, MLOCK_ONFAULT);
+      mm3.write(c, Uint8Array.of(3));
+      mm3.munlock(c + 2 * PG, 2 * PG);
+      expect(pieces(mm3, c)).toEqual([[0, 4]]);
+      expect(mmu.checkInvariants()).toEqual([]);
+    }
+  });
 });
