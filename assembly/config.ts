@@ -136,6 +136,12 @@ export function setTruncExtendZeroesTail(on: bool): void { gTruncExtendZeroesTai
 // counts them. Before: raw DAX pfns with no page vm_normal_page would return (R6.1, R7.2).
 export let gDaxFolios: bool = true;
 export function setDaxFolios(on: bool): void { gDaxFolios = on; }
+// Linux 6.16+ (is_mergeable_anon_vma rewritten, "fix incorrectly disallowed anonymous VMA
+// merges"): a VMA with an anon_vma merges into a neighbour that has none (dup_anon_vma),
+// unless it is a fork child. false = 6.1, 6.12: refused (the neighbour's empty
+// anon_vma_chain is not singular). Issue 14, scenario mlock-merge-faulted-into-unfaulted.
+export let gMergeFaultedIntoUnfaulted: bool = true;
+export function setMergeFaultedIntoUnfaulted(on: bool): void { gMergeFaultedIntoUnfaulted = on; }
 export function setExecReadForward(on: bool): void { gExecReadForward = on; }
 export function setTruncateCachesTail(on: bool): void { gTruncateCachesTail = on; }
 

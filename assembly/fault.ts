@@ -16,10 +16,10 @@ import { lru_add, lru_add_new_anon, alloc_user_page, put_page, try_reclaim, foli
   folio_nr_pages } from "./lru";
 import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISSING, VM_ACCESS_FLAGS, VM_GROWSDOWN,
   vma_flags, vma_start, vma_end, vma_file, vma_iflags, vma_page_prot, is_cow_mapping,
-  linear_page_index, vma_is_anonymous, VMA_DAX, VM_LOCKED, VM_MIXEDMAP, vma_anon_vma, set_vma_anon_vma,
+  linear_page_index, vma_is_anonymous, VMA_DAX, VM_LOCKED, VM_MIXEDMAP, anon_vma_prepare,
   VM_LOCKED_MASK, VM_SPECIAL, VM_RAND_READ } from "./vma";
 import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_majflt,
-  mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM, mm_family } from "./mm";
+  mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
 import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE, copy_from_pfn } from "./special";
 import { immap_is_locked, immap_unlock, immap_fault_end, take_cow_done } from "./dax";
@@ -389,7 +389,7 @@ function do_anonymous_page(): u32 {
 // past EOF, OOM), and fork copies the VMA's PTEs from then on (R5.5 vma_needs_copy).
 function vmf_anon_prepare(): void {
   const vma = vmf_vma();
-  if (vma_anon_vma(vma) == 0) set_vma_anon_vma(vma, mm_family(vmf_mm()));
+  anon_vma_prepare(vma);
 }
 
 // ---- write-protect faults (R5.2-R5.4, R5.9, R6.6) ----

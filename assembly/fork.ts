@@ -16,7 +16,7 @@ import { tlb_flush_asid } from "./tlb";
 import { lru_add, alloc_user_page } from "./lru";
 import { VM_DONTCOPY, VM_WIPEONFORK, VM_PFNMAP, VM_MIXEDMAP, VM_LOCKED_MASK, VM_UFFD_WP,
   VM_WRITE, vma_dup, vma_flags, set_vma_flags, vma_start, vma_end, vma_anon_vma,
-  set_vma_anon_vma, vma_next, vma_file, vma_pages, vma_page_prot, is_cow_mapping } from "./vma";
+  set_vma_anon_vma, vma_iflags, set_vma_iflags, VMA_FORK_CHILD, anon_vma_alloc, vma_next, vma_file, vma_pages, vma_page_prot, is_cow_mapping } from "./vma";
 import { mm_alloc, mm_family, mm_pgd, mm_first_vma, mm_add_ptes, add_mm_counter,
   mm_add_total_vm, mm_flags, MMF_HAS_PINNED, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP,
   mm_memlock_limit, set_mm_memlock_limit } from "./mm";
@@ -146,7 +146,15 @@ export function dup_mm(parent: u32): u32 {
       if (c == 0) { ok = false; break; }
       store<u32>(vmaMmAt(c), child);
       set_vma_flags(c, f & ~VM_LOCKED_MASK); // R5.5: locks are not inherited
-      if ((f & VM_WIPEONFORK) != 0) set_vma_anon_vma(c, 0);
+      // anon_vma_fork: the child's VMA gets an anon_vma of its own, chained to the parent's
+      // (so it counts as a fork child for merges); none under VM_WIPEONFORK.
+      if ((f & VM_WIPEONFORK) != 0 || vma_anon_vma(v) == 0) {
+        set_vma_anon_vma(c, 0);
+        set_vma_iflags(c, vma_iflags(c) & ~VMA_FORK_CHILD);
+      } else {
+        set_vma_anon_vma(c, anon_vma_alloc());
+        set_vma_iflags(c, vma_iflags(c) | VMA_FORK_CHILD);
+      }
       mm_link_vma(child, c);
       const file = vma_file(c);
       if (file != 0) {

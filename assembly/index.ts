@@ -5,7 +5,7 @@
 import { MAX_RAM_BYTES, gRamBase, gNrFrames, gMemmapBase, gZeroPfn, gBooted, EINVAL, ENOMEM, EBUSY, EIO,
   setFaultAroundBytes, setPrefaultOld, setRaPages, setUseZeroPage, setHasPteSpecial, gFaultAroundPages,
   setExecReadForward, setTruncateCachesTail, setLargeFolioRa, setRaEofNoMark, setExecFolioOrder, setGuardRegions, setPopulateRetryTried,
-  setUserRetryTried, setFaultAroundIsize, setTruncExtendZeroesTail, setDaxFolios,
+  setUserRetryTried, setFaultAroundIsize, setTruncExtendZeroesTail, setDaxFolios, setMergeFaultedIntoUnfaulted,
   PAGE_SHIFT } from "./config";
 import { boot, alloc_pages, free_pages, nr_free_frames, NO_PFN, phys_check } from "./phys";
 import { nr_pgtables } from "./pgtable";
@@ -102,6 +102,7 @@ export function mmu_set_exec_read_forward(on: i32): void { setExecReadForward(on
 export function mmu_set_mlock_batch(on: i32): void { set_mlock_batch(on != 0); }
 export function mmu_set_tlb_free_drains_mlock(on: i32): void { set_tlb_free_drains_mlock(on != 0); }
 export function mmu_set_dax_folios(on: i32): void { setDaxFolios(on != 0); }
+export function mmu_set_merge_faulted_into_unfaulted(on: i32): void { setMergeFaultedIntoUnfaulted(on != 0); }
 export function mmu_set_large_folio_readahead(on: i32): void { setLargeFolioRa(on != 0); }
 export function mmu_set_readahead_eof_no_marker(on: i32): void { setRaEofNoMark(on != 0); }
 export function mmu_set_exec_folio_order(order: u32): void { setExecFolioOrder(order); }

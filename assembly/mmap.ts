@@ -118,22 +118,43 @@ export function split_vma(mm: u32, v: u32, addr: u64): u32 {
   return n;
 }
 
-// Can `b` (starting where `a` ends) be folded into `a`? (is_mergeable_vma)
-export function can_merge(a: u32, b: u32): bool {
+// Can `b` (starting where `a` ends) be folded into `a`, anon_vmas apart? (is_mergeable_vma)
+function can_merge_flags(a: u32, b: u32): bool {
   if (vma_end(a) != vma_start(b)) return false;
   const fa = vma_flags(a), fb = vma_flags(b);
   if (((fa ^ fb) & ~VM_SOFTDIRTY) != 0 || (fa & VM_SPECIAL) != 0) return false;
-  if (vma_file(a) != vma_file(b) || vma_iflags(a) != vma_iflags(b)) return false;
-  if ((vma_iflags(a) & VMA_SHMEM) != 0 && vma_file(a) != vma_file(b)) return false;
-  if (vma_pgoff(a) + vma_pages(a) != vma_pgoff(b)) return false;
-  const aa = vma_anon_vma(a), ab = vma_anon_vma(b);
-  return aa == 0 || ab == 0 || aa == ab;
+  const ia = vma_iflags(a) & ~VMA_FORK_CHILD, ib = vma_iflags(b) & ~VMA_FORK_CHILD;
+  if (vma_file(a) != vma_file(b) || ia != ib) return false;
+  if ((ia & VMA_SHMEM) != 0 && vma_file(a) != vma_file(b)) return false;
+  return vma_pgoff(a) + vma_pages(a) == vma_pgoff(b);
 }
 
-// Fold `b` into `a` (a precedes b and can_merge said yes).
+// is_mergeable_anon_vma (issue 14): may `src` (the VMA whose flags changed, or the new one)
+// join its neighbour `tgt`? Two anon_vmas must be the same one; where only one side has an
+// anon_vma, the merged VMA takes it, unless that side is a fork child; and before 6.16
+// (gMergeFaultedIntoUnfaulted off) only a `tgt` with an anon_vma may take in a `src` without.
+function anon_vma_mergeable(src: u32, tgt: u32): bool {
+  const s = vma_anon_vma(src), t = vma_anon_vma(tgt);
+  if (s != 0 && t == 0) { // dup_anon_vma into tgt
+    return gMergeFaultedIntoUnfaulted && (vma_iflags(src) & VMA_FORK_CHILD) == 0;
+  }
+  if (s == 0 && t != 0) return (vma_iflags(tgt) & VMA_FORK_CHILD) == 0;
+  return s == t;
+}
+
+// Can `b` (starting where `a` ends) be folded into `a`, `a` being the VMA that changed?
+export function can_merge(a: u32, b: u32): bool {
+  return can_merge_flags(a, b) && anon_vma_mergeable(a, b);
+}
+
+// Fold `b` into `a` (a precedes b and the merge rules said yes). A side without anon_vma
+// takes the other's (dup_anon_vma), with its fork-child mark.
 function merge_into(mm: u32, a: u32, b: u32): void {
   set_vma_end(a, vma_end(b));
-  if (vma_anon_vma(a) == 0) set_vma_anon_vma(a, vma_anon_vma(b));
+  if (vma_anon_vma(a) == 0 && vma_anon_vma(b) != 0) {
+    set_vma_anon_vma(a, vma_anon_vma(b));
+    set_vma_iflags(a, (vma_iflags(a) & ~VMA_FORK_CHILD) | (vma_iflags(b) & VMA_FORK_CHILD));
+  }
   const fa = vma_flags(a);
   // Merged VMAs stay soft-dirty if either was (a new part is reported dirty, R9.9).
   if ((vma_flags(b) & VM_SOFTDIRTY) != 0) store<u32>(vma_addr_of(a) + 24, fa | VM_SOFTDIRTY);
@@ -142,15 +163,24 @@ function merge_into(mm: u32, a: u32, b: u32): void {
   if (locked) mm_add_locked_vm(mm, <i64>vma_pages(b));
   detach(mm, b);
 }
-import { vma_addr } from "./vma";
+import { vma_addr, VMA_FORK_CHILD } from "./vma";
+import { gMergeFaultedIntoUnfaulted } from "./config";
 @inline function vma_addr_of(v: u32): usize { return vma_addr(v); }
 
-// Try to merge `v` with its neighbours; returns the VMA that now covers it.
+// Try to merge `v` (just changed or created) with its neighbours (vma_merge_existing_range,
+// vma_merge_new_range); returns the VMA that now covers it. Each neighbour's anon_vma must
+// suit v's, and when both would merge (v removed between them), prev's and next's must
+// suit each other too (one of them none, or the same); if not, only prev merges.
 export function vma_merge_around(mm: u32, v: u32): u32 {
-  const n = vma_next(v);
-  if (n != 0 && can_merge(v, n)) merge_into(mm, v, n);
-  const p = vma_prev(v);
-  if (p != 0 && can_merge(p, v)) { merge_into(mm, p, v); return p; }
+  const p = vma_prev(v), n = vma_next(v);
+  const left = p != 0 && can_merge_flags(p, v) && anon_vma_mergeable(v, p);
+  let right = n != 0 && can_merge(v, n);
+  if (left && right) {
+    const ap = vma_anon_vma(p), an = vma_anon_vma(n);
+    right = ap == 0 || an == 0 || ap == an;
+  }
+  if (right) merge_into(mm, v, n);
+  if (left) { merge_into(mm, p, v); return p; }
   return v;
 }
 

@@ -11,7 +11,7 @@ import { PG_anon, PG_anon_exclusive, PG_swapbacked, PG_uptodate, page_flags, pag
   page_clear, page_mapcount, set_page_mapcount, set_page_mapping, page_mapping, page_index,
   set_page_anon_vpn, page_anon_vpn } from "./page";
 import { LEVEL_PTE, pt_walk, WALK_HUGE } from "./pgtable";
-import { vma_start, vma_end, vma_pgoff, vma_file_next, set_vma_anon_vma } from "./vma";
+import { vma_start, vma_end, vma_pgoff, vma_file_next, anon_vma_prepare } from "./vma";
 import { mm_family, mm_family_next, family_first, mm_pgd, vma_lookup } from "./mm";
 import { file_immap } from "./mapping";
 
@@ -22,7 +22,7 @@ export function page_add_new_anon_rmap(pfn: u32, mm: u32, vma: u32, va: u64): vo
   const fam = mm_family(mm);
   set_page_mapping(pfn, fam);
   set_page_anon_vpn(pfn, va >> 12);
-  set_vma_anon_vma(vma, fam);
+  anon_vma_prepare(vma); // normally done already (vmf_anon_prepare)
 }
 
 // One more PTE maps the page (fork's copy, fault-around, finish_fault).

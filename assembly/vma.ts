@@ -9,7 +9,7 @@
 // are recycled through a free list).
 //   +0  u64 vm_start   +8 u64 vm_end   +16 u64 vm_pgoff (file page of vm_start)
 //   +24 u32 vm_flags   +28 u32 mm      +32 u32 file (0 = anonymous)
-//   +36 u32 anon_vma   (0 = no anonymous page was ever faulted here; else the family)
+//   +36 u32 anon_vma   (0 = none was ever prepared here; else the anon_vma's id, anon_vma_prepare)
 //   +40 u32 left  +44 u32 right  +48 i32 height      (tree)
 //   +52 u32 prev  +56 u32 next                       (sorted list of the mm)
 //   +60 u32 file_prev  +64 u32 file_next             (the file's i_mmap list)
@@ -57,6 +57,10 @@ export const VM_LOCKED_MASK: u32 = VM_LOCKED | VM_LOCKONFAULT;
 export const VMA_WRITENOTIFY: u32 = 1; // shared writable, but PTEs start read-only (R9.10)
 export const VMA_SHMEM: u32 = 2; // MAP_SHARED|MAP_ANONYMOUS: an internal shmem file
 export const VMA_DAX: u32 = 4; // an XIP/DAX file: no page cache, no fault-around
+// The VMA's anon_vma_chain is not singular: fork gave it its own anon_vma linked to its
+// parent's (Linux's vma_is_fork_child). Merge and anon_vma reuse refuse such a VMA where
+// the other side has no anon_vma (issue 14). Not compared by the merge flag test.
+export const VMA_FORK_CHILD: u32 = 8;
 
 // Linux's default vm.max_map_count.
 export const MAX_MAP_COUNT: u32 = 65530;
@@ -364,3 +368,53 @@ export function vma_page_prot(v: u32): u64 {
   if ((f & VM_EXEC) == 0) prot |= _PAGE_NX;
   return prot;
 }
+
+// ---- anon_vma identity (issue 14: merges refuse different anon_vmas) ----
+// The reverse map finds anonymous pages through the address space's family (mm.ts); a VMA
+// only needs to know which anon_vma it has, for the merge rule. An anon_vma is an id: a
+// VMA gets one at its first anonymous fault (anon_vma_prepare), split pieces share it, a
+// fork child gets a new one (VMA_FORK_CHILD), a merge keeps the one of either side.
+let nextAnonVma: u32 = 1;
+
+// A new anon_vma (anon_vma_alloc): ids are not reused (2^32 of them before wrapping).
+export function anon_vma_alloc(): u32 {
+  const a = nextAnonVma++;
+  if (nextAnonVma == 0) nextAnonVma = 1;
+  return a;
+}
+
+// anon_vma_compatible: `b` continues `a` (adjacent, same file, consecutive offsets) and
+// their flags differ at most in the access bits and soft-dirty.
+function anon_vma_compatible(a: u32, b: u32): bool {
+  return vma_end(a) == vma_start(b) && vma_file(a) == vma_file(b) &&
+    ((vma_flags(a) ^ vma_flags(b)) & ~(VM_ACCESS_FLAGS | VM_SOFTDIRTY)) == 0 &&
+    vma_pgoff(b) == vma_pgoff(a) + ((vma_start(b) - vma_start(a)) >> 12);
+}
+
+// reusable_anon_vma: `old`'s anon_vma, if it has one that no fork complicates.
+function reusable_anon_vma(old: u32, a: u32, b: u32): u32 {
+  if (!anon_vma_compatible(a, b)) return 0;
+  if ((vma_iflags(old) & VMA_FORK_CHILD) != 0) return 0;
+  return vma_anon_vma(old);
+}
+
+// anon_vma_prepare: give `v` an anon_vma before its first anonymous page (or guard marker,
+// or failing private write fault): a compatible neighbour's (next first, then prev; Linux's
+// find_mergeable_anon_vma, so mprotect splits that fault later still merge), else a new one.
+// Inline check, out-of-line setup (as Linux splits anon_vma_prepare / __anon_vma_prepare):
+// every anonymous fault calls it, almost always for a VMA that has one already.
+@inline export function anon_vma_prepare(v: u32): void {
+  if (vma_anon_vma(v) == 0) __anon_vma_prepare(v);
+}
+
+function __anon_vma_prepare(v: u32): void {
+  let a: u32 = 0;
+  const n = vma_next(v);
+  if (n != 0) a = reusable_anon_vma(n, v, n);
+  if (a == 0) {
+    const p = vma_prev(v);
+    if (p != 0) a = reusable_anon_vma(p, p, v);
+  }
+  set_vma_anon_vma(v, a != 0 ? a : anon_vma_alloc());
+}
+

@@ -59,6 +59,13 @@ export interface MmuOptions {
    */
   tlbFreeDrainsMlock?: boolean;
   /**
+   * Linux 6.16+: a VMA with an anon_vma (it had an anonymous fault) merges into a neighbour
+   * without one when a flag change (mprotect, mlock, madvise) makes them equal, unless it was
+   * forked. false = 6.1, 6.12: that merge is refused (the other way round still merges).
+   * Default true.
+   */
+  mergeFaultedIntoUnfaulted?: boolean;
+  /**
    * Linux 6.15+: the pages of a DAX file system (`createXipFile(…, { fsDax: true })`) are
    * refcounted folios: pagemap shows them as file pages, exclusive when mapped once, and
    * smaps counts them (Rss, Referenced). false = before 6.15: raw DAX pfns without a page
@@ -192,7 +199,8 @@ function isPow2(n: number): boolean { return Number.isInteger(n) && n > 0 && (n 
 const OPTION_NAMES = ['ramBytes', 'faultAroundBytes', 'prefaultOld', 'tlbEntries', 'zeroPage', 'pteSpecial',
   'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm', 'largeFolioReadahead', 'execReadForward', 'daxFolios',
   'truncateCachesTail', 'guardRegions', 'populateAccounting', 'readaheadEofNoMarker', 'execFolioOrder',
-  'userFaultAccounting', 'faultAroundIsize', 'truncateExtendZeroesTail', 'mlockBatch', 'tlbFreeDrainsMlock'] as const satisfies readonly (keyof MmuOptions)[];
+  'userFaultAccounting', 'faultAroundIsize', 'truncateExtendZeroesTail', 'mlockBatch', 'tlbFreeDrainsMlock',
+  'mergeFaultedIntoUnfaulted'] as const satisfies readonly (keyof MmuOptions)[];
 
 /** Edit distance, case differences counting half (for "did you mean"). */
 function distance(a: string, b: string): number {
@@ -267,6 +275,7 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' 
     execReadForward: bool(o.execReadForward, 'execReadForward', true),
     mlockBatch: bool(o.mlockBatch, 'mlockBatch', true),
     tlbFreeDrainsMlock: bool(o.tlbFreeDrainsMlock, 'tlbFreeDrainsMlock', false),
+    mergeFaultedIntoUnfaulted: bool(o.mergeFaultedIntoUnfaulted, 'mergeFaultedIntoUnfaulted', true),
     daxFolios: bool(o.daxFolios, 'daxFolios', true),
     truncateCachesTail: bool(o.truncateCachesTail, 'truncateCachesTail', true),
     largeFolioReadahead: bool(o.largeFolioReadahead, 'largeFolioReadahead', true),
@@ -810,6 +819,7 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   core.x.mmu_set_exec_read_forward(opts.execReadForward ? 1 : 0);
   core.x.mmu_set_mlock_batch(opts.mlockBatch ? 1 : 0);
   core.x.mmu_set_tlb_free_drains_mlock(opts.tlbFreeDrainsMlock ? 1 : 0);
+  core.x.mmu_set_merge_faulted_into_unfaulted(opts.mergeFaultedIntoUnfaulted ? 1 : 0);
   core.x.mmu_set_dax_folios(opts.daxFolios ? 1 : 0);
   core.x.mmu_set_truncate_caches_tail(opts.truncateCachesTail ? 1 : 0);
   core.x.mmu_set_large_folio_readahead(opts.largeFolioReadahead ? 1 : 0);
