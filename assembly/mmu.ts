@@ -77,6 +77,34 @@ export function psc_pmd_slot(root: u32, va: u64): usize {
   return load<u64>(pscPmdSlot) == pscPmd ? pscPmdSlot : 0;
 }
 const PHYS_RSVD: u64 = ((<u64>1 << 52) - 1) & ~((<u64>1 << MAXPHYADDR) - 1);
+// The physical-address bits a present entry must leave clear (MAXPHYADDR .. 51).
+export const PHYS_RSVD_BITS: u64 = PHYS_RSVD;
+
+// A bulk user access's run over consecutive pages (uaccess.ts touch_run, issue 17): the
+// PTE table the paging-structure cache holds for `va`'s 2 MiB block under `root`, or
+// 0xffffffff when it holds none (then every page takes the full path). While no fault, flush
+// or table free happens, that table stays the one the hardware would walk to, and
+// psc_run_allow / psc_run_nx are the permissions its upper levels give.
+@inline export function psc_run_table(root: u32, va: u64): u32 {
+  if (pscGen != gWalkGen || pscRoot != root || pscBlock != va >> 21 ||
+      load<u64>(pscPmdSlot) != pscPmd || pscTable >= gNrFrames) return 0xffff_ffff;
+  return pscTable;
+}
+@inline export function psc_run_allow(): u64 { return pscAllow; }
+@inline export function psc_run_nx(): u64 { return pscNx; }
+
+// Record a leaf that a run (touch_run) used as the last walk's result, as walk() would
+// have left it: code that reads walk* after a bulk access sees the last page's walk.
+@inline export function walk_note_user_leaf(va: u64, slot: usize, e: u64, writable: bool, exec: bool): void {
+  walkPa = (e & 0x000f_ffff_ffff_f000) | (va & 0xfff);
+  walkPfn = <u32>(walkPa >> PAGE_SHIFT);
+  walkLevel = LEVEL_PTE;
+  walkLeafSlot = slot;
+  walkWritable = writable;
+  walkUser = true;
+  walkExec = exec;
+  walkDirty = (e & _PAGE_DIRTY) != 0;
+}
 
 @inline function errorCode(access: u32, mode: u32, prot: bool, rsvd: bool): i32 {
   let c: u32 = 0;

@@ -114,6 +114,25 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   store<u32>(asidRoot + (<usize>(asid & (MAX_ASID - 1)) << 2), root);
 }
 
+// tlb_fill for a user 4 KiB leaf, inlined into a bulk access's run (uaccess.ts touch_run,
+// issue 17): the same stores as tlb_fill(asid, root, va, pfn, TLB_USER, true, wr, ex).
+@inline export function tlb_fill_inline(asid: u32, root: u32, va: u64, pfn: u32, wr: bool, ex: bool): void {
+  const e = slotAddr(va);
+  const key = tlb_key(asid, va);
+  const wk = wr ? key : -1.0;
+  const xk = ex ? key : -1.0;
+  store<f64>(e, key);
+  store<f64>(e, wk, 8);
+  store<f64>(e, xk, 16);
+  store<u32>(e, pfn, TLB_PFN);
+  store<u32>(e, TLB_USER, TLB_FLAGS);
+  store<u32>(e, tlb_addend(va, pfn), TLB_ADDEND);
+  store<f64>(e, key, TLB_KERN);
+  store<f64>(e, wk, TLB_KERN + 8);
+  store<f64>(e, xk, TLB_KERN + 16);
+  store<u32>(asidRoot + (<usize>(asid & (MAX_ASID - 1)) << 2), root);
+}
+
 // linear = <u32>va + addend for every byte of va's page (wrapping u32 arithmetic).
 @inline export function tlb_addend(va: u64, pfn: u32): u32 {
   return <u32>gRamBase + (pfn << PAGE_SHIFT) - (<u32>va & ~(<u32>0xfff));
