@@ -18,7 +18,7 @@ import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE
 import { LEVEL_PGD, LEVEL_PTE, LEVEL_PUD, slot_addr, table_index } from "./pgtable";
 import { ACCESS_WRITE, ACCESS_EXEC, TLB_USER, TLB_LARGE, tlb_lookup, tlb_fill, gTlbEntries,
   entryAddr, entry_key, key_asid, key_va, tlb_root_of, TLB_PFN, TLB_FLAGS, TLB_KERN, gWalkGen,
-  TLB_ADDEND, tlb_addend } from "./tlb";
+  TLB_ADDEND, tlb_addend, tlb_fill_inline } from "./tlb";
 import { page_residency, set_page_residency, RES_DISCARDED, RES_RESIDENT } from "./pagestate";
 import { count, ST_WALK, ST_TLB_HIT, ST_TLB_MISS, inv_report, INV_TLB_STALE,
   INV_TLB_PERM } from "./stats";
@@ -281,6 +281,10 @@ export function translate(asid: u32, root: u32, va: u64, access: u32, mode: u32)
 // first write through a clean translation walks and sets D.
 export function fill_from_walk(asid: u32, root: u32, va: u64): void {
   if (pfn_is_device(walkPfn)) return; // MMIO is never cached: every access walks to the device
+  if (walkLevel == LEVEL_PTE && walkUser) { // the common user 4 KiB leaf (issue 17): inlined
+    tlb_fill_inline(asid, root, va, walkPfn, walkWritable && walkDirty, walkExec);
+    return;
+  }
   let flags: u32 = 0;
   if (walkUser) flags |= TLB_USER;
   if (walkLevel > LEVEL_PTE) flags |= TLB_LARGE;

@@ -5,7 +5,7 @@
 
 import { PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, gNrFrames } from "./config";
 import { gRamBase } from "./config";
-import { tlb_lookup, tlb_fill_inline, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
+import { tlb_lookup, tlb_fill_inline, tlb_key, slotAddr, TLB_PFN, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
 import { walk, walk_user_psc, fill_from_walk, walkPa, MODE_LINUX_USER, MODE_PSC, WALK_OK, WALK_FULL,
   psc_run_table, psc_run_allow, psc_run_nx, walk_note_user_leaf, PHYS_RSVD_BITS } from "./mmu";
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_NX } from "./pte";
@@ -98,12 +98,15 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
   let lastSlot: usize = 0;
   let lastE: u64 = 0;
   let lastVa: u64 = 0;
-  for (; p < stop; p += PAGE_SIZE, slot += 8) {
-    const hit = tlb_lookup(mm, p, access, true);
-    if (hit >= 0) {
+  // tlb_lookup with the key kept as a running f64 (page addresses < 2^48 add exactly).
+  let key = tlb_key(mm, p);
+  const tagOff = <usize>access << 3;
+  for (; p < stop; p += PAGE_SIZE, slot += 8, key += <f64>PAGE_SIZE) {
+    const te = slotAddr(p);
+    if (load<f64>(te + tagOff) == key) {
       count(ST_TLB_HIT);
       if (write) {
-        const a = gRamBase + (<usize>hit << PAGE_SHIFT);
+        const a = gRamBase + (<usize>load<u32>(te, TLB_PFN) << PAGE_SHIFT);
         store<u8>(a, load<u8>(a));
       }
       continue;
