@@ -5,14 +5,14 @@
 
 import { PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, gNrFrames } from "./config";
 import { gRamBase } from "./config";
-import { tlb_lookup, tlb_fill_inline, tlb_key, slotAddr, TLB_PFN, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
+import { tlb_lookup, tlb_fill_key, tlb_note_root, tlb_key, slotAddr, TLB_PFN, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
 import { walk, walk_user_psc, fill_from_walk, walkPa, MODE_LINUX_USER, MODE_PSC, WALK_OK, WALK_FULL,
   psc_run_table, psc_run_allow, psc_run_nx, walk_note_user_leaf, PHYS_RSVD_BITS } from "./mmu";
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_NX } from "./pte";
 import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { page_residency, RES_RESIDENT } from "./pagestate";
 import { mm_pgd } from "./mm";
-import { count, ST_TLB_HIT, ST_TLB_MISS, ST_WALK } from "./stats";
+import { count, count_n, ST_TLB_HIT, ST_TLB_MISS, ST_WALK } from "./stats";
 import { do_user_addr_fault, fault_no_progress } from "./fault";
 import { pa_is_device, mmio_access, mmio_touch } from "./mmio";
 
@@ -94,19 +94,24 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
   const nxUp = psc_run_nx();
   const write = access == ACCESS_WRITE;
   const set: u64 = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
+  const ram = gRamBase;
+  const frames = gNrFrames;
   let slot = slot_addr(table, table_index(p, LEVEL_PTE));
   let lastSlot: usize = 0;
   let lastE: u64 = 0;
   let lastVa: u64 = 0;
+  // The run's statistics, added once at its end (the same sums: the counters are exact).
+  let hits: u32 = 0;
+  let walks: u32 = 0;
   // tlb_lookup with the key kept as a running f64 (page addresses < 2^48 add exactly).
   let key = tlb_key(mm, p);
   const tagOff = <usize>access << 3;
   for (; p < stop; p += PAGE_SIZE, slot += 8, key += <f64>PAGE_SIZE) {
     const te = slotAddr(p);
     if (load<f64>(te + tagOff) == key) {
-      count(ST_TLB_HIT);
+      hits++;
       if (write) {
-        const a = gRamBase + (<usize>load<u32>(te, TLB_PFN) << PAGE_SHIFT);
+        const a = ram + (<usize>load<u32>(te, TLB_PFN) << PAGE_SHIFT);
         store<u8>(a, load<u8>(a));
       }
       continue;
@@ -118,29 +123,38 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
     // walk_user_psc's conditions for a leaf it decides alone (SDM 4.10.3: the cached PDE).
     if ((e & _PAGE_PRESENT) == 0 || (e & PHYS_RSVD_BITS) != 0 || (allow & _PAGE_USER) == 0 ||
         (write && (allow & _PAGE_RW) == 0) || (access == ACCESS_EXEC && !exec) ||
-        pfn >= gNrFrames || page_residency(pfn) != RES_RESIDENT) {
-      if (lastSlot != 0) walk_note_user_leaf(lastVa, lastSlot, lastE, (allowUp & lastE & _PAGE_RW) != 0,
-        ((nxUp | lastE) & _PAGE_NX) == 0);
+        pfn >= frames || page_residency(pfn) != RES_RESIDENT) {
+      touch_run_end(mm, root, hits, walks, lastVa, lastSlot, lastE, allowUp, nxUp);
       const r = user_access_miss(mm, p, access);
       if (r < 0) return r;
       touch_byte(r, access);
       return <i64>(p + PAGE_SIZE);
     }
-    count(ST_TLB_MISS);
-    count(ST_WALK);
+    walks++;
     if ((e & set) != set) { e |= set; store<u64>(slot, e); }
-    tlb_fill_inline(mm, root, p, pfn, (allow & _PAGE_RW) != 0 && (e & _PAGE_DIRTY) != 0, exec);
+    tlb_fill_key(p, key, pfn, (allow & _PAGE_RW) != 0 && (e & _PAGE_DIRTY) != 0, exec);
     if (write) {
-      const a = gRamBase + (<usize>pfn << PAGE_SHIFT);
+      const a = ram + (<usize>pfn << PAGE_SHIFT);
       store<u8>(a, load<u8>(a));
     }
     lastSlot = slot;
     lastE = e;
     lastVa = p;
   }
-  if (lastSlot != 0) walk_note_user_leaf(lastVa, lastSlot, lastE, (allowUp & lastE & _PAGE_RW) != 0,
-    ((nxUp | lastE) & _PAGE_NX) == 0);
+  touch_run_end(mm, root, hits, walks, lastVa, lastSlot, lastE, allowUp, nxUp);
   return <i64>p;
+}
+
+// What a run leaves behind, as the per-page path would: its TLB hits, misses and walks
+// counted, the root of the TLB fills recorded, the last walked leaf as the walk's result.
+function touch_run_end(mm: u32, root: u32, hits: u32, walks: u32, lastVa: u64, lastSlot: usize,
+                       lastE: u64, allowUp: u64, nxUp: u64): void {
+  if (hits != 0) count_n(ST_TLB_HIT, <f64>hits);
+  if (walks == 0) return;
+  count_n(ST_TLB_MISS, <f64>walks);
+  count_n(ST_WALK, <f64>walks);
+  tlb_note_root(mm, root);
+  walk_note_user_leaf(lastVa, lastSlot, lastE, (allowUp & lastE & _PAGE_RW) != 0, ((nxUp | lastE) & _PAGE_NX) == 0);
 }
 
 // Copy `n` bytes between linear memory at `buf` and user memory at `va`.
