@@ -583,23 +583,24 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
   let home: u32 = 0;
   pte_lock();
   let pg = startPgoff;
+  let slot = slot0; // page pg's PTE slot
   while (pg <= last) {
     // One page-cache hash per group of 16 indexes (issue 17), then the probe.
     if ((pg >> 4) != group) { group = pg >> 4; home = pc_group_home(file, pg); }
     const found = pc_lookup_home(home, file, pg);
-    if (found == NO_PFN) { pg++; continue; }
+    if (found == NO_PFN) { pg++; slot += 8; continue; }
     const f = page_flags(found);
     if (fast && (f & (PG_large | PG_tail | PG_locked | PG_readahead | PG_hwpoison | PG_uptodate)) == PG_uptodate) {
       // A ready order-0 folio, the common case (filemap_ready_page's rules on one flags
       // word): set_pte_range of one page, no folio bounds, no second lookup (issue 17).
       if ((f & PG_workingset) == 0) looked++;
-      const slot = slot0 + (<usize>(pg - startPgoff) << 3);
       if (load<u64>(slot) == 0) { prefault_small(found, f, slot, pg == faultPg); mapped++; }
       pg++;
+      slot += 8;
       continue;
     }
     const pfn = filemap_ready_page(file, pg, eof); // large folios, VM_LOCKED, pages not ready
-    if (pfn == NO_PFN) { pg++; continue; }
+    if (pfn == NO_PFN) { pg++; slot += 8; continue; }
     let lo = pg, hi = pg;
     if (folio_test_large(pfn) && folio_fits(vma, pfn, block, eof)) {
       const head = folio_head(pfn);
@@ -612,13 +613,14 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
       looked++;
       if ((page_flags(page) & PG_workingset) != 0) looked--;
       const va = vaBase + (p << 12);
-      const slot = slot_addr(table, table_index(va, LEVEL_PTE));
-      if (load<u64>(slot) != 0) continue; // already mapped, or a marker (R2.5)
-      if (fast) prefault_small(page, page_flags(page), slot, va == faultVa);
-      else set_prefault_pte(vma, mm, page, va, slot, va == faultVa);
+      const ps = slot_addr(table, table_index(va, LEVEL_PTE));
+      if (load<u64>(ps) != 0) continue; // already mapped, or a marker (R2.5)
+      if (fast) prefault_small(page, page_flags(page), ps, va == faultVa);
+      else set_prefault_pte(vma, mm, page, va, ps, va == faultVa);
       mapped++;
     }
     pg = hi + 1;
+    slot = slot0 + (<usize>(pg - startPgoff) << 3);
   }
   if (fast) prefault_end(mm);
   pte_unlock();
