@@ -214,6 +214,11 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
   return WALK_OK;
 }
 
+// The #PF error code of a user access (MODE_LINUX_USER) to a not-present leaf.
+@inline export function user_pf_not_present(access: u32): i32 {
+  return errorCode(access, MODE_LINUX_USER, false, false);
+}
+
 // walk_user_psc's answer when the paging-structure cache does not cover the address or
 // the leaf needs the full walk's checks. Not a #PF error code (those are below 0x10000).
 export const WALK_FULL: i32 = -2;

@@ -7,7 +7,7 @@ import { PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, gNrFrames } from "./config";
 import { gRamBase } from "./config";
 import { tlb_lookup, tlb_fill_key, tlb_note_root, tlb_key, slotAddr, TLB_PFN, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
 import { walk, walk_user_psc, fill_from_walk, walkPa, MODE_LINUX_USER, MODE_PSC, WALK_OK, WALK_FULL,
-  psc_run_table, psc_run_allow, psc_run_nx, walk_note_user_leaf, PHYS_RSVD_BITS } from "./mmu";
+  psc_run_table, psc_run_allow, psc_run_nx, walk_note_user_leaf, PHYS_RSVD_BITS, user_pf_not_present } from "./mmu";
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_NX } from "./pte";
 import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { page_residency, RES_RESIDENT } from "./pagestate";
@@ -31,9 +31,19 @@ export function user_access(mm: u32, va: u64, access: u32): i64 {
 function user_access_miss(mm: u32, va: u64, access: u32): i64 {
   count(ST_TLB_MISS);
   const pgd = mm_pgd(mm);
+  let r = walk_user_psc(pgd, va, access); // the leaf table the last walk used (mmu.ts)
+  if (r == WALK_FULL) r = walk(pgd, va, access, MODE_LINUX_USER | MODE_PSC);
+  return user_access_fault(mm, pgd, va, access, r);
+}
+
+// The rest of user_access once the first walk gave `r`: fill on success, else fault and
+// walk again (at most 4 tries). touch_run enters here with a none leaf's walk result.
+function user_access_fault(mm: u32, pgd: u32, va: u64, access: u32, r: i32): i64 {
   for (let tries = 0; tries < 4; tries++) {
-    let r = walk_user_psc(pgd, va, access); // the leaf table the last walk used (mmu.ts)
-    if (r == WALK_FULL) r = walk(pgd, va, access, MODE_LINUX_USER | MODE_PSC);
+    if (tries > 0) {
+      r = walk_user_psc(pgd, va, access);
+      if (r == WALK_FULL) r = walk(pgd, va, access, MODE_LINUX_USER | MODE_PSC);
+    }
     if (r == WALK_OK) {
       fill_from_walk(mm, pgd, va);
       return <i64>walkPa;
@@ -85,13 +95,13 @@ export function touch(mm: u32, va: u64, len: u64, access: u32): i64 {
 // user_access: a TLB hit; else a leaf that is present, resident RAM and allows the access
 // is walked (A, and D for a write, set as walk() sets them), counted and filled into the
 // TLB here; any other leaf goes to user_access_miss (the walker and the fault path decide
-// it), after which the run ends, since a fault may have changed or freed tables. Returns
+// it), after which the run goes on only if the cache still holds the same table. Returns
 // the next page to touch or a failure code (< 0).
 function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32): i64 {
   const blockEnd = (p & ~(<u64>PMD_SIZE - 1)) + PMD_SIZE;
   const stop = end < blockEnd ? end : blockEnd;
-  const allowUp = psc_run_allow();
-  const nxUp = psc_run_nx();
+  let allowUp = psc_run_allow();
+  let nxUp = psc_run_nx();
   const write = access == ACCESS_WRITE;
   const set: u64 = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
   const ram = gRamBase;
@@ -125,10 +135,27 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
         (write && (allow & _PAGE_RW) == 0) || (access == ACCESS_EXEC && !exec) ||
         pfn >= frames || page_residency(pfn) != RES_RESIDENT) {
       touch_run_end(mm, root, hits, walks, lastVa, lastSlot, lastE, allowUp, nxUp);
-      const r = user_access_miss(mm, p, access);
+      hits = 0;
+      walks = 0;
+      lastSlot = 0;
+      let r: i64;
+      if (e == 0) {
+        // A none leaf: walk_user_psc's not-present fault (a miss and a walk counted), then
+        // the fault and the retry, as user_access_miss would do them.
+        count(ST_TLB_MISS);
+        count(ST_WALK);
+        r = user_access_fault(mm, root, p, access, user_pf_not_present(access));
+      } else {
+        r = user_access_miss(mm, p, access);
+      }
       if (r < 0) return r;
       touch_byte(r, access);
-      return <i64>(p + PAGE_SIZE);
+      // The fault may have changed or freed tables: the run goes on only while the
+      // paging-structure cache still holds this table (the per-page path would use it).
+      if (p + PAGE_SIZE >= stop || psc_run_table(root, p + PAGE_SIZE) != table) return <i64>(p + PAGE_SIZE);
+      allowUp = psc_run_allow();
+      nxUp = psc_run_nx();
+      continue;
     }
     walks++;
     if ((e & set) != set) { e |= set; store<u64>(slot, e); }
