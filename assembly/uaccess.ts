@@ -31,19 +31,21 @@ export function user_access(mm: u32, va: u64, access: u32): i64 {
 function user_access_miss(mm: u32, va: u64, access: u32): i64 {
   count(ST_TLB_MISS);
   const pgd = mm_pgd(mm);
-  let r = walk_user_psc(pgd, va, access); // the leaf table the last walk used (mmu.ts)
-  if (r == WALK_FULL) r = walk(pgd, va, access, MODE_LINUX_USER | MODE_PSC);
-  return user_access_fault(mm, pgd, va, access, r);
+  return user_access_fault(mm, pgd, va, access, user_walk(pgd, va, access), 0);
 }
 
-// The rest of user_access once the first walk gave `r`: fill on success, else fault and
-// walk again (at most 4 tries). touch_run enters here with a none leaf's walk result.
-function user_access_fault(mm: u32, pgd: u32, va: u64, access: u32, r: i32): i64 {
-  for (let tries = 0; tries < 4; tries++) {
-    if (tries > 0) {
-      r = walk_user_psc(pgd, va, access);
-      if (r == WALK_FULL) r = walk(pgd, va, access, MODE_LINUX_USER | MODE_PSC);
-    }
+// The walk of a user access: the leaf of the table the last walk used (mmu.ts), else the
+// full walk.
+@inline function user_walk(pgd: u32, va: u64, access: u32): i32 {
+  const r = walk_user_psc(pgd, va, access);
+  return r == WALK_FULL ? walk(pgd, va, access, MODE_LINUX_USER | MODE_PSC) : r;
+}
+
+// The rest of user_access once a walk gave `r` after `faults` faults: fill on success, else
+// fault and walk again; the fourth fault without progress is SIGBUS. touch_run enters here
+// with the walk it did itself.
+function user_access_fault(mm: u32, pgd: u32, va: u64, access: u32, r: i32, faults: i32): i64 {
+  for (;;) {
     if (r == WALK_OK) {
       fill_from_walk(mm, pgd, va);
       return <i64>walkPa;
@@ -51,8 +53,10 @@ function user_access_fault(mm: u32, pgd: u32, va: u64, access: u32, r: i32): i64
     const s = do_user_addr_fault(mm, va, access, <u32>r);
     if (s > 0) return -<i64>s;
     if (s < 0) return <i64>s - 100;
+    if (++faults == 4) return -<i64>fault_no_progress(va); // no progress: SIGBUS BUS_OBJERR (fault.ts)
+    r = user_walk(pgd, va, access);
   }
-  return -<i64>fault_no_progress(va); // no progress: SIGBUS BUS_OBJERR (fault.ts)
+  return 0;
 }
 
 // Touch one byte of every page in [va, va + len): `access` 0 read, 1 write, 2 exec.
@@ -112,18 +116,21 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
   let lastVa: u64 = 0;
   // The run's statistics, added once at its end (the same sums: the counters are exact).
   let hits: u32 = 0;
+  let misses: u32 = 0;
   let walks: u32 = 0;
   // tlb_lookup with the key kept as a running f64 (page addresses < 2^48 add exactly).
   let key = tlb_key(mm, p);
   const tagOff = <usize>access << 3;
-  for (; p < stop; p += PAGE_SIZE, slot += 8, key += <f64>PAGE_SIZE) {
+  let faulted = false; // page p was just faulted in: this is the retry's walk (no TLB lookup)
+  while (p < stop) {
     const te = slotAddr(p);
-    if (load<f64>(te + tagOff) == key) {
+    if (!faulted && load<f64>(te + tagOff) == key) {
       hits++;
       if (write) {
         const a = ram + (<usize>load<u32>(te, TLB_PFN) << PAGE_SHIFT);
         store<u8>(a, load<u8>(a));
       }
+      p += PAGE_SIZE; slot += 8; key += <f64>PAGE_SIZE;
       continue;
     }
     let e = load<u64>(slot);
@@ -134,29 +141,45 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
     if ((e & _PAGE_PRESENT) == 0 || (e & PHYS_RSVD_BITS) != 0 || (allow & _PAGE_USER) == 0 ||
         (write && (allow & _PAGE_RW) == 0) || (access == ACCESS_EXEC && !exec) ||
         pfn >= frames || page_residency(pfn) != RES_RESIDENT) {
-      touch_run_end(mm, root, hits, walks, lastVa, lastSlot, lastE, allowUp, nxUp);
+      if ((hits | walks) != 0) touch_run_end(mm, root, hits, misses, walks, lastVa, lastSlot, lastE, allowUp, nxUp);
       hits = 0;
+      misses = 0;
       walks = 0;
       lastSlot = 0;
       let r: i64;
-      if (e == 0) {
+      if (faulted) {
+        // The retry's walk after the fault is not the simple case: the walker decides it.
+        r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
+      } else if (e == 0) {
         // A none leaf: walk_user_psc's not-present fault (a miss and a walk counted), then
-        // the fault and the retry, as user_access_miss would do them.
+        // the fault; the retry's walk runs here while the cache still holds the table.
         count(ST_TLB_MISS);
         count(ST_WALK);
-        r = user_access_fault(mm, root, p, access, user_pf_not_present(access));
+        const s = do_user_addr_fault(mm, p, access, <u32>user_pf_not_present(access));
+        if (s > 0) return -<i64>s;
+        if (s < 0) return <i64>s - 100;
+        if (psc_run_table(root, p) == table) {
+          allowUp = psc_run_allow();
+          nxUp = psc_run_nx();
+          faulted = true;
+          continue;
+        }
+        r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
       } else {
         r = user_access_miss(mm, p, access);
       }
       if (r < 0) return r;
       touch_byte(r, access);
-      // The fault may have changed or freed tables: the run goes on only while the
+      p += PAGE_SIZE; slot += 8; key += <f64>PAGE_SIZE;
+      faulted = false;
+      // A fault may have changed or freed tables: the run goes on only while the
       // paging-structure cache still holds this table (the per-page path would use it).
-      if (p + PAGE_SIZE >= stop || psc_run_table(root, p + PAGE_SIZE) != table) return <i64>(p + PAGE_SIZE);
+      if (p >= stop || psc_run_table(root, p) != table) return <i64>p;
       allowUp = psc_run_allow();
       nxUp = psc_run_nx();
       continue;
     }
+    if (!faulted) misses++; // a retry's walk follows its fault: no TLB lookup, no miss
     walks++;
     if ((e & set) != set) { e |= set; store<u64>(slot, e); }
     tlb_fill_key(p, key, pfn, (allow & _PAGE_RW) != 0 && (e & _PAGE_DIRTY) != 0, exec);
@@ -167,18 +190,20 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
     lastSlot = slot;
     lastE = e;
     lastVa = p;
+    p += PAGE_SIZE; slot += 8; key += <f64>PAGE_SIZE;
+    faulted = false;
   }
-  touch_run_end(mm, root, hits, walks, lastVa, lastSlot, lastE, allowUp, nxUp);
+  if ((hits | walks) != 0) touch_run_end(mm, root, hits, misses, walks, lastVa, lastSlot, lastE, allowUp, nxUp);
   return <i64>p;
 }
 
 // What a run leaves behind, as the per-page path would: its TLB hits, misses and walks
 // counted, the root of the TLB fills recorded, the last walked leaf as the walk's result.
-function touch_run_end(mm: u32, root: u32, hits: u32, walks: u32, lastVa: u64, lastSlot: usize,
+function touch_run_end(mm: u32, root: u32, hits: u32, misses: u32, walks: u32, lastVa: u64, lastSlot: usize,
                        lastE: u64, allowUp: u64, nxUp: u64): void {
   if (hits != 0) count_n(ST_TLB_HIT, <f64>hits);
   if (walks == 0) return;
-  count_n(ST_TLB_MISS, <f64>walks);
+  if (misses != 0) count_n(ST_TLB_MISS, <f64>misses);
   count_n(ST_WALK, <f64>walks);
   tlb_note_root(mm, root);
   walk_note_user_leaf(lastVa, lastSlot, lastE, (allowUp & lastE & _PAGE_RW) != 0, ((nxUp | lastE) & _PAGE_NX) == 0);
