@@ -141,7 +141,12 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
     if ((e & _PAGE_PRESENT) == 0 || (e & PHYS_RSVD_BITS) != 0 || (allow & _PAGE_USER) == 0 ||
         (write && (allow & _PAGE_RW) == 0) || (access == ACCESS_EXEC && !exec) ||
         pfn >= frames || page_residency(pfn) != RES_RESIDENT) {
-      if ((hits | walks) != 0) touch_run_end(mm, root, hits, misses, walks, lastVa, lastSlot, lastE, allowUp, nxUp);
+      // The counters so far go in before the slow path; the walk it does replaces the
+      // run's last leaf as the walk's result (and fills the TLB with the same root).
+      if (hits != 0) count_n(ST_TLB_HIT, <f64>hits);
+      if (misses != 0) count_n(ST_TLB_MISS, <f64>misses);
+      if (walks != 0) count_n(ST_WALK, <f64>walks);
+      if (lastSlot != 0) tlb_note_root(mm, root);
       hits = 0;
       misses = 0;
       walks = 0;
@@ -193,18 +198,19 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
     p += PAGE_SIZE; slot += 8; key += <f64>PAGE_SIZE;
     faulted = false;
   }
-  if ((hits | walks) != 0) touch_run_end(mm, root, hits, misses, walks, lastVa, lastSlot, lastE, allowUp, nxUp);
+  touch_run_end(mm, root, hits, misses, walks, lastVa, lastSlot, lastE, allowUp, nxUp);
   return <i64>p;
 }
 
 // What a run leaves behind, as the per-page path would: its TLB hits, misses and walks
-// counted, the root of the TLB fills recorded, the last walked leaf as the walk's result.
-function touch_run_end(mm: u32, root: u32, hits: u32, misses: u32, walks: u32, lastVa: u64, lastSlot: usize,
-                       lastE: u64, allowUp: u64, nxUp: u64): void {
+// counted, the root of its TLB fills recorded, its last walked leaf (if no slow path walked
+// after it) as the walk's result.
+@inline function touch_run_end(mm: u32, root: u32, hits: u32, misses: u32, walks: u32, lastVa: u64, lastSlot: usize,
+                               lastE: u64, allowUp: u64, nxUp: u64): void {
   if (hits != 0) count_n(ST_TLB_HIT, <f64>hits);
-  if (walks == 0) return;
   if (misses != 0) count_n(ST_TLB_MISS, <f64>misses);
-  count_n(ST_WALK, <f64>walks);
+  if (walks != 0) count_n(ST_WALK, <f64>walks);
+  if (lastSlot == 0) return;
   tlb_note_root(mm, root);
   walk_note_user_leaf(lastVa, lastSlot, lastE, (allowUp & lastE & _PAGE_RW) != 0, ((nxUp | lastE) & _PAGE_NX) == 0);
 }
