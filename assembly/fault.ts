@@ -1,34 +1,38 @@
 // The page-fault path: the arch entry (x86 do_user_addr_fault), handle_mm_fault and the
 // do_* handlers, reading top-down as the decision table of LINUX-SPEC §1.
 
-import { PAGE_SIZE, PAGE_MASK, PTRS_PER_TABLE, gZeroPfn, gUseZeroPage, gFaultAroundPages, gDaxFolios, pfn_is_xip } from "./config";
+import { PAGE_SIZE, PAGE_MASK, PTRS_PER_TABLE, gZeroPfn, gUseZeroPage, gFaultAroundPages, gDaxFolios, pfn_is_xip,
+  gNrFrames, gHasPteSpecial } from "./config";
 import { _PAGE_PSE, pfn_pte, pte_present, pte_protnone, pte_write, pte_mkdirty, pte_mkyoung,
-  pte_mkwrite, pte_mkspecial, pte_pfn, pte_none, pte_young } from "./pte";
-import { PG_anon_exclusive, PG_swapbacked, PG_swapcache, PG_hwpoison, page_flags, page_set, page_ref,
+  pte_mkwrite, pte_mkspecial, pte_pfn, pte_none, pte_young, pte_special } from "./pte";
+import { PG_anon, PG_anon_exclusive, PG_swapbacked, PG_swapcache, PG_hwpoison, PG_large, PG_tail, PG_uptodate,
+  PG_readahead, PG_referenced, page_flags, page_set, page_ref,
   page_mapping, page_index, get_page } from "./page";
-import { NO_PFN, pfn_to_virt } from "./phys";
+import { NO_PFN, pfn_to_virt, alloc_pcp_user } from "./phys";
 import { LEVEL_PMD, WALK_NOMEM, WALK_HUGE, pt_walk, nr_pgtables, slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { tlb_flush_page, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
 import { PF_PROT, PF_DISCARD, psc_pmd_slot } from "./mmu";
-import { lru_add, alloc_user_page, put_page, try_reclaim, folio_test_large, folio_head,
+import { lru_add, lru_add_new_anon, alloc_user_page, put_page, try_reclaim, folio_test_large, folio_head,
   folio_nr_pages } from "./lru";
 import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISSING, VM_ACCESS_FLAGS, VM_GROWSDOWN,
   vma_flags, vma_start, vma_end, vma_file, vma_iflags, vma_page_prot, is_cow_mapping,
-  linear_page_index, vma_is_anonymous, VMA_DAX, VM_LOCKED, VM_MIXEDMAP, vma_anon_vma, set_vma_anon_vma } from "./vma";
+  linear_page_index, vma_is_anonymous, VMA_DAX, VM_LOCKED, VM_MIXEDMAP, vma_anon_vma, set_vma_anon_vma,
+  VM_LOCKED_MASK, VM_SPECIAL, VM_RAND_READ } from "./vma";
 import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_majflt,
   mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM, mm_family } from "./mm";
 import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE, copy_from_pfn } from "./special";
 import { immap_is_locked, immap_unlock, immap_fault_end, take_cow_done } from "./dax";
 import { file_flags, AS_HAS_FAULT, AS_HAS_MAP_PAGES, AS_NO_MAP_PAGES, AS_HAS_PAGE_MKWRITE,
-  AS_HAS_PFN_MKWRITE, AS_DAX, mark_page_dirty, file_pages, pc_lookup } from "./mapping";
+  AS_HAS_PFN_MKWRITE, AS_DAX, AS_SHMEM, mark_page_dirty, file_pages, pc_lookup, file_mmap_miss,
+  set_file_mmap_miss } from "./mapping";
 import { pte_alloc_vmf, prealloc_pte, release_prealloc, pte_lock, pte_unlock } from "./pte_alloc";
 import { set_pte, do_set_pmd, huge_pmd_fault } from "./install";
 import { mlock_new_folio, munlock_vma_folio } from "./mlock_folio";
 import { do_swap_page, folio_free_swap } from "./swap";
 import { do_discard_fault } from "./hinting";
 import { expand_stack } from "./stack";
-import { filemap_fault, filemap_map_pages } from "./filemap";
+import { filemap_fault, filemap_map_pages, take_eof_block_reread } from "./filemap";
 import { host_fault, host_map_pages, host_page_mkwrite, host_pfn_mkwrite } from "./host";
 import { vmf_fill, vmf_flags, vmf_vma, vmf_mm, vmf_address, vmf_pgoff, vmf_pte, vmf_orig_pte,
   vmf_page, vmf_cow_page, vmf_pmd, set_vmf_pmd, set_vmf_pte, set_vmf_orig_pte, set_vmf_page,
@@ -92,6 +96,11 @@ export function do_user_addr_fault(mm: u32, va: u64, access: u32, errorCode: u32
     }
   }
   if (access_error(vma, access, errorCode)) return signal(SIGSEGV, SEGV_ACCERR, va);
+  if (access == ACCESS_WRITE) { // issue 17: the common write faults take a direct path
+    const r = (errorCode & PF_PROT) != 0 ? wp_anon_fast(mm, vma, va) :
+      vma_is_anonymous(vma) ? anon_write_fast(mm, vma, va) : cow_file_fast(mm, vma, va);
+    if (r != FAST_NO) return r;
+  }
   let flags = FAULT_FLAG_USER | FAULT_FLAG_ALLOW_RETRY;
   if (access == ACCESS_WRITE) flags |= FAULT_FLAG_WRITE;
   if (access == ACCESS_EXEC) flags |= FAULT_FLAG_INSTRUCTION;
@@ -122,6 +131,141 @@ export function mm_account_fault(mm: u32, ret: u32, flags: u32): void {
   if ((ret & (VM_FAULT_RETRY | VM_FAULT_ERROR)) != 0) return;
   if ((ret & VM_FAULT_MAJOR) != 0 || (flags & FAULT_FLAG_TRIED) != 0) mm_count_majflt(mm);
   else mm_count_minflt(mm);
+}
+
+// ---- direct paths for the common write faults (issue 17) ----
+// Each one handles one frequent case in a straight line, with the exact state changes of
+// the general path (handle_mm_fault and its do_* handlers) and the accounting of
+// fault_result, and returns FAST_NO before changing anything when the case is not exactly
+// its own: the general path then decides. No fault record, no dispatch.
+const FAST_NO: i32 = 0x7fff_ffff;
+
+// A VMA these paths take: private, writable, not locked (mlock_new_folio), no userfaultfd,
+// not a PFN/mixed/IO mapping (vm_normal_page's special rules), `va` inside it (no stack
+// expansion). R1.2's sanitize_fault_flags passes for it (VM_MAYWRITE).
+const FAST_VMA_MASK: u32 = VM_WRITE | VM_MAYWRITE | VM_SHARED | VM_MAYSHARE | VM_LOCKED_MASK |
+  VM_UFFD_MISSING | VM_UFFD_WP | VM_SPECIAL;
+@inline function fast_vma_ok(mm: u32, vma: u32, va: u64): bool {
+  return (vma_flags(vma) & FAST_VMA_MASK) == (VM_WRITE | VM_MAYWRITE) && va >= vma_start(vma) &&
+    (mm_flags(mm) & MMF_OOM_REAPED) == 0;
+}
+
+// The PTE slot of `addr` when the walk that faulted left its PMD in the paging-structure
+// cache and that PMD points to a PTE table; else 0 (a new table, a huge PMD: general path).
+@inline function fast_pte_slot(mm: u32, addr: u64): usize {
+  const pmdSlot = psc_pmd_slot(mm_pgd(mm), addr);
+  if (pmdSlot == 0) return 0;
+  const pmd = load<u64>(pmdSlot);
+  if (pmd == 0 || (pmd & _PAGE_PSE) != 0) return 0;
+  return slot_addr(<u32>((pmd & 0x000f_ffff_ffff_f000) >> 12), table_index(addr, LEVEL_PTE));
+}
+
+// R4.2 do_anonymous_page for a write to a none PTE of a private anonymous VMA: a zeroed
+// exclusive page from the per-cpu list (phys.ts alloc_pcp_user), its anon rmap, the LRU,
+// RSS, a writable dirty young PTE, one minor fault. A guard or uffd marker, a swap entry,
+// a missing PTE table or an empty per-cpu list go the general way.
+function anon_write_fast(mm: u32, vma: u32, va: u64): i32 {
+  if (!fast_vma_ok(mm, vma, va)) return FAST_NO;
+  const addr = va & PAGE_MASK;
+  const slot = fast_pte_slot(mm, addr);
+  if (slot == 0 || load<u64>(slot) != 0) return FAST_NO;
+  const page = alloc_pcp_user();
+  if (page == NO_PFN) return FAST_NO;
+  count(ST_PGFAULT);
+  memory.fill(pfn_to_virt(page), 0, PAGE_SIZE);
+  add_mm_counter(mm, RSS_ANON, 1);
+  page_add_new_anon_rmap(page, mm, vma, addr);
+  lru_add_new_anon(page);
+  store<u64>(slot, pte_mkwrite(pte_mkdirty(pfn_pte(page, vma_page_prot(vma)))));
+  mm_count_minflt(mm);
+  return 0;
+}
+
+// R5.2-R5.4 do_wp_page for a write to a present read-only PTE in a private VMA that maps
+// a small anonymous page (not in the swap cache) or the zero page: reuse when the page is
+// exclusive or its only reference is this PTE (R5.3), else copy it (wp_page_copy, R5.4):
+// the new exclusive page replaces the old one after the TLB flush, the old one loses its
+// mapping and reference. A special PTE, a file or large page, the swap cache and
+// architectures without pte_special go the general way.
+function wp_anon_fast(mm: u32, vma: u32, va: u64): i32 {
+  if (!gHasPteSpecial || !fast_vma_ok(mm, vma, va)) return FAST_NO;
+  const addr = va & PAGE_MASK;
+  const slot = fast_pte_slot(mm, addr);
+  if (slot == 0) return FAST_NO;
+  const orig = load<u64>(slot);
+  if (!pte_present(orig) || pte_write(orig) || pte_protnone(orig)) return FAST_NO;
+  const old = pte_pfn(orig);
+  const zero = old == gZeroPfn;
+  if (!zero) {
+    if (pte_special(orig) || old >= gNrFrames) return FAST_NO;
+    const f = page_flags(old);
+    if ((f & (PG_anon | PG_swapcache | PG_large | PG_tail)) != PG_anon) return FAST_NO;
+    if ((f & PG_anon_exclusive) != 0 || page_ref(old) == 1) {
+      count(ST_PGFAULT);
+      page_set(old, PG_anon_exclusive);
+      store<u64>(slot, pte_mkwrite(pte_mkyoung(pte_mkdirty(orig)))); // no flush: a raise
+      count(ST_WP_REUSE);
+      mm_count_minflt(mm);
+      return 0;
+    }
+  }
+  const page = alloc_pcp_user();
+  if (page == NO_PFN) return FAST_NO;
+  count(ST_PGFAULT);
+  if (zero) {
+    memory.fill(pfn_to_virt(page), 0, PAGE_SIZE);
+    add_mm_counter(mm, RSS_ANON, 1);
+  } else {
+    memory.copy(pfn_to_virt(page), pfn_to_virt(old), PAGE_SIZE);
+  }
+  tlb_flush_page(mm, addr); // the old translation dies before the old page can
+  page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
+  lru_add_new_anon(page);
+  store<u64>(slot, pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, vma_page_prot(vma))))));
+  if (!zero) {
+    page_remove_rmap(old);
+    put_page(old);
+  }
+  count(ST_COW_COPY);
+  mm_count_minflt(mm);
+  return 0;
+}
+
+// R5.1 do_cow_fault for a write to a none PTE of a private file VMA whose page is in the
+// page cache, small, up to date, not readahead-marked nor poisoned, below EOF: what
+// filemap_fault's hit does (one mmap_miss paid back unless MADV_RANDOM, PG_referenced),
+// then the copy into a new exclusive anonymous page mapped writable (finish_fault's
+// set_pte for a COW page). A backend with its own fault, DAX, shmem, a miss (read-around,
+// major) and anything unusual go the general way.
+function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
+  const file = vma_file(vma);
+  if (!fast_vma_ok(mm, vma, va) || (vma_iflags(vma) & VMA_DAX) != 0 ||
+      (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) != 0) return FAST_NO;
+  const addr = va & PAGE_MASK;
+  const slot = fast_pte_slot(mm, addr);
+  if (slot == 0 || load<u64>(slot) != 0) return FAST_NO;
+  const pgoff = linear_page_index(vma, addr);
+  if (pgoff >= file_pages(file)) return FAST_NO;
+  const src = pc_lookup(file, pgoff);
+  if (src == NO_PFN) return FAST_NO;
+  if ((page_flags(src) & (PG_uptodate | PG_readahead | PG_hwpoison | PG_large | PG_tail)) != PG_uptodate) return FAST_NO;
+  const page = alloc_pcp_user();
+  if (page == NO_PFN) return FAST_NO;
+  count(ST_PGFAULT);
+  take_cow_done(); // forget a stale mark, as do_cow_fault does
+  if ((vma_flags(vma) & VM_RAND_READ) == 0) { // do_async_mmap_readahead: a hit pays a miss back
+    const miss = file_mmap_miss(file);
+    if (miss > 0) set_file_mmap_miss(file, miss - 1);
+  }
+  page_set(src, PG_referenced);
+  memory.copy(pfn_to_virt(page), pfn_to_virt(src), PAGE_SIZE);
+  add_mm_counter(mm, RSS_ANON, 1);
+  page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
+  lru_add_new_anon(page);
+  store<u64>(slot, pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, vma_page_prot(vma))))));
+  immap_fault_end(file);
+  mm_count_minflt(mm);
+  return 0;
 }
 
 // ---- handle_mm_fault ----
@@ -534,9 +678,16 @@ function do_read_fault(): u32 {
     const r = do_fault_around();
     if (r != 0) return r;
   }
+  take_eof_block_reread(); // forget a stale mark
   let ret = __do_fault();
   if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) != 0) return ret;
   const page = vmf_page() - 1;
+  if (take_eof_block_reread() && should_fault_around()) {
+    // R1.1 step 4, R10.2: Linux dropped the lock to make the EOF block uptodate and retried;
+    // the retry faults around first, now from that page (seed 607032874 case 1426 family).
+    const r = do_fault_around();
+    if (r != 0) { put_page(page); return r; }
+  }
   const fin = finish_fault();
   if (fin != 0) put_page(page); // not mapped: the fault's reference goes
   return ret | fin & ~VM_FAULT_NOPAGE;

@@ -469,6 +469,9 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
         put_page(pfn);
         return VM_FAULT_RETRY | VM_FAULT_MAJOR;
       }
+      // The retry without FAULT_FLAG_TRIED is not modelled as a second fault: the caller
+      // takes this mark and faults around once more, as the retried fault does (R1.1 step 4).
+      if ((vmf_flags() & (FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_TRIED)) == FAULT_FLAG_ALLOW_RETRY) eofBlockReread = true;
     }
     if ((page_flags(pfn) & PG_uptodate) == 0) {
       // Re-read a page that is cached but not up to date (a failed or dropped read).
@@ -488,6 +491,16 @@ export function filemap_fault(vma: u32, pgoff: u64): u32 {
   page_set(pfn, PG_referenced);
   set_vmf_page(pfn + 1);
   return ret | VM_FAULT_LOCKED;
+}
+
+// Set by filemap_fault when it made a cached EOF block uptodate (valid buffers) on a first
+// attempt that may retry: Linux dropped the lock for that read_folio and retried the fault.
+let eofBlockReread: bool = false;
+// Whether the last filemap_fault set that mark; clears it.
+export function take_eof_block_reread(): bool {
+  const was = eofBlockReread;
+  eofBlockReread = false;
+  return was;
 }
 
 // A fault that found its page but dropped the lock for I/O on it (a readahead marker, a
@@ -878,6 +891,52 @@ export function remove_range(file: u32, first: u64, last: u64, how: u32): void {
 
 // ---- read(2) / write(2) through the page cache (filemap_read, generic_perform_write) ----
 
+// filemap_update_page: make cached page `index` (frame `pfn`) uptodate as read(2) does
+// before copying from it. Valid buffers (the EOF block a truncate or an extending write
+// zeroed, R10.2) need no I/O: read_folio only marks the folio uptodate; any other page that
+// is not uptodate is read again. 0, or -EAGAIN / -EIO.
+function filemap_update_page(file: u32, index: u64, pfn: u32): i32 {
+  const f = page_flags(pfn);
+  if ((f & PG_uptodate) != 0) return 0;
+  if ((f & PG_private) != 0) {
+    page_clear(pfn, PG_private);
+    page_set(pfn, PG_uptodate);
+    return 0;
+  }
+  const r = host_read_page(file, <f64>index, pfn_to_virt(pfn));
+  if (r == EAGAIN_READ) return -EAGAIN;
+  if (r < 0 || r > <i32>PAGE_SIZE) return -EIO;
+  memory.fill(pfn_to_virt(pfn) + <usize>r, 0, PAGE_SIZE - <u32>r);
+  page_set(pfn, PG_uptodate);
+  return 0;
+}
+
+// Pages [first, first+n) into the cache as read(2) with no readahead leaves them (the
+// harness's `cache`: FADV_RANDOM preads): absent pages read as order-0 folios without a
+// readahead marker, cached pages that are not uptodate made uptodate (filemap_update_page;
+// fuzz seed 607032874 case 1426). `update` false: POSIX_FADV_WILLNEED instead
+// (force_page_cache_ra skips every cached folio, uptodate or not). 0, or -EIO.
+export function filemap_prime(file: u32, first: u64, n: u32, update: bool): i32 {
+  page_cache_ra(file, first, n, NO_MARK);
+  gReadRetry = false; // pages the backend must wait for stay absent, as before
+  const end = file_pages(file);
+  if (!update || n == 0 || first >= end) return 0;
+  const last = first + n - 1 < end ? first + n - 1 : end - 1;
+  for (let from = first; ;) {
+    const got = pc_gather(file, from, last);
+    for (let k: u32 = 0; k < got; k++) {
+      const index = pc_gathered(k);
+      const pfn = pc_lookup(file, index);
+      if (pfn == NO_PFN) continue;
+      const r = filemap_update_page(file, index, pfn);
+      if (r == -EIO) return r;
+    }
+    if (got < PC_BATCH) break;
+    from = pc_gathered(got - 1) + 1;
+  }
+  return 0;
+}
+
 // Copy up to `n` bytes inside one page between linear memory at `buf` and the file at byte
 // `pos`, through the page cache as pread/pwrite do: a missing page is read in (order 0; a
 // page wholly past EOF starts zeroed), a write marks the folio dirty and may extend i_size.
@@ -923,15 +982,9 @@ export function filemap_rw(file: u32, pos: u64, buf: usize, n: u32, write: bool)
     pfn = add_page(file, index, (file_flags(file) & AS_SHMEM) == 0 && index < file_pages(file));
     if (gReadRetry) return -EAGAIN;
     if (pfn == NO_PFN) return gReadFailed ? -EIO : -ENOMEM;
-  } else if ((page_flags(pfn) & (PG_uptodate | PG_private)) == PG_private) {
-    page_clear(pfn, PG_private); // valid buffers: read_folio needs no I/O (R10.2)
-    page_set(pfn, PG_uptodate);
-  } else if ((page_flags(pfn) & PG_uptodate) == 0) {
-    const r = host_read_page(file, <f64>index, pfn_to_virt(pfn));
-    if (r == EAGAIN_READ) return -EAGAIN;
-    if (r < 0 || r > <i32>PAGE_SIZE) return -EIO;
-    memory.fill(pfn_to_virt(pfn) + <usize>r, 0, PAGE_SIZE - <u32>r);
-    page_set(pfn, PG_uptodate);
+  } else {
+    const r = filemap_update_page(file, index, pfn);
+    if (r < 0) return r;
   }
   const at = pfn_to_virt(pfn) + <usize>off;
   if (write) {

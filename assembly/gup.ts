@@ -144,13 +144,16 @@ export function get_user_pages(mm: u32, start: u64, n: u32, foll: u32, out: usiz
 // R8.3 populate_vma_page_range over the VMAs of [start, end). Returns 0 or -errno
 // (-EFAULT for PROT_NONE, -ENOMEM for holes); stops at the first error.
 // `unlockable`: false for populate_vma_page_range(locked = NULL) (mprotect, R8.8): no retry.
-export function mm_populate(mm: u32, start: u64, end: u64, skipHoles: bool, unlockable: bool = true): i32 {
-  const r = populate_vmas(mm, start, end, skipHoles, unlockable);
+// `ignoreErrors`: __mm_populate(ignore_errors = 1) (mlockall, MAP_POPULATE, MAP_LOCKED, R8.7,
+// R9.4): a VMA that fails (PROT_NONE, SIGBUS past EOF) keeps what it populated and the walk
+// goes on at the next VMA.
+export function mm_populate(mm: u32, start: u64, end: u64, skipHoles: bool, unlockable: bool = true, ignoreErrors: bool = false): i32 {
+  const r = populate_vmas(mm, start, end, skipHoles, unlockable, ignoreErrors);
   mlock_drain_local(); // a populate ends with the mlock batch drained (6.18 kpageflags, R8.6)
   return r;
 }
 
-function populate_vmas(mm: u32, start: u64, end: u64, skipHoles: bool, unlockable: bool): i32 {
+function populate_vmas(mm: u32, start: u64, end: u64, skipHoles: bool, unlockable: bool, ignoreErrors: bool): i32 {
   let va = start;
   while (va < end) {
     const v = find_vma(mm, va);
@@ -162,14 +165,20 @@ function populate_vmas(mm: u32, start: u64, end: u64, skipHoles: bool, unlockabl
     const stop = vma_end(v) < end ? vma_end(v) : end;
     const f = vma_flags(v);
     if ((f & (VM_IO | VM_PFNMAP)) == 0 && (f & VM_LOCKONFAULT) == 0) {
-      if ((f & VM_ACCESS_FLAGS) == 0) return -EFAULT;
+      if ((f & VM_ACCESS_FLAGS) == 0) {
+        if (!ignoreErrors) return -EFAULT;
+        va = stop;
+        continue;
+      }
       let foll = FOLL_TOUCH | (unlockable ? FOLL_UNLOCKABLE | FOLL_POPULATE : 0);
       if ((f & (VM_WRITE | VM_SHARED)) == VM_WRITE) foll |= FOLL_WRITE; // breaks COW
       else foll |= FOLL_FORCE;
       const n = <u32>((stop - va) >> 12);
       const r = get_user_pages(mm, va, n, foll, 0);
-      if (r < 0) return r;
-      if (<u32>r < n) return -EFAULT;
+      if (!ignoreErrors) {
+        if (r < 0) return r;
+        if (<u32>r < n) return -EFAULT;
+      }
     }
     va = stop;
   }
@@ -178,7 +187,7 @@ function populate_vmas(mm: u32, start: u64, end: u64, skipHoles: bool, unlockabl
 
 // MAP_POPULATE / MAP_LOCKED: populate, errors ignored (R9.4).
 export function populate_ignoring_errors(mm: u32, start: u64, len: u64): void {
-  mm_populate(mm, start, start + len, true);
+  mm_populate(mm, start, start + len, true, true, true);
 }
 
 // Release pins taken by get_user_pages(FOLL_PIN).

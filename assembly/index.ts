@@ -36,7 +36,7 @@ import { reclaim_init, reclaim_pages } from "./reclaim";
 import { hv_discard, hv_preserve, hv_reclaim, page_usage_state } from "./hinting";
 import { page_residency } from "./pagestate";
 import { unpin_user_page } from "./gup";
-import { page_cache_ra, truncate_setsize, invalidate_mapping_pages, drop_all_pages,
+import { filemap_prime, truncate_setsize, invalidate_mapping_pages, drop_all_pages,
   filemap_write_range, filemap_rw } from "./filemap";
 import { page_flags, page_set, page_clear, page_ref, page_mapcount, get_page, page_mapping, PG_pinned,
   PG_swapcache, PG_anon, PG_user, PG_pgtable, PG_head, PG_buddy, PG_reserved } from "./page";
@@ -422,10 +422,11 @@ export function file_truncate(f: i32, size: f64): i32 {
   return 0;
 }
 // Page-cache controls for tests: read pages in, evict, inspect and set page flags.
-export function file_prime(f: i32, index: f64, n: i32): i32 {
+// file_prime: [index, index + n) read in as read(2) leaves it (cached pages made uptodate),
+// or with `willneed` as POSIX_FADV_WILLNEED does (cached pages left alone). 0 or -errno.
+export function file_prime(f: i32, index: f64, n: i32, willneed: i32): i32 {
   if (!file_valid(<u32>f) || !(index >= 0) || n < 0) return -EINVAL;
-  page_cache_ra(<u32>f, <u64>index, <u32>n, 0xffff_ffff_ffff_ffff);
-  return 0;
+  return filemap_prime(<u32>f, <u64>index, <u32>n, willneed == 0);
 }
 // Large folios for tests: the naturally aligned blocks of 2^order pages in
 // [index, index + n) each read into one folio. 0 or -errno (EINVAL, EEXIST, ENOMEM, EIO).

@@ -45,7 +45,19 @@ export function lru_add(pfn: u32): void {
   page_set(pfn, PG_lru);
 }
 
-export function lru_del(pfn: u32): void {
+// issue 17: a new exclusive anonymous page of a fault's direct path (fault.ts): swap-backed,
+// neither active nor unevictable (its VMA is not locked), on no list yet, so lru_add would
+// choose the inactive anon list; this goes there without deciding.
+@inline export function lru_add_new_anon(pfn: u32): void {
+  const at = lru_head_at(LRU_INACTIVE_ANON);
+  if (load<u32>(at) == 0) store<u32>(tails + (<usize>LRU_INACTIVE_ANON << 2), pfn + 1);
+  plist_add(at, pfn);
+  addSize(LRU_INACTIVE_ANON, 1);
+  page_set(pfn, PG_lru);
+}
+
+// @inline: on every last put of a user page (issue 17).
+@inline export function lru_del(pfn: u32): void {
   if ((page_flags(pfn) & PG_lru) == 0) return;
   const l = page_lru_list(pfn);
   const tailAt = tails + (<usize>l << 2);
@@ -88,7 +100,7 @@ export function lru_move(pfn: u32, set: u32, clear: u32): void {
 @inline export function lru_next(pfn: u32): u32 { return page_lru_next(pfn); }
 
 // ---- page lifetime: allocation for user pages and the last put ----
-import { alloc_pages, free_pages, NO_PFN, direct_reclaim } from "./phys";
+import { alloc_pages, free_pages, free_pcp_user, NO_PFN, direct_reclaim } from "./phys";
 import { PG_head, PG_user, PG_large, FOLIO_ORDER_SHIFT, set_page_flags, set_page_private,
   put_page_ref, page_private, page_ref, page_mapcount } from "./page";
 
@@ -170,7 +182,11 @@ export function free_user_page(pfn: u32): void {
 // Drop a reference; frees the page (its whole folio) when it was the last.
 export function put_page(pfn: u32): void {
   if (put_page_ref(pfn) != 0) return;
-  if (!folio_test_large(pfn)) { free_user_page(pfn); return; }
+  if (!folio_test_large(pfn)) { // issue 17: free_user_page for order 0, inline, onto the pcp list
+    lru_del(pfn);
+    free_pcp_user(pfn);
+    return;
+  }
   const head = folio_head(pfn);
   const n = folio_nr_pages(head);
   for (let i: u32 = 0; i < n; i++) if (page_ref(head + i) > 0) return;

@@ -158,7 +158,8 @@ export function do_mlockall(mm: u32, flags: u32): i32 {
   if ((flags & MCL_CURRENT) != 0) {
     let v = mm_first_vma(mm);
     while (v != 0) v = vma_next(mlock_fixup(mm, v, lockFlags));
-    populate_errno(mm_populate(mm, 0, 0x8000_0000_0000, true)); // LOCKONFAULT VMAs are skipped
+    // __mm_populate(ignore_errors): a VMA that cannot be populated is skipped (R8.7).
+    mm_populate(mm, 0, 0x8000_0000_0000, true, true, true); // LOCKONFAULT VMAs are skipped
   }
   return 0;
 }

@@ -13,7 +13,7 @@ import {
 import {
   STRUCT_PAGE_SIZE, PAGE_EXT_SIZE, page_ext_init, PG_buddy, PG_pcp, PG_head, PG_reserved, PG_user, PG_large, FOLIO_ORDER_SHIFT, page_addr, page_flags, set_page_flags,
   page_private, set_page_private, set_page_ref, page_ref, page_mapcount, plist_add, plist_del,
-  page_lru_next, page_lru_prev,
+  page_lru_next, page_lru_prev, set_page_lru_prev,
 } from "./page";
 import { pagestate_init, set_page_residency, RES_RESIDENT } from "./pagestate";
 import { count, ST_PGALLOC, ST_PGFREE, inv_report, INV_FREE_LIST_BAD, INV_FREE_COUNT,
@@ -187,6 +187,52 @@ function take_pcp(): u32 {
   set_page_residency(pfn, RES_RESIDENT);
   count(ST_PGALLOC);
   return pfn;
+}
+
+// issue 17: the anonymous fast path's frame (fault.ts anon_write_fast): the hottest frame
+// of the per-cpu list made a user page in one go — the state alloc_user_page leaves (flags
+// PG_head | PG_user, refcount 1, resident, counted), without the buddy search. The struct
+// page was cleared when the frame was freed. NO_PFN when the list is empty: the caller
+// then takes the general path (which may split a block or reclaim).
+export function alloc_pcp_user(): u32 {
+  const first = load<u32>(pcpHead);
+  if (first == 0) return NO_PFN;
+  const pfn = first - 1;
+  const a = page_addr(pfn);
+  const next = load<u32>(a, 24); // lru_next
+  store<u32>(pcpHead, next);
+  if (next != 0) set_page_lru_prev(next - 1, 0);
+  else pcpTail = 0;
+  pcpCount--;
+  nrFree--;
+  store<u32>(a, PG_head | PG_user); // flags
+  store<i32>(a, 1, 4); // refcount
+  store<u32>(a, 0, 20); // private
+  store<u64>(a, 0, 24); // lru links
+  set_page_residency(pfn, RES_RESIDENT);
+  count(ST_PGALLOC);
+  return pfn;
+}
+
+// issue 17: the last put of an order-0 user page that is off the LRU (lru.ts put_page):
+// what free_user_page + free_pages(pfn, 0) do, without their checks (the caller held the
+// last reference of a page it allocated), onto the head of the per-cpu list (LIFO: hot
+// frames are reused first).
+export function free_pcp_user(pfn: u32): void {
+  if (pcpHigh == 0) { // no per-cpu list: the plain buddy free
+    set_page_flags(pfn, PG_head);
+    set_page_private(pfn, 0);
+    free_pages(pfn, 0);
+    return;
+  }
+  clear_struct_page(pfn);
+  count(ST_PGFREE);
+  set_page_flags(pfn, PG_buddy | PG_pcp);
+  plist_add(pcpHead, pfn);
+  if (pcpTail == 0) pcpTail = pfn + 1;
+  pcpCount++;
+  nrFree++;
+  if (pcpCount > pcpHigh) drain_pcp(pcpHigh >> 1);
 }
 
 // Move the `n` coldest frames (from the tail) of the pcp list back to the buddy lists

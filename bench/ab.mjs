@@ -3,8 +3,12 @@
 // The cases run interleaved (A, B, A, B …; the order flips every rep), so machine load hits both
 // alike; each prints the minimum ns per page of both and their ratio B/A. Cases: page_fault1
 // (anonymous write), shmem_write (MAP_SHARED|MAP_ANONYMOUS write), file_read_fa and
-// file_read_nofa (private file read, fault-around 64 KiB / off, cache primed), shared_file_write.
-// Every case maps 32 MiB, faults each page with one bulk call and unmaps it.
+// file_read_nofa (private file read, fault-around 64 KiB / off, cache primed), shared_file_write,
+// file_private_write (page_fault2: private file write, a COW copy of the cached page), cow_fork
+// (a child of a populated 32 MiB region writes every page: COW copies; the fork and the
+// child's exit are timed too) and wp_reuse (fork, the child exits, the parent writes every
+// page: write-protect reuse). The first five map 32 MiB, fault each page with one bulk call
+// and unmap it.
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -23,7 +27,10 @@ async function machine(api) {
   for (let i = 0; i < PAGES; i++) data[i * PG] = i & 255;
   const file = mmu.openFile(new api.MemoryFile(data));
   file.prime();
-  return { api, mmu, mm: mmu.createAddressSpace(), file };
+  const mm = mmu.createAddressSpace();
+  const parent = mm.mmap({ length: REGION, prot: 3, flags: api.MAP_PRIVATE | api.MAP_ANONYMOUS });
+  mm.touch(parent, REGION, 'write');
+  return { api, mmu, mm, file, parent };
 }
 function region(s, prot, flags, access, file) {
   const va = s.mm.mmap({ length: REGION, prot, flags, file });
@@ -36,6 +43,9 @@ const CASES = {
   file_read_fa: (s) => { s.mmu.faultAroundBytes = 65536; region(s, 1, s.api.MAP_PRIVATE, 'read', s.file); },
   file_read_nofa: (s) => { s.mmu.faultAroundBytes = 4096; region(s, 1, s.api.MAP_PRIVATE, 'read', s.file); s.mmu.faultAroundBytes = 65536; },
   shared_file_write: (s) => region(s, 3, s.api.MAP_SHARED, 'write', s.file),
+  file_private_write: (s) => region(s, 3, s.api.MAP_PRIVATE, 'write', s.file),
+  cow_fork: (s) => { const c = s.mm.fork(); c.touch(s.parent, REGION, 'write'); c.destroy(); },
+  wp_reuse: (s) => { s.mm.fork().destroy(); s.mm.touch(s.parent, REGION, 'write'); },
 };
 const names = only ? only.split(',') : Object.keys(CASES);
 for (const n of names) if (!CASES[n]) { console.error(`unknown case ${n}; cases: ${Object.keys(CASES).join(', ')}`); process.exit(2); }

@@ -6,7 +6,7 @@ import { File as FileClass, type File } from './file.js';
 import { FastViews } from './fast-views.js';
 import { isAsyncBackend } from './fetch-file.js';
 import { PAGE_SIZE, MS_SYNC, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, MAP_POPULATE, MAP_NONBLOCK,
-  MAP_LOCKED, MAX_RW_COUNT, MAX_PAGES_PER_CALL } from './constants.js';
+  MAP_LOCKED, MAX_RW_COUNT, MAX_PAGES_PER_CALL, VM_LOCKED } from './constants.js';
 
 /** @internal A file kind's f_op->mmap (src/xip.ts, src/device.ts): 0 or -errno. */
 interface MmapHook { mmapHook(mm: number, addr: number, length: number, pgoff: number): number }
@@ -71,6 +71,10 @@ export interface SmapsEntry extends VmaInfo {
 }
 
 const VA_LIMIT = 2 ** 48;
+/** How many more machines get constant-closure hit methods (AddressSpace.fastClass): one per process. */
+let fastClosuresLeft = 1;
+/** @internal Tests: let the next `n` machines get their own closures (correct, but no longer specialized by V8). */
+export function fastClosuresAllow(n: number): void { fastClosuresLeft = n; }
 /**
  * Lengths are passed to the core as f64 and capped here: every length from 2^48 up gets
  * the same answer from Linux (it is larger than the whole user address space), so the
@@ -169,7 +173,11 @@ export class AddressSpace {
         throw new LinuxError(-e, 'mmap');
       }
       // R9.4: MAP_POPULATE / MAP_LOCKED populate, errors ignored (special VMAs are never locked, R8.4).
-      if (((flags & MAP_POPULATE) !== 0 && (flags & MAP_NONBLOCK) === 0) || (flags & MAP_LOCKED) !== 0) {
+      // mlockall(MCL_FUTURE) too (R8.7): do_mmap decides to populate from the flags it asked
+      // for, def_flags included; f_op->mmap then drops the lock flags of a DAX or special VMA,
+      // LOCKONFAULT with them, so even MCL_FUTURE | MCL_ONFAULT populates such a mapping.
+      const defLocked = (this.core.x.mm_info(this.id, 10) & VM_LOCKED) !== 0;
+      if (((flags & MAP_POPULATE) !== 0 && (flags & MAP_NONBLOCK) === 0) || (flags & MAP_LOCKED) !== 0 || defLocked) {
         this.core.x.mm_populate_range(this.id, at, len);
       }
     }
@@ -627,29 +635,46 @@ export class AddressSpace {
   // ---- Per-access loads, stores and fetches (issue 16): the TLB hit path in JavaScript ----
   // A hit is one tag compare in the core's TLB (layout: assembly/tlb.ts) and a read or write
   // of linear memory at (va + the entry's addend) mod 2^32 (QEMU's addend: one add, no frame
-  // multiply and none of its overflow checks): no call into Wasm, no allocation. The
-  // memory never grows in ordinary use (core-memory.ts), so V8 has no detached buffer to
-  // test for on any of these typed-array accesses. The slot is (va >>> 12) & mask: the
-  // core's (va >> 12) & mask uses only bits 12..31 of va (at most 2^20 entries), and >>> keeps
-  // the JIT in integer arithmetic for any va below 2^53 (measured, issue 16: faster than
-  // va / 4096, and than a physical-address field read as an f64). Everything else — a miss, an access
-  // that crosses a page, a bad address, a destroyed space or a dead core, device memory —
-  // goes to fastSlow*, which validates, calls the core once (mm_translate: TLB, walk, the
-  // full fault path, TLB fill) and completes the access. A key is an integer in [0, 2^48)
-  // (page address + ASID), so a non-number, non-integer, negative or too-large address can
-  // never hit: the range check costs nothing until the miss path, which throws RangeError.
-  // Multi-byte accesses use a DataView (one bounds check, not one per byte).
-  // The copies of the views live in fields (one load each). ft is empty until the first miss
-  // and again after destroy() or a core death, so every later access misses and throws;
-  // fk (the ASID) stays a small integer: a field that once held NaN would be a boxed double.
+  // multiply and none of its overflow checks): no call into Wasm, no allocation. The slot is
+  // (va >>> 12) & mask: the core's (va >> 12) & mask uses only bits 12..31 of va (at most
+  // 2^20 entries), and >>> keeps the JIT in integer arithmetic for any va below 2^53. A key
+  // is an integer in [0, 2^48) (page address + ASID; fk, a small-integer field, so the
+  // compare stays one f64 compare), so a non-number, non-integer, negative or too-large
+  // address can never hit: the range check waits for the miss path, fastSlow*, which
+  // validates, calls the core once (mm_translate: TLB, walk, the full fault path, TLB
+  // fill) and completes the access; so do a page crossing, device memory, a destroyed
+  // space and a dead core. Multi-byte accesses use a DataView (one bounds check).
+  //
+  // Two forms of the same hit test:
+  // - These methods read the views from fields (ft tags, fa words, fl / fd linear memory,
+  //   fm mask): a load and the typed array's base and length each, per access.
+  // - The first machine of the process gets a subclass (fastClass) whose methods close over
+  //   its views as constants. V8 specializes a function to the constants of its closure
+  //   while it has only one closure, so the bases and lengths become immediates (measured
+  //   with bench/hit-code.mjs: 66 machine instructions for load32 against 79). A second set
+  //   of those closures (a second machine, or the views remade after memory growth) would
+  //   end that specialization for both, and then the closures cost more than the fields:
+  //   so every later machine, and the first after growth, uses the fields.
+  // Every space of a machine starts on its form (AddressSpace.create). destroy() and a
+  // core death empty the fields and move the space back to these methods, so every later
+  // access misses and throws. Memory never grows in ordinary use (core-memory.ts); if it
+  // does, the old views are detached (length 0), every access misses, and the miss path
+  // takes the fresh views (fastRefresh).
   private ft = new Float64Array(0);
   private fa = new Int32Array(0);
-  private fr = new Uint8Array(0);
   private fl = new Uint8Array(0);
   private fd = new DataView(new ArrayBuffer(8));
   private fm = 0;
   private fk = 0;
+  private fr = new Uint8Array(0);
   private fv: FastViews | null = null;
+
+  /** @internal The address space `id` of `core`, on the core's form of the hit path. */
+  static create(core: Core, id: number, files: (id: number) => File | undefined, onDestroy: (mm: AddressSpace) => void): AddressSpace {
+    const mm = new (AddressSpace.fastClass(FastViews.get(core)))(core, id, files, onDestroy);
+    mm.fastRefresh();
+    return mm;
+  }
 
   /** Load one byte at `va` (user-mode read, faults included). */
   load8(va: number): number {
@@ -718,6 +743,78 @@ export class AddressSpace {
     this.fd.setBigUint64((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
   }
 
+  /**
+   * The class of `v`'s address spaces: AddressSpace, or for the first machine of the
+   * process the subclass whose hit methods read `v`'s views as constants (made once).
+   * T: tags, 8 per entry (+0 read, +1 write, +2 exec); W: words, the addend at +14; L / D:
+   * linear memory. Each method is the base one with its field loads replaced by constants.
+   */
+  private static fastClass(v: FastViews): typeof AddressSpace {
+    if (v.spaceClass !== undefined) return (v.spaceClass ?? AddressSpace) as typeof AddressSpace;
+    if (fastClosuresLeft <= 0) { v.spaceClass = null; return AddressSpace; }
+    fastClosuresLeft--;
+    const T = v.tags, W = v.words, L = v.linear, D = v.linearView, M = v.mask;
+    const cls = class extends AddressSpace {
+      override load8(va: number): number {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 0, 'load8');
+        return L[(va + W[(j << 1) + 14]) >>> 0];
+      }
+      override load16(va: number): number {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 0, 'load16');
+        return D.getUint16((va + W[(j << 1) + 14]) >>> 0, true);
+      }
+      override load32(va: number): number {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 0, 'load32');
+        return D.getUint32((va + W[(j << 1) + 14]) >>> 0, true);
+      }
+      override load64(va: number): bigint {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j] !== va + (this.fk - off) || off > 4088) return this.fastSlowLoad64(va, 0, 'load64');
+        return D.getBigUint64((va + W[(j << 1) + 14]) >>> 0, true);
+      }
+      override fetch8(va: number): number {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 2] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 2, 'fetch8');
+        return L[(va + W[(j << 1) + 14]) >>> 0];
+      }
+      override fetch16(va: number): number {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 2] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 2, 'fetch16');
+        return D.getUint16((va + W[(j << 1) + 14]) >>> 0, true);
+      }
+      override fetch32(va: number): number {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 2] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 2, 'fetch32');
+        return D.getUint32((va + W[(j << 1) + 14]) >>> 0, true);
+      }
+      override store8(va: number, value: number): void {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 1] !== va + (this.fk - off)) { this.fastSlowStore(va, value, 1, 'store8'); return; }
+        L[(va + W[(j << 1) + 14]) >>> 0] = value;
+      }
+      override store16(va: number, value: number): void {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 1] !== va + (this.fk - off) || off > 4094) { this.fastSlowStore(va, value, 2, 'store16'); return; }
+        D.setUint16((va + W[(j << 1) + 14]) >>> 0, value, true);
+      }
+      override store32(va: number, value: number): void {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 1] !== va + (this.fk - off) || off > 4092) { this.fastSlowStore(va, value, 4, 'store32'); return; }
+        D.setUint32((va + W[(j << 1) + 14]) >>> 0, value, true);
+      }
+      override store64(va: number, value: bigint): void {
+        const off = va & 4095, j = ((va >>> 12) & M) << 3;
+        if (T[j + 1] !== va + (this.fk - off) || off > 4088 || typeof value !== 'bigint') { this.fastSlowStore64(va, value); return; }
+        D.setBigUint64((va + W[(j << 1) + 14]) >>> 0, value, true);
+      }
+    };
+    v.spaceClass = cls;
+    return cls;
+  }
+
   // The miss path: validate, fault in through the core (one call), then the access.
   private fastTranslate(va: number, acc: number, what: string): number {
     if (typeof va !== 'number' || !Number.isInteger(va) || va < 0 || va >= VA_LIMIT) {
@@ -726,18 +823,22 @@ export class AddressSpace {
     this.live();
     const r = this.core.x.mm_translate(this.id, va, acc);
     if (r < 0) throw accessError(this.core, r, `${what} at ${va}`);
-    if (this.ft.length === 0) this.fastRefresh();
+    if (this.fr.length === 0) this.fastRefresh(); // memory grew: the views are detached
     return r;
   }
+  /** Take the core's current views, and its subclass for the hit paths. */
   private fastRefresh(): void {
     const v = FastViews.get(this.core);
+    const proto = AddressSpace.fastClass(v).prototype;
+    if (Object.getPrototypeOf(this) !== proto) Object.setPrototypeOf(this, proto);
     this.ft = v.tags; this.fa = v.words; this.fr = v.ram; this.fl = v.linear; this.fd = v.linearView; this.fm = v.mask;
     this.fk = this.id & 4095;
     this.fv = v;
     v.users.add(this);
   }
-  /** @internal The core died or this space was destroyed: every access misses from now on. */
+  /** @internal The core died or this space was destroyed: every access misses (and throws) from now on. */
   fastDrop(): void {
+    if (Object.getPrototypeOf(this) !== AddressSpace.prototype) Object.setPrototypeOf(this, AddressSpace.prototype);
     this.ft = new Float64Array(0); this.fa = new Int32Array(0); this.fr = new Uint8Array(0); this.fl = new Uint8Array(0);
     this.fv?.users.delete(this);
     this.fv = null;

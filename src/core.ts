@@ -91,7 +91,7 @@ export interface CoreExports {
   file_info(f: number, what: number): number;
   file_set_flag(f: number, flag: number, on: number): number;
   file_truncate(f: number, size: number): number;
-  file_prime(f: number, index: number, n: number): number;
+  file_prime(f: number, index: number, n: number, willneed: number): number;
   file_evict(f: number, first: number, last: number): number;
   file_sync(f: number, first: number, last: number): number;
   file_rw(f: number, pos: number, n: number, write: number): number;

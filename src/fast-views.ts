@@ -1,9 +1,11 @@
 // Typed-array views for the per-access fast path (issue 16): the TLB as f64 tags and i32
 // words (the addend), all of linear memory as bytes and as a DataView (a hit reads at
 // va + addend), and all of RAM + XIP as bytes indexed by physical address (Mmu.ram, the
-// miss path). Shared by every AddressSpace of a core and by Mmu.ram. The memory is made at
-// its final size (core-memory.ts), so they normally live as long as the core; growth past
-// that detaches them (length 0) and get() hands out fresh ones. The layout they read is
+// miss path). Shared by every AddressSpace of a core and by Mmu.ram; for the first core of
+// the process also captured as constants by AddressSpace's hit-method subclass (spaceClass,
+// address-space.ts fastClass). The memory is made at its final size (core-memory.ts), so
+// they normally live as long as the core; growth past that detaches them (length 0) and
+// get() hands out fresh ones (and spaceClass is chosen again). The layout they read is
 // documented in assembly/tlb.ts.
 import type { Core } from './core.js';
 import { CoreCrashedError } from './errors.js';
@@ -15,11 +17,14 @@ export class FastViews {
   linear = new Uint8Array(0);
   linearView = new DataView(new ArrayBuffer(0));
   mask = 0;
+  /** AddressSpace's subclass whose hit methods close over these views, null for none, undefined: not chosen yet (address-space.ts fastClass). */
+  spaceClass: unknown = undefined;
   /** Holders of copies of these views, told to drop them when the core dies. */
   readonly users = new Set<{ fastDrop(): void }>();
   private constructor(private readonly core: Core) {
     core.onDeath(() => {
       this.tags = new Float64Array(0); this.words = new Int32Array(0); this.ram = new Uint8Array(0); this.linear = new Uint8Array(0);
+      this.spaceClass = null;
       for (const u of this.users) u.fastDrop();
     });
   }
@@ -42,6 +47,7 @@ export class FastViews {
     // usize exports arrive as signed i32: read them unsigned (above 2 GiB).
     const tlb = x.mmu_tlb_base() >>> 0;
     this.mask = entries - 1;
+    this.spaceClass = undefined;
     this.tags = new Float64Array(buf, tlb, entries * 8);
     this.words = new Int32Array(buf, tlb, entries * 16);
     this.linear = new Uint8Array(buf);

@@ -293,8 +293,11 @@ export class File {
    * folio read into one allocation, as Linux's readahead makes them (order 9: a PMD-sized
    * 2 MiB folio, mappable by one PMD, R3.3); `first` and `count` must then be multiples of
    * 2^order, the blocks must lie inside the file and none of their pages be cached yet.
+   * Order-0 priming is read(2)'s: a cached page that is not uptodate (the EOF block a
+   * truncate zeroed through the cache, R10.2) is made uptodate; with `{ willneed: true }`
+   * it is POSIX_FADV_WILLNEED's, which reads only the absent pages and leaves cached ones alone.
    */
-  prime(first = 0, count = Math.ceil(this.size / PAGE_SIZE) - first, opts: { order?: number } = {}): void {
+  prime(first = 0, count = Math.ceil(this.size / PAGE_SIZE) - first, opts: { order?: number; willneed?: boolean } = {}): void {
     this.check();
     this.pages(first, count);
     const order = opts.order ?? 0;
@@ -303,7 +306,7 @@ export class File {
       // Pages past EOF are never read: clamp first (the core takes an i32 count).
       const end = Math.min(first + count, Math.ceil(this.size / PAGE_SIZE));
       for (let at = first; at < end; at += 2 ** 30) {
-        const r = this.core.x.file_prime(this.id, at, Math.min(2 ** 30, end - at));
+        const r = this.core.x.file_prime(this.id, at, Math.min(2 ** 30, end - at), opts.willneed ? 1 : 0);
         if (r < 0) throw new LinuxError(-r, 'prime', undefined, this.core.lastBackendError());
       }
       return;

@@ -471,7 +471,7 @@ export class Mmu {
   }
 
   private attach(id: number): AddressSpace {
-    const mm = new AddressSpace(this.core, id, (f) => this.files.get(f), (m) => this.spaces.delete(m.id));
+    const mm = AddressSpace.create(this.core, id, (f) => this.files.get(f), (m) => this.spaces.delete(m.id));
     mm.spawn = (c) => this.attach(c);
     this.spaces.set(id, mm);
     return mm;

@@ -12,7 +12,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { GOLDEN_DIR, PAGE_SIZE, fileByte, loadScenarios, protMask, scenarioHash } from './lib/scenario.mjs';
+import { GOLDEN_DIR, PAGE_SIZE, fileByte, loadScenarios, mclMask, protMask, scenarioHash } from './lib/scenario.mjs';
 import { PfnTracker } from './lib/observe.mjs';
 import { compareObservations, formatTable, summarizeMismatches } from './compare.mjs';
 import { isDax, profileDiff, unmetRequirement } from './lib/kernel.mjs';
@@ -295,6 +295,11 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
       case 'mlock': case 'mlock2':
         return st.onfault ? mm.mlock2(...range(), MLOCK_ONFAULT) : mm.mlock(...range());
       case 'munlock': return mm.munlock(...range());
+      case 'mlockall': return mm.mlockall(mclMask(st.flags));
+      case 'munlockall': return mm.munlockall();
+      // fsync(2) of the mapping fd: every dirty page written back, dirty shared PTEs cleaned
+      // (on a DAX file the dirty DAX entries, R7.2); nothing on shmem.
+      case 'fsync': file.sync(); return;
       case 'msync': return mm.msync(...range(), MS[st.sync]);
       case 'truncate': return file.truncate(st.bytes ?? st.pages * PAGE_SIZE);
       case 'fadvise': {
@@ -304,7 +309,7 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
         // fd's readahead state, and the mappings use their own fd.
         // A range wholly past EOF does nothing.
         if (st.advice === 'dontneed' && last >= st.from) { syncRange(file, st.from, last); file.evict(st.from, last); }
-        if (st.advice === 'willneed') file.prime(st.from, Math.max(0, Math.min(last, Math.ceil(file.size / PAGE_SIZE) - 1) - st.from + 1));
+        if (st.advice === 'willneed') file.prime(st.from, Math.max(0, Math.min(last, Math.ceil(file.size / PAGE_SIZE) - 1) - st.from + 1), { willneed: true });
         return;
       }
       case 'evict': file.sync(); file.evict(); return;

@@ -2,7 +2,7 @@
 // conformance:fuzz (issue 14) — random differential testing of wasm-mmu against the live kernel.
 //
 //   npm run conformance:fuzz -- [--seed S] [--count N] [--minutes M] [--jobs J] [--out DIR]
-//                               [--no-shrink] [--strict] [--quiet]
+//                               [--no-shrink] [--strict] [--quiet] [--no-extra-ops]
 //
 // Generates random valid scenarios (lib/fuzz-gen.mjs), runs each on this machine's kernel
 // through the harness and on wasm-mmu configured from the detected live profile, groups the
@@ -10,6 +10,9 @@
 // to a minimal one, prints a table and writes the minimal scenarios to --out
 // (tests/conformance/fuzz-out/, gitignored). Known classes (fuzz-known.json, with the issue
 // item each belongs to) are marked; --strict exits 1 on a class not in that list.
+// --no-extra-ops leaves out what session 4 added (mlockall / munlockall / fsync steps, prots
+// x and wx; a second random stream): the cases are then exactly those of older runs, so a
+// seed and case cited in FUZZ-FINDINGS.md from before it reproduce.
 // Needs a build (dist/): `npm run conformance:fuzz` builds first. On a host that cannot run the
 // harness (not Linux, no root/pagemap, no cc) it says why and exits 0 having compared nothing.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -31,7 +34,7 @@ export const freshSeed = () => ((Date.now() ^ (process.pid << 16)) >>> 0) % 2147
  * seed, deadline (ms epoch), jobs, shrink, shrinkBudget, onCase(progress).
  * Returns { total, agree, unstableOnly, classes: Map(signature → { count, cases: [id], first: { raw, result } }) }.
  */
-export async function fuzz(ctx, { seeds, count = 100, deadline = Infinity, jobs = 2, shrink = true, shrinkBudget = 80, shrinkDeadline = Infinity, onCase } = {}) {
+export async function fuzz(ctx, { seeds, count = 100, deadline = Infinity, jobs = 2, shrink = true, shrinkBudget = 80, shrinkDeadline = Infinity, extraOps = true, onCase } = {}) {
   const classes = new Map();
   let total = 0, agree = 0, unstableOnly = 0;
   for (const [n, seed] of seeds.entries()) {
@@ -41,7 +44,7 @@ export async function fuzz(ctx, { seeds, count = 100, deadline = Infinity, jobs 
     const worker = async () => {
       while (next < count && Date.now() < until) {
         const index = next++;
-        const { raw, norm } = generateCase(seed, index);
+        const { raw, norm } = generateCase(seed, index, { extraOps });
         const r = await runCase(ctx, norm);
         total++;
         if (r.status === 'agree') {
@@ -138,7 +141,7 @@ export async function liveContext(api) {
 }
 
 async function main(argv) {
-  const opt = { seeds: [], count: undefined, minutes: undefined, jobs: 2, shrink: true, strict: false, out: OUT_DIR, quiet: false };
+  const opt = { seeds: [], count: undefined, minutes: undefined, jobs: 2, shrink: true, strict: false, out: OUT_DIR, quiet: false, extraOps: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--seed') opt.seeds.push(Number(argv[++i]));
@@ -149,6 +152,7 @@ async function main(argv) {
     else if (a === '--no-shrink') opt.shrink = false;
     else if (a === '--strict') opt.strict = true;
     else if (a === '--quiet') opt.quiet = true;
+    else if (a === '--no-extra-ops') opt.extraOps = false;
     else throw new Error(`unknown argument ${a} (see the header of tests/conformance/fuzz.mjs)`);
   }
   if (!opt.seeds.length) opt.seeds.push(freshSeed());
@@ -171,7 +175,7 @@ async function main(argv) {
   let last = 0;
   try {
     const res = await fuzz(ctx, {
-      seeds: opt.seeds, count, deadline, jobs: opt.jobs, shrink: opt.shrink, shrinkDeadline,
+      seeds: opt.seeds, count, deadline, jobs: opt.jobs, shrink: opt.shrink, shrinkDeadline, extraOps: opt.extraOps,
       onCase: ({ total, agree, classes }) => {
         if (!opt.quiet && Date.now() - last > 5000) {
           last = Date.now();

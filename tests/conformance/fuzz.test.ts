@@ -78,6 +78,33 @@ describe('fuzz scenario generator', () => {
     expect([at(2), at(3), at(4)]).toEqual(['mlock[file-shared-x]~hole vmlck emu<kernel', 'mlock[file-shared-x] vmlck emu<kernel', 'mlock[file-shared-x]~hole vmlck emu<kernel']);
   });
 
+  it('the populate read-batch timing class (seed 1476432432 case 2433) matches that case and none of its neighbours', () => {
+    const known = loadKnown(KNOWN_FILE);
+    const entry = known.find((k: { note: string }) => k.note.includes('case 2433'));
+    expect(entry).toBeTruthy();
+    const mk = (flags: string, prot: string, extra: object = {}) => normalizeScenario({
+      name: 'c2433', rules: ['R2.9'], description: 'populate over a partly cached file',
+      file: { pages: 357, bytesInLastPage: 4095, cached: false, cachedRange: [21, 106] },
+      steps: [{ op: 'mmap', id: 'a', pages: 172, prot, flags, anon: false, populate: true, ...extra, expect: { maps: ['a'] } }],
+    });
+    const sig = (norm: unknown, m: object) => signature(norm, { step: 0, in: 'parent', op: 'mmap', field: 'minflt', kernel: 12, emulator: 11, ...m });
+    const theCase = sig(mk('shared', 'rw'), {});
+    expect(theCase).toBe('mmap:populate[file-shared] minflt emu<kernel');
+    expect(knownClass(known, theCase)).toBe(entry);
+    const neighbours = [
+      sig(mk('shared', 'rw'), { emulator: 13 }), // emu>kernel
+      sig(mk('shared', 'rw'), { field: 'majflt', kernel: 1, emulator: 0 }),
+      sig(mk('shared', 'rw'), { in: 'child' }),
+      sig(mk('private', 'r'), {}),
+      sig(mk('shared', 'rx'), {}), // exec file maps are their own kind
+      sig(mk('shared', 'rw', { locked: true }), {}),
+      `${theCase} after~writeback`,
+      'madvise:populate_read[file-shared] minflt emu<kernel',
+    ];
+    expect(new Set(neighbours).size).toBe(neighbours.length);
+    for (const n of neighbours) expect(knownClass(known, n), n).not.toBe(entry);
+  });
+
   it('every known class names its issue item and says why', () => {
     for (const k of loadKnown(KNOWN_FILE)) {
       const items = Array.isArray(k.item) ? k.item : [k.item];

@@ -22,7 +22,9 @@ export type Step = StepBase & (
   | { op: 'munmap' | 'munlock'; map: string; from: number; pages: number }
   | { op: 'touch'; map: string; page: number; access: 'read' | 'write'; offset: number; value?: number }
   | { op: 'touchRange'; map: string; from: number; to: number; access: 'read' | 'write'; offset: number; value?: number }
-  | { op: 'fork' | 'exit' | 'evict' | 'clearRefs' | 'nop' }
+  | { op: 'fork' | 'exit' | 'evict' | 'clearRefs' | 'nop' | 'munlockall' | 'fsync' }
+  // flags: MCL_* names joined by "|": "current", "future", "current|future|onfault", …
+  | { op: 'mlockall'; flags: string }
   | { op: 'mprotect'; map: string; from: number; pages: number; prot: Prot }
   | { op: 'madvise'; map: string; from: number; pages: number; advice: string }
   | { op: 'mlock' | 'mlock2'; map: string; from: number; pages: number; onfault: boolean }

@@ -68,6 +68,9 @@
 #ifndef MLOCK_ONFAULT
 #define MLOCK_ONFAULT 1
 #endif
+#ifndef MCL_ONFAULT
+#define MCL_ONFAULT 4
+#endif
 
 /* ---------- output: one static buffer, written at the end (or sent to the parent) ---------- */
 static char out[1 << 20];
@@ -387,7 +390,9 @@ static long cached_pages(long pages)
 {
 	static unsigned char vec[MAXPAGES];
 	if (pages <= 0) return 0;
-	void *p = mmap(NULL, (size_t)pages * PAGE, PROT_READ, MAP_SHARED, fdmap, 0);
+	/* PROT_NONE: under a scenario's mlockall(MCL_FUTURE) a readable mapping would be
+	 * populated (the whole file read in); mincore sees the page cache either way. */
+	void *p = mmap(NULL, (size_t)pages * PAGE, PROT_NONE, MAP_SHARED, fdmap, 0);
 	if (p == MAP_FAILED) fatal("mmap for mincore");
 	if (mincore(p, (size_t)pages * PAGE, vec)) fatal("mincore");
 	munmap(p, (size_t)pages * PAGE);
@@ -411,7 +416,7 @@ static void wait_cached(long from, long n)
 	if (total > MAXPAGES) total = MAXPAGES;
 	if (to > total) to = total;
 	for (int tries = 0; tries < 400; tries++) {
-		void *p = mmap(NULL, (size_t)total * PAGE, PROT_READ, MAP_SHARED, fdmap, 0);
+		void *p = mmap(NULL, (size_t)total * PAGE, PROT_NONE, MAP_SHARED, fdmap, 0); /* see cached_pages */
 		if (p == MAP_FAILED) return;
 		int bad = mincore(p, (size_t)total * PAGE, vec);
 		munmap(p, (size_t)total * PAGE);
@@ -425,16 +430,24 @@ static void wait_cached(long from, long n)
 
 /* smaps `Referenced:` (KiB) of the VMA that starts at addr: PTEs with the accessed bit, or
  * folios marked referenced. -1 if there is no such VMA. */
-static long smaps_referenced_kb(void *addr)
+static char sm[1 << 20];
+
+/* Reads /proc/self/smaps into sm; 0 or -1. */
+static int read_smaps(void)
 {
-	static char sm[1 << 20];
-	char head[32];
 	int fd = open("/proc/self/smaps", O_RDONLY);
 	if (fd < 0) return -1;
 	long n = 0, r;
 	while (n < (long)sizeof sm - 1 && (r = read(fd, sm + n, sizeof sm - 1 - (size_t)n)) > 0) n += r;
 	close(fd);
 	sm[n] = 0;
+	return 0;
+}
+
+static long smaps_referenced_kb(void *addr)
+{
+	char head[32];
+	if (read_smaps()) return -1;
 	snprintf(head, sizeof head, "%lx-", (unsigned long)(uintptr_t)addr);
 	for (char *line = sm; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
 		if (strncmp(line, head, strlen(head))) continue;
@@ -442,6 +455,34 @@ static long smaps_referenced_kb(void *addr)
 		return ref ? strtol(ref + 12, NULL, 10) : -1;
 	}
 	return -1;
+}
+
+static int mlockall_used; /* this process ran an mlockall step: harness VMAs may be locked */
+
+/* KiB of VM_LOCKED VMAs (smaps VmFlags "lo") that are not inside a scenario map: after an
+ * mlockall the harness's own VMAs and the arena's PROT_NONE reserve are locked too, and
+ * VmLck counts them; the observation is the scenario maps' share (issue 14, mlockall). */
+static long locked_outside_kb(void)
+{
+	long kb = 0;
+	unsigned long lo = 0, hi = 0;
+	if (read_smaps()) return 0;
+	for (char *line = sm; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		unsigned long a, b;
+		if (sscanf(line, "%lx-%lx ", &a, &b) == 2) { lo = a; hi = b; continue; }
+		if (strncmp(line, "VmFlags:", 8)) continue;
+		char *eol = strchr(line, '\n');
+		int locked = 0;
+		for (char *f = line + 8; f && (!eol || f < eol); f = strchr(f + 1, ' '))
+			if (!strncmp(f, " lo", 3) && (f[3] == ' ' || f[3] == '\n' || !f[3])) locked = 1;
+		if (!locked) continue;
+		int inside = 0;
+		for (int q = 0; q < MAXMAPS && !inside; q++)
+			if (maps[q].made && lo >= (uintptr_t)maps[q].addr && hi <= (uintptr_t)maps[q].addr + (uintptr_t)maps[q].pages * PAGE)
+				inside = 1;
+		if (!inside) kb += (long)((hi - lo) / 1024);
+	}
+	return kb;
 }
 
 /* Creates the file, leaves exactly pages [cfrom, cto] cached as order-0 folios. */
@@ -534,6 +575,37 @@ static void retouch_harness_pages(void)
 	}
 }
 
+/* Gives every harness VMA (all but the arena) the lock state a scenario's mlockall(MCL_CURRENT)
+ * (how 1; 2 with MCL_ONFAULT) or munlockall (how 0) is about to give it, before the measured
+ * window: the call then finds the harness's VMAs unchanged and neither faults harness pages
+ * in (populate) nor queues them in the mlock batch; only the scenario's maps (and the
+ * arena's empty PROT_NONE reserve) change in the window. */
+static void harness_lock(int how)
+{
+	int fd = open("/proc/self/maps", O_RDONLY);
+	if (fd < 0) fatal("open maps");
+	size_t len = 0;
+	ssize_t n;
+	while ((n = read(fd, mapsbuf + len, sizeof mapsbuf - 1 - len)) > 0) len += (size_t)n;
+	close(fd);
+	mapsbuf[len] = 0;
+	uintptr_t alo = (uintptr_t)arena - (2UL << 20), ahi = (uintptr_t)arena + arena_len + (2UL << 20);
+	for (char *l = mapsbuf; l && *l; ) {
+		char *nl = strchr(l, '\n');
+		if (nl) *nl = 0;
+		unsigned long lo, hi;
+		char path[256] = "";
+		if (sscanf(l, "%lx-%lx %*s %*s %*s %*s %255s", &lo, &hi, path) >= 2 &&
+		    !(lo >= alo && hi <= ahi) && strcmp(path, "[vsyscall]")) {
+			/* errors (a PROT_NONE VMA cannot be populated) do not matter: the flags are set */
+			if (how == 0) munlock((void *)lo, hi - lo);
+			else if (how == 2) syscall(SYS_mlock2, (void *)lo, hi - lo, MLOCK_ONFAULT);
+			else mlock((void *)lo, hi - lo);
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+}
+
 /* ---------- steps ---------- */
 static struct rusage ru0, ru1;
 static volatile unsigned char sink;
@@ -572,13 +644,13 @@ static void child_loop(int cmdfd);
 enum opcode {
 	OP_NOP, OP_MMAP, OP_MUNMAP, OP_TOUCH, OP_TOUCHRANGE, OP_FORK, OP_EXIT, OP_MPROTECT,
 	OP_MADVISE, OP_MLOCK, OP_MUNLOCK, OP_MSYNC, OP_TRUNCATE, OP_FADVISE, OP_EVICT, OP_CACHE,
-	OP_PWRITE, OP_PREAD, OP_CLEARREFS,
+	OP_PWRITE, OP_PREAD, OP_CLEARREFS, OP_MLOCKALL, OP_MUNLOCKALL, OP_FSYNC,
 };
 
 static const char *const opnames[] = {
 	"nop", "mmap", "munmap", "touch", "touchRange", "fork", "exit", "mprotect",
 	"madvise", "mlock", "munlock", "msync", "truncate", "fadvise", "evict", "cache",
-	"pwrite", "pread", "clearRefs",
+	"pwrite", "pread", "clearRefs", "mlockall", "munlockall", "fsync",
 };
 
 /* Everything a step needs, decoded before its measured window. Static, so that nothing
@@ -590,7 +662,7 @@ static struct args {
 	char *base, *raddr, *want;
 	long from, to, page, offset, pages, mpages, align, off, tbytes;
 	size_t rlen;
-	int acc, prot, shared, anon, mflags, madv, fadv, msflags, onfault;
+	int acc, prot, shared, anon, mflags, madv, fadv, msflags, onfault, mcl;
 	unsigned char value;
 	/* results */
 	int measured, ret, err;
@@ -627,6 +699,7 @@ static void decode_step(int k)
 	A.align = iget(s, "align", 0);
 	A.mpages = iget(s, "pages", 0);
 	A.onfault = (int)iget(s, "onfault", 0);
+	A.mcl = (int)iget(s, "mcl", MCL_CURRENT);
 	A.tbytes = iget(s, "bytes", iget(s, "tpages", 0) * (long)PAGE);
 	A.measured = 1;
 	A.val = -1;
@@ -687,6 +760,9 @@ static void __attribute__((noinline)) exec_op(void)
 		A.err = errno;
 		break;
 	case OP_MUNLOCK: A.ret = munlock(A.raddr, A.rlen); A.err = errno; break;
+	case OP_MLOCKALL: A.ret = mlockall(A.mcl); A.err = errno; break;
+	case OP_MUNLOCKALL: A.ret = munlockall(); A.err = errno; break;
+	case OP_FSYNC: A.ret = fsync(fdmap); A.err = errno; break;
 	case OP_MSYNC: A.ret = msync(A.raddr, A.rlen, A.msflags); A.err = errno; break;
 	case OP_TRUNCATE: A.ret = ftruncate(fdmap, (off_t)A.tbytes); A.err = errno; break;
 	case OP_FADVISE:
@@ -734,6 +810,13 @@ static void run_step(int k)
 		collect_harness_pages();
 		if (pipe(A.cmd_pipe) || pipe(A.rep_pipe)) fatal("pipe");
 	}
+	if (A.op == OP_MLOCKALL && (A.mcl & MCL_CURRENT)) harness_lock(A.mcl & MCL_ONFAULT ? 2 : 1);
+	if (A.op == OP_MUNLOCKALL) harness_lock(0);
+	if (A.op == OP_MLOCKALL) mlockall_used = 1;
+	/* A child that ran mlockall exits with its harness VMAs unlocked, so its exit queues only
+	 * the scenario's pages on the mlock batch (not thousands of harness pages, which would
+	 * push them through it). */
+	if (A.op == OP_EXIT && mlockall_used) harness_lock(0);
 	got_sig = 0;
 	got_code = 0;
 	sig_page = -1;
@@ -791,7 +874,7 @@ static void run_step(int k)
 		emit("obs step=%d who=%s op=%s minflt=%ld majflt=%ld sig=%s code=%s sigpage=%ld errno=%s value=%ld",
 		     k, in_child ? "child" : "parent", s->op, minflt, majflt, sig_name(got_sig),
 		     code_name(got_sig, got_code), (long)sig_page, errno_name(A.err), A.val);
-		if (iget(s, "evmlck", 0)) emit(" vmlck=%ld", vmlck_kb());
+		if (iget(s, "evmlck", 0)) emit(" vmlck=%ld", vmlck_kb() - (mlockall_used ? locked_outside_kb() : 0));
 		emit("\n");
 		unsigned long em = (unsigned long)iget(s, "emaps", 0);
 		for (int q = 0; q < MAXMAPS; q++)
@@ -961,6 +1044,9 @@ static const char warm_script[] =
 	"step op=touch map=31 page=0 acc=0\n"
 	"step op=touch map=31 page=0 acc=1\n"
 	"step op=msync map=31 from=0 pages=1 sync=sync\n"
+	"step op=fsync\n"
+	"step op=mlockall mcl=2\n"
+	"step op=munlockall exp=1 evmlck=1\n"
 	"step op=fadvise advice=normal\n"
 	"step op=pwrite page=0 value=1\n"
 	"step op=pread page=0 exp=1\n"
@@ -984,6 +1070,7 @@ static void warmup(void)
 		if (maps[MAXMAPS].made) record_map(k, MAXMAPS, 1, 1, 1);
 	}
 	reset_maps();
+	mlockall_used = 0;
 	quiet = 0;
 	outlen = 0;
 	for (int m = 0; m <= MAXMAPS; m++) memset(&maps[m], 0, sizeof maps[m]);

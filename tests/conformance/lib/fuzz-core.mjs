@@ -55,6 +55,7 @@ export function stepKind(norm, stepIndex) {
     case 'mmap': return `mmap${st.populate ? ':populate' : ''}${st.locked ? ':locked' : ''}`;
     case 'mlock': return st.onfault ? 'mlock:onfault' : 'mlock';
     case 'mlock2': return st.onfault ? 'mlock2:onfault' : 'mlock2';
+    case 'mlockall': return `mlockall:${st.flags}`;
     default: return st.op;
   }
 }

@@ -39,6 +39,15 @@ class Rand {
 }
 
 const PROTS = [['r', 4], ['rw', 8], ['none', 1], ['rx', 2], ['rwx', 1], ['w', 1]];
+/** Prots only the second stream draws (session 4): exec-only and write+exec. */
+const EXTRA_PROTS = ['x', 'wx'];
+/** mlockall flag sets of the second stream; `onfault` alone is EINVAL (kept rare). */
+const MCL_FLAGS = [
+  ['current', 4], ['future', 2], ['current|future', 3], ['current|onfault', 3], ['future|onfault', 2],
+  ['current|future|onfault', 2], ['onfault', 0.3],
+];
+/** Seed of a case's second stream (the extra ops and prots), independent of the first. */
+const extraSeed = (seed, index) => (caseSeed(seed, index) ^ 0xa5c3e14b) >>> 0;
 
 /** A page count biased to the interesting sizes: around a fault-around window, a table, EOF. */
 function mapPages(R, filePages) {
@@ -68,9 +77,17 @@ function fileSpec(R) {
 /**
  * Generates one raw scenario (not yet normalised) for case (seed, index). Every scenario is
  * valid: normalizeScenario accepts it and the harness can run it.
+ *
+ * opts.extraOps (default true): the ops and prots added in session 4 (mlockall with its
+ * MCL_* combinations, munlockall, fsync; prots `x` and `wx`) are drawn from a SECOND random
+ * stream. They change nothing the first stream's choices depend on (maps, process, file
+ * size), so the first stream is consumed exactly as before, and `extraOps: false`
+ * (`--no-extra-ops`) gives the scenario older runs made from the same seed: findings that
+ * cite a seed and case stay reproducible.
  */
 export function generateScenario(seed, index, opts = {}) {
   const R = new Rand(caseSeed(seed, index));
+  const X = opts.extraOps === false ? null : new Rand(extraSeed(seed, index));
   const name = `fuzz-${seed}-${index}`;
   const s = { name, rules: ['R1.1'], description: `random scenario ${index} of seed ${seed} (conformance:fuzz)`, steps: [] };
   const hasFile = R.chance(0.72);
@@ -103,6 +120,7 @@ export function generateScenario(seed, index, opts = {}) {
     const align = R.weighted([[0, 6], [R.int(1, 15), 3], [R.int(496, 511), 1], [R.int(16, 495), 1]]);
     if (pages + align > MAX_MAP_PAGES) pages = MAX_MAP_PAGES - align;
     const st = { op: 'mmap', id, pages, prot: R.weighted(PROTS), flags: R.chance(0.5) ? 'private' : 'shared', anon, align };
+    if (X?.chance(0.1)) st.prot = X.pick(EXTRA_PROTS);
     if (!anon && R.chance(0.2)) st.fileOffsetPages = R.int(1, Math.max(1, s.file.pages + 2));
     if (R.chance(0.1)) st.populate = true;
     if (R.chance(0.07)) st.locked = true;
@@ -141,6 +159,12 @@ export function generateScenario(seed, index, opts = {}) {
       ['switch', child ? 6 : 0],
     ];
     if (hasFile) ops.push(['truncate', 4], ['fadvise', 3], ['evict', 1.5], ['cache', 2], ['pwrite', 2.5], ['pread', 2.5]);
+    // Second stream: sometimes an extra op before this step (it uses no first-stream draw).
+    if (X) {
+      const extra = X.weighted([['', 86], ['mlockall', 7], ['munlockall', 3.5], ['fsync', hasFile ? 3.5 : 0]]);
+      if (extra === 'mlockall') push({ op: extra, flags: X.weighted(MCL_FLAGS) });
+      else if (extra) push({ op: extra });
+    }
     const op = R.weighted(ops);
     const id = anyMap();
     switch (op) {
@@ -157,7 +181,12 @@ export function generateScenario(seed, index, opts = {}) {
         push({ op, map: id, from, to, access: R.chance(0.45) ? 'write' : 'read' });
         break;
       }
-      case 'mprotect': push(range({ op, map: id, prot: R.weighted(PROTS) }, id)); break;
+      case 'mprotect': {
+        const st = range({ op, map: id, prot: R.weighted(PROTS) }, id);
+        if (X?.chance(0.1)) st.prot = X.pick(EXTRA_PROTS);
+        push(st);
+        break;
+      }
       case 'madvise': {
         const advice = R.weighted(MADVICE.map((a) => [a, ['dontneed', 'populate_read', 'populate_write', 'guard_install', 'free', 'pageout', 'willneed', 'remove', 'cold'].includes(a) ? 3 : 1]));
         push(range({ op, map: id, advice }, id));

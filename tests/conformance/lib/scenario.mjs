@@ -23,8 +23,22 @@ export const DEFAULT_WRITE_VALUE = 0x5a;
 export const OPS = [
   'mmap', 'munmap', 'touch', 'touchRange', 'fork', 'exit', 'mprotect', 'madvise', 'mlock',
   'mlock2', 'munlock', 'msync', 'truncate', 'fadvise', 'evict', 'cache', 'pwrite', 'pread',
-  'clearRefs', 'nop',
+  'clearRefs', 'nop', 'mlockall', 'munlockall', 'fsync',
 ];
+/** mlockall flag names (a `flags` string joins them with "|"), Linux MCL_* values. */
+export const MCL = { current: 1, future: 2, onfault: 4 };
+
+/** "current|future|onfault" → MCL_* mask; throws on an unknown name (0 and onfault alone are
+ * passed on: the kernel answers EINVAL, which a scenario may want to see). */
+export function mclMask(flags) {
+  if (typeof flags !== 'string') throw new Error(`bad mlockall flags ${JSON.stringify(flags)}`);
+  let m = 0;
+  for (const f of flags.split('|').filter(Boolean)) {
+    if (!(f in MCL)) throw new Error(`bad mlockall flag ${JSON.stringify(f)} (current, future, onfault)`);
+    m |= MCL[f];
+  }
+  return m;
+}
 export const MADVICE = [
   'normal', 'random', 'sequential', 'willneed', 'dontneed', 'free', 'remove', 'dontfork',
   'dofork', 'mergeable', 'unmergeable', 'hugepage', 'nohugepage', 'dontdump', 'dodump',
@@ -161,6 +175,13 @@ export function normalizeScenario(raw) {
         if (!isInt(step.page)) fail(s, i, `${step.op} needs page`);
         step.offset = step.offset ?? 0;
         break;
+      case 'mlockall':
+        step.flags = step.flags ?? 'current';
+        try { mclMask(step.flags); } catch (e) { fail(s, i, e.message); }
+        break;
+      case 'fsync':
+        if (!s.file) fail(s, i, 'fsync needs the scenario file');
+        break;
       default:
         break;
     }
@@ -276,6 +297,9 @@ export function toLines(norm) {
         break;
       case 'pread':
         add('page', st.page); add('offset', st.offset);
+        break;
+      case 'mlockall':
+        add('mcl', mclMask(st.flags));
         break;
       default:
         break;
