@@ -18,7 +18,8 @@ import { lru_add, alloc_user_page, alloc_user_pages, put_page, folio_head, folio
 import { VM_RAND_READ, VM_SEQ_READ, VM_EXEC, VM_HUGEPAGE, vma_flags, vma_file, vma_start, vma_end, vma_pgoff, vma_pages } from "./vma";
 import { file_size, file_flags, file_pages, pc_lookup, pc_add_page, pc_delete, file_mmap_miss,
   set_file_mmap_miss, file_add_dirty, AS_SHMEM, set_file_size, file_nrpages, file_ra_start, file_ra_size,
-  file_ra_async, set_file_ra, file_prev_pos1, set_file_prev_pos1, file_ra_order, set_file_ra_order, AS_HAS_READ_PAGES, pc_gather, pc_gathered, PC_BATCH } from "./mapping";
+  file_ra_async, set_file_ra, file_prev_pos1, set_file_prev_pos1, file_ra_order, set_file_ra_order, AS_HAS_READ_PAGES, pc_gather, pc_gathered, PC_BATCH,
+  pc_group_home, pc_lookup_home } from "./mapping";
 import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
 import { unmap_mapping_range } from "./unmap";
 import { set_prefault_pte, do_set_pmd, prefault_begin, prefault_small, prefault_end } from "./install";
@@ -588,20 +589,31 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
   let looked: u32 = 0;
   const fast = prefault_begin(vma);
   const vaBase = vma_start(vma) - (<u64>vma_pgoff(vma) << 12); // va of file page p: vaBase + p << 12
+  // The window lies in one PTE table (do_fault_around): page p's slot is slot0 + (p - start).
+  const slot0 = slot_addr(table, table_index(vaBase + (startPgoff << 12), LEVEL_PTE));
+  const faultPg = (faultVa - vaBase) >> 12;
+  let group: u64 = 0xffff_ffff_ffff_ffff; // the 16-index group whose hash `home` holds
+  let home: u32 = 0;
   pte_lock();
   let pg = startPgoff;
+  let slot = slot0; // page pg's PTE slot
   while (pg <= last) {
-    const pfn = filemap_ready_page(file, pg, eof);
-    if (pfn == NO_PFN) { pg++; continue; }
-    if (fast && (page_flags(pfn) & (PG_large | PG_tail)) == 0) {
-      // An order-0 folio, the common case: no folio bounds, no second lookup (issue 17).
-      if ((page_flags(pfn) & PG_workingset) == 0) looked++;
-      const va = vaBase + (pg << 12);
-      const slot = slot_addr(table, table_index(va, LEVEL_PTE));
-      if (load<u64>(slot) == 0) { prefault_small(pfn, slot, va == faultVa); mapped++; }
+    // One page-cache hash per group of 16 indexes (issue 17), then the probe.
+    if ((pg >> 4) != group) { group = pg >> 4; home = pc_group_home(file, pg); }
+    const found = pc_lookup_home(home, file, pg);
+    if (found == NO_PFN) { pg++; slot += 8; continue; }
+    const f = page_flags(found);
+    if (fast && (f & (PG_large | PG_tail | PG_locked | PG_readahead | PG_hwpoison | PG_uptodate)) == PG_uptodate) {
+      // A ready order-0 folio, the common case (filemap_ready_page's rules on one flags
+      // word): set_pte_range of one page, no folio bounds, no second lookup (issue 17).
+      if ((f & PG_workingset) == 0) looked++;
+      if (load<u64>(slot) == 0) { prefault_small(found, f, slot, pg == faultPg); mapped++; }
       pg++;
+      slot += 8;
       continue;
     }
+    const pfn = filemap_ready_page(file, pg, eof); // large folios, VM_LOCKED, pages not ready
+    if (pfn == NO_PFN) { pg++; slot += 8; continue; }
     let lo = pg, hi = pg;
     if (folio_test_large(pfn) && folio_fits(vma, pfn, block, eof)) {
       const head = folio_head(pfn);
@@ -614,13 +626,14 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
       looked++;
       if ((page_flags(page) & PG_workingset) != 0) looked--;
       const va = vaBase + (p << 12);
-      const slot = slot_addr(table, table_index(va, LEVEL_PTE));
-      if (load<u64>(slot) != 0) continue; // already mapped, or a marker (R2.5)
-      if (fast) prefault_small(page, slot, va == faultVa);
-      else set_prefault_pte(vma, mm, page, va, slot, va == faultVa);
+      const ps = slot_addr(table, table_index(va, LEVEL_PTE));
+      if (load<u64>(ps) != 0) continue; // already mapped, or a marker (R2.5)
+      if (fast) prefault_small(page, page_flags(page), ps, va == faultVa);
+      else set_prefault_pte(vma, mm, page, va, ps, va == faultVa);
       mapped++;
     }
     pg = hi + 1;
+    slot = slot0 + (<usize>(pg - startPgoff) << 3);
   }
   if (fast) prefault_end(mm);
   pte_unlock();

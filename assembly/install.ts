@@ -76,11 +76,11 @@ export function prefault_begin(vma: u32): bool {
   pfShmem = 0;
   return true;
 }
-@inline export function prefault_small(pfn: u32, slot: usize, young: bool): void {
+// `pf` is the page's flags word, as the caller just read it.
+@inline export function prefault_small(pfn: u32, pf: u32, slot: usize, young: bool): void {
   get_page(pfn);
   let entry = pfn_pte(pfn, pfProt);
   entry = young || !gPrefaultOld ? pte_mkyoung(entry) : pte_mkold(entry);
-  const pf = page_flags(pfn);
   if (pfShared && (entry & 2) != 0 && (pf & PG_dirty) != 0) entry = pte_mkdirty(entry);
   if ((pf & PG_swapbacked) != 0) pfShmem++; else pfFile++;
   page_dup_rmap(pfn);

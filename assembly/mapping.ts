@@ -130,6 +130,26 @@ export function pc_lookup(f: u32, index: u64): u32 {
   return 0xffff_ffff;
 }
 
+// One hash per group of 16 consecutive indexes (pcHash): the probe start of every index of
+// `index`'s group is pc_group_home(f, index) | (index & 15). A caller looking up a run of
+// indexes (fault-around, issue 17) hashes once per group and probes with pc_lookup_home.
+@inline export function pc_group_home(f: u32, index: u64): u32 {
+  return pcHash(f, index) & ~(<u32>15);
+}
+
+// pc_lookup(f, index) for an index of the group whose home is `home`.
+@inline export function pc_lookup_home(home: u32, f: u32, index: u64): u32 {
+  let i = home | (<u32>index & 15);
+  for (;;) {
+    const s = slotAt(i);
+    const sf = load<u32>(s);
+    if (sf == 0) return 0xffff_ffff;
+    if (sf == f && load<u64>(s, 8) == index) return load<u32>(s, 4);
+    i = (i + 1) & pcMask;
+  }
+  return 0xffff_ffff;
+}
+
 export function pc_insert(f: u32, index: u64, pfn: u32): void {
   let i = pcHash(f, index);
   for (;;) {

@@ -18,7 +18,7 @@ import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE
 import { LEVEL_PGD, LEVEL_PTE, LEVEL_PUD, slot_addr, table_index } from "./pgtable";
 import { ACCESS_WRITE, ACCESS_EXEC, TLB_USER, TLB_LARGE, tlb_lookup, tlb_fill, gTlbEntries,
   entryAddr, entry_key, key_asid, key_va, tlb_root_of, TLB_PFN, TLB_FLAGS, TLB_KERN, gWalkGen,
-  TLB_ADDEND, tlb_addend } from "./tlb";
+  TLB_ADDEND, tlb_addend, tlb_fill_inline } from "./tlb";
 import { page_residency, set_page_residency, RES_DISCARDED, RES_RESIDENT } from "./pagestate";
 import { count, ST_WALK, ST_TLB_HIT, ST_TLB_MISS, inv_report, INV_TLB_STALE,
   INV_TLB_PERM } from "./stats";
@@ -77,6 +77,34 @@ export function psc_pmd_slot(root: u32, va: u64): usize {
   return load<u64>(pscPmdSlot) == pscPmd ? pscPmdSlot : 0;
 }
 const PHYS_RSVD: u64 = ((<u64>1 << 52) - 1) & ~((<u64>1 << MAXPHYADDR) - 1);
+// The physical-address bits a present entry must leave clear (MAXPHYADDR .. 51).
+export const PHYS_RSVD_BITS: u64 = PHYS_RSVD;
+
+// A bulk user access's run over consecutive pages (uaccess.ts touch_run, issue 17): the
+// PTE table the paging-structure cache holds for `va`'s 2 MiB block under `root`, or
+// 0xffffffff when it holds none (then every page takes the full path). While no fault, flush
+// or table free happens, that table stays the one the hardware would walk to, and
+// psc_run_allow / psc_run_nx are the permissions its upper levels give.
+@inline export function psc_run_table(root: u32, va: u64): u32 {
+  if (pscGen != gWalkGen || pscRoot != root || pscBlock != va >> 21 ||
+      load<u64>(pscPmdSlot) != pscPmd || pscTable >= gNrFrames) return 0xffff_ffff;
+  return pscTable;
+}
+@inline export function psc_run_allow(): u64 { return pscAllow; }
+@inline export function psc_run_nx(): u64 { return pscNx; }
+
+// Record a leaf that a run (touch_run) used as the last walk's result, as walk() would
+// have left it: code that reads walk* after a bulk access sees the last page's walk.
+@inline export function walk_note_user_leaf(va: u64, slot: usize, e: u64, writable: bool, exec: bool): void {
+  walkPa = (e & 0x000f_ffff_ffff_f000) | (va & 0xfff);
+  walkPfn = <u32>(walkPa >> PAGE_SHIFT);
+  walkLevel = LEVEL_PTE;
+  walkLeafSlot = slot;
+  walkWritable = writable;
+  walkUser = true;
+  walkExec = exec;
+  walkDirty = (e & _PAGE_DIRTY) != 0;
+}
 
 @inline function errorCode(access: u32, mode: u32, prot: bool, rsvd: bool): i32 {
   let c: u32 = 0;
@@ -186,6 +214,11 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
   return WALK_OK;
 }
 
+// The #PF error code of a user access (MODE_LINUX_USER) to a not-present leaf.
+@inline export function user_pf_not_present(access: u32): i32 {
+  return errorCode(access, MODE_LINUX_USER, false, false);
+}
+
 // walk_user_psc's answer when the paging-structure cache does not cover the address or
 // the leaf needs the full walk's checks. Not a #PF error code (those are below 0x10000).
 export const WALK_FULL: i32 = -2;
@@ -253,6 +286,10 @@ export function translate(asid: u32, root: u32, va: u64, access: u32, mode: u32)
 // first write through a clean translation walks and sets D.
 export function fill_from_walk(asid: u32, root: u32, va: u64): void {
   if (pfn_is_device(walkPfn)) return; // MMIO is never cached: every access walks to the device
+  if (walkLevel == LEVEL_PTE && walkUser) { // the common user 4 KiB leaf (issue 17): inlined
+    tlb_fill_inline(asid, root, va, walkPfn, walkWritable && walkDirty, walkExec);
+    return;
+  }
   let flags: u32 = 0;
   if (walkUser) flags |= TLB_USER;
   if (walkLevel > LEVEL_PTE) flags |= TLB_LARGE;

@@ -3,7 +3,7 @@
 // reference (R9.11). Below install.ts and unmap.ts, which both batch through it.
 
 import { PAGE_SHIFT } from "./config";
-import { PG_swapcache, page_flags, page_mapcount } from "./page";
+import { PG_swapcache, page_flags, page_mapcount, put_page_ref } from "./page";
 import { tlb_flush_range } from "./tlb";
 import { put_page } from "./lru";
 import { folio_free_swap } from "./swap";
@@ -12,6 +12,7 @@ import { mlock_drain_local, gTlbFreeDrainsMlock } from "./mlock_batch";
 const BATCH: u32 = 256;
 const batch: usize = memory.data(BATCH * 4);
 let nBatch: u32 = 0;
+let nHeld: u32 = 0; // pages tlb_remove_held_page released at once (counted as batched)
 let gMm: u32 = 0;
 let gLo: u64 = 0xffff_ffff_ffff_ffff;
 let gHi: u64 = 0;
@@ -19,6 +20,7 @@ let gHi: u64 = 0;
 export function tlb_gather_mmu(mm: u32): void {
   gMm = mm;
   nBatch = 0;
+  nHeld = 0;
   gLo = 0xffff_ffff_ffff_ffff;
   gHi = 0;
 }
@@ -33,14 +35,25 @@ export function tlb_gather_mmu(mm: u32): void {
 export function tlb_remove_page(pfn: u32, va: u64): void {
   tlb_note(va);
   store<u32>(batch + (<usize>nBatch << 2), pfn);
-  if (++nBatch == BATCH) tlb_finish_mmu();
+  if (++nBatch + nHeld == BATCH) tlb_finish_mmu();
+}
+
+// A page whose reference the zap drops while another reference holds it (a page-cache
+// page not in the swap cache: the cache's own reference, the caller checked page_ref > 1):
+// dropping it before the flush cannot free the frame, so it skips the batch (issue 17).
+// It still counts as a page of the batch: a full batch flushes at the same point, and a
+// finish that had pages drains the mlock batch, as before.
+@inline export function tlb_remove_held_page(pfn: u32, va: u64): void {
+  tlb_note(va);
+  put_page_ref(pfn);
+  if (nBatch + ++nHeld == BATCH) tlb_finish_mmu();
 }
 
 export function tlb_finish_mmu(): void {
   if (gHi > gLo) tlb_flush_range(gMm, gLo, (gHi - gLo) >> PAGE_SHIFT);
   // Before 6.18 free_pages_and_swap_cache began with lru_add_drain: a zap that freed pages
   // (munmap, exit, MADV_DONTNEED) processed its own munlocks (R8.6).
-  if (nBatch != 0 && gTlbFreeDrainsMlock) mlock_drain_local();
+  if ((nBatch != 0 || nHeld != 0) && gTlbFreeDrainsMlock) mlock_drain_local();
   for (let i: u32 = 0; i < nBatch; i++) {
     const pfn = load<u32>(batch + (<usize>i << 2));
     // free_pages_and_swap_cache (R9.11): an anonymous page nobody maps any more leaves the
@@ -51,6 +64,7 @@ export function tlb_finish_mmu(): void {
     put_page(pfn);
   }
   nBatch = 0;
+  nHeld = 0;
   gLo = 0xffff_ffff_ffff_ffff;
   gHi = 0;
 }

@@ -114,6 +114,32 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   store<u32>(asidRoot + (<usize>(asid & (MAX_ASID - 1)) << 2), root);
 }
 
+// tlb_fill for a user 4 KiB leaf, inlined into a bulk access's run (uaccess.ts touch_run,
+// issue 17): the same stores as tlb_fill(asid, root, va, pfn, TLB_USER, true, wr, ex).
+@inline export function tlb_fill_inline(asid: u32, root: u32, va: u64, pfn: u32, wr: bool, ex: bool): void {
+  tlb_fill_key(va, tlb_key(asid, va), pfn, wr, ex);
+  tlb_note_root(asid, root);
+}
+// The entry stores of tlb_fill_inline, `key` being tlb_key(asid, va) (a run keeps it as a
+// running value); the run records its root once with tlb_note_root.
+@inline export function tlb_fill_key(va: u64, key: f64, pfn: u32, wr: bool, ex: bool): void {
+  const e = slotAddr(va);
+  const wk = wr ? key : -1.0;
+  const xk = ex ? key : -1.0;
+  store<f64>(e, key);
+  store<f64>(e, wk, 8);
+  store<f64>(e, xk, 16);
+  store<u32>(e, pfn, TLB_PFN);
+  store<u32>(e, TLB_USER, TLB_FLAGS);
+  store<u32>(e, tlb_addend(va, pfn), TLB_ADDEND);
+  store<f64>(e, key, TLB_KERN);
+  store<f64>(e, wk, TLB_KERN + 8);
+  store<f64>(e, xk, TLB_KERN + 16);
+}
+@inline export function tlb_note_root(asid: u32, root: u32): void {
+  store<u32>(asidRoot + (<usize>(asid & (MAX_ASID - 1)) << 2), root);
+}
+
 // linear = <u32>va + addend for every byte of va's page (wrapping u32 arithmetic).
 @inline export function tlb_addend(va: u64, pfn: u32): u32 {
   return <u32>gRamBase + (pfn << PAGE_SHIFT) - (<u32>va & ~(<u32>0xfff));
@@ -169,9 +195,10 @@ export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
       if (p >= lo && p < hi) { invalidate(e); dropped++; }
     }
   } else {
-    for (let p: u64 = 0; p < npages; p++) {
-      const v = lo + (p << PAGE_SHIFT);
-      if (dropIfKey(slotAddr(v), tlb_key(asid, v))) dropped++;
+    // The key of page p is tlb_key(asid, lo) + p * 4096 (exact: keys stay below 2^48).
+    let key = tlb_key(asid, lo);
+    for (let p: u64 = 0; p < npages; p++, key += 4096.0) {
+      if (dropIfKey(slotAddr(lo + (p << PAGE_SHIFT)), key)) dropped++;
     }
   }
   count_n(ST_TLB_ENTRIES_FLUSHED, <f64>dropped);

@@ -3,12 +3,16 @@
 // or clean PTE costs no fault). Bulk forms keep the loop inside Wasm: touch N pages,
 // copy a buffer in or out, one call each.
 
-import { PAGE_SHIFT, PAGE_SIZE } from "./config";
+import { PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, gNrFrames } from "./config";
 import { gRamBase } from "./config";
-import { tlb_lookup } from "./tlb";
-import { walk, walk_user_psc, fill_from_walk, walkPa, MODE_LINUX_USER, MODE_PSC, WALK_OK, WALK_FULL } from "./mmu";
+import { tlb_lookup, tlb_fill_key, tlb_note_root, tlb_key, slotAddr, TLB_PFN, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
+import { walk, walk_user_psc, fill_from_walk, walkPa, MODE_LINUX_USER, MODE_PSC, WALK_OK, WALK_FULL,
+  psc_run_table, psc_run_allow, psc_run_nx, walk_note_user_leaf, PHYS_RSVD_BITS, user_pf_not_present } from "./mmu";
+import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_NX } from "./pte";
+import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
+import { page_residency, RES_RESIDENT } from "./pagestate";
 import { mm_pgd } from "./mm";
-import { count, ST_TLB_HIT, ST_TLB_MISS } from "./stats";
+import { count, count_n, ST_TLB_HIT, ST_TLB_MISS, ST_WALK } from "./stats";
 import { do_user_addr_fault, fault_no_progress } from "./fault";
 import { pa_is_device, mmio_access, mmio_touch } from "./mmio";
 
@@ -20,11 +24,28 @@ export function user_access(mm: u32, va: u64, access: u32): i64 {
     count(ST_TLB_HIT);
     return (hit << PAGE_SHIFT) | <i64>(va & 0xfff);
   }
+  return user_access_miss(mm, va, access);
+}
+
+// user_access after its TLB lookup missed: the walk, and the fault and retry if it fails.
+function user_access_miss(mm: u32, va: u64, access: u32): i64 {
   count(ST_TLB_MISS);
   const pgd = mm_pgd(mm);
-  for (let tries = 0; tries < 4; tries++) {
-    let r = walk_user_psc(pgd, va, access); // the leaf table the last walk used (mmu.ts)
-    if (r == WALK_FULL) r = walk(pgd, va, access, MODE_LINUX_USER | MODE_PSC);
+  return user_access_fault(mm, pgd, va, access, user_walk(pgd, va, access), 0);
+}
+
+// The walk of a user access: the leaf of the table the last walk used (mmu.ts), else the
+// full walk.
+@inline function user_walk(pgd: u32, va: u64, access: u32): i32 {
+  const r = walk_user_psc(pgd, va, access);
+  return r == WALK_FULL ? walk(pgd, va, access, MODE_LINUX_USER | MODE_PSC) : r;
+}
+
+// The rest of user_access once a walk gave `r` after `faults` faults: fill on success, else
+// fault and walk again; the fourth fault without progress is SIGBUS. touch_run enters here
+// with the walk it did itself.
+function user_access_fault(mm: u32, pgd: u32, va: u64, access: u32, r: i32, faults: i32): i64 {
+  for (;;) {
     if (r == WALK_OK) {
       fill_from_walk(mm, pgd, va);
       return <i64>walkPa;
@@ -32,25 +53,166 @@ export function user_access(mm: u32, va: u64, access: u32): i64 {
     const s = do_user_addr_fault(mm, va, access, <u32>r);
     if (s > 0) return -<i64>s;
     if (s < 0) return <i64>s - 100;
+    if (++faults == 4) return -<i64>fault_no_progress(va); // no progress: SIGBUS BUS_OBJERR (fault.ts)
+    r = user_walk(pgd, va, access);
   }
-  return -<i64>fault_no_progress(va); // no progress: SIGBUS BUS_OBJERR (fault.ts)
+  return 0;
 }
 
 // Touch one byte of every page in [va, va + len): `access` 0 read, 1 write, 2 exec.
 // Returns 0 or the failure code of user_access (fault.ts's sigAddr says where).
+// Pages after the first go through touch_run while the paging-structure cache holds their
+// block's PTE table (issue 17): the same TLB lookups, walks, A/D updates, fills and faults
+// as user_access page by page, without re-validating the upper levels for every page.
 export function touch(mm: u32, va: u64, len: u64, access: u32): i64 {
   if (len == 0) return 0;
-  let p = va & ~(<u64>PAGE_SIZE - 1);
   const end = va + len;
+  const r = user_access(mm, va, access);
+  if (r < 0) return r;
+  touch_byte(r, access);
+  let p = (va & ~(<u64>PAGE_SIZE - 1)) + PAGE_SIZE;
+  const root = mm_pgd(mm);
   while (p < end) {
-    const a = p < va ? va : p;
-    const r = user_access(mm, a, access);
-    if (r < 0) return r;
-    if (pa_is_device(<u64>r)) mmio_touch(<u64>r, access == 1); // MMIO: the device sees it
-    else if (access == 1) store<u8>(gRamBase + <usize>r, load<u8>(gRamBase + <usize>r)); // the store itself
+    const table = psc_run_table(root, p);
+    if (table != 0xffff_ffff) {
+      const n = touch_run(mm, root, table, p, end, access);
+      if (n < 0) return n;
+      p = <u64>n;
+      continue;
+    }
+    const q = user_access(mm, p, access);
+    if (q < 0) return q;
+    touch_byte(q, access);
     p += PAGE_SIZE;
   }
   return 0;
+}
+
+// The access itself at physical address `pa`: a device sees it; a write stores the byte.
+@inline function touch_byte(pa: i64, access: u32): void {
+  if (pa_is_device(<u64>pa)) mmio_touch(<u64>pa, access == 1); // MMIO: the device sees it
+  else if (access == 1) store<u8>(gRamBase + <usize>pa, load<u8>(gRamBase + <usize>pa)); // the store itself
+}
+
+// Touch the pages from `p` (page aligned) up to `end` that lie in p's 2 MiB block, whose
+// PTE table `table` the paging-structure cache holds (psc_run_table). Per page, as
+// user_access: a TLB hit; else a leaf that is present, resident RAM and allows the access
+// is walked (A, and D for a write, set as walk() sets them), counted and filled into the
+// TLB here; any other leaf goes to user_access_miss (the walker and the fault path decide
+// it), after which the run goes on only if the cache still holds the same table. Returns
+// the next page to touch or a failure code (< 0).
+function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32): i64 {
+  const blockEnd = (p & ~(<u64>PMD_SIZE - 1)) + PMD_SIZE;
+  const stop = end < blockEnd ? end : blockEnd;
+  let allowUp = psc_run_allow();
+  let nxUp = psc_run_nx();
+  const write = access == ACCESS_WRITE;
+  const set: u64 = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
+  const ram = gRamBase;
+  const frames = gNrFrames;
+  let slot = slot_addr(table, table_index(p, LEVEL_PTE));
+  let lastSlot: usize = 0;
+  let lastE: u64 = 0;
+  let lastVa: u64 = 0;
+  // The run's statistics, added once at its end (the same sums: the counters are exact).
+  let hits: u32 = 0;
+  let misses: u32 = 0;
+  let walks: u32 = 0;
+  // tlb_lookup with the key kept as a running f64 (page addresses < 2^48 add exactly).
+  let key = tlb_key(mm, p);
+  const tagOff = <usize>access << 3;
+  let faulted = false; // page p was just faulted in: this is the retry's walk (no TLB lookup)
+  while (p < stop) {
+    const te = slotAddr(p);
+    if (!faulted && load<f64>(te + tagOff) == key) {
+      hits++;
+      if (write) {
+        const a = ram + (<usize>load<u32>(te, TLB_PFN) << PAGE_SHIFT);
+        store<u8>(a, load<u8>(a));
+      }
+      p += PAGE_SIZE; slot += 8; key += <f64>PAGE_SIZE;
+      continue;
+    }
+    let e = load<u64>(slot);
+    const allow = allowUp & e;
+    const exec = ((nxUp | e) & _PAGE_NX) == 0;
+    const pfn = <u32>((e & 0x000f_ffff_ffff_f000) >> PAGE_SHIFT);
+    // walk_user_psc's conditions for a leaf it decides alone (SDM 4.10.3: the cached PDE).
+    if ((e & _PAGE_PRESENT) == 0 || (e & PHYS_RSVD_BITS) != 0 || (allow & _PAGE_USER) == 0 ||
+        (write && (allow & _PAGE_RW) == 0) || (access == ACCESS_EXEC && !exec) ||
+        pfn >= frames || page_residency(pfn) != RES_RESIDENT) {
+      // The counters so far go in before the slow path; the walk it does replaces the
+      // run's last leaf as the walk's result (and fills the TLB with the same root).
+      if (hits != 0) count_n(ST_TLB_HIT, <f64>hits);
+      if (misses != 0) count_n(ST_TLB_MISS, <f64>misses);
+      if (walks != 0) count_n(ST_WALK, <f64>walks);
+      if (lastSlot != 0) tlb_note_root(mm, root);
+      hits = 0;
+      misses = 0;
+      walks = 0;
+      lastSlot = 0;
+      let r: i64;
+      if (faulted) {
+        // The retry's walk after the fault is not the simple case: the walker decides it.
+        r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
+      } else if (e == 0) {
+        // A none leaf: walk_user_psc's not-present fault (a miss and a walk counted), then
+        // the fault; the retry's walk runs here while the cache still holds the table.
+        count(ST_TLB_MISS);
+        count(ST_WALK);
+        const s = do_user_addr_fault(mm, p, access, <u32>user_pf_not_present(access));
+        if (s > 0) return -<i64>s;
+        if (s < 0) return <i64>s - 100;
+        if (psc_run_table(root, p) == table) {
+          allowUp = psc_run_allow();
+          nxUp = psc_run_nx();
+          faulted = true;
+          continue;
+        }
+        r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
+      } else {
+        r = user_access_miss(mm, p, access);
+      }
+      if (r < 0) return r;
+      touch_byte(r, access);
+      p += PAGE_SIZE; slot += 8; key += <f64>PAGE_SIZE;
+      faulted = false;
+      // A fault may have changed or freed tables: the run goes on only while the
+      // paging-structure cache still holds this table (the per-page path would use it).
+      if (p >= stop || psc_run_table(root, p) != table) return <i64>p;
+      allowUp = psc_run_allow();
+      nxUp = psc_run_nx();
+      continue;
+    }
+    if (!faulted) misses++; // a retry's walk follows its fault: no TLB lookup, no miss
+    walks++;
+    if ((e & set) != set) { e |= set; store<u64>(slot, e); }
+    tlb_fill_key(p, key, pfn, (allow & _PAGE_RW) != 0 && (e & _PAGE_DIRTY) != 0, exec);
+    if (write) {
+      const a = ram + (<usize>pfn << PAGE_SHIFT);
+      store<u8>(a, load<u8>(a));
+    }
+    lastSlot = slot;
+    lastE = e;
+    lastVa = p;
+    p += PAGE_SIZE; slot += 8; key += <f64>PAGE_SIZE;
+    faulted = false;
+  }
+  touch_run_end(mm, root, hits, misses, walks, lastVa, lastSlot, lastE, allowUp, nxUp);
+  return <i64>p;
+}
+
+// What a run leaves behind, as the per-page path would: its TLB hits, misses and walks
+// counted, the root of its TLB fills recorded, its last walked leaf (if no slow path walked
+// after it) as the walk's result.
+@inline function touch_run_end(mm: u32, root: u32, hits: u32, misses: u32, walks: u32, lastVa: u64, lastSlot: usize,
+                               lastE: u64, allowUp: u64, nxUp: u64): void {
+  if (hits != 0) count_n(ST_TLB_HIT, <f64>hits);
+  if (misses != 0) count_n(ST_TLB_MISS, <f64>misses);
+  if (walks != 0) count_n(ST_WALK, <f64>walks);
+  if (lastSlot == 0) return;
+  tlb_note_root(mm, root);
+  walk_note_user_leaf(lastVa, lastSlot, lastE, (allowUp & lastE & _PAGE_RW) != 0, ((nxUp | lastE) & _PAGE_NX) == 0);
 }
 
 // Copy `n` bytes between linear memory at `buf` and user memory at `va`.

@@ -6,14 +6,14 @@
 import { PMD_SIZE, gHasPteSpecial, gNrFrames, gZeroPfn } from "./config";
 import { _PAGE_PSE, pte_special, pte_present, pte_pfn, pte_dirty, pte_young, is_swap_pte, is_pte_marker, swp_offset,
   PTE_MARKER_GUARD } from "./pte";
-import { PG_referenced, PG_swapbacked, PG_anon, page_set, page_flags } from "./page";
+import { PG_referenced, PG_swapbacked, PG_anon, PG_swapcache, page_set, page_flags, page_mapping } from "./page";
 import { LEVEL_PTE, LEVEL_PMD, LEVEL_PGD, WALK_HUGE, pt_walk, slot_addr, table_index, pgtable_free } from "./pgtable";
 import { vma_start, vma_end, vma_pgoff, vma_file_next, vma_mm, vma_flags, VM_LOCKED } from "./vma";
 import { mm_pgd, add_mm_counter, mm_add_ptes, find_vma, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP } from "./mm";
 import { page_remove_rmap, page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
 import { file_immap, mark_page_dirty } from "./mapping";
-import { tlb_gather_mmu, tlb_note, tlb_remove_page, tlb_finish_mmu } from "./mmu_gather";
+import { tlb_gather_mmu, tlb_note, tlb_remove_page, tlb_remove_held_page, tlb_finish_mmu } from "./mmu_gather";
 import { free_swap_and_cache } from "./swap";
 import { munlock_vma_folio } from "./mlock_folio";
 import { zap_huge_pmd } from "./install";
@@ -81,7 +81,11 @@ function zap_pte_range(mm: u32, vma: u32, table: u32, addr: u64, end: u64, evenC
           if (pte_young(pte)) page_set(pfn, PG_referenced);
           if (locked) munlock_vma_folio(pfn);
           page_remove_rmap(pfn);
-          tlb_remove_page(pfn, a);
+          // A page-cache page (not in the swap cache) keeps the cache's reference through
+          // the zap, so this PTE's reference can go now (issue 17; R9.11's order holds: the
+          // frame cannot be freed before the flush).
+          if ((flags & (PG_anon | PG_swapcache)) == 0 && page_mapping(pfn) != 0) tlb_remove_held_page(pfn, a);
+          else tlb_remove_page(pfn, a);
         }
       } else {
         zap_pte(mm, vma, a, slot, evenCows, dropMarkers);
