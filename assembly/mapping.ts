@@ -119,15 +119,7 @@ let pcMask: u32 = 0;
 
 // The frame caching page `index` of file `f`, or 0xffffffff.
 export function pc_lookup(f: u32, index: u64): u32 {
-  let i = pcHash(f, index);
-  for (;;) {
-    const s = slotAt(i);
-    const sf = load<u32>(s);
-    if (sf == 0) return 0xffff_ffff;
-    if (sf == f && load<u64>(s, 8) == index) return load<u32>(s, 4);
-    i = (i + 1) & pcMask;
-  }
-  return 0xffff_ffff;
+  return pc_lookup_home(pc_group_home(f, index), f, index);
 }
 
 // One hash per group of 16 consecutive indexes (pcHash): the probe start of every index of

@@ -227,6 +227,12 @@ export function free_pcp_user(pfn: u32): void {
   }
   clear_struct_page(pfn);
   count(ST_PGFREE);
+  pcp_push(pfn);
+}
+
+// A freed order-0 frame goes on the per-cpu list's hot end (LIFO: reused first); past the
+// high mark the coldest half goes back to the buddy lists.
+@inline function pcp_push(pfn: u32): void {
   set_page_flags(pfn, PG_buddy | PG_pcp);
   plist_add(pcpHead, pfn);
   if (pcpTail == 0) pcpTail = pfn + 1;
@@ -271,12 +277,7 @@ export function free_pages(pfn: u32, order: u32): i32 {
   else memory.fill(page_addr(pfn), 0, <usize>STRUCT_PAGE_SIZE << order);
   count(ST_PGFREE);
   if (order == 0 && pcpHigh != 0) {
-    set_page_flags(pfn, PG_buddy | PG_pcp);
-    plist_add(pcpHead, pfn);
-    if (pcpTail == 0) pcpTail = pfn + 1;
-    pcpCount++;
-    nrFree++;
-    if (pcpCount > pcpHigh) drain_pcp(pcpHigh >> 1);
+    pcp_push(pfn);
     return 0;
   }
   merge_free(pfn, order);

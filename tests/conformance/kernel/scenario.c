@@ -532,11 +532,9 @@ static uintptr_t warm_pages[MAXWARM]; /* page address | 1 if private-writable */
 static long nwarm;
 static char mapsbuf[1 << 16];
 
-/* Lists every present page of every readable harness VMA (everything outside the arena). */
-static void collect_harness_pages(void)
+/* /proc/self/maps into mapsbuf, NUL-terminated. */
+static void read_self_maps(void)
 {
-	static uint64_t pm[512];
-	nwarm = 0;
 	int fd = open("/proc/self/maps", O_RDONLY);
 	if (fd < 0) fatal("open maps");
 	size_t len = 0;
@@ -544,6 +542,14 @@ static void collect_harness_pages(void)
 	while ((n = read(fd, mapsbuf + len, sizeof mapsbuf - 1 - len)) > 0) len += (size_t)n;
 	close(fd);
 	mapsbuf[len] = 0;
+}
+
+/* Lists every present page of every readable harness VMA (everything outside the arena). */
+static void collect_harness_pages(void)
+{
+	static uint64_t pm[512];
+	nwarm = 0;
+	read_self_maps();
 	uintptr_t alo = (uintptr_t)arena - (2UL << 20), ahi = (uintptr_t)arena + arena_len;
 	for (char *l = mapsbuf; l && *l; ) {
 		char *nl = strchr(l, '\n');
@@ -582,13 +588,7 @@ static void retouch_harness_pages(void)
  * arena's empty PROT_NONE reserve) change in the window. */
 static void harness_lock(int how)
 {
-	int fd = open("/proc/self/maps", O_RDONLY);
-	if (fd < 0) fatal("open maps");
-	size_t len = 0;
-	ssize_t n;
-	while ((n = read(fd, mapsbuf + len, sizeof mapsbuf - 1 - len)) > 0) len += (size_t)n;
-	close(fd);
-	mapsbuf[len] = 0;
+	read_self_maps();
 	uintptr_t alo = (uintptr_t)arena - (2UL << 20), ahi = (uintptr_t)arena + arena_len + (2UL << 20);
 	for (char *l = mapsbuf; l && *l; ) {
 		char *nl = strchr(l, '\n');
