@@ -176,14 +176,24 @@ export function block_order(pfn: u32): u32 {
 }
 
 function take_pcp(): u32 {
+  return take_pcp_head(PG_head);
+}
+
+// The hottest frame of the (non-empty) per-cpu list, made an allocated block with `flags`:
+// refcount 1, private 0, off every list, resident, counted.
+@inline function take_pcp_head(flags: u32): u32 {
   const pfn = load<u32>(pcpHead) - 1;
-  plist_del(pcpHead, pfn);
-  if (pcpTail == pfn + 1) pcpTail = 0;
+  const a = page_addr(pfn);
+  const next = load<u32>(a, 24); // lru_next
+  store<u32>(pcpHead, next);
+  if (next != 0) set_page_lru_prev(next - 1, 0);
+  else pcpTail = 0;
   pcpCount--;
   nrFree--;
-  set_page_flags(pfn, PG_head);
-  set_page_private(pfn, 0);
-  set_page_ref(pfn, 1);
+  store<u32>(a, flags); // flags
+  store<i32>(a, 1, 4); // refcount
+  store<u32>(a, 0, 20); // private
+  store<u64>(a, 0, 24); // lru links
   set_page_residency(pfn, RES_RESIDENT);
   count(ST_PGALLOC);
   return pfn;
@@ -195,23 +205,8 @@ function take_pcp(): u32 {
 // page was cleared when the frame was freed. NO_PFN when the list is empty: the caller
 // then takes the general path (which may split a block or reclaim).
 export function alloc_pcp_user(): u32 {
-  const first = load<u32>(pcpHead);
-  if (first == 0) return NO_PFN;
-  const pfn = first - 1;
-  const a = page_addr(pfn);
-  const next = load<u32>(a, 24); // lru_next
-  store<u32>(pcpHead, next);
-  if (next != 0) set_page_lru_prev(next - 1, 0);
-  else pcpTail = 0;
-  pcpCount--;
-  nrFree--;
-  store<u32>(a, PG_head | PG_user); // flags
-  store<i32>(a, 1, 4); // refcount
-  store<u32>(a, 0, 20); // private
-  store<u64>(a, 0, 24); // lru links
-  set_page_residency(pfn, RES_RESIDENT);
-  count(ST_PGALLOC);
-  return pfn;
+  if (load<u32>(pcpHead) == 0) return NO_PFN;
+  return take_pcp_head(PG_head | PG_user);
 }
 
 // issue 17: the last put of an order-0 user page that is off the LRU (lru.ts put_page):

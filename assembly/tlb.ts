@@ -111,7 +111,7 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   store<f64>(e, rd ? key : -1.0, TLB_KERN);
   store<f64>(e, wr ? key : -1.0, TLB_KERN + 8);
   store<f64>(e, ex ? key : -1.0, TLB_KERN + 16);
-  store<u32>(asidRoot + (<usize>(asid & (MAX_ASID - 1)) << 2), root);
+  tlb_note_root(asid, root);
 }
 
 // tlb_fill for a user 4 KiB leaf, inlined into a bulk access's run (uaccess.ts touch_run,

@@ -143,9 +143,7 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
         pfn >= frames || page_residency(pfn) != RES_RESIDENT) {
       // The counters so far go in before the slow path; the walk it does replaces the
       // run's last leaf as the walk's result (and fills the TLB with the same root).
-      if (hits != 0) count_n(ST_TLB_HIT, <f64>hits);
-      if (misses != 0) count_n(ST_TLB_MISS, <f64>misses);
-      if (walks != 0) count_n(ST_WALK, <f64>walks);
+      run_counts(hits, misses, walks);
       if (lastSlot != 0) tlb_note_root(mm, root);
       hits = 0;
       misses = 0;
@@ -202,14 +200,19 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
   return <i64>p;
 }
 
+// A run's TLB hits, misses and walks, added to the counters in one go.
+@inline function run_counts(hits: u32, misses: u32, walks: u32): void {
+  if (hits != 0) count_n(ST_TLB_HIT, <f64>hits);
+  if (misses != 0) count_n(ST_TLB_MISS, <f64>misses);
+  if (walks != 0) count_n(ST_WALK, <f64>walks);
+}
+
 // What a run leaves behind, as the per-page path would: its TLB hits, misses and walks
 // counted, the root of its TLB fills recorded, its last walked leaf (if no slow path walked
 // after it) as the walk's result.
 @inline function touch_run_end(mm: u32, root: u32, hits: u32, misses: u32, walks: u32, lastVa: u64, lastSlot: usize,
                                lastE: u64, allowUp: u64, nxUp: u64): void {
-  if (hits != 0) count_n(ST_TLB_HIT, <f64>hits);
-  if (misses != 0) count_n(ST_TLB_MISS, <f64>misses);
-  if (walks != 0) count_n(ST_WALK, <f64>walks);
+  run_counts(hits, misses, walks);
   if (lastSlot == 0) return;
   tlb_note_root(mm, root);
   walk_note_user_leaf(lastVa, lastSlot, lastE, (allowUp & lastE & _PAGE_RW) != 0, ((nxUp | lastE) & _PAGE_NX) == 0);
