@@ -29,6 +29,7 @@ import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM
 import { host_read_page, host_read_pages, host_write_page } from "./host";
 import { shmem_swap_slot, shmem_swapin, shmemSwapinMajor, shmemSwapinIoError, shmem_free_swap } from "./shmem_swap";
 import { count, count_n, ST_PGMAJFAULT, ST_PAGECACHE_READ, ST_WRITEBACK, ST_FAULT_AROUND } from "./stats";
+import { mlock_drain_local } from "./mlock_batch";
 
 const MMAP_LOTSAMISS: u32 = 100;
 
@@ -721,6 +722,7 @@ export function filemap_write_range(file: u32, first: u64, last: u64): i32 {
   const end = file_pages(file);
   if (last >= end) last = end - 1;
   if (end == 0) return 0;
+  let wrote = false;
   for (let from = first; ;) {
     const n = pc_gather(file, from, last);
     for (let k: u32 = 0; k < n; k++) {
@@ -728,6 +730,7 @@ export function filemap_write_range(file: u32, first: u64, last: u64): i32 {
       if (pfn == NO_PFN) continue;
       if (page_mkclean(pfn)) mark_dirty(pfn);
       if ((page_flags(pfn) & PG_dirty) != 0) {
+        wrote = true;
         const r = writeback_page(pfn);
         if (r < 0 && err == 0) err = r;
       }
@@ -735,6 +738,10 @@ export function filemap_write_range(file: u32, first: u64, last: u64): i32 {
     if (n < PC_BATCH) break;
     from = pc_gathered(n - 1) + 1;
   }
+  // writeback_iter releases its batch of dirty folios with folio_batch_release, whose first
+  // call drains this CPU's batches: fsync / msync(MS_SYNC) that wrote a page let queued
+  // munlocks go (measured on 6.18: a clean range does not drain; R8.6).
+  if (wrote) mlock_drain_local();
   return err;
 }
 import { mark_page_dirty, AS_DAX, AS_DIRTY_ACCOUNT, file_immap } from "./mapping";
@@ -827,7 +834,14 @@ export function truncate_setsize(file: u32, newSize: u64): void {
   const oldEnd = (oldSize + 4095) >> 12;
   unmap_mapping_range(file, firstGone, MAX_PGOFF, true);
   // A straddling folio keeps its head part.
-  if (oldEnd > firstGone) remove_range(file, firstGone, oldEnd - 1, REMOVE_SUBPAGE);
+  if (oldEnd > firstGone) {
+    const before = file_nrpages(file);
+    remove_range(file, firstGone, oldEnd - 1, REMOVE_SUBPAGE);
+    // truncate_inode_pages_range's folio_batch_release drains when it found folios to drop
+    // (measured on 6.18: a truncate that removes none, or only the tail of the last page,
+    // leaves queued munlocks queued; R8.6).
+    if (file_nrpages(file) != before) mlock_drain_local();
+  }
   shmem_free_swap(file, firstGone, MAX_PGOFF); // shmem pages out on swap go too
   if ((newSize & 4095) != 0) zero_eof_tail(file, newSize);
   unmap_mapping_range(file, firstGone, MAX_PGOFF, true);

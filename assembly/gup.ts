@@ -127,6 +127,9 @@ export function get_user_pages(mm: u32, start: u64, n: u32, foll: u32, out: usiz
       if (++tries > 3) return done > 0 ? <i32>done : -EFAULT;
       const e = faultin_page(mm, v, va, foll | tried, r == 2);
       if (e < 0) return done > 0 ? <i32>done : e;
+      // A populate whose fault dropped mmap_lock (a major fault's retry) returns from
+      // populate_vma_page_range, which drains, and __mm_populate resumes here (R8.6).
+      if (e == 1 && (foll & FOLL_POPULATE) != 0) mlock_drain_local();
       if (e == 1 && (foll & FOLL_POPULATE) == 0) tried = FOLL_TRIED; // see FOLL_UNLOCKABLE
     }
     if ((foll & FOLL_PIN) != 0 && gupPfn != gZeroPfn && gupPfn != 0xffff_ffff) {
@@ -175,6 +178,10 @@ function populate_vmas(mm: u32, start: u64, end: u64, skipHoles: bool, unlockabl
       else foll |= FOLL_FORCE;
       const n = <u32>((stop - va) >> 12);
       const r = get_user_pages(mm, va, n, foll, 0);
+      // populate_vma_page_range ends with lru_add_drain: each VMA's mlock entries are
+      // handled before the next VMA is populated (mlockall: a private VMA's COW munlock of a
+      // cache page, then a shared VMA's mlock of it, end mlocked; R8.6, R8.7).
+      mlock_drain_local();
       if (!ignoreErrors) {
         if (r < 0) return r;
         if (<u32>r < n) return -EFAULT;

@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import {
   createMmu, MemoryFile, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_LOCKED,
-  MLOCK_ONFAULT, MADV_DONTNEED, MADV_COLD, MADV_FREE, MADV_PAGEOUT, MADV_WILLNEED, MADV_DONTNEED_LOCKED,
+  MLOCK_ONFAULT, MCL_CURRENT, MS_SYNC, MS_ASYNC, MADV_DONTNEED, MADV_COLD, MADV_FREE, MADV_PAGEOUT, MADV_WILLNEED, MADV_DONTNEED_LOCKED,
   type Mmu, type AddressSpace,
 } from '../../src/index.js';
 
@@ -75,6 +75,53 @@ describe('R8.6 the mlock folio batch', () => {
       expect(mlocked(a, 4)).toBe('----');
     });
   }
+
+  // A shared file mapped twice, `a` unlocked, `b` locked; munmap(b) queues one munlock per page.
+  function fileMunmapped(pages: number, filePages = pages) {
+    const backend = new MemoryFile(filePages * P);
+    const file = mmu.openFile(backend);
+    const a = mm.mmap({ length: pages * P, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED, file });
+    mm.touch(a, pages * P, 'read');
+    const b = mm.mmap({ length: pages * P, prot: PROT_READ, flags: MAP_SHARED | MAP_LOCKED, file });
+    mm.munmap(b, pages * P);
+    expect(mlocked(a, pages)).toBe('L'.repeat(pages));
+    return { file, a, backend };
+  }
+
+  it('R8.6 R10.2 a truncate drains only when it drops cached folios (truncate_inode_pages_range\'s folio_batch_release)', () => {
+    const { file, a } = fileMunmapped(4, 8);
+    file.truncate(12 * P); // growing: nothing dropped
+    expect(mlocked(a, 4)).toBe('LLLL');
+    file.truncate(12 * P - 100); // only the last page's tail: nothing dropped
+    expect(mlocked(a, 4)).toBe('LLLL');
+    file.truncate(6 * P); // drops cached pages 6 and 7
+    expect(mlocked(a, 4)).toBe('----');
+  });
+
+  it('R8.6 R10.0 writeback drains only when it wrote a page (fsync / msync MS_SYNC; MS_ASYNC writes nothing)', () => {
+    const { file, a, backend } = fileMunmapped(4);
+    file.sync();
+    mm.msync(a, 4 * P, MS_SYNC);
+    expect(mlocked(a, 4)).toBe('LLLL'); // clean: nothing written
+    mm.write(a + P, Uint8Array.of(7));
+    mm.msync(a, 4 * P, MS_ASYNC);
+    expect(mlocked(a, 4)).toBe('LLLL');
+    mm.msync(a, 4 * P, MS_SYNC);
+    expect(mlocked(a, 4)).toBe('----');
+    expect(backend.bytes()[P]).toBe(7); // the write reached the file
+  });
+
+  it('R8.6 R8.7 mlockall populates VMA by VMA, draining after each: a COW munlock of a cache page, then a shared mlock of it, leave it mlocked', () => {
+    const file = mmu.openFile(new MemoryFile(new Uint8Array(4 * P)));
+    const priv = mm.mmap({ length: P, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE, file });
+    mm.touch(priv, P, 'read'); // the cache page, mapped read-only
+    const shared = mm.mmap({ length: 4 * P, prot: PROT_READ, flags: MAP_SHARED, file });
+    mm.mlockall(MCL_CURRENT);
+    // priv's populate COWs (munlock entry, drained: count 1 -> 0), then shared's maps and mlocks it.
+    expect(mlocked(shared, 4)).toBe('LLLL');
+    expect(mlocked(priv, 1)).toBe('L'); // the private copy
+    mm.munlockall();
+  });
 
   it('R8.6 exit of a child whose mapping was the only locked one leaves the parent\'s pages PG_mlocked', () => {
     const a = anon(3);
@@ -258,15 +305,16 @@ describe('R8.6 mlock_count and the order of the batch\'s entries', () => {
     expect(mmu.checkInvariants()).toEqual([]);
   });
 
-  it('R8.6 lruAddDrain drops the batch\'s references: an unmapped, truncated page is freed then', () => {
+  it('R8.6 R10.2 a truncate drops the page from the cache, then drains: the batch\'s reference was the last, the page is freed', () => {
     const { va, file } = lockedFilePage();
     const pfn = mm.pagemap(va, 1)[0].pfn;
     mm.madvise(va, P, MADV_DONTNEED_LOCKED);
     expect(mmu.checkInvariants()).toEqual([]); // the queued entry's reference is counted
     const free0 = mmu.stats().freeFrames;
-    file.truncate(0); // out of the cache; the batch still holds it
+    mmu.lruAddDrain(); // the cache still holds it
     expect(mmu.stats().freeFrames).toBe(free0);
-    mmu.lruAddDrain();
+    mm.madvise(va, P, MADV_DONTNEED_LOCKED); // nothing mapped: nothing queued
+    file.truncate(0);
     expect(mmu.stats().freeFrames).toBe(free0 + 1);
     expect(pfn).toBeGreaterThan(0);
   });
