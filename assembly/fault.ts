@@ -28,7 +28,7 @@ import { file_flags, AS_HAS_FAULT, AS_HAS_MAP_PAGES, AS_NO_MAP_PAGES, AS_HAS_PAG
   set_file_mmap_miss } from "./mapping";
 import { pte_alloc_vmf, prealloc_pte, release_prealloc, pte_lock, pte_unlock } from "./pte_alloc";
 import { set_pte, do_set_pmd, huge_pmd_fault } from "./install";
-import { mlock_new_folio, munlock_vma_folio } from "./mlock_folio";
+import { mlock_new_folio, munlock_vma_folio, mlock_run_reset } from "./mlock_folio";
 import { do_swap_page, folio_free_swap } from "./swap";
 import { do_discard_fault } from "./hinting";
 import { expand_stack } from "./stack";
@@ -273,6 +273,7 @@ function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
 // R1.3/R1.4: build the fault record, allocate the upper levels, dispatch on the PTE.
 export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): u32 {
   count(ST_PGFAULT);
+  mlock_run_reset();
   const addr = address & PAGE_MASK;
   const vf = vma_flags(vma);
   // R1.2 sanitize_fault_flags.

@@ -10,6 +10,7 @@ import { MAX_RAM_BYTES, gRamBase, gNrFrames, gMemmapBase, gZeroPfn, gBooted, EIN
 import { boot, alloc_pages, free_pages, nr_free_frames, NO_PFN, phys_check } from "./phys";
 import { nr_pgtables } from "./pgtable";
 import { mlock_drain_local, set_mlock_batch, set_tlb_free_drains_mlock } from "./mlock_batch";
+import { set_mlock_mapped_large } from "./mlock_folio";
 import { tlb_init, gTlbBase, gTlbEntries, tlb_flush_page, tlb_flush_range, tlb_flush_asid,
   tlb_flush_all, MAX_ASID } from "./tlb";
 import { walk, translate, walkPa, walkLevel, walkWritable, walkUser, walkExec, walkDirty,
@@ -101,6 +102,7 @@ export function mmu_set_zero_page(on: i32): void { setUseZeroPage(on != 0); }
 export function mmu_set_exec_read_forward(on: i32): void { setExecReadForward(on != 0); }
 export function mmu_set_mlock_batch(on: i32): void { set_mlock_batch(on != 0); }
 export function mmu_set_tlb_free_drains_mlock(on: i32): void { set_tlb_free_drains_mlock(on != 0); }
+export function mmu_set_mlock_mapped_large(on: i32): void { set_mlock_mapped_large(on != 0); }
 export function mmu_set_dax_folios(on: i32): void { setDaxFolios(on != 0); }
 export function mmu_set_merge_faulted_into_unfaulted(on: i32): void { setMergeFaultedIntoUnfaulted(on != 0); }
 export function mmu_set_large_folio_readahead(on: i32): void { setLargeFolioRa(on != 0); }

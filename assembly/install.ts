@@ -17,7 +17,7 @@ import { page_add_new_anon_rmap, page_dup_rmap, page_remove_rmap } from "./rmap"
 import { file_pages, pc_lookup, mark_page_dirty } from "./mapping";
 import { tlb_note, tlb_remove_page } from "./mmu_gather";
 import { pte_lock, pte_unlock } from "./pte_alloc";
-import { mlock_vma_folio } from "./mlock_folio";
+import { mlock_vma_folio, mlock_large_mapped } from "./mlock_folio";
 import { vmf_mm, vmf_pmd, vmf_flags, vmf_address, VM_FAULT_FALLBACK, FAULT_FLAG_WRITE,
   FAULT_FLAG_UNSHARE, FAULT_FLAG_USER } from "./vmfault";
 import { count, ST_THP_FILE_MAPPED } from "./stats";
@@ -46,9 +46,13 @@ export function set_pte(vma: u32, mm: u32, pfn: u32, address: u64, slot: usize, 
     page_dup_rmap(pfn);
   }
   // R8.6: a new anonymous folio is mlocked whatever its size (folio_add_lru_vma); a page-cache
-  // page only if its folio is small (__folio_add_file_rmap: a large folio is mlocked by the
-  // mlock walk only when the locked range maps all of it; fuzz seed 1754798131 case 1676).
-  if ((flags & VM_LOCKED) != 0 && (anonNew || !folio_test_large(pfn))) mlock_vma_folio(pfn);
+  // page if its folio is small, or (6.18+) when this fault maps all of its large folio
+  // (__folio_add_file_rmap; before 6.18 only the mlock walk locks a large folio, when the
+  // locked range maps all of it: fuzz seed 1754798131 case 1676, seed 1363926800 case 865).
+  if ((flags & VM_LOCKED) != 0) {
+    if (anonNew || !folio_test_large(pfn)) mlock_vma_folio(pfn);
+    else mlock_large_mapped(pfn); // 6.18+: a large folio mapped whole by this fault
+  }
   store<u64>(slot, entry);
 }
 

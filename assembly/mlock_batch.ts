@@ -17,15 +17,18 @@
 // mlock entry finds the folio evictable and does nothing (FUZZ-FINDINGS run L item 1). Any
 // other mlock is handled at once (the same end state).
 //
-// Large folios (their head and tail pages) keep the rmap model: mlocked at once, PG_mlocked
-// cleared when no VM_LOCKED mapping of the page is left.
+// Large folios (their head and tail pages) keep a reverse-map model: mlocked at once,
+// PG_mlocked cleared when no VM_LOCKED VMA maps the whole folio any more (mapped_locked).
 // Option `mlockBatch` = false handles every entry at once.
 
 import { PG_mlocked, PG_unevictable, PG_large, PG_tail, PG_lru, page_flags, page_set, get_page,
   page_lru_next, set_page_lru_next } from "./page";
-import { lru_move, put_page } from "./lru";
-import { VM_LOCKED, vma_flags } from "./vma";
-import { rmap_walk_start, rmap_walk_next, rmapVma } from "./rmap";
+import { lru_move, put_page, folio_head, folio_nr_pages } from "./lru";
+import { VM_LOCKED, vma_flags, vma_end } from "./vma";
+import { rmap_walk_start, rmap_walk_next, rmapVma, rmapMm, rmapVa } from "./rmap";
+import { pt_walk, LEVEL_PTE, WALK_HUGE } from "./pgtable";
+import { pte_present, pte_pfn } from "./pte";
+import { mm_pgd } from "./mm";
 import { count, ST_UNEVICTABLE_CULLED } from "./stats";
 
 // FOLIO_BATCH_SIZE (include/linux/pagevec.h): 31 folios.
@@ -51,13 +54,30 @@ export function set_mlock_batch(on: bool): void {
 @inline export function folio_mlock_count(pfn: u32): u32 { return page_lru_next(pfn); }
 @inline function set_mlock_count(pfn: u32, n: u32): void { set_page_lru_next(pfn, n); }
 
-// Is the page still mapped in some VM_LOCKED VMA? (large folios only; small ones count)
+// Is the large folio of `pfn` mapped whole by some VM_LOCKED VMA? Linux counts a large
+// folio's locked mappings only where one call mapped all of it (the mlock walk over the
+// whole folio; 6.18+ also a fault that mapped it whole), so a VMA that maps it in part keeps
+// nothing locked (seed 1363926800 case 865).
 export function mapped_locked(pfn: u32): bool {
-  rmap_walk_start(pfn);
+  const head = folio_head(pfn);
+  const n = folio_nr_pages(head);
+  rmap_walk_start(head);
   while (rmap_walk_next() != 0) {
-    if ((vma_flags(rmapVma) & VM_LOCKED) != 0) return true;
+    if ((vma_flags(rmapVma) & VM_LOCKED) != 0 && maps_whole(rmapMm, rmapVma, rmapVa, head, n)) return true;
   }
   return false;
+}
+
+// Do the PTEs of `v` from `va` (where the head is mapped) map pages head .. head + n - 1?
+function maps_whole(mm: u32, v: u32, va: u64, head: u32, n: u32): bool {
+  if (va + (<u64>n << 12) > vma_end(v)) return false;
+  for (let i: u32 = 1; i < n; i++) {
+    const slot = pt_walk(mm_pgd(mm), va + (<u64>i << 12), LEVEL_PTE, false);
+    if (slot <= WALK_HUGE) return false;
+    const pte = load<u64>(slot);
+    if (!pte_present(pte) || pte_pfn(pte) != head + i) return false;
+  }
+  return true;
 }
 
 // __mlock_folio: one more locked mapping of a folio already PG_mlocked. On the unevictable
@@ -86,7 +106,15 @@ function __munlock_folio(pfn: u32): void {
   const f = page_flags(pfn);
   if ((f & PG_mlocked) == 0) return;
   if ((f & (PG_large | PG_tail)) != 0) {
+    // PG_mlocked is the folio's: it goes from every page at once (a zap of one page of a
+    // locked large folio leaves all of it unlocked, measured on 6.18).
     if (mapped_locked(pfn)) return;
+    const head = folio_head(pfn);
+    const n = folio_nr_pages(head);
+    for (let i: u32 = 0; i < n; i++) {
+      if ((page_flags(head + i) & PG_mlocked) != 0) lru_move(head + i, 0, PG_mlocked | PG_unevictable);
+    }
+    return;
   } else if ((f & PG_unevictable) != 0) {
     let n = folio_mlock_count(pfn);
     if (n != 0) n--;
@@ -120,7 +148,7 @@ function fbatch_add(pfn: u32, kind: u32): void {
   get_page(pfn);
   store<u32>(fbatch + (<usize>fbatchNr << 2), (pfn << 1) | kind);
   fbatchNr++;
-  if (fbatchNr == FOLIO_BATCH_SIZE || (page_flags(pfn) & PG_large) != 0) mlock_folio_batch();
+  if (fbatchNr == FOLIO_BATCH_SIZE || (page_flags(pfn) & (PG_large | PG_tail)) != 0) mlock_folio_batch();
 }
 
 // mlock_folio: a small folio mapped into a VM_LOCKED VMA. PG_mlocked is set now; the count

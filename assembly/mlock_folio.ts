@@ -8,7 +8,7 @@
 // munlock asks the reverse map.
 
 import { PG_mlocked, PG_unevictable, page_flags } from "./page";
-import { lru_move, folio_test_large } from "./lru";
+import { lru_move, folio_test_large, folio_head, folio_nr_pages } from "./lru";
 import { VM_LOCKED, VM_SPECIAL, vma_flags } from "./vma";
 import { mlock_folio, munlock_folio } from "./mlock_batch";
 import { count, ST_UNEVICTABLE_CULLED } from "./stats";
@@ -19,6 +19,33 @@ export function mlock_vma_folio(pfn: u32): void {
   if ((page_flags(pfn) & PG_mlocked) != 0) return;
   lru_move(pfn, PG_mlocked | PG_unevictable, 0);
   count(ST_UNEVICTABLE_CULLED);
+}
+
+// 6.18+ (option `mlockMappedLargeFolio`): __folio_add_file_rmap mlocks a large folio when
+// one call maps all of its pages (fault-around's run over the whole folio); a folio mapped in
+// part, or over two faults, stays unlocked (before 6.18: small folios only). The emulator
+// maps page by page, so it follows the run: consecutive pages of one folio within one fault.
+let gMlockMappedLarge: bool = false;
+export function set_mlock_mapped_large(on: bool): void { gMlockMappedLarge = on; }
+let gFaultSeq: u32 = 0;
+let runSeq: u32 = 0xffff_ffff;
+let runHead: u32 = 0;
+let runNext: u32 = 0;
+let runCount: u32 = 0;
+// A new fault (handle_mm_fault): a run never spans two faults.
+@inline export function mlock_run_reset(): void { gFaultSeq++; }
+// Page `pfn` of a large folio was just mapped into a VM_LOCKED VMA by this fault.
+export function mlock_large_mapped(pfn: u32): void {
+  if (!gMlockMappedLarge) return;
+  const head = folio_head(pfn);
+  if (runSeq != gFaultSeq || head != runHead || pfn != runNext) {
+    runSeq = gFaultSeq; runHead = head; runCount = 0;
+    if (pfn != head) { runNext = 0; return; } // a run that misses the first page maps it in part
+  }
+  runNext = pfn + 1;
+  if (++runCount != folio_nr_pages(head)) return;
+  for (let i: u32 = 0; i < runCount; i++) mlock_vma_folio(head + i);
+  runNext = 0;
 }
 
 // One mapping in a locked VMA went away (zap, munlock, COW): queued on the mlock batch,

@@ -59,6 +59,12 @@ export interface MmuOptions {
    */
   tlbFreeDrainsMlock?: boolean;
   /**
+   * Linux 6.18+: a large page-cache folio that one fault maps whole (fault-around over all of
+   * its pages) into a VM_LOCKED VMA is mlocked then; one mapped in part is not. false = 6.1,
+   * 6.12: only small folios are mlocked at fault time. Default true.
+   */
+  mlockMappedLargeFolio?: boolean;
+  /**
    * Linux 6.16+: a VMA with an anon_vma (it had an anonymous fault) merges into a neighbour
    * without one when a flag change (mprotect, mlock, madvise) makes them equal, unless it was
    * forked. false = 6.1, 6.12: that merge is refused (the other way round still merges).
@@ -199,7 +205,7 @@ function isPow2(n: number): boolean { return Number.isInteger(n) && n > 0 && (n 
 const OPTION_NAMES = ['ramBytes', 'faultAroundBytes', 'prefaultOld', 'tlbEntries', 'zeroPage', 'pteSpecial',
   'xipBytes', 'readaheadBytes', 'swapBytes', 'swapDevice', 'wasm', 'largeFolioReadahead', 'execReadForward', 'daxFolios',
   'truncateCachesTail', 'guardRegions', 'populateAccounting', 'readaheadEofNoMarker', 'execFolioOrder',
-  'userFaultAccounting', 'faultAroundIsize', 'truncateExtendZeroesTail', 'mlockBatch', 'tlbFreeDrainsMlock',
+  'userFaultAccounting', 'faultAroundIsize', 'truncateExtendZeroesTail', 'mlockBatch', 'tlbFreeDrainsMlock', 'mlockMappedLargeFolio',
   'mergeFaultedIntoUnfaulted'] as const satisfies readonly (keyof MmuOptions)[];
 
 /** Edit distance, case differences counting half (for "did you mean"). */
@@ -275,6 +281,7 @@ export function resolveOptions(o: MmuOptions): Required<Omit<MmuOptions, 'wasm' 
     execReadForward: bool(o.execReadForward, 'execReadForward', true),
     mlockBatch: bool(o.mlockBatch, 'mlockBatch', true),
     tlbFreeDrainsMlock: bool(o.tlbFreeDrainsMlock, 'tlbFreeDrainsMlock', false),
+    mlockMappedLargeFolio: bool(o.mlockMappedLargeFolio, 'mlockMappedLargeFolio', true),
     mergeFaultedIntoUnfaulted: bool(o.mergeFaultedIntoUnfaulted, 'mergeFaultedIntoUnfaulted', true),
     daxFolios: bool(o.daxFolios, 'daxFolios', true),
     truncateCachesTail: bool(o.truncateCachesTail, 'truncateCachesTail', true),
@@ -819,6 +826,7 @@ export async function createMmu(options: MmuOptions = {}): Promise<Mmu> {
   core.x.mmu_set_exec_read_forward(opts.execReadForward ? 1 : 0);
   core.x.mmu_set_mlock_batch(opts.mlockBatch ? 1 : 0);
   core.x.mmu_set_tlb_free_drains_mlock(opts.tlbFreeDrainsMlock ? 1 : 0);
+  core.x.mmu_set_mlock_mapped_large(opts.mlockMappedLargeFolio ? 1 : 0);
   core.x.mmu_set_merge_faulted_into_unfaulted(opts.mergeFaultedIntoUnfaulted ? 1 : 0);
   core.x.mmu_set_dax_folios(opts.daxFolios ? 1 : 0);
   core.x.mmu_set_truncate_caches_tail(opts.truncateCachesTail ? 1 : 0);

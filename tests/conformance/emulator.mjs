@@ -75,6 +75,8 @@ export function emulatorOptions(profile, norm) {
     // mlock batch (R8.6): 6.1 and 6.12 drain it when a zap frees pages, 6.18 and 7.3 do not.
     tlbFreeDrainsMlock: profile.tlbFreeDrainsMlock ?? !releaseAtLeast(profile.release, 6, 18),
     mergeFaultedIntoUnfaulted: profile.mergeFaultedIntoUnfaulted ?? releaseAtLeast(profile.release, 6, 16),
+    // 6.18+: a large page-cache folio one fault maps whole into a VM_LOCKED VMA is mlocked.
+    mlockMappedLargeFolio: profile.mlockMappedLargeFolio ?? releaseAtLeast(profile.release, 6, 18),
     truncateCachesTail: profile.truncateCachesTail ?? dirtyAccounting(profile),
     largeFolioReadahead: profile.largeFolioReadahead ?? (releaseAtLeast(profile.release, 6, 16) && dirtyAccounting(profile)),
     // 7.x (7.3 recorded, 6.18 not): no readahead marker in a window that reaches EOF.

@@ -279,19 +279,40 @@ describe('R8.6 mlock_count and the order of the batch\'s entries', () => {
     expect(countAt(mm.pagemap(a, 1)[0].pfn).getUint32(0, true)).toBe(1);
   });
 
-  it('R8.6 a large folio keeps the reverse-map rule: still mapped in a locked VMA, it stays mlocked', () => {
+  it('R8.6 a large folio: a zap of one page unlocks all of it at once; a refault in part does not lock it again (6.18 measured)', () => {
     const file = mmu.openFile(new MemoryFile(new Uint8Array(16 * P)));
     file.prime(0, 16, { order: 4 });
     const va = mm.mmap({ length: 16 * P, prot: PROT_READ, flags: MAP_SHARED, file });
     mm.touch(va, 16 * P, 'read'); // mapped first: mlock's page walk mlocks the whole folio
     mm.mlock(va, 16 * P);
     expect(file.page(3)?.order).toBe(4);
-    expect(mlocked(va + 3 * P, 1)).toBe('L');
-    mm.madvise(va + 3 * P, P, MADV_DONTNEED_LOCKED);
-    mm.touch(va + 3 * P, P, 'read');
+    expect(mlocked(va, 16)).toBe('L'.repeat(16));
+    mm.madvise(va + 3 * P, P, MADV_DONTNEED_LOCKED); // a large folio is never left queued
+    expect(mlocked(va, 16)).toBe('---.' + '-'.repeat(12));
+    mm.touch(va + 3 * P, P, 'read'); // maps one page of it: not the whole folio
     mmu.lruAddDrain();
-    expect(mlocked(va + 3 * P, 1)).toBe('L'); // a small folio would read '-' here
+    expect(mlocked(va, 16)).toBe('-'.repeat(16));
+    mm.munlock(va, 16 * P);
+    mm.mlock(va, 16 * P); // the walk over the whole folio locks it again
+    expect(mlocked(va, 16)).toBe('L'.repeat(16));
   });
+
+  for (const on of [true, false]) {
+    it(`R8.6 mlockMappedLargeFolio ${on}: a fault that maps a large folio whole into a locked VMA ${on ? 'mlocks it (6.18+)' : 'leaves it (6.1, 6.12)'}; one mapped in part never`, async () => {
+      mmu = await createMmu({ ramBytes: 16 << 20, mlockMappedLargeFolio: on });
+      mm = mmu.createAddressSpace();
+      const file = mmu.openFile(new MemoryFile(new Uint8Array(32 * P)));
+      file.prime(0, 32, { order: 4 }); // two 16-page folios
+      const a = mm.mmap({ length: 16 * P, prot: PROT_READ, flags: MAP_SHARED, file });
+      mm.mlock2(a, 16 * P, MLOCK_ONFAULT);
+      mm.touch(a + P, 1, 'read'); // fault-around: the 16-page window is the whole folio
+      expect(mlocked(a, 16)).toBe((on ? 'L' : '-').repeat(16));
+      const b = mm.mmap({ length: 8 * P, prot: PROT_READ, flags: MAP_SHARED, file, offset: 16 * P });
+      mm.mlock2(b, 8 * P, MLOCK_ONFAULT);
+      mm.touch(b, 1, 'read'); // maps at most 8 of the second folio's 16 pages
+      expect(mlocked(b, 8).replace(/\./g, '')).toMatch(/^-+$/);
+    });
+  }
 
   it('R8.6 INV_MLOCK: the checker reports an mlock_count of 0 or above the mappings, and is clean again when restored', () => {
     const { va } = lockedFilePage();

@@ -19,7 +19,7 @@ describe('createMmu: defaults (DESIGN: every option has a sane default)', () => 
       largeFolioReadahead: true, execReadForward: true, truncateCachesTail: true, guardRegions: true,
       populateAccounting: 'retry-major', readaheadEofNoMarker: true, execFolioOrder: 0,
       userFaultAccounting: 'vma-lock', faultAroundIsize: true, truncateExtendZeroesTail: true, daxFolios: true, mlockBatch: true, tlbFreeDrainsMlock: false,
-      mergeFaultedIntoUnfaulted: true,
+      mergeFaultedIntoUnfaulted: true, mlockMappedLargeFolio: true,
     });
     expect(mmu.phys.size).toBe(64 * MiB);
     expect(mmu.phys.frames).toBe(16384);
