@@ -864,6 +864,10 @@ function zero_eof_tail(file: u32, size: u64): void {
     page_set(pfn, PG_private);
   }
   memory.fill(pfn_to_virt(pfn) + off, 0, PAGE_SIZE - off);
+  // ext4 zeroes the block through the page cache and dirties it (block_truncate_page's
+  // mark_buffer_dirty): reclaim and MADV_PAGEOUT keep the dirty page, writeback writes it
+  // (fuzz seed 1363926800 case 2293).
+  if ((file_flags(file) & AS_SHMEM) == 0) mark_page_dirty(pfn);
 }
 
 // Evict clean (or written-back) unmapped pages of [first, last] (a large folio whole);
