@@ -17,6 +17,18 @@
 //     +60 (unused)
 //   key  = (va & ~4095) + asid   (asid < 4096 sits in the page-offset bits; < 2^48, exact in an f64)
 //   slot = (va >> 12) & (gTlbEntries - 1)
+// The int32 side table, for JavaScript's hit (issue 16/17): right after the entries, at
+// gTlbSide = gTlbBase + gTlbEntries * 64, 16 bytes per slot (same slot number):
+//     +0  i32 userRead    key32 if the user read tag holds a page below 2^31, else -1
+//     +4  i32 userWrite   the same for the user write tag
+//     +8  i32 userExec    the same for the user exec tag
+//     +12 u32 addend      a copy of the entry's addend
+//   key32 = (va & ~4095) | asid, for va < 2^31 (a non-negative int32)
+// From JavaScript a hit on it is int32 arithmetic only: (va & -4096) | asid compared with
+// one i32, the addend on the same cache line (four slots per line) — no f64 key, no
+// int-to-double conversion, no overflow checks. Pages at or above 2^31 keep -1 there and
+// hit through the f64 tags. tlb_fill* and invalidate write both tables; tlb_side_check
+// proves they agree.
 // A hit is: tag[access] == key, then pa = pfn * 4096 + (va & 4095). A user hit reads only
 // the user tags, which stay -1 for a supervisor-only page, so the hit path tests no flags.
 // Why this shape (measured, issue 16): from JavaScript the key is `va + (asid - (va & 4095))`
@@ -31,7 +43,7 @@
 // translation is still what the page tables say.
 
 import { PAGE_SHIFT, gRamBase } from "./config";
-import { count, count_n, ST_TLB_FLUSH_PAGE, ST_TLB_FLUSH_RANGE, ST_TLB_FLUSH_ASID,
+import { count, count_n, inv_report, INV_TLB_STALE, ST_TLB_FLUSH_PAGE, ST_TLB_FLUSH_RANGE, ST_TLB_FLUSH_ASID,
   ST_TLB_FLUSH_ALL, ST_TLB_ENTRIES_FLUSHED } from "./stats";
 
 export const TLB_ENTRY_SIZE: u32 = 64;
@@ -47,6 +59,9 @@ export const TLB_PFN: u32 = 24;
 export const TLB_FLAGS: u32 = 28;
 export const TLB_KERN: u32 = 32;
 export const TLB_ADDEND: u32 = 56;
+// The side table (above): bytes per slot, and its fields.
+export const TLB_SIDE_SIZE: u32 = 16;
+export const TLB_SIDE_ADDEND: u32 = 12;
 
 // Bumped by every range, ASID and global flush and by every freed page table: the walker's
 // paging-structure cache (mmu.ts) holds upper-level entries only while it is unchanged
@@ -59,13 +74,16 @@ export let gTlbEntries: u32 = 0;
 export let gTlbMask: u32 = 0;
 // Bumped by every flush (see above); wraps, compared only for equality.
 export let gTlbGen: u32 = 0;
+export let gTlbSide: usize = 0;
 // The page-table root each ASID was last filled from, so a check can re-walk entries.
 const asidRoot: usize = memory.data(MAX_ASID * 4);
 
 // Reserve the TLB (entries must be a power of two, checked by the caller).
 export function tlb_init(entries: u32): void {
-  const raw = heap.alloc(<usize>entries * TLB_ENTRY_SIZE + TLB_ENTRY_SIZE);
+  // The entries, then the side table (src/core-memory.ts mirrors this size).
+  const raw = heap.alloc(<usize>entries * (TLB_ENTRY_SIZE + TLB_SIDE_SIZE) + TLB_ENTRY_SIZE);
   gTlbBase = (raw + TLB_ENTRY_SIZE - 1) & ~(<usize>TLB_ENTRY_SIZE - 1);
+  gTlbSide = gTlbBase + <usize>entries * TLB_ENTRY_SIZE;
   gTlbEntries = entries;
   gTlbMask = entries - 1;
   gTlbGen++;
@@ -76,9 +94,18 @@ export function tlb_init(entries: u32): void {
 @inline export function tlb_key(asid: u32, va: u64): f64 {
   return <f64>((va & ~(<u64>0xfff)) | <u64>(asid & (MAX_ASID - 1)));
 }
+// The key32 of a page (side table): -1 at or above 2^31, where only the f64 tags hit.
+@inline export function tlb_key32(asid: u32, va: u64): i32 {
+  return va < 0x80000000 ? <i32>((<u32>va & ~(<u32>0xfff)) | (asid & (MAX_ASID - 1))) : -1;
+}
 @inline export function entryAddr(i: u32): usize { return gTlbBase + (<usize>i << TLB_ENTRY_SHIFT); }
 @inline export function slotAddr(va: u64): usize { return entryAddr(<u32>(va >> PAGE_SHIFT) & gTlbMask); }
+// The side-table slot of entry `e`.
+@inline export function sideAddr(e: usize): usize { return gTlbSide + ((e - gTlbBase) >> 2); }
 @inline function invalidate(e: usize): void {
+  const s = sideAddr(e);
+  store<i64>(s, -1); // userRead and userWrite
+  store<i32>(s, -1, 8);
   store<f64>(e, -1.0);
   store<f64>(e, -1.0, 8);
   store<f64>(e, -1.0, 16);
@@ -107,7 +134,9 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   store<f64>(e, ex && u ? key : -1.0, 16);
   store<u32>(e, pfn, TLB_PFN);
   store<u32>(e, flags, TLB_FLAGS);
-  store<u32>(e, tlb_addend(va, pfn), TLB_ADDEND);
+  const addend = tlb_addend(va, pfn);
+  store<u32>(e, addend, TLB_ADDEND);
+  side_fill(sideAddr(e), u ? tlb_key32(asid, va) : -1, rd, wr, ex, addend);
   store<f64>(e, rd ? key : -1.0, TLB_KERN);
   store<f64>(e, wr ? key : -1.0, TLB_KERN + 8);
   store<f64>(e, ex ? key : -1.0, TLB_KERN + 16);
@@ -131,10 +160,19 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   store<f64>(e, xk, 16);
   store<u32>(e, pfn, TLB_PFN);
   store<u32>(e, TLB_USER, TLB_FLAGS);
-  store<u32>(e, tlb_addend(va, pfn), TLB_ADDEND);
+  const addend = tlb_addend(va, pfn);
+  store<u32>(e, addend, TLB_ADDEND);
+  side_fill(sideAddr(e), va < 0x80000000 ? <i32><i64>key : -1, true, wr, ex, addend);
   store<f64>(e, key, TLB_KERN);
   store<f64>(e, wk, TLB_KERN + 8);
   store<f64>(e, xk, TLB_KERN + 16);
+}
+// The side-table slot `s` of a filled user entry whose key32 is `k32` (-1: none).
+@inline function side_fill(s: usize, k32: i32, rd: bool, wr: bool, ex: bool, addend: u32): void {
+  store<i32>(s, rd ? k32 : -1);
+  store<i32>(s, wr ? k32 : -1, 4);
+  store<i32>(s, ex ? k32 : -1, 8);
+  store<u32>(s, addend, TLB_SIDE_ADDEND);
 }
 @inline export function tlb_note_root(asid: u32, root: u32): void {
   store<u32>(asidRoot + (<usize>(asid & (MAX_ASID - 1)) << 2), root);
@@ -202,6 +240,25 @@ export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
     }
   }
   count_n(ST_TLB_ENTRIES_FLUSHED, <f64>dropped);
+}
+
+// Every side-table slot must say what its entry's user tags say (key32 for a page below
+// 2^31, else -1) and, where it may hit, carry the entry's addend.
+export function tlb_side_check(): void {
+  for (let i: u32 = 0; i < gTlbEntries; i++) {
+    const e = entryAddr(i);
+    const s = sideAddr(e);
+    let live = false, ok = true;
+    for (let a: u32 = 0; a < 3; a++) {
+      const t = load<f64>(e + (<usize>a << 3));
+      const want = t < 0 ? -1 : tlb_key32(key_asid(t), key_va(t));
+      if (load<i32>(s + (<usize>a << 2)) != want) ok = false;
+      if (want >= 0) live = true;
+    }
+    if (live && load<u32>(s, TLB_SIDE_ADDEND) != load<u32>(e, TLB_ADDEND)) ok = false;
+    const k = entry_key(e);
+    if (!ok) inv_report(INV_TLB_STALE, i, k < 0 ? 0 : <u64>key_asid(k));
+  }
 }
 
 export function tlb_flush_asid(asid: u32): void {
