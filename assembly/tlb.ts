@@ -19,14 +19,18 @@
 //   slot = (va >> 12) & (gTlbEntries - 1)
 // The int32 side table, for JavaScript's hit (issue 16/17): right after the entries, at
 // gTlbSide = gTlbBase + gTlbEntries * 64, 16 bytes per slot (same slot number):
-//     +0  i32 userRead    key32 if the user read tag holds a page below 2^31, else -1
+//     +0  i32 userRead    key32 if the user read tag holds a page in [4096, 2^31), else 0
 //     +4  i32 userWrite   the same for the user write tag
 //     +8  i32 userExec    the same for the user exec tag
 //     +12 u32 addend      a copy of the entry's addend
-//   key32 = (va & ~4095) | asid, for va < 2^31 (a non-negative int32)
-// From JavaScript a hit on it is int32 arithmetic only: (va & -4096) | asid compared with
-// one i32, the addend on the same cache line (four slots per line) — no f64 key, no
-// int-to-double conversion, no overflow checks. Pages at or above 2^31 keep -1 there and
+//   key32 = (va & ~4095) | asid: a positive int32 (an AddressSpace's ASID is 1..4095)
+// From JavaScript the hit of an n-byte access at va (an int32 or uint32) is one int32
+// compare: side[slot(va)] == ((va + n - 1) & ~4095) | asid. It tests the page-crossing at
+// the same time, as QEMU's TLB compare does: a page va + n - 1 other than va's own is the
+// next page, whose entry lives in the next slot, so slot(va) never holds it (with at least
+// 2 slots; with 1 the side table stays empty). Every va that is not in [0, 2^31 - n]
+// makes a key that is negative, or (wrapping below 2^32) page 0, neither of which the
+// side table holds; 0, the empty tag, is no AddressSpace's key. Pages 0 and from 2^31 up
 // hit through the f64 tags. tlb_fill* and invalidate write both tables; tlb_side_check
 // proves they agree.
 // A hit is: tag[access] == key, then pa = pfn * 4096 + (va & 4095). A user hit reads only
@@ -94,9 +98,9 @@ export function tlb_init(entries: u32): void {
 @inline export function tlb_key(asid: u32, va: u64): f64 {
   return <f64>((va & ~(<u64>0xfff)) | <u64>(asid & (MAX_ASID - 1)));
 }
-// The key32 of a page (side table): -1 at or above 2^31, where only the f64 tags hit.
+// The key32 of a page (side table), 0 (none) for page 0, from 2^31 up and with one slot.
 @inline export function tlb_key32(asid: u32, va: u64): i32 {
-  return va < 0x80000000 ? <i32>((<u32>va & ~(<u32>0xfff)) | (asid & (MAX_ASID - 1))) : -1;
+  return va - 4096 < 0x80000000 - 4096 && gTlbMask != 0 ? <i32>((<u32>va & ~(<u32>0xfff)) | (asid & (MAX_ASID - 1))) : 0;
 }
 @inline export function entryAddr(i: u32): usize { return gTlbBase + (<usize>i << TLB_ENTRY_SHIFT); }
 @inline export function slotAddr(va: u64): usize { return entryAddr(<u32>(va >> PAGE_SHIFT) & gTlbMask); }
@@ -104,8 +108,8 @@ export function tlb_init(entries: u32): void {
 @inline export function sideAddr(e: usize): usize { return gTlbSide + ((e - gTlbBase) >> 2); }
 @inline function invalidate(e: usize): void {
   const s = sideAddr(e);
-  store<i64>(s, -1); // userRead and userWrite
-  store<i32>(s, -1, 8);
+  store<i64>(s, 0); // userRead and userWrite
+  store<i32>(s, 0, 8);
   store<f64>(e, -1.0);
   store<f64>(e, -1.0, 8);
   store<f64>(e, -1.0, 16);
@@ -136,7 +140,7 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   store<u32>(e, flags, TLB_FLAGS);
   const addend = tlb_addend(va, pfn);
   store<u32>(e, addend, TLB_ADDEND);
-  side_fill(sideAddr(e), u ? tlb_key32(asid, va) : -1, rd, wr, ex, addend);
+  side_fill(sideAddr(e), u ? tlb_key32(asid, va) : 0, rd, wr, ex, addend);
   store<f64>(e, rd ? key : -1.0, TLB_KERN);
   store<f64>(e, wr ? key : -1.0, TLB_KERN + 8);
   store<f64>(e, ex ? key : -1.0, TLB_KERN + 16);
@@ -162,16 +166,16 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   store<u32>(e, TLB_USER, TLB_FLAGS);
   const addend = tlb_addend(va, pfn);
   store<u32>(e, addend, TLB_ADDEND);
-  side_fill(sideAddr(e), va < 0x80000000 ? <i32><i64>key : -1, true, wr, ex, addend);
+  side_fill(sideAddr(e), tlb_key32(<u32><i64>key, va), true, wr, ex, addend);
   store<f64>(e, key, TLB_KERN);
   store<f64>(e, wk, TLB_KERN + 8);
   store<f64>(e, xk, TLB_KERN + 16);
 }
-// The side-table slot `s` of a filled user entry whose key32 is `k32` (-1: none).
+// The side-table slot `s` of a filled user entry whose key32 is `k32` (0: none).
 @inline function side_fill(s: usize, k32: i32, rd: bool, wr: bool, ex: bool, addend: u32): void {
-  store<i32>(s, rd ? k32 : -1);
-  store<i32>(s, wr ? k32 : -1, 4);
-  store<i32>(s, ex ? k32 : -1, 8);
+  store<i32>(s, rd ? k32 : 0);
+  store<i32>(s, wr ? k32 : 0, 4);
+  store<i32>(s, ex ? k32 : 0, 8);
   store<u32>(s, addend, TLB_SIDE_ADDEND);
 }
 @inline export function tlb_note_root(asid: u32, root: u32): void {
@@ -242,8 +246,8 @@ export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
   count_n(ST_TLB_ENTRIES_FLUSHED, <f64>dropped);
 }
 
-// Every side-table slot must say what its entry's user tags say (key32 for a page below
-// 2^31, else -1) and, where it may hit, carry the entry's addend.
+// Every side-table slot must say what its entry's user tags say (key32, or 0 where it
+// has none) and, where it may hit, carry the entry's addend.
 export function tlb_side_check(): void {
   for (let i: u32 = 0; i < gTlbEntries; i++) {
     const e = entryAddr(i);
@@ -251,9 +255,9 @@ export function tlb_side_check(): void {
     let live = false, ok = true;
     for (let a: u32 = 0; a < 3; a++) {
       const t = load<f64>(e + (<usize>a << 3));
-      const want = t < 0 ? -1 : tlb_key32(key_asid(t), key_va(t));
+      const want = t < 0 ? 0 : tlb_key32(key_asid(t), key_va(t));
       if (load<i32>(s + (<usize>a << 2)) != want) ok = false;
-      if (want >= 0) live = true;
+      if (want != 0) live = true;
     }
     if (live && load<u32>(s, TLB_SIDE_ADDEND) != load<u32>(e, TLB_ADDEND)) ok = false;
     const k = entry_key(e);

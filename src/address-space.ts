@@ -636,17 +636,20 @@ export class AddressSpace {
   // A hit reads the core's TLB (layout: assembly/tlb.ts) and then linear memory at
   // (va + the entry's addend) mod 2^32 (QEMU's addend: one add, no frame multiply): no call
   // into Wasm, no allocation. Two tables, tried in turn:
-  // - The int32 side table, for every va below 2^31 (issue 17: the hit in int32 arithmetic
-  //   only). Index (va >>> 10) & mask4 (4 words per slot: key32 read, write, exec, addend;
-  //   the core's slot (va >> 12) & mask uses only bits 12..31 of va). The test is
-  //     ((va | 0) === va || (va >>> 0) === va)   va is an int32 or a uint32: free for V8
-  //                                              once it knows so (an Int32Array element,
-  //                                              an x | 0, an x >>> 0), a real test else;
-  //     side[j] === ((va & -4096) | fk)          key32: page address | ASID;
-  //     (va & 0x80000fff) >>> 0 <= 4096 - n     below 2^31 (bit 31 clear: key32 is only
-  //                                              made for those pages) and no page crossing.
-  //   So no f64 key, no int-to-double conversion and no overflow check (bench/hit-code.mjs:
-  //   the hit loop's body 62 → 55 machine instructions, against 34 for a plain DataView).
+  // - The int32 side table, for pages in [4096, 2^31) (issue 17: the hit in int32
+  //   arithmetic only). Index (va >>> 10) & mask4 (4 words per slot: key32 read, write,
+  //   exec, addend; the core's slot (va >> 12) & mask uses only bits 12..31 of va). For an
+  //   n-byte access the test is
+  //     ((va | 0) === va || (va >>> 0) === va)    va is an int32 or a uint32: free for V8
+  //                                               once it knows so (an Int32Array element,
+  //                                               an x | 0, an x >>> 0), a real test else;
+  //     side[j] === (((va + n - 1) & -4096) | fk) key32 of the access's last byte, looked
+  //                                               up in the slot of its first: also the
+  //                                               page-crossing test, and every va outside
+  //                                               [0, 2^31 - n] misses (assembly/tlb.ts).
+  //   So one int32 compare: no f64 key, no int-to-double conversion, no overflow check
+  //   (bench/hit-code.mjs: the hit loop's body 62 → 48 machine instructions, against 34
+  //   for a plain DataView).
   // - On any other outcome, fastLoad / fastStore (out of line): the f64 tags, which hold
   //   every page (key = page address + ASID, an integer below 2^48, so a non-number,
   //   non-integer, negative or too-large address can never equal one; fk a small-integer
@@ -692,7 +695,7 @@ export class AddressSpace {
   /** Load one byte at `va` (user-mode read, faults included). */
   load8(va: number): number {
     const j = (va >>> 10) & this.fm4;
-    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j] === ((va & -4096) | this.fk) && (va & 0x80000000) === 0) {
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j] === ((va & -4096) | this.fk)) {
       return this.fl[(va + this.fi[j + 3]) >>> 0];
     }
     return this.fastLoad(va, 1, 0, 'load8');
@@ -700,7 +703,7 @@ export class AddressSpace {
   /** Load a little-endian u16 at `va` (any alignment; a page crossing takes the slow path). */
   load16(va: number): number {
     const j = (va >>> 10) & this.fm4;
-    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4094) {
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j] === (((va + 1) & -4096) | this.fk)) {
       return this.fd.getUint16((va + this.fi[j + 3]) >>> 0, true);
     }
     return this.fastLoad(va, 2, 0, 'load16');
@@ -708,7 +711,7 @@ export class AddressSpace {
   /** Load a little-endian u32 at `va` (an unsigned number). */
   load32(va: number): number {
     const j = (va >>> 10) & this.fm4;
-    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4092) {
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j] === (((va + 3) & -4096) | this.fk)) {
       return this.fd.getUint32((va + this.fi[j + 3]) >>> 0, true);
     }
     return this.fastLoad(va, 4, 0, 'load32');
@@ -716,7 +719,7 @@ export class AddressSpace {
   /** Load a little-endian u64 at `va` as a bigint (the result is the one allocation). */
   load64(va: number): bigint {
     const j = (va >>> 10) & this.fm4;
-    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4088) {
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j] === (((va + 7) & -4096) | this.fk)) {
       return this.fd.getBigUint64((va + this.fi[j + 3]) >>> 0, true);
     }
     return this.fastLoad64(va, 0, 'load64');
@@ -724,7 +727,7 @@ export class AddressSpace {
   /** Instruction fetch: one byte at `va` through the exec tags (NX pages fault, R1.x SEGV_ACCERR). */
   fetch8(va: number): number {
     const j = (va >>> 10) & this.fm4;
-    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 2] === ((va & -4096) | this.fk) && (va & 0x80000000) === 0) {
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 2] === ((va & -4096) | this.fk)) {
       return this.fl[(va + this.fi[j + 3]) >>> 0];
     }
     return this.fastLoad(va, 1, 2, 'fetch8');
@@ -732,7 +735,7 @@ export class AddressSpace {
   /** Instruction fetch of a little-endian u16 (e.g. RISC-V compressed instructions). */
   fetch16(va: number): number {
     const j = (va >>> 10) & this.fm4;
-    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 2] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4094) {
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 2] === (((va + 1) & -4096) | this.fk)) {
       return this.fd.getUint16((va + this.fi[j + 3]) >>> 0, true);
     }
     return this.fastLoad(va, 2, 2, 'fetch16');
@@ -740,7 +743,7 @@ export class AddressSpace {
   /** Instruction fetch of a little-endian u32. */
   fetch32(va: number): number {
     const j = (va >>> 10) & this.fm4;
-    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 2] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4092) {
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 2] === (((va + 3) & -4096) | this.fk)) {
       return this.fd.getUint32((va + this.fi[j + 3]) >>> 0, true);
     }
     return this.fastLoad(va, 4, 2, 'fetch32');
@@ -748,7 +751,7 @@ export class AddressSpace {
   /** Store the low 8 bits of `value` at `va` (user-mode write: COW, dirtying, SIGSEGV as write()). */
   store8(va: number, value: number): void {
     const j = (va >>> 10) & this.fm4;
-    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 1] === ((va & -4096) | this.fk) && (va & 0x80000000) === 0) {
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 1] === ((va & -4096) | this.fk)) {
       this.fl[(va + this.fi[j + 3]) >>> 0] = value;
       return;
     }
@@ -757,7 +760,7 @@ export class AddressSpace {
   /** Store the low 16 bits of `value`, little-endian. */
   store16(va: number, value: number): void {
     const j = (va >>> 10) & this.fm4;
-    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 1] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4094) {
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 1] === (((va + 1) & -4096) | this.fk)) {
       this.fd.setUint16((va + this.fi[j + 3]) >>> 0, value, true);
       return;
     }
@@ -766,7 +769,7 @@ export class AddressSpace {
   /** Store the low 32 bits of `value`, little-endian (a Uint32Array's conversion: ToNumber, then modulo 2^32). */
   store32(va: number, value: number): void {
     const j = (va >>> 10) & this.fm4;
-    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 1] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4092) {
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 1] === (((va + 3) & -4096) | this.fk)) {
       this.fd.setUint32((va + this.fi[j + 3]) >>> 0, value, true);
       return;
     }
@@ -775,7 +778,7 @@ export class AddressSpace {
   /** Store a bigint's low 64 bits, little-endian; RangeError if `value` is not a bigint. */
   store64(va: number, value: bigint): void {
     const j = (va >>> 10) & this.fm4;
-    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 1] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4088 &&
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 1] === (((va + 7) & -4096) | this.fk) &&
         typeof value === 'bigint') {
       this.fd.setBigUint64((va + this.fi[j + 3]) >>> 0, value, true);
       return;
@@ -798,57 +801,57 @@ export class AddressSpace {
     const cls = class extends AddressSpace {
       override load8(va: number): number {
         const j = (va >>> 10) & M4;
-        if (((va | 0) === va || (va >>> 0) === va) && R[j] === ((va & -4096) | this.fk) && (va & 0x80000000) === 0) return L[(va + A[j]) >>> 0];
+        if (((va | 0) === va || (va >>> 0) === va) && R[j] === ((va & -4096) | this.fk)) return L[(va + A[j]) >>> 0];
         return this.fastLoad(va, 1, 0, 'load8');
       }
       override load16(va: number): number {
         const j = (va >>> 10) & M4;
-        if (((va | 0) === va || (va >>> 0) === va) && R[j] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4094) return D.getUint16((va + A[j]) >>> 0, true);
+        if (((va | 0) === va || (va >>> 0) === va) && R[j] === (((va + 1) & -4096) | this.fk)) return D.getUint16((va + A[j]) >>> 0, true);
         return this.fastLoad(va, 2, 0, 'load16');
       }
       override load32(va: number): number {
         const j = (va >>> 10) & M4;
-        if (((va | 0) === va || (va >>> 0) === va) && R[j] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4092) return D.getUint32((va + A[j]) >>> 0, true);
+        if (((va | 0) === va || (va >>> 0) === va) && R[j] === (((va + 3) & -4096) | this.fk)) return D.getUint32((va + A[j]) >>> 0, true);
         return this.fastLoad(va, 4, 0, 'load32');
       }
       override load64(va: number): bigint {
         const j = (va >>> 10) & M4;
-        if (((va | 0) === va || (va >>> 0) === va) && R[j] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4088) return D.getBigUint64((va + A[j]) >>> 0, true);
+        if (((va | 0) === va || (va >>> 0) === va) && R[j] === (((va + 7) & -4096) | this.fk)) return D.getBigUint64((va + A[j]) >>> 0, true);
         return this.fastLoad64(va, 0, 'load64');
       }
       override fetch8(va: number): number {
         const j = (va >>> 10) & M4;
-        if (((va | 0) === va || (va >>> 0) === va) && X[j] === ((va & -4096) | this.fk) && (va & 0x80000000) === 0) return L[(va + A[j]) >>> 0];
+        if (((va | 0) === va || (va >>> 0) === va) && X[j] === ((va & -4096) | this.fk)) return L[(va + A[j]) >>> 0];
         return this.fastLoad(va, 1, 2, 'fetch8');
       }
       override fetch16(va: number): number {
         const j = (va >>> 10) & M4;
-        if (((va | 0) === va || (va >>> 0) === va) && X[j] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4094) return D.getUint16((va + A[j]) >>> 0, true);
+        if (((va | 0) === va || (va >>> 0) === va) && X[j] === (((va + 1) & -4096) | this.fk)) return D.getUint16((va + A[j]) >>> 0, true);
         return this.fastLoad(va, 2, 2, 'fetch16');
       }
       override fetch32(va: number): number {
         const j = (va >>> 10) & M4;
-        if (((va | 0) === va || (va >>> 0) === va) && X[j] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4092) return D.getUint32((va + A[j]) >>> 0, true);
+        if (((va | 0) === va || (va >>> 0) === va) && X[j] === (((va + 3) & -4096) | this.fk)) return D.getUint32((va + A[j]) >>> 0, true);
         return this.fastLoad(va, 4, 2, 'fetch32');
       }
       override store8(va: number, value: number): void {
         const j = (va >>> 10) & M4;
-        if (((va | 0) === va || (va >>> 0) === va) && W[j] === ((va & -4096) | this.fk) && (va & 0x80000000) === 0) { L[(va + A[j]) >>> 0] = value; return; }
+        if (((va | 0) === va || (va >>> 0) === va) && W[j] === ((va & -4096) | this.fk)) { L[(va + A[j]) >>> 0] = value; return; }
         this.fastStore(va, value, 1, 'store8');
       }
       override store16(va: number, value: number): void {
         const j = (va >>> 10) & M4;
-        if (((va | 0) === va || (va >>> 0) === va) && W[j] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4094) { D.setUint16((va + A[j]) >>> 0, value, true); return; }
+        if (((va | 0) === va || (va >>> 0) === va) && W[j] === (((va + 1) & -4096) | this.fk)) { D.setUint16((va + A[j]) >>> 0, value, true); return; }
         this.fastStore(va, value, 2, 'store16');
       }
       override store32(va: number, value: number): void {
         const j = (va >>> 10) & M4;
-        if (((va | 0) === va || (va >>> 0) === va) && W[j] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4092) { D.setUint32((va + A[j]) >>> 0, value, true); return; }
+        if (((va | 0) === va || (va >>> 0) === va) && W[j] === (((va + 3) & -4096) | this.fk)) { D.setUint32((va + A[j]) >>> 0, value, true); return; }
         this.fastStore(va, value, 4, 'store32');
       }
       override store64(va: number, value: bigint): void {
         const j = (va >>> 10) & M4;
-        if (((va | 0) === va || (va >>> 0) === va) && W[j] === ((va & -4096) | this.fk) && (va & 0x80000fff) >>> 0 <= 4088 &&
+        if (((va | 0) === va || (va >>> 0) === va) && W[j] === (((va + 7) & -4096) | this.fk) &&
             typeof value === 'bigint') { D.setBigUint64((va + A[j]) >>> 0, value, true); return; }
         this.fastStore64(va, value);
       }
