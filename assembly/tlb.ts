@@ -19,7 +19,8 @@
 //   slot = (va >> 12) & (gTlbEntries - 1)
 // The int32 side table, for JavaScript's hit (issue 16/17): right after the entries, at
 // gTlbSide = gTlbBase + gTlbEntries * 64, 16 bytes per slot (same slot number):
-//     +0  i32 userRead    key32 if the user read tag holds a page in [4096, 2^31), else 0
+//     +0  i32 userRead    key32 if the user read tag holds a page in [4096, 2^31), else
+//                         TLB_SIDE_EMPTY (-2^31)
 //     +4  i32 userWrite   the same for the user write tag
 //     +8  i32 userExec    the same for the user exec tag
 //     +12 u32 addend      a copy of the entry's addend
@@ -30,9 +31,11 @@
 // next page, whose entry lives in the next slot, so slot(va) never holds it (with at least
 // 2 slots; with 1 the side table stays empty). Every va that is not in [0, 2^31 - n]
 // makes a key that is negative, or (wrapping below 2^32) page 0, neither of which the
-// side table holds; 0, the empty tag, is no AddressSpace's key. Pages 0 and from 2^31 up
-// hit through the f64 tags. tlb_fill* and invalidate write both tables; tlb_side_check
-// proves they agree.
+// side table holds; the empty tag -2^31 is no key (an AddressSpace's ASID is never 0).
+// In Wasm (fastpath.ts) the same compare is made in i64 on a u64 va, the tag loaded
+// sign-extended: the empty tag is then negative and no key of a va below 2^63 is, for any
+// ASID. Pages 0 and from 2^31 up hit through the f64 tags. tlb_fill* and invalidate write
+// both tables; tlb_side_check proves they agree.
 // A hit is: tag[access] == key, then pa = pfn * 4096 + (va & 4095). A user hit reads only
 // the user tags, which stay -1 for a supervisor-only page, so the hit path tests no flags.
 // Why this shape (measured, issue 16): from JavaScript the key is `va + (asid - (va & 4095))`
@@ -66,6 +69,8 @@ export const TLB_ADDEND: u32 = 56;
 // The side table (above): bytes per slot, and its fields.
 export const TLB_SIDE_SIZE: u32 = 16;
 export const TLB_SIDE_ADDEND: u32 = 12;
+export const TLB_SIDE_SHIFT: u32 = 4;
+export const TLB_SIDE_EMPTY: i32 = i32.MIN_VALUE;
 
 // Bumped by every range, ASID and global flush and by every freed page table: the walker's
 // paging-structure cache (mmu.ts) holds upper-level entries only while it is unchanged
@@ -79,6 +84,8 @@ export let gTlbMask: u32 = 0;
 // Bumped by every flush (see above); wraps, compared only for equality.
 export let gTlbGen: u32 = 0;
 export let gTlbSide: usize = 0;
+// (gTlbEntries - 1) << TLB_SIDE_SHIFT: the side slot of va is gTlbSide + ((va >> 8) & this).
+export let gTlbSideMask: u32 = 0;
 // The page-table root each ASID was last filled from, so a check can re-walk entries.
 const asidRoot: usize = memory.data(MAX_ASID * 4);
 
@@ -90,6 +97,7 @@ export function tlb_init(entries: u32): void {
   gTlbSide = gTlbBase + <usize>entries * TLB_ENTRY_SIZE;
   gTlbEntries = entries;
   gTlbMask = entries - 1;
+  gTlbSideMask = gTlbMask << TLB_SIDE_SHIFT;
   gTlbGen++;
   for (let i: u32 = 0; i < entries; i++) invalidate(entryAddr(i));
   memory.fill(asidRoot, 0, MAX_ASID * 4);
@@ -98,9 +106,9 @@ export function tlb_init(entries: u32): void {
 @inline export function tlb_key(asid: u32, va: u64): f64 {
   return <f64>((va & ~(<u64>0xfff)) | <u64>(asid & (MAX_ASID - 1)));
 }
-// The key32 of a page (side table), 0 (none) for page 0, from 2^31 up and with one slot.
+// The key32 of a page (side table); TLB_SIDE_EMPTY for page 0, from 2^31 up and with one slot.
 @inline export function tlb_key32(asid: u32, va: u64): i32 {
-  return va - 4096 < 0x80000000 - 4096 && gTlbMask != 0 ? <i32>((<u32>va & ~(<u32>0xfff)) | (asid & (MAX_ASID - 1))) : 0;
+  return va - 4096 < 0x80000000 - 4096 && gTlbMask != 0 ? <i32>((<u32>va & ~(<u32>0xfff)) | (asid & (MAX_ASID - 1))) : TLB_SIDE_EMPTY;
 }
 @inline export function entryAddr(i: u32): usize { return gTlbBase + (<usize>i << TLB_ENTRY_SHIFT); }
 @inline export function slotAddr(va: u64): usize { return entryAddr(<u32>(va >> PAGE_SHIFT) & gTlbMask); }
@@ -108,8 +116,8 @@ export function tlb_init(entries: u32): void {
 @inline export function sideAddr(e: usize): usize { return gTlbSide + ((e - gTlbBase) >> 2); }
 @inline function invalidate(e: usize): void {
   const s = sideAddr(e);
-  store<i64>(s, 0); // userRead and userWrite
-  store<i32>(s, 0, 8);
+  store<i64>(s, (<i64>TLB_SIDE_EMPTY << 32) | <i64><u32>TLB_SIDE_EMPTY); // userRead and userWrite
+  store<i32>(s, TLB_SIDE_EMPTY, 8);
   store<f64>(e, -1.0);
   store<f64>(e, -1.0, 8);
   store<f64>(e, -1.0, 16);
@@ -140,7 +148,7 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   store<u32>(e, flags, TLB_FLAGS);
   const addend = tlb_addend(va, pfn);
   store<u32>(e, addend, TLB_ADDEND);
-  side_fill(sideAddr(e), u ? tlb_key32(asid, va) : 0, rd, wr, ex, addend);
+  side_fill(sideAddr(e), u ? tlb_key32(asid, va) : TLB_SIDE_EMPTY, rd, wr, ex, addend);
   store<f64>(e, rd ? key : -1.0, TLB_KERN);
   store<f64>(e, wr ? key : -1.0, TLB_KERN + 8);
   store<f64>(e, ex ? key : -1.0, TLB_KERN + 16);
@@ -171,11 +179,11 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   store<f64>(e, wk, TLB_KERN + 8);
   store<f64>(e, xk, TLB_KERN + 16);
 }
-// The side-table slot `s` of a filled user entry whose key32 is `k32` (0: none).
+// The side-table slot `s` of a filled user entry whose key32 is `k32` (TLB_SIDE_EMPTY: none).
 @inline function side_fill(s: usize, k32: i32, rd: bool, wr: bool, ex: bool, addend: u32): void {
-  store<i32>(s, rd ? k32 : 0);
-  store<i32>(s, wr ? k32 : 0, 4);
-  store<i32>(s, ex ? k32 : 0, 8);
+  store<i32>(s, rd ? k32 : TLB_SIDE_EMPTY);
+  store<i32>(s, wr ? k32 : TLB_SIDE_EMPTY, 4);
+  store<i32>(s, ex ? k32 : TLB_SIDE_EMPTY, 8);
   store<u32>(s, addend, TLB_SIDE_ADDEND);
 }
 @inline export function tlb_note_root(asid: u32, root: u32): void {
@@ -246,8 +254,8 @@ export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
   count_n(ST_TLB_ENTRIES_FLUSHED, <f64>dropped);
 }
 
-// Every side-table slot must say what its entry's user tags say (key32, or 0 where it
-// has none) and, where it may hit, carry the entry's addend.
+// Every side-table slot must say what its entry's user tags say (key32, or TLB_SIDE_EMPTY
+// where it has none) and, where it may hit, carry the entry's addend.
 export function tlb_side_check(): void {
   for (let i: u32 = 0; i < gTlbEntries; i++) {
     const e = entryAddr(i);
@@ -255,9 +263,9 @@ export function tlb_side_check(): void {
     let live = false, ok = true;
     for (let a: u32 = 0; a < 3; a++) {
       const t = load<f64>(e + (<usize>a << 3));
-      const want = t < 0 ? 0 : tlb_key32(key_asid(t), key_va(t));
+      const want = t < 0 ? TLB_SIDE_EMPTY : tlb_key32(key_asid(t), key_va(t));
       if (load<i32>(s + (<usize>a << 2)) != want) ok = false;
-      if (want != 0) live = true;
+      if (want != TLB_SIDE_EMPTY) live = true;
     }
     if (live && load<u32>(s, TLB_SIDE_ADDEND) != load<u32>(e, TLB_ADDEND)) ok = false;
     const k = entry_key(e);

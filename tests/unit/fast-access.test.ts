@@ -491,12 +491,12 @@ describe(`hit methods: ${form}`, () => {
       const slot = ((va >>> 12) & (entries - 1)) * 4;
       expect(side[slot]).toBe(va | mm.asid); // read tag
       expect(side[slot + 1]).toBe(va | mm.asid); // write tag: writable and dirty
-      expect(side[slot + 2]).toBe(0); // no exec
+      expect(side[slot + 2]).toBe(-(2 ** 31)); // no exec: the empty tag
       mm.munmap(va, PG);
-      expect(side[slot]).toBe(0);
+      expect(side[slot]).toBe(-(2 ** 31));
       side[slot] = va | mm.asid; // a stale tag: the checker must say so
       expect(mmu.checkInvariants().length).toBeGreaterThan(0);
-      side[slot] = 0;
+      side[slot] = -(2 ** 31);
       expect(mmu.checkInvariants()).toEqual([]);
     });
   });
