@@ -647,9 +647,10 @@ export class AddressSpace {
   //                                               up in the slot of its first: also the
   //                                               page-crossing test, and every va outside
   //                                               [0, 2^31 - n] misses (assembly/tlb.ts).
-  //   So one int32 compare: no f64 key, no int-to-double conversion, no overflow check
-  //   (bench/hit-code.mjs: the hit loop's body 62 → 48 machine instructions, against 34
-  //   for a plain DataView).
+  //   So one int32 compare: no f64 key, no int-to-double conversion, no overflow check,
+  //   no separate crossing test (bench/hit-code.mjs: the hit loop's body 62 → 51 machine
+  //   instructions, against 34 for a plain DataView). The empty tag is -2^31, which no key
+  //   equals (fk, the ASID, is never 0).
   // - On any other outcome, fastLoad / fastStore (out of line): the f64 tags, which hold
   //   every page (key = page address + ASID, an integer below 2^48, so a non-number,
   //   non-integer, negative or too-large address can never equal one; fk a small-integer
