@@ -4,9 +4,12 @@
 // "wasm-mmu/assembly/fastpath"; README "For emulator authors"). Not part of the core's own ABI: nothing here is exported by
 // assembly/index.ts, and the core never calls it.
 //
-// A hit is inlined into the caller: the TLB slot, one f64 tag compare, the page-crossing
-// test, one add of the entry's addend (QEMU's shape), the access (layout: assembly/tlb.ts). A miss, an access that crosses a
-// page, or device memory calls one out-of-line function that runs the CPU's path
+// A hit is inlined into the caller: for a page in [4096, 2^31), the slot of the TLB's int32
+// side table, one integer compare that also tests the page crossing, one add of the
+// slot's addend (QEMU's shape), the access; for any other page the f64 tags after it, as
+// before: the slot, one f64 tag compare, the page-crossing test, the addend (layout:
+// assembly/tlb.ts). A miss, an access that crosses a page, or device memory calls one
+// out-of-line function that runs the CPU's path
 // (uaccess.ts user_access: TLB, walk, the full fault path, TLB fill) and completes the
 // access. A fault does not trap: loads return 0, stores write nothing, and mmu_fault()
 // returns the negative code mm_translate would (-11 SIGSEGV, -7 SIGBUS, -101 out of memory,
@@ -15,7 +18,8 @@
 // faulting address is mmu_fault_va(), the signal's details fault.ts's sigCode / sigAddr.
 
 import { gRamBase, PAGE_SIZE } from "./config";
-import { gTlbBase, gTlbMask, gTlbGen, TLB_ENTRY_SHIFT, TLB_ADDEND, MAX_ASID } from "./tlb";
+import { gTlbBase, gTlbMask, gTlbGen, gTlbSide, gTlbSideMask, TLB_ENTRY_SHIFT, TLB_ADDEND, TLB_SIDE_SHIFT, TLB_SIDE_ADDEND,
+  MAX_ASID } from "./tlb";
 import { user_access } from "./uaccess";
 import { pa_is_device, mmio_access } from "./mmio";
 import { mm_alive } from "./mm";
@@ -34,24 +38,44 @@ const fpJunk: usize = memory.data(8); // where a store lands that must not reach
 @inline export function mmu_fault_va(): u64 { return fpFaultVa; }
 @inline export function mmu_fault_clear(): void { fpFault = 0; }
 
-// The linear address of [va, va + size) for `tag` (0 read, 8 write, 16 exec: the user
-// tags). A hit is the tag compare, the page-crossing test and one add of the entry's
-// addend (no frame shift, no RAM base); anything else calls the slow path for `acc` (a
-// constant at every call site, folded after inlining), which also returns an address to
-// access, so the caller's access is one load or store after the merge (the loaded value
-// is not a join of two paths, which keeps the engine's registers free). `v`: a store's value.
-@inline function at(asid: u32, va: u64, acc: u32, size: u32, v: u64): usize {
+// The side table's hit (issue 17): the linear address of [va, va + size) for `acc` (0
+// read, 1 write, 2 exec: the user tags) when its page is in [4096, 2^31), else 0. The key
+// of the last byte compared in the slot of the first: a page crossing, or any va from 2^31
+// up, cannot match (tlb.ts); the tag is loaded sign-extended, so the empty tag matches no
+// key of any ASID.
+@inline function side_hit(asid: u32, va: u64, acc: u32, size: u32): usize {
+  const s = gTlbSide + (<usize>(va >> (12 - TLB_SIDE_SHIFT)) & gTlbSideMask);
+  const key = ((va + <u64>(size - 1)) & ~(<u64>4095)) | <u64>(asid & (MAX_ASID - 1));
+  if (i64.load32_s(s + (<usize>acc << 2)) == <i64>key) return <usize>(<u32>va + load<u32>(s, TLB_SIDE_ADDEND));
+  return 0;
+}
+// The f64 tags' hit (any page, tlb.ts): the same answer, or 0. The key is below 2^48: a
+// signed conversion is exact (and one instruction on x86-64).
+@inline function tag_hit(asid: u32, va: u64, acc: u32, size: u32): usize {
   const e = gTlbBase + ((<usize>(va >> 12) & gTlbMask) << TLB_ENTRY_SHIFT);
-  const tag: usize = acc == ACC_READ ? 0 : acc == ACC_WRITE ? 8 : 16;
-  // The key is below 2^48: a signed conversion is exact (and one instruction on x86-64).
-  if (load<f64>(e + tag) == <f64><i64>((va & ~(<u64>4095)) | <u64>(asid & (MAX_ASID - 1)))) {
+  if (load<f64>(e + (<usize>acc << 3)) == <f64><i64>((va & ~(<u64>4095)) | <u64>(asid & (MAX_ASID - 1)))) {
     if ((<u32>va & 4095) <= PAGE_SIZE - size) return <usize>(<u32>va + load<u32>(e, TLB_ADDEND));
   }
+  return 0;
+}
+
+// The linear address of [va, va + size) for `acc`. A hit is side_hit (or tag_hit); anything
+// else calls the slow path for `acc` (a constant at every call site, folded after
+// inlining), which also returns an address to access, so the caller's access is one load
+// or store after the merge (the loaded value is not a join of two paths, which keeps the
+// engine's registers free). `v`: a store's value.
+@inline function at(asid: u32, va: u64, acc: u32, size: u32, v: u64): usize {
+  const p = side_hit(asid, va, acc, size);
+  if (p != 0) return p;
+  const q = tag_hit(asid, va, acc, size);
+  if (q != 0) return q;
   if (acc == ACC_WRITE) return fp_slow_store(asid, va, v, size);
   return fp_slow_load(asid, va, size, acc);
 }
 
 export const MMU_READ: u32 = 0, MMU_WRITE: u32 = 1, MMU_EXEC: u32 = 2;
+/** Or'ed into mmu_tlb_addr's access: also hit pages outside [4096, 2^31) (issue 17). */
+export const MMU_HIGH: u32 = 4;
 
 /** The hit alone, for a loop that must not call out (issue 16): the linear address of
  *  [va, va + size) when the TLB holds it for `access` (MMU_READ / MMU_WRITE / MMU_EXEC, a
@@ -59,14 +83,16 @@ export const MMU_READ: u32 = 0, MMU_WRITE: u32 = 1, MMU_EXEC: u32 = 2;
  *  0, leave the loop and make the access with mmu_load* / mmu_store* / mmu_fetch* (which
  *  fault it in), then come back. A loop whose only memory path is this has no call, so the
  *  engine keeps its values in registers, and no core code runs inside it: nothing it read
- *  from the TLB can go stale before it leaves. */
+ *  from the TLB can go stale before it leaves.
+ *  Which pages (issue 17): the TLB's int32 side table, pages in [4096, 2^31) — a 32-bit
+ *  guest's lower 2 GiB — one integer compare that is also the page-crossing test; any
+ *  other page gives 0 (mmu_load* and friends still hit it without calling the core).
+ *  `access | MMU_HIGH` also tries the f64 tags, which hold every page: the old hit, and
+ *  more code and registers in the loop (bench: 26 → 34 machine instructions a load). */
 @inline export function mmu_tlb_addr(asid: u32, va: u64, access: u32, size: u32): usize {
-  const e = gTlbBase + ((<usize>(va >> 12) & gTlbMask) << TLB_ENTRY_SHIFT);
-  const tag: usize = access == MMU_READ ? 0 : access == MMU_WRITE ? 8 : 16;
-  if (load<f64>(e + tag) == <f64><i64>((va & ~(<u64>4095)) | <u64>(asid & (MAX_ASID - 1)))) {
-    if ((<u32>va & 4095) <= PAGE_SIZE - size) return <usize>(<u32>va + load<u32>(e, TLB_ADDEND));
-  }
-  return 0;
+  const p = side_hit(asid, va, access & 3, size);
+  if ((access & MMU_HIGH) == 0 || p != 0) return p;
+  return tag_hit(asid, va, access & 3, size);
 }
 
 /** The TLB generation: it changes on every TLB flush (assembly/tlb.ts). A translation

@@ -17,7 +17,7 @@ import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE
   _PAGE_NX } from "./pte";
 import { LEVEL_PGD, LEVEL_PTE, LEVEL_PUD, slot_addr, table_index } from "./pgtable";
 import { ACCESS_WRITE, ACCESS_EXEC, TLB_USER, TLB_LARGE, tlb_lookup, tlb_fill, gTlbEntries,
-  entryAddr, entry_key, key_asid, key_va, tlb_root_of, TLB_PFN, TLB_FLAGS, TLB_KERN, gWalkGen,
+  entryAddr, entry_key, key_asid, key_va, tlb_root_of, tlb_side_check, TLB_PFN, TLB_FLAGS, TLB_KERN, gWalkGen,
   TLB_ADDEND, tlb_addend, tlb_fill_inline } from "./tlb";
 import { page_residency, set_page_residency, RES_DISCARDED, RES_RESIDENT } from "./pagestate";
 import { count, ST_WALK, ST_TLB_HIT, ST_TLB_MISS, inv_report, INV_TLB_STALE,
@@ -318,4 +318,5 @@ export function tlb_check(): void {
     const execOk = (load<f64>(e, 16) < 0 && load<f64>(e, TLB_KERN + 16) < 0) || walkExec;
     if (!userOk || !writeOk || !execOk) inv_report(INV_TLB_PERM, i, asid);
   }
+  tlb_side_check(); // the int32 side table follows the entries (tlb.ts)
 }

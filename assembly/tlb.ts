@@ -17,6 +17,25 @@
 //     +60 (unused)
 //   key  = (va & ~4095) + asid   (asid < 4096 sits in the page-offset bits; < 2^48, exact in an f64)
 //   slot = (va >> 12) & (gTlbEntries - 1)
+// The int32 side table, for JavaScript's hit (issue 16/17): right after the entries, at
+// gTlbSide = gTlbBase + gTlbEntries * 64, 16 bytes per slot (same slot number):
+//     +0  i32 userRead    key32 if the user read tag holds a page in [4096, 2^31), else
+//                         TLB_SIDE_EMPTY (-2^31)
+//     +4  i32 userWrite   the same for the user write tag
+//     +8  i32 userExec    the same for the user exec tag
+//     +12 u32 addend      a copy of the entry's addend
+//   key32 = (va & ~4095) | asid: a positive int32 (an AddressSpace's ASID is 1..4095)
+// From JavaScript the hit of an n-byte access at va (an int32 or uint32) is one int32
+// compare: side[slot(va)] == ((va + n - 1) & ~4095) | asid. It tests the page-crossing at
+// the same time, as QEMU's TLB compare does: a page va + n - 1 other than va's own is the
+// next page, whose entry lives in the next slot, so slot(va) never holds it (with at least
+// 2 slots; with 1 the side table stays empty). Every va that is not in [0, 2^31 - n]
+// makes a key that is negative, or (wrapping below 2^32) page 0, neither of which the
+// side table holds; the empty tag -2^31 is no key (an AddressSpace's ASID is never 0).
+// In Wasm (fastpath.ts) the same compare is made in i64 on a u64 va, the tag loaded
+// sign-extended: the empty tag is then negative and no key of a va below 2^63 is, for any
+// ASID. Pages 0 and from 2^31 up hit through the f64 tags. tlb_fill* and invalidate write
+// both tables; tlb_side_check proves they agree.
 // A hit is: tag[access] == key, then pa = pfn * 4096 + (va & 4095). A user hit reads only
 // the user tags, which stay -1 for a supervisor-only page, so the hit path tests no flags.
 // Why this shape (measured, issue 16): from JavaScript the key is `va + (asid - (va & 4095))`
@@ -31,7 +50,7 @@
 // translation is still what the page tables say.
 
 import { PAGE_SHIFT, gRamBase } from "./config";
-import { count, count_n, ST_TLB_FLUSH_PAGE, ST_TLB_FLUSH_RANGE, ST_TLB_FLUSH_ASID,
+import { count, count_n, inv_report, INV_TLB_STALE, ST_TLB_FLUSH_PAGE, ST_TLB_FLUSH_RANGE, ST_TLB_FLUSH_ASID,
   ST_TLB_FLUSH_ALL, ST_TLB_ENTRIES_FLUSHED } from "./stats";
 
 export const TLB_ENTRY_SIZE: u32 = 64;
@@ -47,6 +66,11 @@ export const TLB_PFN: u32 = 24;
 export const TLB_FLAGS: u32 = 28;
 export const TLB_KERN: u32 = 32;
 export const TLB_ADDEND: u32 = 56;
+// The side table (above): bytes per slot, and its fields.
+export const TLB_SIDE_SIZE: u32 = 16;
+export const TLB_SIDE_ADDEND: u32 = 12;
+export const TLB_SIDE_SHIFT: u32 = 4;
+export const TLB_SIDE_EMPTY: i32 = i32.MIN_VALUE;
 
 // Bumped by every range, ASID and global flush and by every freed page table: the walker's
 // paging-structure cache (mmu.ts) holds upper-level entries only while it is unchanged
@@ -59,15 +83,21 @@ export let gTlbEntries: u32 = 0;
 export let gTlbMask: u32 = 0;
 // Bumped by every flush (see above); wraps, compared only for equality.
 export let gTlbGen: u32 = 0;
+export let gTlbSide: usize = 0;
+// (gTlbEntries - 1) << TLB_SIDE_SHIFT: the side slot of va is gTlbSide + ((va >> 8) & this).
+export let gTlbSideMask: u32 = 0;
 // The page-table root each ASID was last filled from, so a check can re-walk entries.
 const asidRoot: usize = memory.data(MAX_ASID * 4);
 
 // Reserve the TLB (entries must be a power of two, checked by the caller).
 export function tlb_init(entries: u32): void {
-  const raw = heap.alloc(<usize>entries * TLB_ENTRY_SIZE + TLB_ENTRY_SIZE);
+  // The entries, then the side table (src/core-memory.ts mirrors this size).
+  const raw = heap.alloc(<usize>entries * (TLB_ENTRY_SIZE + TLB_SIDE_SIZE) + TLB_ENTRY_SIZE);
   gTlbBase = (raw + TLB_ENTRY_SIZE - 1) & ~(<usize>TLB_ENTRY_SIZE - 1);
+  gTlbSide = gTlbBase + <usize>entries * TLB_ENTRY_SIZE;
   gTlbEntries = entries;
   gTlbMask = entries - 1;
+  gTlbSideMask = gTlbMask << TLB_SIDE_SHIFT;
   gTlbGen++;
   for (let i: u32 = 0; i < entries; i++) invalidate(entryAddr(i));
   memory.fill(asidRoot, 0, MAX_ASID * 4);
@@ -76,9 +106,18 @@ export function tlb_init(entries: u32): void {
 @inline export function tlb_key(asid: u32, va: u64): f64 {
   return <f64>((va & ~(<u64>0xfff)) | <u64>(asid & (MAX_ASID - 1)));
 }
+// The key32 of a page (side table); TLB_SIDE_EMPTY for page 0, from 2^31 up and with one slot.
+@inline export function tlb_key32(asid: u32, va: u64): i32 {
+  return va - 4096 < 0x80000000 - 4096 && gTlbMask != 0 ? <i32>((<u32>va & ~(<u32>0xfff)) | (asid & (MAX_ASID - 1))) : TLB_SIDE_EMPTY;
+}
 @inline export function entryAddr(i: u32): usize { return gTlbBase + (<usize>i << TLB_ENTRY_SHIFT); }
 @inline export function slotAddr(va: u64): usize { return entryAddr(<u32>(va >> PAGE_SHIFT) & gTlbMask); }
+// The side-table slot of entry `e`.
+@inline export function sideAddr(e: usize): usize { return gTlbSide + ((e - gTlbBase) >> 2); }
 @inline function invalidate(e: usize): void {
+  const s = sideAddr(e);
+  store<i64>(s, (<i64>TLB_SIDE_EMPTY << 32) | <i64><u32>TLB_SIDE_EMPTY); // userRead and userWrite
+  store<i32>(s, TLB_SIDE_EMPTY, 8);
   store<f64>(e, -1.0);
   store<f64>(e, -1.0, 8);
   store<f64>(e, -1.0, 16);
@@ -107,7 +146,9 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   store<f64>(e, ex && u ? key : -1.0, 16);
   store<u32>(e, pfn, TLB_PFN);
   store<u32>(e, flags, TLB_FLAGS);
-  store<u32>(e, tlb_addend(va, pfn), TLB_ADDEND);
+  const addend = tlb_addend(va, pfn);
+  store<u32>(e, addend, TLB_ADDEND);
+  side_fill(sideAddr(e), u ? tlb_key32(asid, va) : TLB_SIDE_EMPTY, rd, wr, ex, addend);
   store<f64>(e, rd ? key : -1.0, TLB_KERN);
   store<f64>(e, wr ? key : -1.0, TLB_KERN + 8);
   store<f64>(e, ex ? key : -1.0, TLB_KERN + 16);
@@ -131,10 +172,19 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   store<f64>(e, xk, 16);
   store<u32>(e, pfn, TLB_PFN);
   store<u32>(e, TLB_USER, TLB_FLAGS);
-  store<u32>(e, tlb_addend(va, pfn), TLB_ADDEND);
+  const addend = tlb_addend(va, pfn);
+  store<u32>(e, addend, TLB_ADDEND);
+  side_fill(sideAddr(e), tlb_key32(<u32><i64>key, va), true, wr, ex, addend);
   store<f64>(e, key, TLB_KERN);
   store<f64>(e, wk, TLB_KERN + 8);
   store<f64>(e, xk, TLB_KERN + 16);
+}
+// The side-table slot `s` of a filled user entry whose key32 is `k32` (TLB_SIDE_EMPTY: none).
+@inline function side_fill(s: usize, k32: i32, rd: bool, wr: bool, ex: bool, addend: u32): void {
+  store<i32>(s, rd ? k32 : TLB_SIDE_EMPTY);
+  store<i32>(s, wr ? k32 : TLB_SIDE_EMPTY, 4);
+  store<i32>(s, ex ? k32 : TLB_SIDE_EMPTY, 8);
+  store<u32>(s, addend, TLB_SIDE_ADDEND);
 }
 @inline export function tlb_note_root(asid: u32, root: u32): void {
   store<u32>(asidRoot + (<usize>(asid & (MAX_ASID - 1)) << 2), root);
@@ -202,6 +252,25 @@ export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
     }
   }
   count_n(ST_TLB_ENTRIES_FLUSHED, <f64>dropped);
+}
+
+// Every side-table slot must say what its entry's user tags say (key32, or TLB_SIDE_EMPTY
+// where it has none) and, where it may hit, carry the entry's addend.
+export function tlb_side_check(): void {
+  for (let i: u32 = 0; i < gTlbEntries; i++) {
+    const e = entryAddr(i);
+    const s = sideAddr(e);
+    let live = false, ok = true;
+    for (let a: u32 = 0; a < 3; a++) {
+      const t = load<f64>(e + (<usize>a << 3));
+      const want = t < 0 ? TLB_SIDE_EMPTY : tlb_key32(key_asid(t), key_va(t));
+      if (load<i32>(s + (<usize>a << 2)) != want) ok = false;
+      if (want != TLB_SIDE_EMPTY) live = true;
+    }
+    if (live && load<u32>(s, TLB_SIDE_ADDEND) != load<u32>(e, TLB_ADDEND)) ok = false;
+    const k = entry_key(e);
+    if (!ok) inv_report(INV_TLB_STALE, i, k < 0 ? 0 : <u64>key_asid(k));
+  }
 }
 
 export function tlb_flush_asid(asid: u32): void {

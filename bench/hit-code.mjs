@@ -9,6 +9,11 @@
 // alone and inlined into the bench's hit loop: there the difference of the two "hit path"
 // counts is what one TLB hit adds to a load.
 // `--show` prints the disassembly too.
+// `--wasm`: the same for the Wasm hit loop of the bench (examples/interpreter/wasm/rv32.ts
+// fp_bench_load_loop, through assembly/fastpath.ts mmu_tlb_addr, against
+// plain_bench_load_loop; needs build/interpreter.wasm: npm run build:example): TurboFan's
+// code of each (--no-liftoff), and the machine instructions per load of its innermost loop
+// (V8 may lay two iterations into one pass: the count is divided by the loads in it).
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -106,8 +111,76 @@ function count(target, show) {
   return { instructions: instrs.length, hitPath: loop || ret + 1, bytes: size };
 }
 
+// The function index of each export of a Wasm module (imports counted first, as V8 numbers them).
+function exportIndices(bytes) {
+  let p = 8;
+  const leb = () => { let v = 0, sh = 0, b; do { b = bytes[p++]; v += (b & 0x7f) * 2 ** sh; sh += 7; } while (b & 0x80); return v; };
+  const out = {};
+  while (p < bytes.length) {
+    const id = bytes[p++], size = leb(), end = p + size;
+    if (id === 7) {
+      for (let n = leb(); n > 0; n--) {
+        const len = leb(); const name = new TextDecoder().decode(bytes.subarray(p, p + len)); p += len;
+        const kind = bytes[p++]; const idx = leb();
+        if (kind === 0) out[name] = idx;
+      }
+    }
+    p = end;
+  }
+  return out;
+}
+
+async function wasmChild() {
+  const { createMmu } = await import('../dist/index.js');
+  const mmu = await createMmu({ ramBytes: 16 << 20, tlbEntries: 4096, wasm: new URL('../build/interpreter.wasm', import.meta.url) });
+  const mm = mmu.createAddressSpace();
+  const x = mmu.wasmExports;
+  const BASE = 0x100000, PAGES = 64;
+  mm.mmap({ addr: BASE, length: PAGES * 4096, prot: 3, flags: 0x32 });
+  for (let p = 0; p < PAGES; p++) mm.store32(BASE + p * 4096, p + 1);
+  x.rv_plain_alloc(BASE + PAGES * 4096);
+  if (x.fp_bench_load_loop(mm.asid, BASE, PAGES, 1 << 16) !== x.fp_bench_load_loop(mm.asid, BASE, PAGES, 1 << 16)) throw new Error('?');
+  x.plain_bench_load_loop(BASE, PAGES, 1 << 16);
+}
+
+function countWasm(show) {
+  const { readFileSync } = require_fs();
+  const idx = exportIndices(readFileSync(new URL('../build/interpreter.wasm', import.meta.url)));
+  const out = execFileSync(process.execPath, ['--no-liftoff', '--no-wasm-lazy-compilation', '--print-wasm-code', SELF, '--wasm-child'],
+    { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const blocks = out.split('--- WebAssembly code ---').slice(1);
+  const rows = [];
+  for (const [fn, what] of [['fp_bench_load_loop', 'fastpath.ts mmu_tlb_addr hit loop (bench hit-wasm)'], ['plain_bench_load_loop', 'the same loop over plain linear memory (the baseline)']]) {
+    const b = blocks.find((s) => s.includes(`name: wasm-function[${idx[fn]}]`) && /compiler: TurboFan/.test(s));
+    if (b === undefined) throw new Error(`${fn}: V8 printed no TurboFan code`);
+    const instrs = b.split(/Instructions \(size = \d+\)\n/)[1].split(/\n\s*\n/)[0].split('\n').filter((l) => /^0x[0-9a-f]+\s+[0-9a-f]+\s+[0-9a-f]+\s+\S/.test(l));
+    const offs = instrs.map((l) => parseInt(l.split(/\s+/)[1], 16));
+    // The innermost back edge whose range holds the loop's address multiply (i * 2053 * 4).
+    let best = null;
+    instrs.forEach((l, k) => {
+      const m = /\sj\w+ 0x[0-9a-f]+\s+<\+0x([0-9a-f]+)>/.exec(l);
+      if (!m || parseInt(m[1], 16) >= offs[k]) return;
+      const lo = parseInt(m[1], 16), body = instrs.filter((_, q) => offs[q] >= lo && offs[q] <= offs[k]);
+      const loads = body.filter((x) => /imul.*0x2014/.test(x)).length;
+      if (loads > 0 && (best === null || body.length < best.body.length)) best = { body, loads };
+    });
+    if (best === null) throw new Error(`${fn}: no loop found`);
+    if (show) console.log(`---- ${fn}\n${best.body.join('\n')}`);
+    rows.push({ perLoad: best.body.length / best.loads, loads: best.loads, total: instrs.length, what });
+  }
+  return rows;
+}
+function require_fs() { return fsMod; }
+const fsMod = await import('node:fs');
+
 if (process.argv[2] === '--child') {
   await child(process.argv[3]);
+} else if (process.argv[2] === '--wasm-child') {
+  await wasmChild();
+} else if (process.argv.includes('--wasm')) {
+  console.log(`V8 ${process.versions.v8}: machine instructions of the Wasm hit loop (TurboFan)`);
+  console.log('per load (loads per pass)  total  function');
+  for (const r of countWasm(process.argv.includes('--show'))) console.log(`${r.perLoad.toFixed(1).padStart(8)} (${r.loads})         ${String(r.total).padStart(6)}  ${r.what}`);
 } else {
   const show = process.argv.includes('--show');
   console.log(`V8 ${process.versions.v8}: machine instructions of each function optimized on its own`);

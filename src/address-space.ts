@@ -633,33 +633,50 @@ export class AddressSpace {
   get isDestroyed(): boolean { return this.destroyed; }
 
   // ---- Per-access loads, stores and fetches (issue 16): the TLB hit path in JavaScript ----
-  // A hit is one tag compare in the core's TLB (layout: assembly/tlb.ts) and a read or write
-  // of linear memory at (va + the entry's addend) mod 2^32 (QEMU's addend: one add, no frame
-  // multiply and none of its overflow checks): no call into Wasm, no allocation. The slot is
-  // (va >>> 12) & mask: the core's (va >> 12) & mask uses only bits 12..31 of va (at most
-  // 2^20 entries), and >>> keeps the JIT in integer arithmetic for any va below 2^53. A key
-  // is an integer in [0, 2^48) (page address + ASID; fk, a small-integer field, so the
-  // compare stays one f64 compare), so a non-number, non-integer, negative or too-large
-  // address can never hit: the range check waits for the miss path, fastSlow*, which
-  // validates, calls the core once (mm_translate: TLB, walk, the full fault path, TLB
-  // fill) and completes the access; so do a page crossing, device memory, a destroyed
-  // space and a dead core. Multi-byte accesses use a DataView (one bounds check).
+  // A hit reads the core's TLB (layout: assembly/tlb.ts) and then linear memory at
+  // (va + the entry's addend) mod 2^32 (QEMU's addend: one add, no frame multiply): no call
+  // into Wasm, no allocation. Two tables, tried in turn:
+  // - The int32 side table, for pages in [4096, 2^31) (issue 17: the hit in int32
+  //   arithmetic only). Index (va >>> 10) & mask4 (4 words per slot: key32 read, write,
+  //   exec, addend; the core's slot (va >> 12) & mask uses only bits 12..31 of va). For an
+  //   n-byte access the test is
+  //     ((va | 0) === va || (va >>> 0) === va)    va is an int32 or a uint32: free for V8
+  //                                               once it knows so (an Int32Array element,
+  //                                               an x | 0, an x >>> 0), a real test else;
+  //     side[j] === (((va + n - 1) & -4096) | fk) key32 of the access's last byte, looked
+  //                                               up in the slot of its first: also the
+  //                                               page-crossing test, and every va outside
+  //                                               [0, 2^31 - n] misses (assembly/tlb.ts).
+  //   So one int32 compare: no f64 key, no int-to-double conversion, no overflow check,
+  //   no separate crossing test (bench/hit-code.mjs: the hit loop's body 62 → 51 machine
+  //   instructions, against 34 for a plain DataView). The empty tag is -2^31, which no key
+  //   equals (fk, the ASID, is never 0).
+  // - On any other outcome, fastLoad / fastStore (out of line): the f64 tags, which hold
+  //   every page (key = page address + ASID, an integer below 2^48, so a non-number,
+  //   non-integer, negative or too-large address can never equal one; fk a small-integer
+  //   field, so the compare is one f64 compare), then the miss path, fastSlow*, which
+  //   validates (RangeError), calls the core once (mm_translate: TLB, walk, the full fault
+  //   path, TLB fill) and completes the access; so do a page crossing, device memory, a
+  //   destroyed space and a dead core. Multi-byte accesses use a DataView (one bounds check).
   //
   // Two forms of the same hit test:
-  // - These methods read the views from fields (ft tags, fa words, fl / fd linear memory,
-  //   fm mask): a load and the typed array's base and length each, per access.
+  // - These methods read the views from fields (fi side table, fm4 its mask, fd linear
+  //   memory; ft / fa / fl / fm for the f64 tags): a load and the typed array's base and
+  //   length each, per access.
   // - The first machine of the process gets a subclass (fastClass) whose methods close over
   //   its views as constants. V8 specializes a function to the constants of its closure
-  //   while it has only one closure, so the bases and lengths become immediates (measured
-  //   with bench/hit-code.mjs: 66 machine instructions for load32 against 79). A second set
-  //   of those closures (a second machine, or the views remade after memory growth) would
-  //   end that specialization for both, and then the closures cost more than the fields:
-  //   so every later machine, and the first after growth, uses the fields.
+  //   while it has only one closure, so the bases and lengths become immediates, and the
+  //   four side views of one length share one bounds check. A second set of those closures
+  //   (a second machine, or the views remade after memory growth) would end that
+  //   specialization for both, and then the closures cost more than the fields: so every
+  //   later machine, and the first after growth, uses the fields.
   // Every space of a machine starts on its form (AddressSpace.create). destroy() and a
   // core death empty the fields and move the space back to these methods, so every later
   // access misses and throws. Memory never grows in ordinary use (core-memory.ts); if it
   // does, the old views are detached (length 0), every access misses, and the miss path
   // takes the fresh views (fastRefresh).
+  private fi = new Int32Array(0);
+  private fm4 = 0;
   private ft = new Float64Array(0);
   private fa = new Int32Array(0);
   private fl = new Uint8Array(0);
@@ -678,141 +695,205 @@ export class AddressSpace {
 
   /** Load one byte at `va` (user-mode read, faults included). */
   load8(va: number): number {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 0, 'load8');
-    return this.fl[(va + this.fa[(j << 1) + 14]) >>> 0];
+    const j = (va >>> 10) & this.fm4;
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j] === ((va & -4096) | this.fk)) {
+      return this.fl[(va + this.fi[j + 3]) >>> 0];
+    }
+    return this.fastLoad(va, 1, 0, 'load8');
   }
   /** Load a little-endian u16 at `va` (any alignment; a page crossing takes the slow path). */
   load16(va: number): number {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 0, 'load16');
-    return this.fd.getUint16((va + this.fa[(j << 1) + 14]) >>> 0, true);
+    const j = (va >>> 10) & this.fm4;
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j] === (((va + 1) & -4096) | this.fk)) {
+      return this.fd.getUint16((va + this.fi[j + 3]) >>> 0, true);
+    }
+    return this.fastLoad(va, 2, 0, 'load16');
   }
   /** Load a little-endian u32 at `va` (an unsigned number). */
   load32(va: number): number {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 0, 'load32');
-    return this.fd.getUint32((va + this.fa[(j << 1) + 14]) >>> 0, true);
+    const j = (va >>> 10) & this.fm4;
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j] === (((va + 3) & -4096) | this.fk)) {
+      return this.fd.getUint32((va + this.fi[j + 3]) >>> 0, true);
+    }
+    return this.fastLoad(va, 4, 0, 'load32');
   }
   /** Load a little-endian u64 at `va` as a bigint (the result is the one allocation). */
   load64(va: number): bigint {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j] !== va + (this.fk - off) || off > 4088) return this.fastSlowLoad64(va, 0, 'load64');
-    return this.fd.getBigUint64((va + this.fa[(j << 1) + 14]) >>> 0, true);
+    const j = (va >>> 10) & this.fm4;
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j] === (((va + 7) & -4096) | this.fk)) {
+      return this.fd.getBigUint64((va + this.fi[j + 3]) >>> 0, true);
+    }
+    return this.fastLoad64(va, 0, 'load64');
   }
   /** Instruction fetch: one byte at `va` through the exec tags (NX pages fault, R1.x SEGV_ACCERR). */
   fetch8(va: number): number {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 2] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 2, 'fetch8');
-    return this.fl[(va + this.fa[(j << 1) + 14]) >>> 0];
+    const j = (va >>> 10) & this.fm4;
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 2] === ((va & -4096) | this.fk)) {
+      return this.fl[(va + this.fi[j + 3]) >>> 0];
+    }
+    return this.fastLoad(va, 1, 2, 'fetch8');
   }
   /** Instruction fetch of a little-endian u16 (e.g. RISC-V compressed instructions). */
   fetch16(va: number): number {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 2] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 2, 'fetch16');
-    return this.fd.getUint16((va + this.fa[(j << 1) + 14]) >>> 0, true);
+    const j = (va >>> 10) & this.fm4;
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 2] === (((va + 1) & -4096) | this.fk)) {
+      return this.fd.getUint16((va + this.fi[j + 3]) >>> 0, true);
+    }
+    return this.fastLoad(va, 2, 2, 'fetch16');
   }
   /** Instruction fetch of a little-endian u32. */
   fetch32(va: number): number {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 2] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 2, 'fetch32');
-    return this.fd.getUint32((va + this.fa[(j << 1) + 14]) >>> 0, true);
+    const j = (va >>> 10) & this.fm4;
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 2] === (((va + 3) & -4096) | this.fk)) {
+      return this.fd.getUint32((va + this.fi[j + 3]) >>> 0, true);
+    }
+    return this.fastLoad(va, 4, 2, 'fetch32');
   }
   /** Store the low 8 bits of `value` at `va` (user-mode write: COW, dirtying, SIGSEGV as write()). */
   store8(va: number, value: number): void {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 1] !== va + (this.fk - off)) { this.fastSlowStore(va, value, 1, 'store8'); return; }
-    this.fl[(va + this.fa[(j << 1) + 14]) >>> 0] = value;
+    const j = (va >>> 10) & this.fm4;
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 1] === ((va & -4096) | this.fk)) {
+      this.fl[(va + this.fi[j + 3]) >>> 0] = value;
+      return;
+    }
+    this.fastStore(va, value, 1, 'store8');
   }
   /** Store the low 16 bits of `value`, little-endian. */
   store16(va: number, value: number): void {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 1] !== va + (this.fk - off) || off > 4094) { this.fastSlowStore(va, value, 2, 'store16'); return; }
-    this.fd.setUint16((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
+    const j = (va >>> 10) & this.fm4;
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 1] === (((va + 1) & -4096) | this.fk)) {
+      this.fd.setUint16((va + this.fi[j + 3]) >>> 0, value, true);
+      return;
+    }
+    this.fastStore(va, value, 2, 'store16');
   }
   /** Store the low 32 bits of `value`, little-endian (a Uint32Array's conversion: ToNumber, then modulo 2^32). */
   store32(va: number, value: number): void {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 1] !== va + (this.fk - off) || off > 4092) { this.fastSlowStore(va, value, 4, 'store32'); return; }
-    this.fd.setUint32((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
+    const j = (va >>> 10) & this.fm4;
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 1] === (((va + 3) & -4096) | this.fk)) {
+      this.fd.setUint32((va + this.fi[j + 3]) >>> 0, value, true);
+      return;
+    }
+    this.fastStore(va, value, 4, 'store32');
   }
   /** Store a bigint's low 64 bits, little-endian; RangeError if `value` is not a bigint. */
   store64(va: number, value: bigint): void {
-    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
-    if (this.ft[j + 1] !== va + (this.fk - off) || off > 4088 || typeof value !== 'bigint') { this.fastSlowStore64(va, value); return; }
-    this.fd.setBigUint64((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
+    const j = (va >>> 10) & this.fm4;
+    if (((va | 0) === va || (va >>> 0) === va) && this.fi[j + 1] === (((va + 7) & -4096) | this.fk) &&
+        typeof value === 'bigint') {
+      this.fd.setBigUint64((va + this.fi[j + 3]) >>> 0, value, true);
+      return;
+    }
+    this.fastStore64(va, value);
   }
 
   /**
    * The class of `v`'s address spaces: AddressSpace, or for the first machine of the
    * process the subclass whose hit methods read `v`'s views as constants (made once).
-   * T: tags, 8 per entry (+0 read, +1 write, +2 exec); W: words, the addend at +14; L / D:
-   * linear memory. Each method is the base one with its field loads replaced by constants.
+   * R / W / X: the side table's key32 tags (read, write, exec), A: its addends, all indexed
+   * by slot * 4; L / D: linear memory. Each method is the base one with its field loads
+   * replaced by constants.
    */
   private static fastClass(v: FastViews): typeof AddressSpace {
     if (v.spaceClass !== undefined) return (v.spaceClass ?? AddressSpace) as typeof AddressSpace;
     if (fastClosuresLeft <= 0) { v.spaceClass = null; return AddressSpace; }
     fastClosuresLeft--;
-    const T = v.tags, W = v.words, L = v.linear, D = v.linearView, M = v.mask;
+    const R = v.sideRead, W = v.sideWrite, X = v.sideExec, A = v.sideAddend, L = v.linear, D = v.linearView, M4 = v.mask4;
     const cls = class extends AddressSpace {
       override load8(va: number): number {
-        const off = va & 4095, j = ((va >>> 12) & M) << 3;
-        if (T[j] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 0, 'load8');
-        return L[(va + W[(j << 1) + 14]) >>> 0];
+        const j = (va >>> 10) & M4;
+        if (((va | 0) === va || (va >>> 0) === va) && R[j] === ((va & -4096) | this.fk)) return L[(va + A[j]) >>> 0];
+        return this.fastLoad(va, 1, 0, 'load8');
       }
       override load16(va: number): number {
-        const off = va & 4095, j = ((va >>> 12) & M) << 3;
-        if (T[j] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 0, 'load16');
-        return D.getUint16((va + W[(j << 1) + 14]) >>> 0, true);
+        const j = (va >>> 10) & M4;
+        if (((va | 0) === va || (va >>> 0) === va) && R[j] === (((va + 1) & -4096) | this.fk)) return D.getUint16((va + A[j]) >>> 0, true);
+        return this.fastLoad(va, 2, 0, 'load16');
       }
       override load32(va: number): number {
-        const off = va & 4095, j = ((va >>> 12) & M) << 3;
-        if (T[j] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 0, 'load32');
-        return D.getUint32((va + W[(j << 1) + 14]) >>> 0, true);
+        const j = (va >>> 10) & M4;
+        if (((va | 0) === va || (va >>> 0) === va) && R[j] === (((va + 3) & -4096) | this.fk)) return D.getUint32((va + A[j]) >>> 0, true);
+        return this.fastLoad(va, 4, 0, 'load32');
       }
       override load64(va: number): bigint {
-        const off = va & 4095, j = ((va >>> 12) & M) << 3;
-        if (T[j] !== va + (this.fk - off) || off > 4088) return this.fastSlowLoad64(va, 0, 'load64');
-        return D.getBigUint64((va + W[(j << 1) + 14]) >>> 0, true);
+        const j = (va >>> 10) & M4;
+        if (((va | 0) === va || (va >>> 0) === va) && R[j] === (((va + 7) & -4096) | this.fk)) return D.getBigUint64((va + A[j]) >>> 0, true);
+        return this.fastLoad64(va, 0, 'load64');
       }
       override fetch8(va: number): number {
-        const off = va & 4095, j = ((va >>> 12) & M) << 3;
-        if (T[j + 2] !== va + (this.fk - off)) return this.fastSlowLoad(va, 1, 2, 'fetch8');
-        return L[(va + W[(j << 1) + 14]) >>> 0];
+        const j = (va >>> 10) & M4;
+        if (((va | 0) === va || (va >>> 0) === va) && X[j] === ((va & -4096) | this.fk)) return L[(va + A[j]) >>> 0];
+        return this.fastLoad(va, 1, 2, 'fetch8');
       }
       override fetch16(va: number): number {
-        const off = va & 4095, j = ((va >>> 12) & M) << 3;
-        if (T[j + 2] !== va + (this.fk - off) || off > 4094) return this.fastSlowLoad(va, 2, 2, 'fetch16');
-        return D.getUint16((va + W[(j << 1) + 14]) >>> 0, true);
+        const j = (va >>> 10) & M4;
+        if (((va | 0) === va || (va >>> 0) === va) && X[j] === (((va + 1) & -4096) | this.fk)) return D.getUint16((va + A[j]) >>> 0, true);
+        return this.fastLoad(va, 2, 2, 'fetch16');
       }
       override fetch32(va: number): number {
-        const off = va & 4095, j = ((va >>> 12) & M) << 3;
-        if (T[j + 2] !== va + (this.fk - off) || off > 4092) return this.fastSlowLoad(va, 4, 2, 'fetch32');
-        return D.getUint32((va + W[(j << 1) + 14]) >>> 0, true);
+        const j = (va >>> 10) & M4;
+        if (((va | 0) === va || (va >>> 0) === va) && X[j] === (((va + 3) & -4096) | this.fk)) return D.getUint32((va + A[j]) >>> 0, true);
+        return this.fastLoad(va, 4, 2, 'fetch32');
       }
       override store8(va: number, value: number): void {
-        const off = va & 4095, j = ((va >>> 12) & M) << 3;
-        if (T[j + 1] !== va + (this.fk - off)) { this.fastSlowStore(va, value, 1, 'store8'); return; }
-        L[(va + W[(j << 1) + 14]) >>> 0] = value;
+        const j = (va >>> 10) & M4;
+        if (((va | 0) === va || (va >>> 0) === va) && W[j] === ((va & -4096) | this.fk)) { L[(va + A[j]) >>> 0] = value; return; }
+        this.fastStore(va, value, 1, 'store8');
       }
       override store16(va: number, value: number): void {
-        const off = va & 4095, j = ((va >>> 12) & M) << 3;
-        if (T[j + 1] !== va + (this.fk - off) || off > 4094) { this.fastSlowStore(va, value, 2, 'store16'); return; }
-        D.setUint16((va + W[(j << 1) + 14]) >>> 0, value, true);
+        const j = (va >>> 10) & M4;
+        if (((va | 0) === va || (va >>> 0) === va) && W[j] === (((va + 1) & -4096) | this.fk)) { D.setUint16((va + A[j]) >>> 0, value, true); return; }
+        this.fastStore(va, value, 2, 'store16');
       }
       override store32(va: number, value: number): void {
-        const off = va & 4095, j = ((va >>> 12) & M) << 3;
-        if (T[j + 1] !== va + (this.fk - off) || off > 4092) { this.fastSlowStore(va, value, 4, 'store32'); return; }
-        D.setUint32((va + W[(j << 1) + 14]) >>> 0, value, true);
+        const j = (va >>> 10) & M4;
+        if (((va | 0) === va || (va >>> 0) === va) && W[j] === (((va + 3) & -4096) | this.fk)) { D.setUint32((va + A[j]) >>> 0, value, true); return; }
+        this.fastStore(va, value, 4, 'store32');
       }
       override store64(va: number, value: bigint): void {
-        const off = va & 4095, j = ((va >>> 12) & M) << 3;
-        if (T[j + 1] !== va + (this.fk - off) || off > 4088 || typeof value !== 'bigint') { this.fastSlowStore64(va, value); return; }
-        D.setBigUint64((va + W[(j << 1) + 14]) >>> 0, value, true);
+        const j = (va >>> 10) & M4;
+        if (((va | 0) === va || (va >>> 0) === va) && W[j] === (((va + 7) & -4096) | this.fk) &&
+            typeof value === 'bigint') { D.setBigUint64((va + A[j]) >>> 0, value, true); return; }
+        this.fastStore64(va, value);
       }
     };
     v.spaceClass = cls;
     return cls;
+  }
+
+  // The f64 tags (any page, any va), tried when the side table did not hit: the access, or
+  // the miss path. acc: 0 read, 2 exec.
+  private fastLoad(va: number, n: number, acc: number, what: string): number {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + acc] === va + (this.fk - off) && off <= 4096 - n) {
+      const p = (va + this.fa[(j << 1) + 14]) >>> 0;
+      return n === 1 ? this.fl[p] : n === 2 ? this.fd.getUint16(p, true) : this.fd.getUint32(p, true);
+    }
+    return this.fastSlowLoad(va, n, acc, what);
+  }
+  private fastLoad64(va: number, acc: number, what: string): bigint {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + acc] === va + (this.fk - off) && off <= 4088) return this.fd.getBigUint64((va + this.fa[(j << 1) + 14]) >>> 0, true);
+    return this.fastSlowLoad64(va, acc, what);
+  }
+  private fastStore(va: number, value: number, n: number, what: string): void {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 1] === va + (this.fk - off) && off <= 4096 - n) {
+      const p = (va + this.fa[(j << 1) + 14]) >>> 0;
+      if (n === 1) this.fl[p] = value;
+      else if (n === 2) this.fd.setUint16(p, value, true);
+      else this.fd.setUint32(p, value, true);
+      return;
+    }
+    this.fastSlowStore(va, value, n, what);
+  }
+  private fastStore64(va: number, value: bigint): void {
+    const off = va & 4095, j = ((va >>> 12) & this.fm) << 3;
+    if (this.ft[j + 1] === va + (this.fk - off) && off <= 4088 && typeof value === 'bigint') {
+      this.fd.setBigUint64((va + this.fa[(j << 1) + 14]) >>> 0, value, true);
+      return;
+    }
+    this.fastSlowStore64(va, value);
   }
 
   // The miss path: validate, fault in through the core (one call), then the access.
@@ -831,6 +912,7 @@ export class AddressSpace {
     const v = FastViews.get(this.core);
     const proto = AddressSpace.fastClass(v).prototype;
     if (Object.getPrototypeOf(this) !== proto) Object.setPrototypeOf(this, proto);
+    this.fi = v.side; this.fm4 = v.mask4;
     this.ft = v.tags; this.fa = v.words; this.fr = v.ram; this.fl = v.linear; this.fd = v.linearView; this.fm = v.mask;
     this.fk = this.id & 4095;
     this.fv = v;
@@ -839,6 +921,7 @@ export class AddressSpace {
   /** @internal The core died or this space was destroyed: every access misses (and throws) from now on. */
   fastDrop(): void {
     if (Object.getPrototypeOf(this) !== AddressSpace.prototype) Object.setPrototypeOf(this, AddressSpace.prototype);
+    this.fi = new Int32Array(0);
     this.ft = new Float64Array(0); this.fa = new Int32Array(0); this.fr = new Uint8Array(0); this.fl = new Uint8Array(0);
     this.fv?.users.delete(this);
     this.fv = null;

@@ -24,7 +24,7 @@ export function coreHeapBytes(s: CoreSizing): number {
   const MiB = 1 << 20;
   return nr * 32 + nr * 4 + s.ramBytes + s.xipBytes + 2 * MiB + 4096 + PAGE // phys.ts boot: memmap, page_ext, RAM, XIP, 2 MiB alignment
     + nr // pagestate.ts: residency
-    + (s.tlbEntries + 1) * 64 // tlb.ts
+    + (s.tlbEntries + 1) * 64 + s.tlbEntries * 16 // tlb.ts: entries, int32 side table
     + 65536 * 64 + pcCap * 16 // mapping.ts: files, page-cache table (16-byte slots)
     + MiB + 64 + 4096 * 12 + 64 + 8192 + 64 // index.ts: staging, pagemap and smaps buffers, bench scratch
     + s.swapSlots * 8 // swap.ts: map and cache

@@ -98,7 +98,7 @@ describe('sizing helpers', () => {
     expect(h).toBeGreaterThan(a.ramBytes + (a.ramBytes / PG) * 32);
     expect(coreHeapBytes({ ...a, ramBytes: 32 << 20 })).toBeGreaterThan(h);
     expect(coreHeapBytes({ ...a, xipBytes: 2 << 20 })).toBe(h + (2 << 20));
-    expect(coreHeapBytes({ ...a, tlbEntries: 128 })).toBe(h + 64 * 64);
+    expect(coreHeapBytes({ ...a, tlbEntries: 128 })).toBe(h + 64 * (64 + 16)); // tlb.ts: entries and the int32 side table
     // swap.ts map and cache (8), check.ts counts (4), shmem_swap.ts's table at its largest (96)
     expect(coreHeapBytes({ ...a, swapSlots: 10 })).toBe(h + 10 * (8 + 4 + 96));
   });

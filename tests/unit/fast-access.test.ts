@@ -275,7 +275,12 @@ describe(`hit methods: ${form}`, () => {
     });
   });
 
-  describe('isolation: the hit paths are per core, the key per address space (issue 16)', () => {
+  // high: where mmap puts a mapping (near 2^47: the f64 tags); low: below 2^31 (the int32
+  // side table, issue 17). The same tests hold on both.
+  for (const where of ['high', 'low'] as const) {
+  describe(`isolation (${where} addresses): the hit paths are per core, the key per address space (issue 16)`, () => {
+    const LOW = 0x40000;
+    const place = (): number => (where === 'high' ? anon(1) : mm.mmap({ addr: LOW, length: PG, prot: RW, flags: ANON | 0x10 /* MAP_FIXED */ }));
     // One hot function for every receiver, as an interpreter's loop would be: the JIT sees
     // several address spaces (and cores) at the same call sites.
     const sum = (m: AddressSpace, va: number, n: number): number => {
@@ -286,7 +291,7 @@ describe(`hit methods: ${form}`, () => {
 
     it('two address spaces on one core: the same va hits only its own entry (the ASID is in the key)', () => {
       const other = mmu.createAddressSpace();
-      const va = anon(1);
+      const va = place();
       const vb = other.mmap({ addr: va, length: PG, prot: RW, flags: ANON | 0x10 /* MAP_FIXED */ });
       expect(vb).toBe(va);
       mm.store32(va, 0x11111111);
@@ -310,7 +315,7 @@ describe(`hit methods: ${form}`, () => {
       const mmu2 = await createMmu({ ramBytes: 16 << 20, tlbEntries: 64 });
       const mm2 = mmu2.createAddressSpace();
       expect(mm2.asid).toBe(mm.asid); // the same ASID, the same keys: only the views differ
-      const va = anon(1);
+      const va = place();
       const vb = mm2.mmap({ addr: va, length: PG, prot: RW, flags: ANON | 0x10 /* MAP_FIXED */ });
       expect(vb).toBe(va);
       for (let r = 0; r < 50; r++) { sum(mm, va + 64, 500); sum(mm2, va + 64, 500); }
@@ -331,7 +336,7 @@ describe(`hit methods: ${form}`, () => {
     });
 
     it('a destroyed address space whose hit path the JIT had optimized throws, and never reads the ASID\'s next owner', () => {
-      const va = anon(1);
+      const va = place();
       for (let r = 0; r < 100; r++) sum(mm, va, 1000); // hot: optimized with this receiver
       const old = mm;
       old.destroy();
@@ -345,6 +350,153 @@ describe(`hit methods: ${form}`, () => {
       expect(() => old.store32(va, 1)).toThrow(LinuxError);
       expect(() => sum(old, va, 10)).toThrow(LinuxError);
       expect(again.load32(va)).toBe(0x5a5a5a5a);
+      expect(mmu.checkInvariants()).toEqual([]);
+    });
+  });
+  }
+
+  describe('the int32 side table: the hit below 2^31 (issue 17)', () => {
+    const FIXED = ANON | 0x10; // MAP_FIXED
+    const at = (addr: number, pages: number, prot = RW) => mm.mmap({ addr, length: pages * PG, prot, flags: FIXED });
+
+    it('issue 17: pages below 2^31 hit from the side table, pages from 2^31 up from the f64 tags; every width, no core call once in the TLB', () => {
+      // Slots (64 entries) 16-17, 62-63, 4-5, 40, 32-33, 48-49: no two pages evict each other.
+      const bases = [0x10000, 0x7fffe000, 0x80004000, 0xfffe8000, 2 ** 32 + 0x20000, 2 ** 40 + 0x30000];
+      for (const b of bases) at(b, b === 0xfffe8000 ? 1 : 2);
+      bases.forEach((b, k) => {
+        mm.store8(b, k + 1); mm.store16(b + 2, 0x1234 + k); mm.store32(b + 4, 0xdeadbe00 + k); mm.store64(b + 8, 0x0102030405060708n + BigInt(k));
+      });
+      const c = calls;
+      for (let r = 0; r < 3; r++) {
+        bases.forEach((b, k) => {
+          expect(mm.load8(b)).toBe(k + 1);
+          expect(mm.load16(b + 2)).toBe(0x1234 + k);
+          expect(mm.load32(b + 4)).toBe(0xdeadbe00 + k);
+          expect(mm.load64(b + 8)).toBe(0x0102030405060708n + BigInt(k));
+          expect([...mm.read(b + 4, 4)]).toEqual([k, 0xbe, 0xad, 0xde]);
+        });
+      }
+      expect(calls).toBe(c); // every one a hit (read() is not counted: it is a core call of its own)
+      expect(mmu.checkInvariants()).toEqual([]);
+    }, 20000);
+
+    it('issue 17: page crossings test both pages, at every width and at 2^31 (the key of the last byte in the slot of the first)', () => {
+      at(0x10000, 2); at(0x7fffe000, 2); at(0x80000000, 1);
+      for (const p of [0x11000, 0x7ffff000, 0x80000000]) {
+        mm.store8(p - PG, 1); mm.store8(p, 2); // both pages in the TLB, writable
+        for (const [n, put, get] of [[2, 'store16', 'load16'], [4, 'store32', 'load32'], [8, 'store64', 'load64']] as const) {
+          for (let d = 1; d < n; d++) {
+            const va = p - d;
+            if (n === 8) (mm as AddressSpace).store64(va, 0x8877665544332211n);
+            else (mm[put] as (a: number, v: number) => void)(va, n === 2 ? 0xa1b2 : 0xa1b2c3d4);
+            const want = n === 8 ? [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88] : n === 2 ? [0xb2, 0xa1] : [0xd4, 0xc3, 0xb2, 0xa1];
+            expect([...mm.read(va, n)]).toEqual(want);
+            expect((mm[get] as (a: number) => number | bigint)(va)).toBe(n === 8 ? 0x8877665544332211n : n === 2 ? 0xa1b2 : 0xa1b2c3d4);
+          }
+        }
+      }
+      expect(mmu.checkInvariants()).toEqual([]);
+    });
+
+    it('issue 17: a va that is not an integer in [0, 2^31) never hits a side-table entry, optimized for int32 or uint32 or not', () => {
+      const lo = at(0x10000, 1);
+      mm.store32(lo, 0x600df00d);
+      at(0x7ffff000, 1);
+      mm.store32(0x7ffff000, 0x12345678);
+      // Hot call sites, as an interpreter's: int32 addresses (an Int32Array element), uint32 (x >>> 0), any number.
+      const i32 = new Int32Array([lo, lo + 4, lo + 8, 0x7ffff000]);
+      const viaI32 = (m: AddressSpace, k: number) => m.load32(i32[k & 3]);
+      const viaU32 = (m: AddressSpace, a: number) => m.load32(a >>> 0);
+      const viaAny = (m: AddressSpace, a: number) => m.load32(a);
+      let s = 0;
+      for (let r = 0; r < 30000; r++) s = (s + viaI32(mm, r) + viaU32(mm, lo + (r & 4)) + viaAny(mm, lo)) | 0;
+      expect(s).not.toBe(0.5);
+      const c = calls;
+      expect(viaAny(mm, lo)).toBe(0x600df00d);
+      expect(calls).toBe(c);
+      // Aliases of lo's and 0x7ffff000's low 32 or 31 bits: none may read their bytes.
+      for (const bad of [2 ** 32 + lo, 2 ** 33 + lo, 0x80000000 + lo, 0x80000000 + 0x7ffff000, 2 ** 32 + 0x7ffff000]) {
+        const e = thrown(() => viaAny(mm, bad));
+        expect(e).toBeInstanceOf(SegmentationFault);
+        expect((e as SegmentationFault).address).toBe(bad);
+        if (bad < 2 ** 32) expect(thrown(() => viaU32(mm, bad))).toBeInstanceOf(SegmentationFault);
+        expect(thrown(() => mm.load8(bad))).toBeInstanceOf(SegmentationFault);
+        expect(thrown(() => mm.store8(bad, 1))).toBeInstanceOf(SegmentationFault);
+      }
+      for (const bad of [lo - 2 ** 32, lo - 2 ** 31, lo + 0.5, 0x7ffff000 - 2 ** 32, -1, -2, -3, -4096, -(2 ** 31)]) {
+        expect(() => viaAny(mm, bad)).toThrow(RangeError);
+        expect(() => mm.load8(bad)).toThrow(RangeError);
+        expect(() => mm.load16(bad)).toThrow(RangeError);
+        expect(() => mm.store32(bad, 1)).toThrow(RangeError);
+        expect(() => mm.store64(bad, 1n)).toThrow(RangeError);
+        expect(() => mm.fetch32(bad)).toThrow(RangeError);
+      }
+      expect(viaI32(mm, 3)).toBe(0x12345678);
+      expect(viaU32(mm, lo)).toBe(0x600df00d);
+      expect(mm.load32(lo)).toBe(0x600df00d);
+      expect(mmu.checkInvariants()).toEqual([]);
+    });
+
+    it('issue 17: flushes reach the side table (R9.5 mprotect, R5 fork, R4.4 zero page, MADV_DONTNEED, munmap)', () => {
+      const va = at(0x20000, 2);
+      // R4.4: a load maps the zero page read-only; the store through it must fault and copy.
+      expect(mm.load32(va + PG)).toBe(0);
+      mm.store32(va + PG, 7);
+      expect(mm.load32(va + PG)).toBe(7);
+      mm.store32(va, 0x11111111);
+      // R9.5: mprotect(PROT_READ): the write tag is gone, the store faults before writing.
+      mm.mprotect(va, PG, PROT_READ);
+      const e = thrown(() => mm.store32(va, 0x22222222));
+      expect(e).toBeInstanceOf(SegmentationFault);
+      expect((e as SegmentationFault).code).toBe('SEGV_ACCERR');
+      expect(mm.load32(va)).toBe(0x11111111);
+      mm.mprotect(va, PG, RW);
+      // R5: fork write-protects the parent: each side's store copies.
+      mm.store32(va, 0x33333333);
+      const child = mm.fork();
+      mm.store32(va, 0x44444444);
+      child.store32(va, 0x55555555);
+      expect(mm.load32(va)).toBe(0x44444444);
+      expect(child.load32(va)).toBe(0x55555555);
+      child.destroy();
+      // MADV_DONTNEED: the next load sees a fresh zero page.
+      mm.madvise(va, PG, 4 /* MADV_DONTNEED */);
+      expect(mm.load32(va)).toBe(0);
+      // munmap: gone.
+      mm.munmap(va, 2 * PG);
+      const m = thrown(() => mm.load32(va + PG));
+      expect(m).toBeInstanceOf(SegmentationFault);
+      expect((m as SegmentationFault).code).toBe('SEGV_MAPERR');
+      expect(mmu.checkInvariants()).toEqual([]);
+    });
+
+    it('issue 17: with one TLB slot the side table stays empty and every access still works', async () => {
+      mmu = await createMmu({ ramBytes: 16 << 20, tlbEntries: 1 });
+      mm = mmu.createAddressSpace();
+      const va = at(0x10000, 2);
+      mm.store32(va + PG - 2, 0xa1b2c3d4); // crossing: both pages through the one slot
+      expect(mm.load32(va + PG - 2)).toBe(0xa1b2c3d4);
+      for (let i = 0; i < 100; i++) { mm.store8(va + i, i); mm.store8(va + PG + i, 255 - i); }
+      for (let i = 0; i < 100; i++) { expect(mm.load8(va + i)).toBe(i); expect(mm.load8(va + PG + i)).toBe(255 - i); }
+      expect(mm.load32(va + PG - 2)).toBe(0xfeffc3d4); // d4 c3 | ff fe: the second page's bytes rewritten
+      expect(mmu.checkInvariants()).toEqual([]);
+    });
+
+    it('issue 17: the invariant checker sees a side-table tag its entry does not hold', () => {
+      const va = at(0x10000, 1);
+      mm.store32(va, 1);
+      const x = mmu.core.x as unknown as { memory: WebAssembly.Memory; mmu_tlb_base(): number; mmu_tlb_entries(): number };
+      const entries = x.mmu_tlb_entries();
+      const side = new Int32Array(x.memory.buffer, (x.mmu_tlb_base() >>> 0) + entries * 64, entries * 4);
+      const slot = ((va >>> 12) & (entries - 1)) * 4;
+      expect(side[slot]).toBe(va | mm.asid); // read tag
+      expect(side[slot + 1]).toBe(va | mm.asid); // write tag: writable and dirty
+      expect(side[slot + 2]).toBe(-(2 ** 31)); // no exec: the empty tag
+      mm.munmap(va, PG);
+      expect(side[slot]).toBe(-(2 ** 31));
+      side[slot] = va | mm.asid; // a stale tag: the checker must say so
+      expect(mmu.checkInvariants().length).toBeGreaterThan(0);
+      side[slot] = -(2 ** 31);
       expect(mmu.checkInvariants()).toEqual([]);
     });
   });

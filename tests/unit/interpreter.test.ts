@@ -164,6 +164,64 @@ describe('the Wasm interpreter through assembly/fastpath.ts, built with the core
     }
   });
 
+  it('issue 17: mmu_tlb_addr hits pages in [4096, 2^31) through the side table, others only with MMU_HIGH; crossings, other ASIDs, ASID 0 and flushed pages give 0', async () => {
+    const mmu = await createMmu({ ramBytes: 8 << 20, tlbEntries: 64, wasm: INTERP });
+    const x = mmu.wasmExports as unknown as X;
+    const mm = mmu.createAddressSpace();
+    const other = mmu.createAddressSpace();
+    const FIXED = 0x32, PG = 4096, READ = 0, WRITE = 1, EXEC = 2, HIGH = 4;
+    const lo = mm.mmap({ addr: 0x10000, length: 2 * PG, prot: 3, flags: FIXED });
+    const hi = mm.mmap({ addr: 0x80020000, length: PG, prot: 3, flags: FIXED });
+    const top = mm.mmap({ addr: 2 ** 32 + 0x30000, length: PG, prot: 3, flags: FIXED });
+    for (const [va, v] of [[lo, 0x11111111], [lo + PG, 0x22222222], [hi, 0x33333333], [top, 0x44444444]]) mm.store32(va + 8, v);
+    const u32 = (p: number) => new DataView(x.memory.buffer).getUint32(p >>> 0, true);
+    // Low pages: the side table, every width; the address is the byte's linear address.
+    for (const n of [1, 2, 4, 8]) expect(u32(x.fp_tlb_addr(mm.asid, lo + 8, READ, n))).toBe(0x11111111);
+    expect(u32(x.fp_tlb_addr(mm.asid, lo + PG + 8, WRITE, 4))).toBe(0x22222222);
+    expect(x.fp_tlb_addr(mm.asid, lo + 8, EXEC, 4)).toBe(0); // not executable
+    // A crossing: 0 even though both pages are in the TLB.
+    for (const n of [2, 4, 8]) expect(x.fp_tlb_addr(mm.asid, lo + PG - 1, READ, n)).toBe(0);
+    expect(x.fp_tlb_addr(mm.asid, lo + PG - 4, READ, 4)).not.toBe(0);
+    // Pages from 2^31 up: only with MMU_HIGH (the f64 tags); still no crossing.
+    expect(x.fp_tlb_addr(mm.asid, hi + 8, READ, 4)).toBe(0);
+    expect(u32(x.fp_tlb_addr(mm.asid, hi + 8, READ | HIGH, 4))).toBe(0x33333333);
+    expect(u32(x.fp_tlb_addr(mm.asid, top + 8, WRITE | HIGH, 4))).toBe(0x44444444);
+    expect(x.fp_tlb_addr(mm.asid, top + PG - 2, READ | HIGH, 4)).toBe(0);
+    // Aliases of the low page's 32 or 31 bits, other ASIDs (0 included), never hit.
+    for (const f of [0, HIGH]) {
+      expect(x.fp_tlb_addr(mm.asid, 2 ** 32 + lo + 8, READ | f, 4)).toBe(0);
+      expect(x.fp_tlb_addr(mm.asid, 2 ** 31 + lo + 8, READ | f, 4)).toBe(0);
+      expect(x.fp_tlb_addr(other.asid, lo + 8, READ | f, 4)).toBe(0);
+      expect(x.fp_tlb_addr(0, lo + 8, READ | f, 4)).toBe(0);
+      for (const va of [0, 8, 0x80000000, 0xfffff000]) expect(x.fp_tlb_addr(0, va, READ | f, 4)).toBe(0); // empty slots
+    }
+    // A flush empties both tables: mprotect drops the write tag, munmap the page.
+    mm.mprotect(lo, PG, 1);
+    expect(x.fp_tlb_addr(mm.asid, lo + 8, WRITE, 4)).toBe(0);
+    mm.munmap(lo, 2 * PG);
+    expect(x.fp_tlb_addr(mm.asid, lo + 8, READ, 4)).toBe(0);
+    expect(x.fp_tlb_addr(mm.asid, lo + PG + 8, READ, 4)).toBe(0);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('issue 17: the hit loop above 2^31 leaves the side table for mmu_load32, which hits the f64 tags: the same sum, no core call per access', async () => {
+    const mmu = await createMmu({ ramBytes: 8 << 20, tlbEntries: 256, wasm: INTERP });
+    const x = mmu.wasmExports as unknown as X;
+    const mm = mmu.createAddressSpace();
+    const PAGES = 16, N = 20000;
+    const sums = [];
+    for (const base of [0x100000, 0x80100000]) {
+      mm.mmap({ addr: base, length: PAGES * 4096, prot: 3, flags: 0x32 });
+      for (let p = 0; p < PAGES; p++) mm.store32(base + p * 4096 + 4 * p, p + 1);
+      const misses = mmu.stats().tlbMisses;
+      sums.push(x.fp_bench_load_loop(mm.asid, base, PAGES, N));
+      expect(x.rv_fault()).toBe(0);
+      expect(mmu.stats().tlbMisses - misses).toBeLessThanOrEqual(PAGES); // hits, not core calls
+    }
+    expect(sums[1]).toBe(sums[0]);
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
   it('a destroyed address space is refused (-22), never read through a stale entry', async () => {
     const mmu = await createMmu({ ramBytes: 8 << 20, wasm: INTERP });
     const x = mmu.wasmExports as unknown as X;

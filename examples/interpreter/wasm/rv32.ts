@@ -11,7 +11,7 @@
 export * from "../../../assembly/index";
 import { mmu_fetch32, mmu_load8, mmu_load16, mmu_load32, mmu_store8, mmu_store16, mmu_store32,
   mmu_fault, mmu_fault_va, mmu_fault_clear, mmu_exec_page, mmu_tlb_gen, mmu_tlb_addr,
-  MMU_READ, MMU_WRITE, MMU_EXEC } from "../../../assembly/fastpath";
+  MMU_READ, MMU_WRITE, MMU_EXEC, MMU_HIGH } from "../../../assembly/fastpath";
 
 const regs: usize = memory.data(32 * 4);
 const OUT_MAX: i32 = 64;
@@ -262,6 +262,13 @@ export function fp_bench_load_loop(asid: i32, va: f64, pages: i32, n: i32): i32 
     gSum += mmu_load32(<u32>asid, <u64>(base + ((i * 2053 * 4) & mask & ~3)));
   }
   return <i32>gSum;
+}
+// mmu_tlb_addr for the tests (tests/unit/interpreter.test.ts): `access` 0 read, 1 write,
+// 2 exec, | 4 MMU_HIGH; the linear address or 0.
+export function fp_tlb_addr(asid: i32, va: f64, access: i32, size: i32): i32 {
+  const a = <u32>access & 3, v = <u64>va, n = <u32>size;
+  if ((access & <i32>MMU_HIGH) != 0) return <i32>mmu_tlb_addr(<u32>asid, v, a | MMU_HIGH, n);
+  return <i32>mmu_tlb_addr(<u32>asid, v, a, n);
 }
 export function plain_bench_load_loop(va: f64, pages: i32, n: i32): i32 {
   const base = gPlain + <usize><u32>va;
