@@ -8,7 +8,7 @@ import { VM_LOCKED, VM_PFNMAP, VM_IO, VM_HUGETLB, VM_DONTCOPY, VM_WIPEONFORK, VM
   VM_WRITE, VM_MAYWRITE, VM_SPECIAL, vma_flags, set_vma_flags, vma_start, vma_end, vma_next, vma_file,
   vma_pgoff, vma_is_anonymous, VM_MAYSHARE, VMA_DAX, vma_iflags } from "./vma";
 import { find_vma } from "./mm";
-import { file_flags, pc_lookup, AS_SHMEM, AS_DAX, AS_CAN_PUNCH } from "./mapping";
+import { file_flags, file_nrpages, pc_lookup, AS_SHMEM, AS_DAX, AS_CAN_PUNCH } from "./mapping";
 import { host_punch_hole } from "./host";
 import { zap_page_range, unmap_mapping_range } from "./unmap";
 import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
@@ -241,7 +241,11 @@ function remove_allowed(v: u32): i32 {
 // not. The next access finds a hole: zeros.
 function shmem_punch_hole(file: u32, first: u64, last: u64): void {
   unmap_mapping_range(file, first, last, false);
+  const before = file_nrpages(file);
   remove_range(file, first, last, REMOVE_SUBPAGE);
+  // shmem_undo_range / truncate_inode_pages_range release their folio batch: a drain when
+  // they dropped folios, as truncate's (fuzz seed 1200101973 case 2685, R8.6).
+  if (file_nrpages(file) != before) mlock_drain_local();
   shmem_free_swap(file, first, last); // pages shmem wrote to swap go too (R11.3)
 }
 
