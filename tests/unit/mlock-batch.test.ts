@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import {
   createMmu, MemoryFile, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_LOCKED,
-  MLOCK_ONFAULT, MCL_CURRENT, MS_SYNC, MS_ASYNC, MADV_DONTNEED, MADV_COLD, MADV_FREE, MADV_PAGEOUT, MADV_WILLNEED, MADV_DONTNEED_LOCKED,
+  MLOCK_ONFAULT, MCL_CURRENT, MS_SYNC, MS_ASYNC, MADV_DONTNEED, MADV_COLD, MADV_FREE, MADV_PAGEOUT, MADV_WILLNEED, MADV_DONTNEED_LOCKED, MADV_REMOVE,
   type Mmu, type AddressSpace,
 } from '../../src/index.js';
 
@@ -109,6 +109,18 @@ describe('R8.6 the mlock folio batch', () => {
     mm.msync(a, 4 * P, MS_SYNC);
     expect(mlocked(a, 4)).toBe('----');
     expect(backend.bytes()[P]).toBe(7); // the write reached the file
+  });
+
+  it('R8.6 MADV_REMOVE on shmem drains when it punches out pages (shmem_undo_range releases its folio batch)', () => {
+    const a = mm.mmap({ length: 8 * P, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED | MAP_ANONYMOUS });
+    mm.touch(a, 8 * P, 'write');
+    const child = mm.fork();
+    child.mlock(a, 8 * P); // the child's mappings lock the shared pages
+    child.munmap(a, 8 * P); // 8 munlocks queued
+    expect(mlocked(a, 8)).toBe('LLLLLLLL');
+    mm.madvise(a + 6 * P, P, MADV_REMOVE); // punches page 6: a drain
+    expect(mlocked(a, 8)).toBe('------.-');
+    child.destroy();
   });
 
   it('R8.6 R8.7 mlockall populates VMA by VMA, draining after each: a COW munlock of a cache page, then a shared mlock of it, leave it mlocked', () => {
