@@ -144,10 +144,7 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
         pfn >= frames || page_residency(pfn) != RES_RESIDENT) {
       // The counters so far go in before the slow path; the walk it does replaces the
       // run's last leaf as the walk's result (and fills the TLB with the same root).
-      // A none leaf (not a retry) is walk_user_psc's not-present fault: its miss and walk
-      // go in with the run's.
-      const none = !faulted && e == 0;
-      run_counts(hits, none ? misses + 1 : misses, none ? walks + 1 : walks);
+      run_counts(hits, misses, walks);
       if (lastSlot != 0) tlb_note_root(mm, root);
       hits = 0;
       misses = 0;
@@ -157,9 +154,11 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
       if (faulted) {
         // The retry's walk after the fault is not the simple case: the walker decides it.
         r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
-      } else if (none) {
-        // A none leaf: the fault (its miss and walk counted above); the retry's walk runs
-        // here while the cache still holds the table.
+      } else if (e == 0) {
+        // A none leaf: walk_user_psc's not-present fault (a miss and a walk counted), then
+        // the fault; the retry's walk runs here while the cache still holds the table.
+        count(ST_TLB_MISS);
+        count(ST_WALK);
         const s = do_user_addr_fault(mm, p, access, <u32>user_pf_not_present(access));
         if (s > 0) return -<i64>s;
         if (s < 0) return <i64>s - 100;
