@@ -96,14 +96,15 @@ export function do_user_addr_fault(mm: u32, va: u64, access: u32, errorCode: u32
     }
   }
   if (access_error(vma, access, errorCode)) return signal(SIGSEGV, SEGV_ACCERR, va);
-  if (gDirectFaults) { // issue 17: the common faults take a direct path
-    let r = FAST_NO;
-    if (access == ACCESS_WRITE) {
-      r = (errorCode & PF_PROT) != 0 ? wp_anon_fast(mm, vma, va) :
+  // Issue 17: the common faults take a direct path.
+  if (access == ACCESS_WRITE) {
+    if (gDirectFaults) {
+      const r = (errorCode & PF_PROT) != 0 ? wp_anon_fast(mm, vma, va) :
         vma_is_anonymous(vma) ? anon_write_fast(mm, vma, va) : cow_file_fast(mm, vma, va);
-    } else if (access == ACCESS_READ && gFaultAroundPages <= 1 && !vma_is_anonymous(vma)) {
-      r = file_read_fast(mm, vma, va);
+      if (r != FAST_NO) return r;
     }
+  } else if (access == ACCESS_READ && gFaultAroundPages <= 1 && gDirectFaults && !vma_is_anonymous(vma)) {
+    const r = file_read_fast(mm, vma, va);
     if (r != FAST_NO) return r;
   }
   let flags = FAULT_FLAG_USER | FAULT_FLAG_ALLOW_RETRY;
