@@ -16,7 +16,7 @@ import { lru_add, lru_add_new_anon, alloc_user_page, put_page, try_reclaim, foli
   folio_nr_pages } from "./lru";
 import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISSING, VM_ACCESS_FLAGS, VM_GROWSDOWN,
   vma_flags, vma_start, vma_end, vma_file, vma_iflags, vma_page_prot, is_cow_mapping,
-  linear_page_index, vma_is_anonymous, VMA_DAX, VM_LOCKED, VM_MIXEDMAP, anon_vma_prepare,
+  linear_page_index, vma_is_anonymous, vma_pgoff, VMA_DAX, VM_LOCKED, VM_MIXEDMAP, anon_vma_prepare,
   VM_LOCKED_MASK, VM_SPECIAL, VM_RAND_READ } from "./vma";
 import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_majflt,
   mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
@@ -249,22 +249,29 @@ function wp_anon_fast(mm: u32, vma: u32, va: u64): i32 {
 // set_pte for a COW page). A backend with its own fault, DAX, shmem, a miss (read-around,
 // major) and anything unusual go the general way.
 function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
+  // The VMA's fields once, before anything is stored (each accessor re-finds the record).
+  const vf = vma_flags(vma);
   const file = vma_file(vma);
-  if (!fast_vma_ok(mm, vma, va) || (vma_iflags(vma) & VMA_DAX) != 0 ||
-      (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) != 0) return FAST_NO;
+  const start = vma_start(vma);
+  const pgoff0 = vma_pgoff(vma);
+  const iflags = vma_iflags(vma);
+  if ((vf & FAST_VMA_MASK) != (VM_WRITE | VM_MAYWRITE) || va < start || (iflags & VMA_DAX) != 0 ||
+      (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) != 0 ||
+      (mm_flags(mm) & MMF_OOM_REAPED) != 0) return FAST_NO; // fast_vma_ok, no DAX, no own fault
   const addr = va & PAGE_MASK;
   const slot = fast_pte_slot(mm, addr);
   if (slot == 0 || load<u64>(slot) != 0) return FAST_NO;
-  const pgoff = linear_page_index(vma, addr);
+  const pgoff = pgoff0 + ((addr - start) >> 12); // linear_page_index
   if (pgoff >= file_pages(file)) return FAST_NO;
   const src = pc_lookup(file, pgoff);
   if (src == NO_PFN) return FAST_NO;
   if ((page_flags(src) & (PG_uptodate | PG_readahead | PG_hwpoison | PG_large | PG_tail)) != PG_uptodate) return FAST_NO;
+  const entry = pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(0, vma_page_prot(vma)))));
   const page = alloc_pcp_user();
   if (page == NO_PFN) return FAST_NO;
   count(ST_PGFAULT);
   take_cow_done(); // forget a stale mark, as do_cow_fault does
-  if ((vma_flags(vma) & VM_RAND_READ) == 0) { // do_async_mmap_readahead: a hit pays a miss back
+  if ((vf & VM_RAND_READ) == 0) { // do_async_mmap_readahead: a hit pays a miss back
     const miss = file_mmap_miss(file);
     if (miss > 0) set_file_mmap_miss(file, miss - 1);
   }
@@ -273,7 +280,7 @@ function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
   add_mm_counter(mm, RSS_ANON, 1);
   page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
   lru_add_new_anon(page);
-  store<u64>(slot, pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, vma_page_prot(vma))))));
+  store<u64>(slot, entry | pfn_pte(page, 0));
   immap_fault_end(file);
   mm_count_minflt(mm);
   return 0;
@@ -289,20 +296,25 @@ function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
 // readahead), a miss (read-around, major), a backend with its own fault, shmem, DAX, a
 // locked, uffd or special VMA and any marker go the general way.
 function file_read_fast(mm: u32, vma: u32, va: u64): i32 {
+  // The VMA's fields once, before anything is stored (issue 17: each accessor re-finds the record).
   const vf = vma_flags(vma);
   const file = vma_file(vma);
-  if ((vf & (VM_LOCKED_MASK | VM_UFFD_MISSING | VM_UFFD_WP | VM_SPECIAL)) != 0 || va < vma_start(vma) ||
-      (mm_flags(mm) & MMF_OOM_REAPED) != 0 || (vma_iflags(vma) & VMA_DAX) != 0 ||
-      (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) != 0) return FAST_NO;
+  const start = vma_start(vma);
+  const pgoff0 = vma_pgoff(vma);
+  const iflags = vma_iflags(vma);
+  if ((vf & (VM_LOCKED_MASK | VM_UFFD_MISSING | VM_UFFD_WP | VM_SPECIAL)) != 0 || va < start ||
+      (iflags & VMA_DAX) != 0 || (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) != 0 ||
+      (mm_flags(mm) & MMF_OOM_REAPED) != 0) return FAST_NO;
   const addr = va & PAGE_MASK;
   const slot = fast_pte_slot(mm, addr);
   if (slot == 0 || load<u64>(slot) != 0) return FAST_NO;
-  const pgoff = linear_page_index(vma, addr);
+  const pgoff = pgoff0 + ((addr - start) >> 12); // linear_page_index
   if (pgoff >= file_pages(file)) return FAST_NO;
   const page = pc_lookup(file, pgoff);
   if (page == NO_PFN) return FAST_NO;
   const f = page_flags(page);
   if ((f & (PG_uptodate | PG_locked | PG_readahead | PG_hwpoison | PG_large | PG_tail)) != PG_uptodate) return FAST_NO;
+  let entry = pte_mkyoung(pfn_pte(page, vma_page_prot(vma)));
   count(ST_PGFAULT);
   take_eof_block_reread(); // forget a stale mark, as do_read_fault does
   get_page(page); // the PTE's reference
@@ -311,7 +323,6 @@ function file_read_fast(mm: u32, vma: u32, va: u64): i32 {
     if (miss > 0) set_file_mmap_miss(file, miss - 1);
   }
   page_set(page, PG_referenced);
-  let entry = pte_mkyoung(pfn_pte(page, vma_page_prot(vma)));
   if ((vf & VM_SHARED) != 0 && (entry & _PAGE_RW) != 0 && (f & PG_dirty) != 0) entry = pte_mkdirty(entry);
   add_mm_counter(mm, (f & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, 1);
   page_dup_rmap(page);

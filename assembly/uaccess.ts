@@ -7,7 +7,7 @@ import { PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, gNrFrames } from "./config";
 import { gRamBase } from "./config";
 import { tlb_lookup, tlb_fill_key, tlb_note_root, tlb_key, slotAddr, TLB_PFN, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
 import { walk, walk_user_psc, fill_from_walk, walkPa, MODE_LINUX_USER, MODE_PSC, WALK_OK, WALK_FULL,
-  psc_run_table, psc_run_allow, psc_run_nx, walk_note_user_leaf, PHYS_RSVD_BITS, user_pf_not_present } from "./mmu";
+  psc_run_table, psc_run_allow, psc_run_nx, walk_note_user_leaf, PHYS_RSVD_BITS, user_pf_not_present, user_pf_prot } from "./mmu";
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_NX } from "./pte";
 import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { page_residency, RES_RESIDENT } from "./pagestate";
@@ -154,12 +154,14 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
       if (faulted) {
         // The retry's walk after the fault is not the simple case: the walker decides it.
         r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
-      } else if (e == 0) {
-        // A none leaf: walk_user_psc's not-present fault (a miss and a walk counted), then
-        // the fault; the retry's walk runs here while the cache still holds the table.
+      } else if (e == 0 || (write && (e & (_PAGE_PRESENT | PHYS_RSVD_BITS)) == _PAGE_PRESENT &&
+                 (allowUp & e & _PAGE_USER) != 0 && (allowUp & e & _PAGE_RW) == 0)) {
+        // A none leaf, or a user leaf without RW under a write (COW, write-protect reuse):
+        // walk_user_psc's not-present or write-protect fault (a miss and a walk counted),
+        // then the fault; the retry's walk runs here while the cache still holds the table.
         count(ST_TLB_MISS);
         count(ST_WALK);
-        const s = do_user_addr_fault(mm, p, access, <u32>user_pf_not_present(access));
+        const s = do_user_addr_fault(mm, p, access, <u32>(e == 0 ? user_pf_not_present(access) : user_pf_prot(access)));
         if (s > 0) return -<i64>s;
         if (s < 0) return <i64>s - 100;
         if (psc_run_table(root, p) == table) {
