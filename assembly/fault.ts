@@ -3,24 +3,24 @@
 
 import { PAGE_SIZE, PAGE_MASK, PTRS_PER_TABLE, gZeroPfn, gUseZeroPage, gFaultAroundPages, gDaxFolios, pfn_is_xip,
   gNrFrames, gHasPteSpecial } from "./config";
-import { _PAGE_PSE, pfn_pte, pte_present, pte_protnone, pte_write, pte_mkdirty, pte_mkyoung,
+import { _PAGE_PSE, _PAGE_RW, pfn_pte, pte_present, pte_protnone, pte_write, pte_mkdirty, pte_mkyoung,
   pte_mkwrite, pte_mkspecial, pte_pfn, pte_none, pte_young, pte_special } from "./pte";
-import { PG_anon, PG_anon_exclusive, PG_swapbacked, PG_swapcache, PG_hwpoison, PG_large, PG_tail, PG_uptodate,
+import { PG_anon, PG_anon_exclusive, PG_swapbacked, PG_locked, PG_dirty, PG_swapcache, PG_hwpoison, PG_large, PG_tail, PG_uptodate,
   PG_readahead, PG_referenced, page_flags, page_set, page_ref,
   page_mapping, page_index, get_page } from "./page";
 import { NO_PFN, pfn_to_virt, alloc_pcp_user } from "./phys";
 import { LEVEL_PMD, WALK_NOMEM, WALK_HUGE, pt_walk, nr_pgtables, slot_addr, table_index, LEVEL_PTE } from "./pgtable";
-import { tlb_flush_page, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
+import { tlb_flush_page, ACCESS_READ, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
 import { PF_PROT, PF_DISCARD, psc_pmd_slot } from "./mmu";
 import { lru_add, lru_add_new_anon, alloc_user_page, put_page, try_reclaim, folio_test_large, folio_head,
   folio_nr_pages } from "./lru";
 import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISSING, VM_ACCESS_FLAGS, VM_GROWSDOWN,
   vma_flags, vma_start, vma_end, vma_file, vma_iflags, vma_page_prot, is_cow_mapping,
-  linear_page_index, vma_is_anonymous, VMA_DAX, VM_LOCKED, VM_MIXEDMAP, anon_vma_prepare,
+  linear_page_index, vma_is_anonymous, vma_pgoff, VMA_DAX, VM_LOCKED, VM_MIXEDMAP, anon_vma_prepare,
   VM_LOCKED_MASK, VM_SPECIAL, VM_RAND_READ } from "./vma";
 import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_majflt,
   mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
-import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon } from "./rmap";
+import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon, page_dup_rmap } from "./rmap";
 import { vm_normal_page, NO_PAGE, copy_from_pfn } from "./special";
 import { immap_is_locked, immap_unlock, immap_fault_end, take_cow_done } from "./dax";
 import { file_flags, AS_HAS_FAULT, AS_HAS_MAP_PAGES, AS_NO_MAP_PAGES, AS_HAS_PAGE_MKWRITE,
@@ -96,9 +96,15 @@ export function do_user_addr_fault(mm: u32, va: u64, access: u32, errorCode: u32
     }
   }
   if (access_error(vma, access, errorCode)) return signal(SIGSEGV, SEGV_ACCERR, va);
-  if (access == ACCESS_WRITE) { // issue 17: the common write faults take a direct path
-    const r = (errorCode & PF_PROT) != 0 ? wp_anon_fast(mm, vma, va) :
-      vma_is_anonymous(vma) ? anon_write_fast(mm, vma, va) : cow_file_fast(mm, vma, va);
+  // Issue 17: the common faults take a direct path.
+  if (access == ACCESS_WRITE) {
+    if (gDirectFaults) {
+      const r = (errorCode & PF_PROT) != 0 ? wp_anon_fast(mm, vma, va) :
+        vma_is_anonymous(vma) ? anon_write_fast(mm, vma, va) : cow_file_fast(mm, vma, va);
+      if (r != FAST_NO) return r;
+    }
+  } else if (access == ACCESS_READ && gFaultAroundPages <= 1 && gDirectFaults && !vma_is_anonymous(vma)) {
+    const r = file_read_fast(mm, vma, va);
     if (r != FAST_NO) return r;
   }
   let flags = FAULT_FLAG_USER | FAULT_FLAG_ALLOW_RETRY;
@@ -139,6 +145,11 @@ export function mm_account_fault(mm: u32, ret: u32, flags: u32): void {
 // fault_result, and returns FAST_NO before changing anything when the case is not exactly
 // its own: the general path then decides. No fault record, no dispatch.
 const FAST_NO: i32 = 0x7fff_ffff;
+
+// The direct paths are on (tests turn them off to compare both paths' state: index.ts
+// mmu_set_direct_faults).
+export let gDirectFaults = true;
+export function set_direct_faults(on: bool): void { gDirectFaults = on; }
 
 // A VMA these paths take: private, writable, not locked (mlock_new_folio), no userfaultfd,
 // not a PFN/mixed/IO mapping (vm_normal_page's special rules), `va` inside it (no stack
@@ -238,22 +249,29 @@ function wp_anon_fast(mm: u32, vma: u32, va: u64): i32 {
 // set_pte for a COW page). A backend with its own fault, DAX, shmem, a miss (read-around,
 // major) and anything unusual go the general way.
 function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
+  // The VMA's fields once, before anything is stored (each accessor re-finds the record).
+  const vf = vma_flags(vma);
   const file = vma_file(vma);
-  if (!fast_vma_ok(mm, vma, va) || (vma_iflags(vma) & VMA_DAX) != 0 ||
-      (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) != 0) return FAST_NO;
+  const start = vma_start(vma);
+  const pgoff0 = vma_pgoff(vma);
+  const iflags = vma_iflags(vma);
+  if ((vf & FAST_VMA_MASK) != (VM_WRITE | VM_MAYWRITE) || va < start || (iflags & VMA_DAX) != 0 ||
+      (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) != 0 ||
+      (mm_flags(mm) & MMF_OOM_REAPED) != 0) return FAST_NO; // fast_vma_ok, no DAX, no own fault
   const addr = va & PAGE_MASK;
   const slot = fast_pte_slot(mm, addr);
   if (slot == 0 || load<u64>(slot) != 0) return FAST_NO;
-  const pgoff = linear_page_index(vma, addr);
+  const pgoff = pgoff0 + ((addr - start) >> 12); // linear_page_index
   if (pgoff >= file_pages(file)) return FAST_NO;
   const src = pc_lookup(file, pgoff);
   if (src == NO_PFN) return FAST_NO;
   if ((page_flags(src) & (PG_uptodate | PG_readahead | PG_hwpoison | PG_large | PG_tail)) != PG_uptodate) return FAST_NO;
+  const entry = pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(0, vma_page_prot(vma)))));
   const page = alloc_pcp_user();
   if (page == NO_PFN) return FAST_NO;
   count(ST_PGFAULT);
   take_cow_done(); // forget a stale mark, as do_cow_fault does
-  if ((vma_flags(vma) & VM_RAND_READ) == 0) { // do_async_mmap_readahead: a hit pays a miss back
+  if ((vf & VM_RAND_READ) == 0) { // do_async_mmap_readahead: a hit pays a miss back
     const miss = file_mmap_miss(file);
     if (miss > 0) set_file_mmap_miss(file, miss - 1);
   }
@@ -262,7 +280,53 @@ function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
   add_mm_counter(mm, RSS_ANON, 1);
   page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
   lru_add_new_anon(page);
-  store<u64>(slot, pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, vma_page_prot(vma))))));
+  store<u64>(slot, entry | pfn_pte(page, 0));
+  immap_fault_end(file);
+  mm_count_minflt(mm);
+  return 0;
+}
+
+// R2.7 / R3.2 do_read_fault with fault-around off (should_fault_around false: a window of
+// one page) for a read through a none PTE of a file VMA (private or shared) whose page is
+// in the page cache, small, up to date, not locked, readahead-marked nor poisoned, below
+// EOF: filemap_fault's hit (a reference for the PTE, one mmap_miss paid back unless
+// MADV_RANDOM, PG_referenced), then finish_fault's set_pte: a young PTE with the VMA's
+// protection (read-only for a private VMA; dirty for a writable shared PTE of a dirty
+// page, R2.6), the file RSS, the mapcount, one minor fault. A marked page (its async
+// readahead), a miss (read-around, major), a backend with its own fault, shmem, DAX, a
+// locked, uffd or special VMA and any marker go the general way.
+function file_read_fast(mm: u32, vma: u32, va: u64): i32 {
+  // The VMA's fields once, before anything is stored (issue 17: each accessor re-finds the record).
+  const vf = vma_flags(vma);
+  const file = vma_file(vma);
+  const start = vma_start(vma);
+  const pgoff0 = vma_pgoff(vma);
+  const iflags = vma_iflags(vma);
+  if ((vf & (VM_LOCKED_MASK | VM_UFFD_MISSING | VM_UFFD_WP | VM_SPECIAL)) != 0 || va < start ||
+      (iflags & VMA_DAX) != 0 || (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) != 0 ||
+      (mm_flags(mm) & MMF_OOM_REAPED) != 0) return FAST_NO;
+  const addr = va & PAGE_MASK;
+  const slot = fast_pte_slot(mm, addr);
+  if (slot == 0 || load<u64>(slot) != 0) return FAST_NO;
+  const pgoff = pgoff0 + ((addr - start) >> 12); // linear_page_index
+  if (pgoff >= file_pages(file)) return FAST_NO;
+  const page = pc_lookup(file, pgoff);
+  if (page == NO_PFN) return FAST_NO;
+  const f = page_flags(page);
+  if ((f & (PG_uptodate | PG_locked | PG_readahead | PG_hwpoison | PG_large | PG_tail)) != PG_uptodate) return FAST_NO;
+  let entry = pte_mkyoung(pfn_pte(page, vma_page_prot(vma)));
+  count(ST_PGFAULT);
+  take_eof_block_reread(); // forget a stale mark, as do_read_fault does
+  get_page(page); // the PTE's reference
+  if ((vf & VM_RAND_READ) == 0) { // do_async_mmap_readahead: a hit pays a miss back
+    const miss = file_mmap_miss(file);
+    if (miss > 0) set_file_mmap_miss(file, miss - 1);
+  }
+  page_set(page, PG_referenced);
+  if ((vf & VM_SHARED) != 0 && (entry & _PAGE_RW) != 0 && (f & PG_dirty) != 0) entry = pte_mkdirty(entry);
+  add_mm_counter(mm, (f & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, 1);
+  page_dup_rmap(page);
+  store<u64>(slot, entry);
   immap_fault_end(file);
   mm_count_minflt(mm);
   return 0;

@@ -22,7 +22,10 @@ import { file_size, file_flags, file_pages, pc_lookup, pc_add_page, pc_delete, f
   pc_group_home, pc_lookup_home } from "./mapping";
 import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
 import { unmap_mapping_range } from "./unmap";
-import { set_prefault_pte, do_set_pmd, prefault_begin, prefault_small, prefault_end } from "./install";
+import { set_prefault_pte, do_set_pmd, prefault_begin, prefault_small, prefault_end, prefault_base, prefault_dirty_ok,
+  prefault_add } from "./install";
+import { pfn_pte, pte_mkyoung, pte_mkdirty } from "./pte";
+import { page_dup_rmap } from "./rmap";
 import { pte_lock, pte_unlock, pte_alloc_vmf } from "./pte_alloc";
 import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
   VM_FAULT_LOCKED, VM_FAULT_RETRY, vmf_flags, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED, FAULT_FLAG_USER } from "./vmfault";
@@ -593,28 +596,22 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
   // The window lies in one PTE table (do_fault_around): page p's slot is slot0 + (p - start).
   const slot0 = slot_addr(table, table_index(vaBase + (startPgoff << 12), LEVEL_PTE));
   const faultPg = (faultVa - vaBase) >> 12;
-  let group: u64 = 0xffff_ffff_ffff_ffff; // the 16-index group whose hash `home` holds
-  let home: u32 = 0;
+  runMapped = 0;
+  runLooked = 0;
+  runShmem = 0;
+  const base = prefault_base();
+  const dirtyOk = prefault_dirty_ok();
   pte_lock();
   let pg = startPgoff;
-  let slot = slot0; // page pg's PTE slot
   while (pg <= last) {
-    // One page-cache hash per group of 16 indexes (issue 17), then the probe.
-    if ((pg >> 4) != group) { group = pg >> 4; home = pc_group_home(file, pg); }
-    const found = pc_lookup_home(home, file, pg);
-    if (found == NO_PFN) { pg++; slot += 8; continue; }
-    const f = page_flags(found);
-    if (fast && (f & (PG_large | PG_tail | PG_locked | PG_readahead | PG_hwpoison | PG_uptodate)) == PG_uptodate) {
-      // A ready order-0 folio, the common case (filemap_ready_page's rules on one flags
-      // word): set_pte_range of one page, no folio bounds, no second lookup (issue 17).
-      if ((f & PG_workingset) == 0) looked++;
-      if (load<u64>(slot) == 0) { prefault_small(found, f, slot, pg == faultPg); mapped++; }
-      pg++;
-      slot += 8;
-      continue;
+    // Runs of ready order-0 folios, the common case, in their own loop (issue 17).
+    if (fast) {
+      pg = map_small_run(file, pg, last, slot0 + (<usize>(pg - startPgoff) << 3), faultPg, base, dirtyOk);
+      if (pg > last) break;
     }
-    const pfn = filemap_ready_page(file, pg, eof); // large folios, VM_LOCKED, pages not ready
-    if (pfn == NO_PFN) { pg++; slot += 8; continue; }
+    // Large folios, VM_LOCKED, pages not ready: page by page (a large folio whole).
+    const pfn = filemap_ready_page(file, pg, eof);
+    if (pfn == NO_PFN) { pg++; continue; }
     let lo = pg, hi = pg;
     if (folio_test_large(pfn) && folio_fits(vma, pfn, block, eof)) {
       const head = folio_head(pfn);
@@ -634,8 +631,10 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
       mapped++;
     }
     pg = hi + 1;
-    slot = slot0 + (<usize>(pg - startPgoff) << 3);
   }
+  mapped += runMapped;
+  looked += runLooked;
+  prefault_add(runMapped - runShmem, runShmem);
   if (fast) prefault_end(mm);
   pte_unlock();
   // R2.9: map_pages pays back mmap_miss for the pages it looked at.
@@ -643,6 +642,50 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
   set_file_mmap_miss(file, miss > looked ? miss - looked : 0);
   count_n(ST_FAULT_AROUND, <f64>mapped);
   return mapped;
+}
+
+// What map_small_run did: PTEs installed, pages looked at (mmap_miss), shmem pages mapped.
+let runMapped: u32 = 0;
+let runLooked: u32 = 0;
+let runShmem: u32 = 0;
+const SMALL_READY_MASK: u32 = PG_large | PG_tail | PG_locked | PG_readahead | PG_hwpoison | PG_uptodate;
+
+// Fault-around's set_pte_range over a run of ready order-0 folios (issue 17: one loop, the
+// PTE base and the RSS per run, no second lookup): from file page `pg`, whose PTE is at
+// `slot`, up to `last`, while each cached page is small, uptodate, unlocked, not
+// readahead-marked nor poisoned (filemap_ready_page's rules on one flags word); absent
+// pages are skipped. A none PTE gets its page: a reference, a mapcount, the PTE young for
+// the faulting page (old for the others if prefaultOld), dirty for a writable shared PTE
+// of a dirty folio (R2.6). Returns the first page it did not take (or last + 1); the
+// caller decides that one (prefault_begin was called, the PTE lock is held).
+// `base` and `dirtyOk`: prefault_base() and prefault_dirty_ok().
+function map_small_run(file: u32, pg: u64, last: u64, slot: usize, faultPg: u64, base: u64, dirtyOk: bool): u64 {
+  let mapped: u32 = 0;
+  let looked: u32 = 0;
+  let shmem: u32 = 0;
+  let group = pg >> 4; // the 16-index group whose hash `home` holds: one hash per group
+  let home = pc_group_home(file, pg);
+  for (; pg <= last; pg++, slot += 8) {
+    if ((pg >> 4) != group) { group = pg >> 4; home = pc_group_home(file, pg); }
+    const page = pc_lookup_home(home, file, pg);
+    if (page == NO_PFN) continue;
+    const f = page_flags(page);
+    if ((f & SMALL_READY_MASK) != PG_uptodate) break;
+    if ((f & PG_workingset) == 0) looked++;
+    if (load<u64>(slot) != 0) continue; // already mapped, or a marker (R2.5)
+    get_page(page);
+    page_dup_rmap(page);
+    let entry = pfn_pte(page, 0) | base;
+    if (pg == faultPg) entry = pte_mkyoung(entry);
+    if (dirtyOk && (f & PG_dirty) != 0) entry = pte_mkdirty(entry);
+    shmem += <u32>((f & PG_swapbacked) != 0); // a shmem page
+    store<u64>(slot, entry);
+    mapped++;
+  }
+  runMapped += mapped;
+  runLooked += looked;
+  runShmem += shmem;
+  return pg;
 }
 
 // Map one cached page at file page `pg` for a backend's own mapPages (the backend calls

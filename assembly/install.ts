@@ -4,7 +4,7 @@
 
 import { gPrefaultOld, PMD_SIZE, HPAGE_PMD_ORDER, HPAGE_PMD_NR } from "./config";
 import { pfn_pte, pte_mkold, pte_mkdirty, pte_mkwrite, pte_mkyoung, pte_wrprotect, pte_pfn,
-  pte_young, pte_dirty, _PAGE_PSE } from "./pte";
+  pte_young, pte_dirty, _PAGE_PSE, _PAGE_RW } from "./pte";
 import { PG_dirty, PG_swapbacked, PG_hwpoison, PG_referenced, page_flags, page_set, get_page,
   page_index, page_mapping } from "./page";
 import { pt_walk, LEVEL_PMD, WALK_HUGE } from "./pgtable";
@@ -89,6 +89,15 @@ export function prefault_begin(vma: u32): bool {
   if ((pf & PG_swapbacked) != 0) pfShmem++; else pfFile++;
   page_dup_rmap(pfn);
   store<u64>(slot, entry);
+}
+// A run's PTEs (filemap.ts map_small_run): the VMA's protection, old if prefaultOld (the
+// faulting page's is made young); whether a dirty folio's PTE is made dirty (shared, writable).
+@inline export function prefault_base(): u64 { return gPrefaultOld ? pte_mkold(pfProt) : pte_mkyoung(pfProt); }
+@inline export function prefault_dirty_ok(): bool { return pfShared && (pfProt & _PAGE_RW) != 0; }
+// The RSS of a run, added by prefault_end.
+export function prefault_add(file: u32, shmem: u32): void {
+  pfFile += <i32>file;
+  pfShmem += <i32>shmem;
 }
 export function prefault_end(mm: u32): void {
   if (pfFile != 0) add_mm_counter(mm, RSS_FILE, pfFile);

@@ -130,8 +130,15 @@ export function pc_lookup(f: u32, index: u64): u32 {
 }
 
 // pc_lookup(f, index) for an index of the group whose home is `home`.
+// The first probe inline (it finds the page unless its home slot was taken), the rest in
+// pc_probe_on, so that a caller's loop has no inner loop (issue 17).
 @inline export function pc_lookup_home(home: u32, f: u32, index: u64): u32 {
-  let i = home | (<u32>index & 15);
+  const i = home | (<u32>index & 15);
+  const s = slotAt(i);
+  if (load<u32>(s) == f && load<u64>(s, 8) == index) return load<u32>(s, 4);
+  return load<u32>(s) == 0 ? 0xffff_ffff : pc_probe_on((i + 1) & pcMask, f, index);
+}
+function pc_probe_on(i: u32, f: u32, index: u64): u32 {
   for (;;) {
     const s = slotAt(i);
     const sf = load<u32>(s);

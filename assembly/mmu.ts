@@ -218,6 +218,10 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
 @inline export function user_pf_not_present(access: u32): i32 {
   return errorCode(access, MODE_LINUX_USER, false, false);
 }
+// ... and to a present leaf that does not allow it (a write to a read-only page).
+@inline export function user_pf_prot(access: u32): i32 {
+  return errorCode(access, MODE_LINUX_USER, true, false);
+}
 
 // walk_user_psc's answer when the paging-structure cache does not cover the address or
 // the leaf needs the full walk's checks. Not a #PF error code (those are below 0x10000).

@@ -7,7 +7,7 @@ import { PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, gNrFrames } from "./config";
 import { gRamBase } from "./config";
 import { tlb_lookup, tlb_fill_key, tlb_note_root, tlb_key, slotAddr, TLB_PFN, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
 import { walk, walk_user_psc, fill_from_walk, walkPa, MODE_LINUX_USER, MODE_PSC, WALK_OK, WALK_FULL,
-  psc_run_table, psc_run_allow, psc_run_nx, walk_note_user_leaf, PHYS_RSVD_BITS, user_pf_not_present } from "./mmu";
+  psc_run_table, psc_run_allow, psc_run_nx, walk_note_user_leaf, PHYS_RSVD_BITS, user_pf_not_present, user_pf_prot } from "./mmu";
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_NX } from "./pte";
 import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { page_residency, RES_RESIDENT } from "./pagestate";
@@ -108,6 +108,8 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
   let nxUp = psc_run_nx();
   const write = access == ACCESS_WRITE;
   const set: u64 = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
+  const leafMask: u64 = _PAGE_PRESENT | _PAGE_USER | PHYS_RSVD_BITS | (write ? _PAGE_RW : 0);
+  let need = leaf_need(allowUp, write);
   const ram = gRamBase;
   const frames = gNrFrames;
   let slot = slot_addr(table, table_index(p, LEVEL_PTE));
@@ -134,12 +136,11 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
       continue;
     }
     let e = load<u64>(slot);
-    const allow = allowUp & e;
-    const exec = ((nxUp | e) & _PAGE_NX) == 0;
     const pfn = <u32>((e & 0x000f_ffff_ffff_f000) >> PAGE_SHIFT);
-    // walk_user_psc's conditions for a leaf it decides alone (SDM 4.10.3: the cached PDE).
-    if ((e & _PAGE_PRESENT) == 0 || (e & PHYS_RSVD_BITS) != 0 || (allow & _PAGE_USER) == 0 ||
-        (write && (allow & _PAGE_RW) == 0) || (access == ACCESS_EXEC && !exec) ||
+    // walk_user_psc's conditions for a leaf it decides alone (SDM 4.10.3: the cached PDE):
+    // present, no reserved bit, user (and writable for a write) at every level, executable
+    // for a fetch, resident RAM. The leaf's bits in one test against leaf_need.
+    if ((e & leafMask) != need || (access == ACCESS_EXEC && ((nxUp | e) & _PAGE_NX) != 0) ||
         pfn >= frames || page_residency(pfn) != RES_RESIDENT) {
       // The counters so far go in before the slow path; the walk it does replaces the
       // run's last leaf as the walk's result (and fills the TLB with the same root).
@@ -153,17 +154,20 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
       if (faulted) {
         // The retry's walk after the fault is not the simple case: the walker decides it.
         r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
-      } else if (e == 0) {
-        // A none leaf: walk_user_psc's not-present fault (a miss and a walk counted), then
-        // the fault; the retry's walk runs here while the cache still holds the table.
+      } else if (e == 0 || (write && (e & (_PAGE_PRESENT | PHYS_RSVD_BITS)) == _PAGE_PRESENT &&
+                 (allowUp & e & _PAGE_USER) != 0 && (allowUp & e & _PAGE_RW) == 0)) {
+        // A none leaf, or a user leaf without RW under a write (COW, write-protect reuse):
+        // walk_user_psc's not-present or write-protect fault (a miss and a walk counted),
+        // then the fault; the retry's walk runs here while the cache still holds the table.
         count(ST_TLB_MISS);
         count(ST_WALK);
-        const s = do_user_addr_fault(mm, p, access, <u32>user_pf_not_present(access));
+        const s = do_user_addr_fault(mm, p, access, <u32>(e == 0 ? user_pf_not_present(access) : user_pf_prot(access)));
         if (s > 0) return -<i64>s;
         if (s < 0) return <i64>s - 100;
         if (psc_run_table(root, p) == table) {
           allowUp = psc_run_allow();
           nxUp = psc_run_nx();
+          need = leaf_need(allowUp, write);
           faulted = true;
           continue;
         }
@@ -180,12 +184,13 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
       if (p >= stop || psc_run_table(root, p) != table) return <i64>p;
       allowUp = psc_run_allow();
       nxUp = psc_run_nx();
+      need = leaf_need(allowUp, write);
       continue;
     }
     if (!faulted) misses++; // a retry's walk follows its fault: no TLB lookup, no miss
     walks++;
     if ((e & set) != set) { e |= set; store<u64>(slot, e); }
-    tlb_fill_key(p, key, pfn, (allow & _PAGE_RW) != 0 && (e & _PAGE_DIRTY) != 0, exec);
+    tlb_fill_key(p, key, pfn, (allowUp & e & _PAGE_RW) != 0 && (e & _PAGE_DIRTY) != 0, ((nxUp | e) & _PAGE_NX) == 0);
     if (write) {
       const a = ram + (<usize>pfn << PAGE_SHIFT);
       store<u8>(a, load<u8>(a));
@@ -198,6 +203,14 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
   }
   touch_run_end(mm, root, hits, misses, walks, lastVa, lastSlot, lastE, allowUp, nxUp);
   return <i64>p;
+}
+
+// The leaf bits (of present, user, writable and the reserved bits) a run's page must show
+// to be walked in the run: present and user, writable for a write, when the upper levels
+// (`allowUp`) allow user access (and writing, for a write); else a value no leaf matches.
+@inline function leaf_need(allowUp: u64, write: bool): u64 {
+  const need: u64 = _PAGE_PRESENT | _PAGE_USER | (write ? _PAGE_RW : 0);
+  return (allowUp & (_PAGE_USER | _PAGE_RW) & need) == (need & (_PAGE_USER | _PAGE_RW)) ? need : 0xffff_ffff_ffff_ffff;
 }
 
 // A run's TLB hits, misses and walks, added to the counters in one go.

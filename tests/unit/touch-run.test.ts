@@ -143,6 +143,23 @@ describe('issue 17 touch_run: a bulk touch equals the per-page path', () => {
     });
   });
 
+  it('R5.3 R5.4 write runs after fork: anonymous COW copies, then write-protect reuse, handled inside the run; a read-only page stops it', async () => {
+    await same({}, true, (s, touch) => {
+      const va = s.mm.mmap({ addr: TABLE - 24 * PG, length: 48 * PG, prot: PROT_READ | PROT_WRITE,
+        flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE });
+      expect(touch(va, 48, 'write')).toBeNull();
+      const child = s.mm.fork();
+      expect(touch(va, 30, 'write')).toBeNull(); // COW: the child still maps every page
+      child.destroy();
+      expect(touch(va, 48, 'write')).toBeNull(); // the rest: reuse, no copy
+      expect(s.mmu.stats().cowCopies).toBe(30);
+      s.mm.mprotect(va + 40 * PG, PG, PROT_READ);
+      const e = touch(va + 36 * PG, 8, 'write');
+      expect(e).toBeInstanceOf(SegmentationFault);
+      return { va, pages: 48 };
+    });
+  });
+
   it('R5.2 a write run over a private file mapping already read: every page a COW fault, the run restarting after each', async () => {
     await same({}, true, (s, touch) => {
       const va = s.mm.mmap({ addr: TABLE - 16 * PG, length: 40 * PG, prot: PROT_READ | PROT_WRITE,
