@@ -872,7 +872,13 @@ export function truncate_setsize(file: u32, newSize: u64): void {
     if ((oldSize & 4095) != 0 && gTruncExtendZeroesTail) zero_eof_tail(file, oldSize);
     return;
   }
-  if (newSize == oldSize) return;
+  if (newSize == oldSize) {
+    // ext4_setattr calls ext4_truncate when the size does not grow, the same size included,
+    // and that zeroes the EOF block's tail through the page cache (fuzz seed 1755393609
+    // case 473: the next write fault is minor); tmpfs does nothing.
+    if ((newSize & 4095) != 0 && gTruncateCachesTail && (file_flags(file) & AS_SHMEM) == 0) zero_eof_tail(file, newSize);
+    return;
+  }
   const firstGone = (newSize + 4095) >> 12;
   const oldEnd = (oldSize + 4095) >> 12;
   unmap_mapping_range(file, firstGone, MAX_PGOFF, true);
