@@ -169,6 +169,22 @@ describe('wasm-mmu vs the live kernel on random scenarios', () => {
     expect(r.status === 'agree' || r.signature === 'touchRange:read[file-private] state F→. after~writeback', r.signature).toBe(true);
   });
 
+  it('fuzz: a DONTNEED from page 0 past the end of the file counts as whole-file for the after~writeback tag (seed 1755393609 case 3917)', async () => {
+    const every = { maps: ['b'] };
+    const s = normalizeScenario({
+      name: 'fuzz-fadvise-writeback-range', rules: ['R2.4'], description: 'DONTNEED of pages 0-12 of a file pwrite grew to 3 pages',
+      file: { pages: 1, cached: true },
+      steps: [
+        { op: 'mmap', id: 'b', pages: 3, prot: 'r', flags: 'private', anon: false },
+        { op: 'pwrite', page: 2 },
+        { op: 'fadvise', advice: 'dontneed', from: 0, pages: 13 },
+        { op: 'touch', map: 'b', page: 2, access: 'read', expect: every },
+      ],
+    });
+    const r = await runCase(ctx, s, { reruns: 0 });
+    expect(r.status === 'agree' || r.signature === 'touch:read[file-private] minflt emu<kernel after~writeback', r.signature).toBe(true);
+  });
+
   const fresh = freshSeed();
   const describeClass = (c: { signature: string; count: number; cases: string[]; first: { raw: unknown; result: { status: string } } }) =>
     `${c.signature} ×${c.count} (cases ${c.cases.join(' ')}): ${compactScenario(c.first.raw)}`;

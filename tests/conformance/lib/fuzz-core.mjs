@@ -224,14 +224,21 @@ function clipHoleRanges(norm, beforeStep) {
 }
 
 /**
- * The scenario with every whole-file fadvise(DONTNEED) before `beforeStep` replaced by an
+ * The scenario with every whole-file fadvise(DONTNEED) (from page 0 to the end of the file or
+ * past it) before `beforeStep` replaced by an
  * `evict` (fsync, which waits for the writeback, then the same DONTNEED), or null if there is
  * none. Same step count, so `beforeStep` does not move.
  */
 function settleWriteback(norm, beforeStep) {
   let changed = false;
+  // A range from page 0 that reaches the file's end (its size at that step) is whole-file
+  // too (seed 1755393609 case 3917: pages 0-12 of a 3-page file).
+  let size = norm.file ? (norm.file.pages - 1) * PAGE_SIZE + (norm.file.bytesInLastPage ?? PAGE_SIZE) : 0;
   const steps = norm.steps.map((st, i) => {
-    if (i >= beforeStep || st.op !== 'fadvise' || st.advice !== 'dontneed' || st.from !== 0 || st.pages !== 0) return st;
+    if (st.op === 'truncate') size = st.bytes ?? st.pages * PAGE_SIZE;
+    if (st.op === 'pwrite') size = Math.max(size, st.page * PAGE_SIZE + st.offset + 1);
+    const whole = st.pages === 0 || st.pages >= Math.ceil(size / PAGE_SIZE);
+    if (i >= beforeStep || st.op !== 'fadvise' || st.advice !== 'dontneed' || st.from !== 0 || !whole) return st;
     changed = true;
     return { op: 'evict', in: st.in, ...(st.expect ? { expect: st.expect } : {}) };
   });
