@@ -151,12 +151,6 @@ export function get_user_pages(mm: u32, start: u64, n: u32, foll: u32, out: usiz
 // R9.4): a VMA that fails (PROT_NONE, SIGBUS past EOF) keeps what it populated and the walk
 // goes on at the next VMA.
 export function mm_populate(mm: u32, start: u64, end: u64, skipHoles: bool, unlockable: bool = true, ignoreErrors: bool = false): i32 {
-  const r = populate_vmas(mm, start, end, skipHoles, unlockable, ignoreErrors);
-  mlock_drain_local(); // a populate ends with the mlock batch drained (6.18 kpageflags, R8.6)
-  return r;
-}
-
-function populate_vmas(mm: u32, start: u64, end: u64, skipHoles: bool, unlockable: bool, ignoreErrors: bool): i32 {
   let va = start;
   while (va < end) {
     const v = find_vma(mm, va);
@@ -167,29 +161,34 @@ function populate_vmas(mm: u32, start: u64, end: u64, skipHoles: bool, unlockabl
     }
     const stop = vma_end(v) < end ? vma_end(v) : end;
     const f = vma_flags(v);
+    // __mm_populate skips VM_IO / VM_PFNMAP VMAs, and populate_vma_page_range returns at once
+    // for a VM_LOCKONFAULT one: neither drains (fuzz seed 1755393609 case 4746: MAP_POPULATE
+    // under MCL_FUTURE|MCL_ONFAULT leaves a COW's munlock queued).
     if ((f & (VM_IO | VM_PFNMAP)) == 0 && (f & VM_LOCKONFAULT) == 0) {
-      if ((f & VM_ACCESS_FLAGS) == 0) {
-        if (!ignoreErrors) return -EFAULT;
-        va = stop;
-        continue;
-      }
-      let foll = FOLL_TOUCH | (unlockable ? FOLL_UNLOCKABLE | FOLL_POPULATE : 0);
-      if ((f & (VM_WRITE | VM_SHARED)) == VM_WRITE) foll |= FOLL_WRITE; // breaks COW
-      else foll |= FOLL_FORCE;
-      const n = <u32>((stop - va) >> 12);
-      const r = get_user_pages(mm, va, n, foll, 0);
-      // populate_vma_page_range ends with lru_add_drain: each VMA's mlock entries are
-      // handled before the next VMA is populated (mlockall: a private VMA's COW munlock of a
-      // cache page, then a shared VMA's mlock of it, end mlocked; R8.6, R8.7).
-      mlock_drain_local();
-      if (!ignoreErrors) {
-        if (r < 0) return r;
-        if (<u32>r < n) return -EFAULT;
-      }
+      const r = populate_vma_page_range(mm, v, va, stop, f, unlockable);
+      if (!ignoreErrors && r < 0) return r;
     }
     va = stop;
   }
   return 0;
+}
+
+// populate_vma_page_range over [va, stop) of VMA `v`: 0 or -errno (-EFAULT for PROT_NONE, as
+// GUP refuses it, or a short populate). It ends with lru_add_drain whatever GUP did: each
+// VMA's mlock entries are handled before the next VMA is populated (mlockall: a private VMA's
+// COW munlock of a cache page, then a shared VMA's mlock of it, end mlocked; R8.6, R8.7).
+function populate_vma_page_range(mm: u32, v: u32, va: u64, stop: u64, f: u32, unlockable: bool): i32 {
+  let r: i32 = -EFAULT;
+  if ((f & VM_ACCESS_FLAGS) != 0) {
+    let foll = FOLL_TOUCH | (unlockable ? FOLL_UNLOCKABLE | FOLL_POPULATE : 0);
+    if ((f & (VM_WRITE | VM_SHARED)) == VM_WRITE) foll |= FOLL_WRITE; // breaks COW
+    else foll |= FOLL_FORCE;
+    const n = <u32>((stop - va) >> 12);
+    const done = get_user_pages(mm, va, n, foll, 0);
+    r = done < 0 ? done : (<u32>done < n ? -EFAULT : 0);
+  }
+  mlock_drain_local();
+  return r;
 }
 
 // MAP_POPULATE / MAP_LOCKED: populate, errors ignored (R9.4).
