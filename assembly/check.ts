@@ -248,7 +248,9 @@ function mlock_check(): void {
     if ((f & (PG_lru | PG_unevictable)) == (PG_lru | PG_unevictable)) n++;
     if ((f & PG_large) != 0) continue;
     const ml = (f & PG_mlocked) != 0, unev = (f & PG_unevictable) != 0;
-    if (ml != unev) { inv_report(INV_MLOCK, pfn, 1); continue; }
+    // mlock_folio sets PG_mlocked at once and queues the rest: until the batch drains, a
+    // queued mlock entry explains a PG_mlocked page that is not on the unevictable list yet.
+    if (ml != unev && !(ml && mlock_batch_entries(pfn, true) != 0)) { inv_report(INV_MLOCK, pfn, 1); continue; }
     if (!unev) continue;
     const c = folio_mlock_count(pfn);
     if (c == 0) inv_report(INV_MLOCK, pfn, 2);

@@ -11,11 +11,11 @@
 // a reference, and the entries are handled in order when the batch is processed (full at 31,
 // a large folio, or lru_add_drain: mlock_drain_local). Until then the page still reads as
 // mlocked in /proc/kpageflags and its extra reference makes a COW reuse check copy
-// (FUZZ-FINDINGS item 9 / N4). An mlock of a folio that has entries queued is queued behind
-// them (an mlock entry, also with a reference), so a zap and a refault into a still-locked
-// VMA end as Linux's do: the munlock takes the count to 0 and clears PG_mlocked, then the
-// mlock entry finds the folio evictable and does nothing (FUZZ-FINDINGS run L item 1). Any
-// other mlock is handled at once (the same end state).
+// (FUZZ-FINDINGS item 9 / N4). An mlock is queued too (an mlock entry, also with a
+// reference), so a zap and a refault into a still-locked VMA end as Linux's do: the munlock
+// takes the count to 0 and clears PG_mlocked, then the mlock entry finds the folio evictable
+// and does nothing (FUZZ-FINDINGS run L item 1); and mlock entries count toward the 31 that
+// process the batch (session 6, run S).
 //
 // Large folios (their head and tail pages) keep a reverse-map model: mlocked at once,
 // PG_mlocked cleared when no VM_LOCKED VMA maps the whole folio any more (mapped_locked).
@@ -151,13 +151,13 @@ function fbatch_add(pfn: u32, kind: u32): void {
   if (fbatchNr == FOLIO_BATCH_SIZE || (page_flags(pfn) & (PG_large | PG_tail)) != 0) mlock_folio_batch();
 }
 
-// mlock_folio: a small folio mapped into a VM_LOCKED VMA. PG_mlocked is set now; the count
-// goes up in order with the entries already queued for the folio (at once when there are
-// none: the end state is the same, and no reference is held that Linux would not drop at a
-// COW reuse check, new folios being off the LRU there).
+// mlock_folio / mlock_new_folio: a small folio mapped into a VM_LOCKED VMA. PG_mlocked is
+// set now; the count (and the move to the unevictable list) waits in the batch like every
+// entry, with a reference: the entries fill the batch, so they move when later munlocks are
+// processed (a COW in a locked VMA queues two; seed 1200101973 case 791's family).
 export function mlock_folio(pfn: u32): void {
   page_set(pfn, PG_mlocked);
-  if (mlockBatchOn && fbatchNr != 0 && mlock_batch_refs(pfn) != 0) fbatch_add(pfn, MLOCK_ENTRY);
+  if (mlockBatchOn) fbatch_add(pfn, MLOCK_ENTRY);
   else __mlock_folio(pfn);
 }
 
