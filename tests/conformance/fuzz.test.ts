@@ -185,6 +185,22 @@ describe('wasm-mmu vs the live kernel on random scenarios', () => {
     expect(r.status === 'agree' || r.signature === 'touch:read[file-private] minflt emu<kernel after~writeback', r.signature).toBe(true);
   });
 
+  it('fuzz: a ranged DONTNEED gets an fsync step before it for the after~writeback re-run (seed 387238222 case 4411)', async () => {
+    const s = normalizeScenario({
+      name: 'fuzz-fadvise-writeback-ranged', rules: ['R2.4'], description: 'DONTNEED of pages 2-15 after a truncate dirtied page 2',
+      file: { pages: 4, cached: false },
+      steps: [
+        { op: 'mmap', id: 'a', pages: 7, prot: 'rw', flags: 'private', anon: false },
+        { op: 'touch', map: 'a', page: 3, access: 'write' },
+        { op: 'truncate', bytes: 10470 },
+        { op: 'fadvise', advice: 'dontneed', from: 2, pages: 14 },
+        { op: 'touch', map: 'a', page: 6, access: 'read', expect: { maps: ['a'] } },
+      ],
+    });
+    const r = await runCase(ctx, s, { reruns: 0 });
+    expect(r.status === 'agree' || r.signature === 'touch:read[file-private] state F→. after~writeback', r.signature).toBe(true);
+  });
+
   const fresh = freshSeed();
   const describeClass = (c: { signature: string; count: number; cases: string[]; first: { raw: unknown; result: { status: string } } }) =>
     `${c.signature} ×${c.count} (cases ${c.cases.join(' ')}): ${compactScenario(c.first.raw)}`;

@@ -195,8 +195,9 @@ export async function runCase(ctx, norm, { reruns = 2, kernelDoc = null } = {}) 
   if (sig && !sig.includes('~hole') && !sig.includes('~willneed') && ctx.settleWriteback !== false) {
     const settled = settleWriteback(norm, first.step);
     if (settled) {
-      const again = await runCase({ ...ctx, clipHoles: false, settleWillneed: false, settleWriteback: false }, settled, { reruns: 0 });
-      const same = (again.mismatches ?? []).some((m) => m.step === first.step && m.field === first.field);
+      const again = await runCase({ ...ctx, clipHoles: false, settleWillneed: false, settleWriteback: false }, settled.norm, { reruns: 0 });
+      const at = first.step + settled.shift;
+      const same = (again.mismatches ?? []).some((m) => m.step === at && m.field === first.field);
       if (!again.error && !same) sig += ' after~writeback';
     }
   }
@@ -224,26 +225,32 @@ function clipHoleRanges(norm, beforeStep) {
 }
 
 /**
- * The scenario with every whole-file fadvise(DONTNEED) (from page 0 to the end of the file or
- * past it) before `beforeStep` replaced by an
- * `evict` (fsync, which waits for the writeback, then the same DONTNEED), or null if there is
- * none. Same step count, so `beforeStep` does not move.
+ * The scenario with the writeback of every fadvise(DONTNEED) before `beforeStep` waited for:
+ * a whole-file one (from page 0 to the end of the file or past it) replaced by an `evict`
+ * (fsync, which waits for the writeback, then the same DONTNEED), any other preceded by an
+ * fsync step; with how far that moves `beforeStep` (the fsync steps inserted), or null if
+ * there is none.
  */
 function settleWriteback(norm, beforeStep) {
   let changed = false;
+  let shift = 0;
   // A range from page 0 that reaches the file's end (its size at that step) is whole-file
-  // too (seed 1755393609 case 3917: pages 0-12 of a 3-page file).
+  // too (seed 1755393609 case 3917: pages 0-12 of a 3-page file); any other range gets an
+  // fsync step before it (seed 387238222 case 4411), which moves the later steps by one.
   let size = norm.file ? (norm.file.pages - 1) * PAGE_SIZE + (norm.file.bytesInLastPage ?? PAGE_SIZE) : 0;
-  const steps = norm.steps.map((st, i) => {
+  const steps = [];
+  norm.steps.forEach((st, i) => {
     if (st.op === 'truncate') size = st.bytes ?? st.pages * PAGE_SIZE;
     if (st.op === 'pwrite') size = Math.max(size, st.page * PAGE_SIZE + st.offset + 1);
-    const whole = st.pages === 0 || st.pages >= Math.ceil(size / PAGE_SIZE);
-    if (i >= beforeStep || st.op !== 'fadvise' || st.advice !== 'dontneed' || st.from !== 0 || !whole) return st;
+    if (i >= beforeStep || st.op !== 'fadvise' || st.advice !== 'dontneed') { steps.push(st); return; }
     changed = true;
-    return { op: 'evict', in: st.in, ...(st.expect ? { expect: st.expect } : {}) };
+    const whole = st.from === 0 && (st.pages === 0 || st.pages >= Math.ceil(size / PAGE_SIZE));
+    if (whole) { steps.push({ op: 'evict', in: st.in, ...(st.expect ? { expect: st.expect } : {}) }); return; }
+    steps.push({ op: 'fsync', in: st.in }, st);
+    shift++;
   });
   if (!changed) return null;
-  try { return normalizeScenario({ ...norm, steps }); } catch { return null; }
+  try { return { norm: normalizeScenario({ ...norm, steps }), shift }; } catch { return null; }
 }
 
 /**
