@@ -160,11 +160,15 @@ export function do_mlockall(mm: u32, flags: u32): i32 {
   const lockFlags = VM_LOCKED | ((flags & MCL_ONFAULT) != 0 ? VM_LOCKONFAULT : 0);
   set_mm_def_flags(mm, (flags & MCL_FUTURE) != 0 ? lockFlags : 0);
   if ((flags & MCL_CURRENT) != 0) {
+    // A process has VMAs below its mappings too (its binary, its heap), fixed up and
+    // populated first: the batch is drained before the first of these (fuzz seed 1849509426
+    // case 2297: a queued munlock is handled before the populate mlocks the page again).
+    mlock_drain_local();
     let v = mm_first_vma(mm);
     while (v != 0) v = vma_next(mlock_fixup(mm, v, lockFlags));
     // __mm_populate(ignore_errors): a VMA that cannot be populated is skipped (R8.7).
     mm_populate(mm, 0, 0x8000_0000_0000, true, true, true); // LOCKONFAULT VMAs are skipped
-    // A process always has VMAs above its mappings (its stack is the highest): their
+    // And VMAs above them (its stack is the highest): their
     // mlock_fixup and populate drain after everything here (fuzz seed 387238222 case 4525:
     // with only unmapped pages left, the child's mlockall still handles their munlocks).
     mlock_drain_local();
