@@ -249,41 +249,60 @@ function wp_anon_fast(mm: u32, vma: u32, va: u64): i32 {
 // set_pte for a COW page). A backend with its own fault, DAX, shmem, a miss (read-around,
 // major) and anything unusual go the general way.
 function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
-  // The VMA's fields once, before anything is stored (each accessor re-finds the record).
   const vf = vma_flags(vma);
-  const file = vma_file(vma);
-  const start = vma_start(vma);
-  const pgoff0 = vma_pgoff(vma);
-  const iflags = vma_iflags(vma);
-  if ((vf & FAST_VMA_MASK) != (VM_WRITE | VM_MAYWRITE) || va < start || (iflags & VMA_DAX) != 0 ||
-      (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) != 0 ||
-      (mm_flags(mm) & MMF_OOM_REAPED) != 0) return FAST_NO; // fast_vma_ok, no DAX, no own fault
-  const addr = va & PAGE_MASK;
-  const slot = fast_pte_slot(mm, addr);
-  if (slot == 0 || load<u64>(slot) != 0) return FAST_NO;
-  const pgoff = pgoff0 + ((addr - start) >> 12); // linear_page_index
-  if (pgoff >= file_pages(file)) return FAST_NO;
-  const src = pc_lookup(file, pgoff);
+  if ((vf & FAST_VMA_MASK) != (VM_WRITE | VM_MAYWRITE)) return FAST_NO; // fast_vma_ok
+  const src = fast_cached_page(mm, vma, va, PG_readahead | PG_hwpoison | PG_large | PG_tail);
   if (src == NO_PFN) return FAST_NO;
-  if ((page_flags(src) & (PG_uptodate | PG_readahead | PG_hwpoison | PG_large | PG_tail)) != PG_uptodate) return FAST_NO;
+  const file = vma_file(vma);
   const entry = pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(0, vma_page_prot(vma)))));
   const page = alloc_pcp_user();
   if (page == NO_PFN) return FAST_NO;
   count(ST_PGFAULT);
   take_cow_done(); // forget a stale mark, as do_cow_fault does
-  if ((vf & VM_RAND_READ) == 0) { // do_async_mmap_readahead: a hit pays a miss back
-    const miss = file_mmap_miss(file);
-    if (miss > 0) set_file_mmap_miss(file, miss - 1);
-  }
-  page_set(src, PG_referenced);
+  filemap_hit_fast(file, vf, src);
   memory.copy(pfn_to_virt(page), pfn_to_virt(src), PAGE_SIZE);
   add_mm_counter(mm, RSS_ANON, 1);
-  page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
+  page_add_new_anon_rmap(page, mm, vma, fastAddr); // gives the VMA its anon_vma (vmf_anon_prepare)
   lru_add_new_anon(page);
-  store<u64>(slot, entry | pfn_pte(page, 0));
+  store<u64>(fastSlot, entry | pfn_pte(page, 0));
   immap_fault_end(file);
   mm_count_minflt(mm);
   return 0;
+}
+
+// The page-cache page for a write or read of a none PTE at `va` in file VMA `vma`, for the
+// direct paths (cow_file_fast, file_read_fast): none if the VMA starts above `va`, is DAX,
+// the file has its own fault, is DAX or shmem, the mm was OOM-reaped, the PTE table is
+// missing or the PTE is not none, the page is past EOF or not cached, not uptodate, or has
+// any of `bad`. Leaves the PTE slot and page address in fastSlot / fastAddr.
+let fastSlot: usize = 0;
+let fastAddr: u64 = 0;
+function fast_cached_page(mm: u32, vma: u32, va: u64, bad: u32): u32 {
+  const file = vma_file(vma);
+  const start = vma_start(vma);
+  if (va < start || (vma_iflags(vma) & VMA_DAX) != 0 ||
+      (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) != 0 ||
+      (mm_flags(mm) & MMF_OOM_REAPED) != 0) return NO_PFN;
+  const addr = va & PAGE_MASK;
+  const slot = fast_pte_slot(mm, addr);
+  if (slot == 0 || load<u64>(slot) != 0) return NO_PFN;
+  const pgoff = vma_pgoff(vma) + ((addr - start) >> 12); // linear_page_index
+  if (pgoff >= file_pages(file)) return NO_PFN;
+  const page = pc_lookup(file, pgoff);
+  if (page == NO_PFN || (page_flags(page) & (PG_uptodate | bad)) != PG_uptodate) return NO_PFN;
+  fastSlot = slot;
+  fastAddr = addr;
+  return page;
+}
+
+// filemap_fault's page-cache hit: do_async_mmap_readahead pays one mmap_miss back (not
+// under MADV_RANDOM) and the folio is marked referenced.
+@inline function filemap_hit_fast(file: u32, vf: u32, page: u32): void {
+  if ((vf & VM_RAND_READ) == 0) {
+    const miss = file_mmap_miss(file);
+    if (miss > 0) set_file_mmap_miss(file, miss - 1);
+  }
+  page_set(page, PG_referenced);
 }
 
 // R2.7 / R3.2 do_read_fault with fault-around off (should_fault_around false: a window of
@@ -296,37 +315,21 @@ function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
 // readahead), a miss (read-around, major), a backend with its own fault, shmem, DAX, a
 // locked, uffd or special VMA and any marker go the general way.
 function file_read_fast(mm: u32, vma: u32, va: u64): i32 {
-  // The VMA's fields once, before anything is stored (issue 17: each accessor re-finds the record).
   const vf = vma_flags(vma);
-  const file = vma_file(vma);
-  const start = vma_start(vma);
-  const pgoff0 = vma_pgoff(vma);
-  const iflags = vma_iflags(vma);
-  if ((vf & (VM_LOCKED_MASK | VM_UFFD_MISSING | VM_UFFD_WP | VM_SPECIAL)) != 0 || va < start ||
-      (iflags & VMA_DAX) != 0 || (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) != 0 ||
-      (mm_flags(mm) & MMF_OOM_REAPED) != 0) return FAST_NO;
-  const addr = va & PAGE_MASK;
-  const slot = fast_pte_slot(mm, addr);
-  if (slot == 0 || load<u64>(slot) != 0) return FAST_NO;
-  const pgoff = pgoff0 + ((addr - start) >> 12); // linear_page_index
-  if (pgoff >= file_pages(file)) return FAST_NO;
-  const page = pc_lookup(file, pgoff);
+  if ((vf & (VM_LOCKED_MASK | VM_UFFD_MISSING | VM_UFFD_WP | VM_SPECIAL)) != 0) return FAST_NO;
+  const page = fast_cached_page(mm, vma, va, PG_locked | PG_readahead | PG_hwpoison | PG_large | PG_tail);
   if (page == NO_PFN) return FAST_NO;
+  const file = vma_file(vma);
   const f = page_flags(page);
-  if ((f & (PG_uptodate | PG_locked | PG_readahead | PG_hwpoison | PG_large | PG_tail)) != PG_uptodate) return FAST_NO;
   let entry = pte_mkyoung(pfn_pte(page, vma_page_prot(vma)));
   count(ST_PGFAULT);
   take_eof_block_reread(); // forget a stale mark, as do_read_fault does
   get_page(page); // the PTE's reference
-  if ((vf & VM_RAND_READ) == 0) { // do_async_mmap_readahead: a hit pays a miss back
-    const miss = file_mmap_miss(file);
-    if (miss > 0) set_file_mmap_miss(file, miss - 1);
-  }
-  page_set(page, PG_referenced);
+  filemap_hit_fast(file, vf, page);
   if ((vf & VM_SHARED) != 0 && (entry & _PAGE_RW) != 0 && (f & PG_dirty) != 0) entry = pte_mkdirty(entry);
   add_mm_counter(mm, (f & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, 1);
   page_dup_rmap(page);
-  store<u64>(slot, entry);
+  store<u64>(fastSlot, entry);
   immap_fault_end(file);
   mm_count_minflt(mm);
   return 0;

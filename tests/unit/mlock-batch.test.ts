@@ -123,6 +123,21 @@ describe('R8.6 the mlock folio batch', () => {
     child.destroy();
   });
 
+  it('R8.6 R8.7 mlockall(MCL_CURRENT) drains first and last (the VMAs below and above the mappings: binary, heap, stack)', () => {
+    const { a } = fileMunmapped(4); // 4 munlocks queued
+    mm.mlockall(MCL_CURRENT); // drains before its fixups: the queued munlocks run first
+    expect(mlocked(a, 4)).toBe('LLLL'); // then a's fixup and populate lock the pages again
+    mm.munlockall();
+    const child = mm.fork();
+    child.mlock(a, 4 * P);
+    child.munmap(a, 4 * P); // the child's munlocks queued; the child has no mapping left
+    expect(mlocked(a, 4)).toBe('LLLL');
+    child.mlockall(MCL_CURRENT); // nothing of its own to walk, and still it ends drained
+    expect(mlocked(a, 4)).toBe('----');
+    child.munlockall();
+    child.destroy();
+  });
+
   it('R8.6 R8.7 mlockall populates VMA by VMA, draining after each: a COW munlock of a cache page, then a shared mlock of it, leave it mlocked', () => {
     const file = mmu.openFile(new MemoryFile(new Uint8Array(4 * P)));
     const priv = mm.mmap({ length: P, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE, file });
