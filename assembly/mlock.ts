@@ -3,7 +3,7 @@
 // R8.6) is mlock_folio.ts.
 
 import { EINVAL, ENOMEM, EPERM, EAGAIN, EFAULT } from "./config";
-import { pte_present } from "./pte";
+import { pte_present, pte_pfn } from "./pte";
 import { PG_mlocked } from "./page";
 import { pte_range_first, pte_range_next, pteRangeVa } from "./pgtable";
 import { VM_LOCKED, VM_LOCKONFAULT, VM_LOCKED_MASK, VM_SPECIAL, VM_HUGETLB, VMA_DAX, vma_flags,
@@ -14,7 +14,8 @@ import { vm_normal_page, NO_PAGE } from "./special";
 import { file_flags, set_file_flags, AS_MLOCKED } from "./mapping";
 import { split_for_flags, vma_merge_around } from "./mmap";
 import { mm_populate } from "./gup";
-import { mlock_vma_folio, munlock_vma_folio } from "./mlock_folio";
+import { mlock_vma_folio, munlock_vma_folio, mlock_large_folio } from "./mlock_folio";
+import { folio_test_large, folio_head, folio_nr_pages } from "./lru";
 import { mlock_drain_local } from "./mlock_batch";
 
 export const MLOCK_ONFAULT: u32 = 1;
@@ -28,8 +29,33 @@ function walk_present(mm: u32, v: u32, start: u64, end: u64, lock: bool): void {
     if (pte == 0 || !pte_present(pte)) continue;
     const page = vm_normal_page(v, pteRangeVa, pte);
     if (page == NO_PAGE) continue;
-    if (lock) mlock_vma_folio(page); else munlock_vma_folio(page);
+    if (!lock) { munlock_vma_folio(page); continue; }
+    if (!folio_test_large(page)) { mlock_vma_folio(page); continue; }
+    // R8.6 (6.7+ mlock_pte_range, allow_mlock_munlock): a large folio is mlocked once, and
+    // only when this walk maps all of it, from its first page, with consecutive PTEs of one
+    // table; a folio the range or the VMA cuts stays unlocked (seed 1268232064 case 4390).
+    const step = folio_pte_run(slot, page, end);
+    if (page == folio_head(page) && step == folio_nr_pages(page)) mlock_large_folio(page);
+    for (let i: u32 = 1; i < step; i++) pte_range_next();
   }
+}
+
+// folio_mlock_step: how many PTEs from `slot` (at pteRangeVa, below `end`) map `page` and
+// the pages after it in its folio, consecutively, within one PTE table.
+function folio_pte_run(slot: usize, page: u32, end: u64): u32 {
+  const head = folio_head(page);
+  let max = head + folio_nr_pages(head) - page;
+  const inTable = <u32>(512 - ((pteRangeVa >> 12) & 511));
+  if (max > inTable) max = inTable;
+  const toEnd = <u32>((end - pteRangeVa) >> 12);
+  if (max > toEnd) max = toEnd;
+  let n: u32 = 1;
+  while (n < max) {
+    const e = load<u64>(slot + (<usize>n << 3));
+    if (!pte_present(e) || pte_pfn(e) != page + n) break;
+    n++;
+  }
+  return n;
 }
 
 // ---- VMA level (R8.2) ----

@@ -10,15 +10,28 @@
 import { PG_mlocked, PG_unevictable, page_flags } from "./page";
 import { lru_move, folio_test_large, folio_head, folio_nr_pages } from "./lru";
 import { VM_LOCKED, VM_SPECIAL, vma_flags } from "./vma";
-import { mlock_folio, munlock_folio } from "./mlock_batch";
+import { mlock_folio, munlock_folio, mlock_drain_local } from "./mlock_batch";
 import { count, ST_UNEVICTABLE_CULLED } from "./stats";
 
 // A page newly mapped into a VM_LOCKED VMA (or found there by reclaim): mlocked, counted.
 export function mlock_vma_folio(pfn: u32): void {
   if (!folio_test_large(pfn)) { mlock_folio(pfn); return; }
+  mlock_large_page(pfn);
+}
+
+@inline function mlock_large_page(pfn: u32): void {
   if ((page_flags(pfn) & PG_mlocked) != 0) return;
   lru_move(pfn, PG_mlocked | PG_unevictable, 0);
   count(ST_UNEVICTABLE_CULLED);
+}
+
+// mlock_folio of a whole large folio (the mlock walk, or a fault that mapped all of it): a
+// large folio goes through the mlock batch at once, so the entries queued before it are
+// handled first (mlock_folio_batch), then every page of it is PG_mlocked (R8.6).
+export function mlock_large_folio(head: u32): void {
+  mlock_drain_local();
+  const n = folio_nr_pages(head);
+  for (let i: u32 = 0; i < n; i++) mlock_large_page(head + i);
 }
 
 // 6.18+ (option `mlockMappedLargeFolio`): __folio_add_file_rmap mlocks a large folio when
@@ -44,7 +57,7 @@ export function mlock_large_mapped(pfn: u32): void {
   }
   runNext = pfn + 1;
   if (++runCount != folio_nr_pages(head)) return;
-  for (let i: u32 = 0; i < runCount; i++) mlock_vma_folio(head + i);
+  mlock_large_folio(head);
   runNext = 0;
 }
 

@@ -344,6 +344,34 @@ describe('R8.6 mlock_count and the order of the batch\'s entries', () => {
     expect(mlocked(va, 16)).toBe('L'.repeat(16));
   });
 
+  it('R8.2 R8.6 mlock of a range that cuts a large folio leaves it unlocked; the folios it covers whole are mlocked (allow_mlock_munlock, seed 1268232064 case 4390)', () => {
+    const file = mmu.openFile(new MemoryFile(new Uint8Array(48 * P)));
+    file.prime(0, 48, { order: 4 }); // three 16-page folios
+    const va = mm.mmap({ length: 48 * P, prot: PROT_READ, flags: MAP_PRIVATE, file });
+    mm.touch(va, 48 * P, 'read');
+    mm.mlock(va + 5 * P, 43 * P); // splits the VMA inside the first folio
+    expect(mlocked(va, 48)).toBe('-'.repeat(16) + 'L'.repeat(32));
+    mm.munlock(va, 48 * P);
+    mm.mlock(va, 40 * P); // cuts the last folio at its end
+    expect(mlocked(va, 48)).toBe('L'.repeat(32) + '-'.repeat(16));
+  });
+
+  it('R8.6 a fault that mlocks a whole large folio (6.18+) sends it through the batch at once: the munlocks queued before it are handled first', async () => {
+    mmu = await createMmu({ ramBytes: 16 << 20, mlockMappedLargeFolio: true });
+    mm = mmu.createAddressSpace();
+    const a = sharedFileMunmapped(); // 4 munlocks queued: still PG_mlocked
+    const file = mmu.openFile(new MemoryFile(new Uint8Array(16 * P)));
+    file.prime(0, 16, { order: 4 });
+    const va = mm.mmap({ length: 16 * P, prot: PROT_READ, flags: MAP_SHARED, file });
+    mm.mlock2(va, 16 * P, MLOCK_ONFAULT); // nothing mapped yet; the flag change drains `a`'s 4 munlocks
+    const b = sharedFileMunmapped(); // 4 more queued after the mlock2's drains
+    expect(mlocked(b, 4)).toBe('LLLL');
+    mm.touch(va + P, 1, 'read'); // fault-around maps the whole folio: mlock_folio of a large folio
+    expect(mlocked(va, 16)).toBe('L'.repeat(16));
+    expect(mlocked(a, 4)).toBe('----');
+    expect(mlocked(b, 4)).toBe('----');
+  });
+
   for (const on of [true, false]) {
     it(`R8.6 mlockMappedLargeFolio ${on}: a fault that maps a large folio whole into a locked VMA ${on ? 'mlocks it (6.18+)' : 'leaves it (6.1, 6.12)'}; one mapped in part never`, async () => {
       mmu = await createMmu({ ramBytes: 16 << 20, mlockMappedLargeFolio: on });
