@@ -164,10 +164,11 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
   }
 
   // A process: its address space, the maps it made (harness `maps[]`), its PFN history.
-  const newProc = (who, mm, maps = new Map(), tracker = new PfnTracker()) => ({ who, mm, maps, tracker, alive: true });
+  // harnessLocked: the harness locked its own VMAs for an mlockall(MCL_CURRENT) of this
+  // process (kernel/scenario.c harness_lock); a fork's child starts with them unlocked.
+  const newProc = (who, mm, maps = new Map(), tracker = new PfnTracker()) => ({ who, mm, maps, tracker, alive: true, harnessLocked: false });
   const parent = newProc('parent', mmu.createAddressSpace());
   let child = null;
-  let forkedOnce = false; // the harness drains at its first fork (see the fork step below)
 
   const entries = (proc, m) => proc.mm.pagemap(m.addr, m.pages).map((e, i) => ({
     present: e.present, swapped: e.swapped, guard: e.guard, file: e.file, exclusive: e.exclusive, pfn: e.pfn,
@@ -208,12 +209,9 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
       if (st.op === 'fork') {
         if (!r.errno) child = r.child;
         r.measured = false;
-        // The harness's first fork is its first collect_harness_pages: freshly faulted
-        // bookkeeping pages, still on the CPU's LRU-add batch, that its retouch then COW-faults;
-        // wp_can_reuse_anon_folio runs lru_add_drain for a folio off the LRU, which drains the
-        // mlock batch too (FUZZ-FINDINGS session 5). Later forks find those pages on the LRU.
-        if (!r.errno && !forkedOnce) mmu.lruAddDrain();
-        forkedOnce = true;
+        // The harness ends every fork step with lru_add_drain (kernel/scenario.c: after both
+        // processes' retouch of their own pages, which drained at some forks and not others).
+        if (!r.errno) mmu.lruAddDrain();
       }
       if (st.op === 'mmap' && !r.errno) {
         proc.maps.set(st.id, { addr: r.addr, pages: st.pages, anon: st.anon, pgoff: st.fileOffsetPages });
@@ -245,6 +243,10 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
         observations.push(o);
       }
       if (st.op === 'exit') {
+        // Before a process whose VMAs it locked exits, the harness unlocks them (harness_lock(0)):
+        // each munlock_vma_pages_range ends with lru_add_drain, so the exit's zap starts with
+        // an empty mlock batch (issue 14, run S case 791).
+        if (proc.harnessLocked) mmu.lruAddDrain();
         proc.mm.destroy();
         proc.alive = false;
         child = null;
@@ -305,8 +307,10 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
       case 'mlock': case 'mlock2':
         return st.onfault ? mm.mlock2(...range(), MLOCK_ONFAULT) : mm.mlock(...range());
       case 'munlock': return mm.munlock(...range());
-      case 'mlockall': return mm.mlockall(mclMask(st.flags));
-      case 'munlockall': return mm.munlockall();
+      case 'mlockall':
+        if (/current/.test(st.flags)) proc.harnessLocked = true; // whether or not the call fails
+        return mm.mlockall(mclMask(st.flags));
+      case 'munlockall': proc.harnessLocked = false; return mm.munlockall();
       // fsync(2) of the mapping fd: every dirty page written back, dirty shared PTEs cleaned
       // (on a DAX file the dirty DAX entries, R7.2); nothing on shmem.
       case 'fsync': file.sync(); return;
