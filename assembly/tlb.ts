@@ -114,6 +114,8 @@ export function tlb_init(entries: u32): void {
 @inline export function slotAddr(va: u64): usize { return entryAddr(<u32>(va >> PAGE_SHIFT) & gTlbMask); }
 // The side-table slot of entry `e`.
 @inline export function sideAddr(e: usize): usize { return gTlbSide + ((e - gTlbBase) >> 2); }
+// The side-table slot of slot number `i`.
+@inline function sideSlot(i: u32): usize { return gTlbSide + (<usize>i << TLB_SIDE_SHIFT); }
 @inline function invalidate(e: usize): void {
   const s = sideAddr(e);
   store<i64>(s, (<i64>TLB_SIDE_EMPTY << 32) | <i64><u32>TLB_SIDE_EMPTY); // userRead and userWrite
@@ -138,17 +140,17 @@ export function tlb_init(entries: u32): void {
 // whether user-mode accesses may use it.
 export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
                          rd: bool, wr: bool, ex: bool): void {
-  const e = slotAddr(va);
+  const i = <u32>(va >> PAGE_SHIFT) & gTlbMask;
+  const e = entryAddr(i);
   const key = tlb_key(asid, va);
   const u = (flags & TLB_USER) != 0;
   store<f64>(e, rd && u ? key : -1.0);
   store<f64>(e, wr && u ? key : -1.0, 8);
   store<f64>(e, ex && u ? key : -1.0, 16);
-  store<u32>(e, pfn, TLB_PFN);
-  store<u32>(e, flags, TLB_FLAGS);
+  store<u64>(e, <u64>pfn | (<u64>flags << 32), TLB_PFN); // pfn and flags in one store
   const addend = tlb_addend(va, pfn);
   store<u32>(e, addend, TLB_ADDEND);
-  side_fill(sideAddr(e), u ? tlb_key32(asid, va) : TLB_SIDE_EMPTY, rd, wr, ex, addend);
+  side_fill(sideSlot(i), u ? tlb_key32(asid, va) : TLB_SIDE_EMPTY, rd, wr, ex, addend);
   store<f64>(e, rd ? key : -1.0, TLB_KERN);
   store<f64>(e, wr ? key : -1.0, TLB_KERN + 8);
   store<f64>(e, ex ? key : -1.0, TLB_KERN + 16);
@@ -162,29 +164,40 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   tlb_note_root(asid, root);
 }
 // The entry stores of tlb_fill_inline, `key` being tlb_key(asid, va) (a run keeps it as a
-// running value); the run records its root once with tlb_note_root.
+// running value); the run records its root once with tlb_note_root. Issue 17 (t17d): the
+// entry's and the side slot's addresses from the slot number, pfn and flags in one store,
+// the side slot in two, and key32 from the key's low bits (key_low32) without an f64 to
+// integer conversion.
 @inline export function tlb_fill_key(va: u64, key: f64, pfn: u32, wr: bool, ex: bool): void {
-  const e = slotAddr(va);
+  const i = <u32>(va >> PAGE_SHIFT) & gTlbMask;
+  const e = entryAddr(i);
   const wk = wr ? key : -1.0;
   const xk = ex ? key : -1.0;
   store<f64>(e, key);
   store<f64>(e, wk, 8);
   store<f64>(e, xk, 16);
-  store<u32>(e, pfn, TLB_PFN);
-  store<u32>(e, TLB_USER, TLB_FLAGS);
+  store<u64>(e, <u64>pfn | (<u64>TLB_USER << 32), TLB_PFN);
   const addend = tlb_addend(va, pfn);
   store<u32>(e, addend, TLB_ADDEND);
-  side_fill(sideAddr(e), tlb_key32(<u32><i64>key, va), true, wr, ex, addend);
+  const k32 = va - 4096 < 0x80000000 - 4096 && gTlbMask != 0 ? key_low32(key) : TLB_SIDE_EMPTY;
+  side_fill(sideSlot(i), k32, true, wr, ex, addend);
   store<f64>(e, key, TLB_KERN);
   store<f64>(e, wk, TLB_KERN + 8);
   store<f64>(e, xk, TLB_KERN + 16);
 }
-// The side-table slot `s` of a filled user entry whose key32 is `k32` (TLB_SIDE_EMPTY: none).
+// The low 32 bits of a key (an integer below 2^48): adding 2^52 puts it, exactly, in the
+// f64's mantissa bits.
+@inline function key_low32(key: f64): i32 {
+  return <i32>reinterpret<u64>(key + 4503599627370496.0);
+}
+// The side-table slot `s` of a filled user entry whose key32 is `k32` (TLB_SIDE_EMPTY: none):
+// userRead and userWrite in one i64 store, userExec and the addend in another.
 @inline function side_fill(s: usize, k32: i32, rd: bool, wr: bool, ex: bool, addend: u32): void {
-  store<i32>(s, rd ? k32 : TLB_SIDE_EMPTY);
-  store<i32>(s, wr ? k32 : TLB_SIDE_EMPTY, 4);
-  store<i32>(s, ex ? k32 : TLB_SIDE_EMPTY, 8);
-  store<u32>(s, addend, TLB_SIDE_ADDEND);
+  const r: u32 = <u32>(rd ? k32 : TLB_SIDE_EMPTY);
+  const w: u32 = <u32>(wr ? k32 : TLB_SIDE_EMPTY);
+  const x: u32 = <u32>(ex ? k32 : TLB_SIDE_EMPTY);
+  store<u64>(s, <u64>r | (<u64>w << 32));
+  store<u64>(s, <u64>x | (<u64>addend << 32), 8);
 }
 @inline export function tlb_note_root(asid: u32, root: u32): void {
   store<u32>(asidRoot + (<usize>(asid & (MAX_ASID - 1)) << 2), root);
