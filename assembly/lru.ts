@@ -185,6 +185,10 @@ export function free_user_page(pfn: u32): void {
 
 // Drop a reference; frees the page (its whole folio) when it was the last.
 export function put_page(pfn: u32): void {
+  put_page_inline(pfn);
+}
+// put_page inlined into a loop that frees many (mmu_gather.ts tlb_finish_mmu, issue 17).
+@inline export function put_page_inline(pfn: u32): void {
   if (put_page_ref(pfn) != 0) return;
   if (!folio_test_large(pfn)) { // issue 17: free_user_page for order 0, inline, onto the pcp list
     lru_del(pfn);

@@ -5,7 +5,7 @@
 import { PAGE_SHIFT } from "./config";
 import { PG_swapcache, page_flags, page_mapcount, put_page_ref } from "./page";
 import { tlb_flush_range } from "./tlb";
-import { put_page } from "./lru";
+import { put_page_inline } from "./lru";
 import { folio_free_swap } from "./swap";
 import { mlock_drain_local, gTlbFreeDrainsMlock } from "./mlock_batch";
 
@@ -74,7 +74,7 @@ export function tlb_finish_mmu(): void {
     // outlive every owner (found by tests/property: a swapped-in page, the sibling's entry
     // zapped first, then the last mapping).
     if ((page_flags(pfn) & PG_swapcache) != 0 && page_mapcount(pfn) == 0) folio_free_swap(pfn);
-    put_page(pfn);
+    put_page_inline(pfn);
   }
   nBatch = 0;
   nHeld = 0;

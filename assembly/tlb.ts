@@ -117,7 +117,10 @@ export function tlb_init(entries: u32): void {
 // The side-table slot of slot number `i`.
 @inline function sideSlot(i: u32): usize { return gTlbSide + (<usize>i << TLB_SIDE_SHIFT); }
 @inline function invalidate(e: usize): void {
-  const s = sideAddr(e);
+  invalidate_at(e, sideAddr(e));
+}
+// invalidate, the side slot `s` given.
+@inline function invalidate_at(e: usize, s: usize): void {
   store<i64>(s, (<i64>TLB_SIDE_EMPTY << 32) | <i64><u32>TLB_SIDE_EMPTY); // userRead and userWrite
   store<i32>(s, TLB_SIDE_EMPTY, 8);
   store<f64>(e, -1.0);
@@ -258,10 +261,19 @@ export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
       if (p >= lo && p < hi) { invalidate(e); dropped++; }
     }
   } else {
-    // The key of page p is tlb_key(asid, lo) + p * 4096 (exact: keys stay below 2^48).
+    // The key of page p is tlb_key(asid, lo) + p * 4096 (exact: keys stay below 2^48);
+    // its slot is the next one (mod the TLB's size).
     let key = tlb_key(asid, lo);
-    for (let p: u64 = 0; p < npages; p++, key += 4096.0) {
-      if (dropIfKey(slotAddr(lo + (p << PAGE_SHIFT)), key)) dropped++;
+    const mask = gTlbMask;
+    let i = <u32>(lo >> PAGE_SHIFT) & mask;
+    const n = <u32>npages; // < gTlbEntries here
+    for (let p: u32 = 0; p < n; p++, key += 4096.0) {
+      const e = entryAddr(i);
+      if (entry_key(e) == key) {
+        invalidate_at(e, sideSlot(i));
+        dropped++;
+      }
+      i = (i + 1) & mask;
     }
   }
   count_n(ST_TLB_ENTRIES_FLUSHED, <f64>dropped);

@@ -133,57 +133,58 @@ function zap_run(slot: usize, a: u64, end: u64, evenCows: bool): u32 {
   const zero = gZeroPfn;
   // Pages that stay out of the run: anonymous ones unless evenCows.
   const skip: u32 = evenCows ? 0 : PG_anon;
-  let room = tlb_room();
-  let bp = tlb_batch_at();
-  let lo = a;
-  let p = a;
-  let nb: u32 = 0, nh: u32 = 0, total: u32 = 0;
-  let dAnon: i32 = 0, dFile: i32 = 0, dShmem: i32 = 0;
-  while (p < end) {
-    const pte = load<u64>(slot);
-    if ((pte & (_PAGE_PRESENT | _PAGE_PROTNONE)) == 0 || (pte & _PAGE_SPECIAL) != 0) break;
-    const pfn = pte_pfn(pte);
-    if (pfn >= frames || pfn == zero) break;
-    const pg = page_addr(pfn);
-    const flags = load<u32>(pg);
-    if ((flags & skip) != 0) break;
-    store<u64>(slot, 0);
-    if ((flags & PG_anon) != 0) dAnon++;
-    else {
-      if ((flags & PG_swapbacked) != 0) dShmem++; else dFile++;
-      // the PTE's dirty bit goes to the folio (mark_page_dirty)
-      if ((pte & _PAGE_DIRTY) != 0 && (load<u32>(pg) & PG_dirty) == 0) mark_page_dirty(pfn);
+  const slot0 = slot;
+  const endSlot = slot + <usize>((end - a) >> 9); // the PTE slot of `end`
+  let dAnon: i32 = 0, dShmem: i32 = 0;
+  for (;;) {
+    // One segment: up to the page that fills the gather's batch (then it is finished).
+    const seg = slot;
+    const bp0 = tlb_batch_at();
+    let bp = bp0;
+    const full = seg + (<usize>tlb_room() << 3);
+    const stop = full < endSlot ? full : endSlot;
+    while (slot < stop) {
+      const pte = load<u64>(slot);
+      const t = pte & (_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_SPECIAL);
+      if (t == 0 || t >= _PAGE_SPECIAL) break; // not present, or special
+      const pfn = pte_pfn(pte);
+      if (pfn >= frames || pfn == zero) break;
+      const pg = page_addr(pfn);
+      const flags = load<u32>(pg);
+      if ((flags & skip) != 0) break;
+      store<u64>(slot, 0);
+      if ((flags & PG_anon) != 0) dAnon++;
+      else {
+        dShmem += <i32>((flags & PG_swapbacked) != 0);
+        // the PTE's dirty bit goes to the folio (mark_page_dirty)
+        if ((pte & _PAGE_DIRTY) != 0 && (load<u32>(pg) & PG_dirty) == 0) mark_page_dirty(pfn);
+      }
+      if ((pte & _PAGE_ACCESSED) != 0) store<u32>(pg, load<u32>(pg) | PG_referenced);
+      // page_remove_rmap
+      const m = load<i32>(pg, 8) - 1;
+      store<i32>(pg, m, 8);
+      if (m == 0 && (flags & PG_anon) != 0) store<u32>(pg, load<u32>(pg) & ~PG_anon_exclusive);
+      if ((flags & (PG_anon | PG_swapcache)) == 0 && load<u32>(pg, 12) != 0) {
+        store<i32>(pg, load<i32>(pg, 4) - 1, 4); // tlb_remove_held_page: the cache holds it
+      } else {
+        store<u32>(bp, pfn); // tlb_remove_page
+        bp += 4;
+      }
+      slot += 8;
     }
-    if ((pte & _PAGE_ACCESSED) != 0) store<u32>(pg, load<u32>(pg) | PG_referenced);
-    // page_remove_rmap
-    const m = load<i32>(pg, 8) - 1;
-    store<i32>(pg, m, 8);
-    if (m == 0 && (flags & PG_anon) != 0) store<u32>(pg, load<u32>(pg) & ~PG_anon_exclusive);
-    if ((flags & (PG_anon | PG_swapcache)) == 0 && load<u32>(pg, 12) != 0) {
-      store<i32>(pg, load<i32>(pg, 4) - 1, 4); // tlb_remove_held_page: the cache holds it
-      nh++;
-    } else {
-      store<u32>(bp, pfn); // tlb_remove_page
-      bp += 4;
-      nb++;
+    if (slot != seg) {
+      const pages = <u32>((slot - seg) >> 3);
+      const batched = <u32>((bp - bp0) >> 2);
+      const lo = a + (<u64>(seg - slot0) << 9);
+      tlb_note_run(lo, lo + (<u64>pages << 12), batched, pages - batched);
     }
-    p += 4096;
-    slot += 8;
-    total++;
-    if (--room == 0) {
-      tlb_note_run(lo, p, nb, nh);
-      tlb_finish_mmu();
-      room = tlb_room();
-      bp = tlb_batch_at();
-      lo = p;
-      nb = 0;
-      nh = 0;
-    }
+    if (slot != full) break;
+    tlb_finish_mmu(); // the batch is full, at the same page tlb_remove_page would finish it
   }
-  if (nb + nh != 0) tlb_note_run(lo, p, nb, nh);
+  const total = <u32>((slot - slot0) >> 3);
   runAnon += dAnon;
-  runFile += dFile;
   runShmem += dShmem;
+  runFile += <i32>total - dAnon - dShmem;
   return total;
 }
 
