@@ -147,9 +147,10 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
     nx = pscNx;
     level = LEVEL_PTE;
   }
+  let slot: usize = 0;
   for (;;) {
     if (table >= gNrFrames) return errorCode(access, mode, true, true);
-    const slot = slot_addr(table, table_index(va, level));
+    slot = slot_addr(table, table_index(va, level));
     store<usize>(slots + (<usize>level << 3), slot);
     e = load<u64>(slot);
     if ((e & _PAGE_PRESENT) == 0) return errorCode(access, mode, false, false);
@@ -190,7 +191,7 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
   walkPa = ((e & 0x000f_ffff_ffff_f000) & ~offMask) | (va & offMask);
   walkPfn = <u32>(walkPa >> PAGE_SHIFT);
   walkLevel = level;
-  walkLeafSlot = load<usize>(slots + (<usize>level << 3));
+  walkLeafSlot = slot; // the leaf's (the last level read)
   walkWritable = rw;
   walkUser = us;
   walkExec = exec;
@@ -202,7 +203,9 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
     }
   }
   if ((mode & MODE_PEEK) == 0) {
-    if (!cached) for (let l = LEVEL_PGD; l > level; l--) {
+    // Set A in the upper entries used: only when one lacks it (upperA: their A bits ANDed;
+    // issue 17, t17d: the common walk of tables used before skips the loop).
+    if (!cached && upperA == 0) for (let l = LEVEL_PGD; l > level; l--) {
       const s = load<usize>(slots + (<usize>l << 3));
       const v = load<u64>(s);
       if ((v & _PAGE_ACCESSED) == 0) store<u64>(s, v | _PAGE_ACCESSED);
