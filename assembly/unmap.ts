@@ -146,9 +146,10 @@ function zap_run(slot: usize, a: u64, end: u64, evenCows: bool): u32 {
     while (slot < stop) {
       const pte = load<u64>(slot);
       const t = pte & (_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_SPECIAL);
-      if (t == 0 || t >= _PAGE_SPECIAL) break; // not present, or special
+      if (t - 1 >= _PAGE_SPECIAL - 1) break; // not present (t == 0), or special: one compare
       const pfn = pte_pfn(pte);
-      if (pfn >= frames || pfn == zero) break;
+      if (pfn >= frames) break;
+      if (pfn == zero) break;
       const pg = page_addr(pfn);
       const flags = load<u32>(pg);
       if ((flags & skip) != 0) break;
@@ -163,7 +164,9 @@ function zap_run(slot: usize, a: u64, end: u64, evenCows: bool): u32 {
       // page_remove_rmap
       const m = load<i32>(pg, 8) - 1;
       store<i32>(pg, m, 8);
-      if (m == 0 && (flags & PG_anon) != 0) store<u32>(pg, load<u32>(pg) & ~PG_anon_exclusive);
+      if (m == 0) {
+        if ((flags & PG_anon) != 0) store<u32>(pg, load<u32>(pg) & ~PG_anon_exclusive);
+      }
       if ((flags & (PG_anon | PG_swapcache)) == 0 && load<u32>(pg, 12) != 0) {
         store<i32>(pg, load<i32>(pg, 4) - 1, 4); // tlb_remove_held_page: the cache holds it
       } else {
