@@ -174,24 +174,20 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
 @inline export function tlb_fill_key(va: u64, key: f64, pfn: u32, wr: bool, ex: bool): void {
   const i = <u32>(va >> PAGE_SHIFT) & gTlbMask;
   const e = entryAddr(i);
-  // The tags as their f64 bits: integer selects (no branch per tag), plain i64 stores.
-  const kb = reinterpret<u64>(key);
-  const wk = wr ? kb : TAG_NONE_BITS;
-  const xk = ex ? kb : TAG_NONE_BITS;
-  store<u64>(e, kb);
-  store<u64>(e, wk, 8);
-  store<u64>(e, xk, 16);
+  const wk = wr ? key : -1.0;
+  const xk = ex ? key : -1.0;
+  store<f64>(e, key);
+  store<f64>(e, wk, 8);
+  store<f64>(e, xk, 16);
   store<u64>(e, <u64>pfn | (<u64>TLB_USER << 32), TLB_PFN);
   const addend = tlb_addend(va, pfn);
   store<u32>(e, addend, TLB_ADDEND);
   const k32 = va - 4096 < 0x80000000 - 4096 && gTlbMask != 0 ? key_low32(key) : TLB_SIDE_EMPTY;
   side_fill(sideSlot(i), k32, true, wr, ex, addend);
-  store<u64>(e, kb, TLB_KERN);
-  store<u64>(e, wk, TLB_KERN + 8);
-  store<u64>(e, xk, TLB_KERN + 16);
+  store<f64>(e, key, TLB_KERN);
+  store<f64>(e, wk, TLB_KERN + 8);
+  store<f64>(e, xk, TLB_KERN + 16);
 }
-// The bits of the f64 -1.0, an empty tag.
-const TAG_NONE_BITS: u64 = 0xbff0_0000_0000_0000;
 // The low 32 bits of a key (an integer below 2^48): adding 2^52 puts it, exactly, in the
 // f64's mantissa bits.
 @inline function key_low32(key: f64): i32 {
