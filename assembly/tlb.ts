@@ -86,6 +86,9 @@ export let gTlbGen: u32 = 0;
 export let gTlbSide: usize = 0;
 // (gTlbEntries - 1) << TLB_SIDE_SHIFT: the side slot of va is gTlbSide + ((va >> 8) & this).
 export let gTlbSideMask: u32 = 0;
+// The pages the side table holds are those with va - 4096 below this: [4096, 2^31), none
+// with one slot (tlb_key32; one compare per fill, issue 17 t17d).
+let gSideLimit: u64 = 0;
 // The page-table root each ASID was last filled from, so a check can re-walk entries.
 const asidRoot: usize = memory.data(MAX_ASID * 4);
 
@@ -98,6 +101,7 @@ export function tlb_init(entries: u32): void {
   gTlbEntries = entries;
   gTlbMask = entries - 1;
   gTlbSideMask = gTlbMask << TLB_SIDE_SHIFT;
+  gSideLimit = entries > 1 ? 0x80000000 - 4096 : 0;
   gTlbGen++;
   for (let i: u32 = 0; i < entries; i++) invalidate(entryAddr(i));
   memory.fill(asidRoot, 0, MAX_ASID * 4);
@@ -108,7 +112,7 @@ export function tlb_init(entries: u32): void {
 }
 // The key32 of a page (side table); TLB_SIDE_EMPTY for page 0, from 2^31 up and with one slot.
 @inline export function tlb_key32(asid: u32, va: u64): i32 {
-  return va - 4096 < 0x80000000 - 4096 && gTlbMask != 0 ? <i32>((<u32>va & ~(<u32>0xfff)) | (asid & (MAX_ASID - 1))) : TLB_SIDE_EMPTY;
+  return va - 4096 < gSideLimit ? <i32>((<u32>va & ~(<u32>0xfff)) | (asid & (MAX_ASID - 1))) : TLB_SIDE_EMPTY;
 }
 @inline export function entryAddr(i: u32): usize { return gTlbBase + (<usize>i << TLB_ENTRY_SHIFT); }
 @inline export function slotAddr(va: u64): usize { return entryAddr(<u32>(va >> PAGE_SHIFT) & gTlbMask); }
@@ -182,7 +186,7 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   store<u64>(e, <u64>pfn | (<u64>TLB_USER << 32), TLB_PFN);
   const addend = tlb_addend(va, pfn);
   store<u32>(e, addend, TLB_ADDEND);
-  const k32 = va - 4096 < 0x80000000 - 4096 && gTlbMask != 0 ? key_low32(key) : TLB_SIDE_EMPTY;
+  const k32 = va - 4096 < gSideLimit ? key_low32(key) : TLB_SIDE_EMPTY;
   side_fill(sideSlot(i), k32, true, wr, ex, addend);
   store<f64>(e, key, TLB_KERN);
   store<f64>(e, wk, TLB_KERN + 8);
