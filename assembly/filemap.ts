@@ -9,7 +9,7 @@ import { pte_present, pte_pfn, pte_dirty, pte_mkclean, pte_wrprotect, pte_write 
 import { PG_uptodate, PG_locked, PG_readahead, PG_dirty, PG_hwpoison, PG_workingset,
   PG_swapbacked, PG_writeback, PG_referenced, PG_tail, PG_large, PG_private, page_flags, page_set, page_clear,
   set_page_mapping, get_page, page_mapcount, page_mapping,
-  page_index, page_private, set_page_ref } from "./page";
+  page_index, page_private, set_page_ref, page_addr } from "./page";
 import { NO_PFN, pfn_to_virt } from "./phys";
 import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { tlb_flush_page } from "./tlb";
@@ -25,7 +25,6 @@ import { unmap_mapping_range } from "./unmap";
 import { set_prefault_pte, do_set_pmd, prefault_begin, prefault_small, prefault_end, prefault_base, prefault_dirty_ok,
   prefault_add } from "./install";
 import { pfn_pte, pte_mkyoung, pte_mkdirty } from "./pte";
-import { page_dup_rmap } from "./rmap";
 import { pte_lock, pte_unlock, pte_alloc_vmf } from "./pte_alloc";
 import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
   VM_FAULT_LOCKED, VM_FAULT_RETRY, vmf_flags, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED, FAULT_FLAG_USER } from "./vmfault";
@@ -660,31 +659,36 @@ const SMALL_READY_MASK: u32 = PG_large | PG_tail | PG_locked | PG_readahead | PG
 // caller decides that one (prefault_begin was called, the PTE lock is held).
 // `base` and `dirtyOk`: prefault_base() and prefault_dirty_ok().
 function map_small_run(file: u32, pg: u64, last: u64, slot: usize, faultPg: u64, base: u64, dirtyOk: bool): u64 {
-  let mapped: u32 = 0;
-  let looked: u32 = 0;
-  let shmem: u32 = 0;
+  // Issue 17 (t17d): few values live across the loop (V8 keeps them in registers): the
+  // PTE slot from pg (slotBase + pg * 8, wrapping), the three counts in one word (mapped
+  // in bits 0..19, shmem 20..39, looked 40..59: a run is at most one PTE table), the
+  // dirty test as a flags mask, the struct page's address once per page.
+  const slotBase = slot - (<usize>pg << 3);
+  const dirtyMask: u32 = dirtyOk ? PG_dirty : 0;
+  let counts: u64 = 0;
   let group = pg >> 4; // the 16-index group whose hash `home` holds: one hash per group
   let home = pc_group_home(file, pg);
-  for (; pg <= last; pg++, slot += 8) {
+  for (; pg <= last; pg++) {
     if ((pg >> 4) != group) { group = pg >> 4; home = pc_group_home(file, pg); }
     const page = pc_lookup_home(home, file, pg);
     if (page == NO_PFN) continue;
-    const f = page_flags(page);
+    const a = page_addr(page);
+    const f = load<u32>(a);
     if ((f & SMALL_READY_MASK) != PG_uptodate) break;
-    if ((f & PG_workingset) == 0) looked++;
-    if (load<u64>(slot) != 0) continue; // already mapped, or a marker (R2.5)
-    get_page(page);
-    page_dup_rmap(page);
+    counts += <u64>((f & PG_workingset) == 0) << 40; // looked
+    const ps = slotBase + (<usize>pg << 3);
+    if (load<u64>(ps) != 0) continue; // already mapped, or a marker (R2.5)
+    store<i32>(a, load<i32>(a, 4) + 1, 4); // get_page
+    store<i32>(a, load<i32>(a, 8) + 1, 8); // page_dup_rmap
     let entry = pfn_pte(page, 0) | base;
     if (pg == faultPg) entry = pte_mkyoung(entry);
-    if (dirtyOk && (f & PG_dirty) != 0) entry = pte_mkdirty(entry);
-    shmem += <u32>((f & PG_swapbacked) != 0); // a shmem page
-    store<u64>(slot, entry);
-    mapped++;
+    if ((f & dirtyMask) != 0) entry = pte_mkdirty(entry);
+    counts += 1 | (<u64>((f & PG_swapbacked) != 0) << 20); // mapped; a shmem page
+    store<u64>(ps, entry);
   }
-  runMapped += mapped;
-  runLooked += looked;
-  runShmem += shmem;
+  runMapped += <u32>(counts & 0xfffff);
+  runShmem += <u32>((counts >> 20) & 0xfffff);
+  runLooked += <u32>(counts >> 40);
   return pg;
 }
 

@@ -51,7 +51,7 @@ import { remap_pfn_range, vmf_insert_pfn, vmf_insert_mixed, vm_insert_page, spec
   special_stat } from "./special";
 import { immap_lock, immap_is_locked, immap_stat, set_cow_done } from "./dax";
 import { finish_fault } from "./fault";
-import { unmap_mapping_range } from "./unmap";
+import { unmap_mapping_range, set_zap_runs } from "./unmap";
 import { vma_lookup } from "./mm";
 import { vmf_cow_page, vmf_flags, FAULT_FLAG_WRITE, VM_FAULT_SIGBUS } from "./vmfault";
 
@@ -95,6 +95,7 @@ export function mmu_set_fault_around_bytes(bytes: i32): i32 {
 export function mmu_set_prefault_old(on: i32): void { setPrefaultOld(on != 0); }
 // Issue 17: the direct fault paths of fault.ts on (default) or off (tests compare both).
 export function mmu_set_direct_faults(on: i32): void { set_direct_faults(on != 0); }
+export function mmu_set_zap_runs(on: i32): void { set_zap_runs(on != 0); } // issue 17: unmap.ts zap_run (tests compare)
 export function mmu_set_readahead_pages(pages: i32): i32 {
   if (pages < 1 || pages > 65536) return -EINVAL;
   setRaPages(<u32>pages);

@@ -6,7 +6,7 @@
 // are linked nowhere and keep their mlock_count in lru_next's room (mlock_batch.ts).
 
 import { PG_lru, PG_active, PG_unevictable, PG_swapbacked, PG_tail, page_flags, page_set, page_clear,
-  plist_add, plist_del, page_lru_next, page_lru_prev, set_page_lru_next, set_page_lru_prev } from "./page";
+  plist_add, page_lru_next, page_lru_prev, set_page_lru_next, set_page_lru_prev, page_addr } from "./page";
 
 export const LRU_INACTIVE_ANON: u32 = 0;
 export const LRU_ACTIVE_ANON: u32 = 1;
@@ -31,7 +31,10 @@ const sizes: usize = memory.data(NR_LRU_LISTS * 4);
 
 // The list a page belongs on, from its flags.
 export function page_lru_list(pfn: u32): u32 {
-  const f = page_flags(pfn);
+  return lru_list_of(page_flags(pfn));
+}
+// The same, from the flags word `f`.
+@inline function lru_list_of(f: u32): u32 {
   if ((f & PG_unevictable) != 0) return LRU_UNEVICTABLE;
   const base = (f & PG_swapbacked) != 0 ? LRU_INACTIVE_ANON : LRU_INACTIVE_FILE;
   return base + ((f & PG_active) != 0 ? 1 : 0);
@@ -59,16 +62,25 @@ export function lru_add(pfn: u32): void {
   page_set(pfn, PG_lru);
 }
 
-// @inline: on every last put of a user page (issue 17).
+// @inline: on every last put of a user page (issue 17). The struct page's address once,
+// its flags read once, its own links cleared in one store (issue 17, t17d): the same
+// stores as plist_del and page_clear.
 @inline export function lru_del(pfn: u32): void {
-  if ((page_flags(pfn) & PG_lru) == 0) return;
-  const l = page_lru_list(pfn);
-  if (l == LRU_UNEVICTABLE) { addSize(l, -1); page_clear(pfn, PG_lru); return; }
+  const a = page_addr(pfn);
+  const f = load<u32>(a);
+  if ((f & PG_lru) == 0) return;
+  const l = lru_list_of(f);
+  if (l == LRU_UNEVICTABLE) { addSize(l, -1); store<u32>(a, f & ~PG_lru); return; }
+  const next = load<u32>(a, 24); // lru_next
+  const prev = load<u32>(a, 28); // lru_prev
   const tailAt = tails + (<usize>l << 2);
-  if (load<u32>(tailAt) == pfn + 1) store<u32>(tailAt, page_lru_prev(pfn));
-  plist_del(lru_head_at(l), pfn);
+  if (load<u32>(tailAt) == pfn + 1) store<u32>(tailAt, prev);
+  if (prev != 0) set_page_lru_next(prev - 1, next);
+  else store<u32>(lru_head_at(l), next);
+  if (next != 0) set_page_lru_prev(next - 1, prev);
+  store<u64>(a, 0, 24); // its lru_next and lru_prev
   addSize(l, -1);
-  page_clear(pfn, PG_lru);
+  store<u32>(a, f & ~PG_lru);
 }
 
 @inline export function lru_prev(pfn: u32): u32 { return page_lru_prev(pfn); }
@@ -185,6 +197,10 @@ export function free_user_page(pfn: u32): void {
 
 // Drop a reference; frees the page (its whole folio) when it was the last.
 export function put_page(pfn: u32): void {
+  put_page_inline(pfn);
+}
+// put_page inlined into a loop that frees many (mmu_gather.ts tlb_finish_mmu, issue 17).
+@inline export function put_page_inline(pfn: u32): void {
   if (put_page_ref(pfn) != 0) return;
   if (!folio_test_large(pfn)) { // issue 17: free_user_page for order 0, inline, onto the pcp list
     lru_del(pfn);

@@ -130,6 +130,10 @@ export const PHYS_RSVD_BITS: u64 = PHYS_RSVD;
 // reserved bits with one mask per walk; accessed/dirty bits are written only when they
 // change, so repeated walks of the same tables leave their cache lines clean.
 export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
+  if ((mode & (MODE_PEEK | MODE_PSC)) == 0) { // issue 17 (t17d): the common 4-level walk first
+    const r = walk4(root, va, access, mode);
+    if (r != WALK_FULL) return r;
+  }
   if ((mode & MODE_PEEK) == 0) count(ST_WALK);
   const rsvd: u64 = (mode & MODE_NXE) != 0 ? PHYS_RSVD : PHYS_RSVD | _PAGE_NX;
   let table = root;
@@ -147,9 +151,10 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
     nx = pscNx;
     level = LEVEL_PTE;
   }
+  let slot: usize = 0;
   for (;;) {
     if (table >= gNrFrames) return errorCode(access, mode, true, true);
-    const slot = slot_addr(table, table_index(va, level));
+    slot = slot_addr(table, table_index(va, level));
     store<usize>(slots + (<usize>level << 3), slot);
     e = load<u64>(slot);
     if ((e & _PAGE_PRESENT) == 0) return errorCode(access, mode, false, false);
@@ -190,7 +195,7 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
   walkPa = ((e & 0x000f_ffff_ffff_f000) & ~offMask) | (va & offMask);
   walkPfn = <u32>(walkPa >> PAGE_SHIFT);
   walkLevel = level;
-  walkLeafSlot = load<usize>(slots + (<usize>level << 3));
+  walkLeafSlot = slot; // the leaf's (the last level read)
   walkWritable = rw;
   walkUser = us;
   walkExec = exec;
@@ -202,7 +207,9 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
     }
   }
   if ((mode & MODE_PEEK) == 0) {
-    if (!cached) for (let l = LEVEL_PGD; l > level; l--) {
+    // Set A in the upper entries used: only when one lacks it (upperA: their A bits ANDed;
+    // issue 17, t17d: the common walk of tables used before skips the loop).
+    if (!cached && upperA == 0) for (let l = LEVEL_PGD; l > level; l--) {
       const s = load<usize>(slots + (<usize>l << 3));
       const v = load<u64>(s);
       if ((v & _PAGE_ACCESSED) == 0) store<u64>(s, v | _PAGE_ACCESSED);
@@ -210,6 +217,66 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
     const set: u64 = access == ACCESS_WRITE ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
     if ((e & set) != set) { e |= set; store<u64>(walkLeafSlot, e); }
   }
+  walkDirty = (e & _PAGE_DIRTY) != 0;
+  return WALK_OK;
+}
+
+// walk()'s common case in straight code (issue 17, t17d: the TLB miss of an emulator's own
+// tables, MODE_PSC and MODE_PEEK off): four present levels, no reserved bit, no large leaf,
+// the access allowed, a resident or non-RAM frame. It returns WALK_OK with walk()'s exact
+// results and A/D updates, or WALK_FULL with nothing changed or counted, and walk() then
+// decides the address as before (faults, large leaves, residency changes).
+function walk4(root: u32, va: u64, access: u32, mode: u32): i32 {
+  const frames = gNrFrames;
+  const rsvd: u64 = (mode & MODE_NXE) != 0 ? PHYS_RSVD : PHYS_RSVD | _PAGE_NX;
+  // Upper levels: present, no reserved bit, no PS (reserved in a PML4E, a large leaf below).
+  const bad: u64 = rsvd | _PAGE_PSE;
+  const PFN: u64 = 0x000f_ffff_ffff_f000;
+  if (root >= frames) return WALK_FULL;
+  const s4 = slot_addr(root, table_index(va, LEVEL_PGD));
+  const e4 = load<u64>(s4);
+  if ((e4 & _PAGE_PRESENT) == 0 || (e4 & bad) != 0) return WALK_FULL;
+  const t3 = <u32>((e4 & PFN) >> PAGE_SHIFT);
+  if (t3 >= frames) return WALK_FULL;
+  const s3 = slot_addr(t3, table_index(va, LEVEL_PUD));
+  const e3 = load<u64>(s3);
+  if ((e3 & _PAGE_PRESENT) == 0 || (e3 & bad) != 0) return WALK_FULL;
+  const t2 = <u32>((e3 & PFN) >> PAGE_SHIFT);
+  if (t2 >= frames) return WALK_FULL;
+  const s2 = slot_addr(t2, table_index(va, 2));
+  const e2 = load<u64>(s2);
+  if ((e2 & _PAGE_PRESENT) == 0 || (e2 & bad) != 0) return WALK_FULL;
+  const t1 = <u32>((e2 & PFN) >> PAGE_SHIFT);
+  if (t1 >= frames) return WALK_FULL;
+  const s1 = slot_addr(t1, table_index(va, LEVEL_PTE));
+  let e = load<u64>(s1);
+  if ((e & _PAGE_PRESENT) == 0 || (e & rsvd) != 0) return WALK_FULL;
+  const allow = e4 & e3 & e2 & e;
+  const nx = e4 | e3 | e2 | e;
+  const rw = (allow & _PAGE_RW) != 0;
+  const us = (allow & _PAGE_USER) != 0;
+  const user = (mode & MODE_USER) != 0;
+  const exec = (nx & _PAGE_NX) == 0 || (mode & MODE_NXE) == 0;
+  if (user && !us) return WALK_FULL;
+  if (access == ACCESS_WRITE && !rw && (user || (mode & MODE_WP) != 0)) return WALK_FULL;
+  if (access == ACCESS_EXEC && !exec) return WALK_FULL;
+  const pfn = <u32>((e & PFN) >> PAGE_SHIFT);
+  if (pfn < frames && page_residency(pfn) != RES_RESIDENT) return WALK_FULL;
+  count(ST_WALK);
+  walkPa = (e & PFN) | (va & 0xfff);
+  walkPfn = pfn;
+  walkLevel = LEVEL_PTE;
+  walkLeafSlot = s1;
+  walkWritable = rw;
+  walkUser = us;
+  walkExec = exec;
+  if ((e4 & e3 & e2 & _PAGE_ACCESSED) == 0) { // A in the upper entries, top down, as walk()
+    if ((e4 & _PAGE_ACCESSED) == 0) store<u64>(s4, e4 | _PAGE_ACCESSED);
+    if ((e3 & _PAGE_ACCESSED) == 0) store<u64>(s3, e3 | _PAGE_ACCESSED);
+    if ((e2 & _PAGE_ACCESSED) == 0) store<u64>(s2, e2 | _PAGE_ACCESSED);
+  }
+  const set: u64 = access == ACCESS_WRITE ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
+  if ((e & set) != set) { e |= set; store<u64>(s1, e); }
   walkDirty = (e & _PAGE_DIRTY) != 0;
   return WALK_OK;
 }

@@ -5,7 +5,7 @@
 import { PAGE_SHIFT } from "./config";
 import { PG_swapcache, page_flags, page_mapcount, put_page_ref } from "./page";
 import { tlb_flush_range } from "./tlb";
-import { put_page } from "./lru";
+import { put_page_inline } from "./lru";
 import { folio_free_swap } from "./swap";
 import { mlock_drain_local, gTlbFreeDrainsMlock } from "./mlock_batch";
 
@@ -49,6 +49,19 @@ export function tlb_remove_page(pfn: u32, va: u64): void {
   if (nBatch + ++nHeld == BATCH) tlb_finish_mmu();
 }
 
+// A zap's run (unmap.ts zap_run, issue 17): the batch's room left before it is full, where
+// its next page goes, and the run's pages and range added in one go. The run finishes the
+// gather itself when it fills the room (tlb_note_run, then tlb_finish_mmu), at the same
+// page tlb_remove_page / tlb_remove_held_page would.
+@inline export function tlb_room(): u32 { return BATCH - nBatch - nHeld; }
+@inline export function tlb_batch_at(): usize { return batch + (<usize>nBatch << 2); }
+@inline export function tlb_note_run(lo: u64, hi: u64, batched: u32, held: u32): void {
+  if (lo < gLo) gLo = lo;
+  if (hi > gHi) gHi = hi;
+  nBatch += batched;
+  nHeld += held;
+}
+
 export function tlb_finish_mmu(): void {
   if (gHi > gLo) tlb_flush_range(gMm, gLo, (gHi - gLo) >> PAGE_SHIFT);
   // Before 6.18 free_pages_and_swap_cache began with lru_add_drain: a zap that freed pages
@@ -61,7 +74,7 @@ export function tlb_finish_mmu(): void {
     // outlive every owner (found by tests/property: a swapped-in page, the sibling's entry
     // zapped first, then the last mapping).
     if ((page_flags(pfn) & PG_swapcache) != 0 && page_mapcount(pfn) == 0) folio_free_swap(pfn);
-    put_page(pfn);
+    put_page_inline(pfn);
   }
   nBatch = 0;
   nHeld = 0;

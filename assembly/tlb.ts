@@ -86,6 +86,9 @@ export let gTlbGen: u32 = 0;
 export let gTlbSide: usize = 0;
 // (gTlbEntries - 1) << TLB_SIDE_SHIFT: the side slot of va is gTlbSide + ((va >> 8) & this).
 export let gTlbSideMask: u32 = 0;
+// The pages the side table holds are those with va - 4096 below this: [4096, 2^31), none
+// with one slot (tlb_key32; one compare per fill, issue 17 t17d).
+let gSideLimit: u64 = 0;
 // The page-table root each ASID was last filled from, so a check can re-walk entries.
 const asidRoot: usize = memory.data(MAX_ASID * 4);
 
@@ -98,6 +101,7 @@ export function tlb_init(entries: u32): void {
   gTlbEntries = entries;
   gTlbMask = entries - 1;
   gTlbSideMask = gTlbMask << TLB_SIDE_SHIFT;
+  gSideLimit = entries > 1 ? 0x80000000 - 4096 : 0;
   gTlbGen++;
   for (let i: u32 = 0; i < entries; i++) invalidate(entryAddr(i));
   memory.fill(asidRoot, 0, MAX_ASID * 4);
@@ -108,14 +112,19 @@ export function tlb_init(entries: u32): void {
 }
 // The key32 of a page (side table); TLB_SIDE_EMPTY for page 0, from 2^31 up and with one slot.
 @inline export function tlb_key32(asid: u32, va: u64): i32 {
-  return va - 4096 < 0x80000000 - 4096 && gTlbMask != 0 ? <i32>((<u32>va & ~(<u32>0xfff)) | (asid & (MAX_ASID - 1))) : TLB_SIDE_EMPTY;
+  return va - 4096 < gSideLimit ? <i32>((<u32>va & ~(<u32>0xfff)) | (asid & (MAX_ASID - 1))) : TLB_SIDE_EMPTY;
 }
 @inline export function entryAddr(i: u32): usize { return gTlbBase + (<usize>i << TLB_ENTRY_SHIFT); }
 @inline export function slotAddr(va: u64): usize { return entryAddr(<u32>(va >> PAGE_SHIFT) & gTlbMask); }
 // The side-table slot of entry `e`.
 @inline export function sideAddr(e: usize): usize { return gTlbSide + ((e - gTlbBase) >> 2); }
+// The side-table slot of slot number `i`.
+@inline function sideSlot(i: u32): usize { return gTlbSide + (<usize>i << TLB_SIDE_SHIFT); }
 @inline function invalidate(e: usize): void {
-  const s = sideAddr(e);
+  invalidate_at(e, sideAddr(e));
+}
+// invalidate, the side slot `s` given.
+@inline function invalidate_at(e: usize, s: usize): void {
   store<i64>(s, (<i64>TLB_SIDE_EMPTY << 32) | <i64><u32>TLB_SIDE_EMPTY); // userRead and userWrite
   store<i32>(s, TLB_SIDE_EMPTY, 8);
   store<f64>(e, -1.0);
@@ -138,17 +147,17 @@ export function tlb_init(entries: u32): void {
 // whether user-mode accesses may use it.
 export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
                          rd: bool, wr: bool, ex: bool): void {
-  const e = slotAddr(va);
+  const i = <u32>(va >> PAGE_SHIFT) & gTlbMask;
+  const e = entryAddr(i);
   const key = tlb_key(asid, va);
   const u = (flags & TLB_USER) != 0;
   store<f64>(e, rd && u ? key : -1.0);
   store<f64>(e, wr && u ? key : -1.0, 8);
   store<f64>(e, ex && u ? key : -1.0, 16);
-  store<u32>(e, pfn, TLB_PFN);
-  store<u32>(e, flags, TLB_FLAGS);
+  store<u64>(e, <u64>pfn | (<u64>flags << 32), TLB_PFN); // pfn and flags in one store
   const addend = tlb_addend(va, pfn);
   store<u32>(e, addend, TLB_ADDEND);
-  side_fill(sideAddr(e), u ? tlb_key32(asid, va) : TLB_SIDE_EMPTY, rd, wr, ex, addend);
+  side_fill(sideSlot(i), u ? tlb_key32(asid, va) : TLB_SIDE_EMPTY, rd, wr, ex, addend);
   store<f64>(e, rd ? key : -1.0, TLB_KERN);
   store<f64>(e, wr ? key : -1.0, TLB_KERN + 8);
   store<f64>(e, ex ? key : -1.0, TLB_KERN + 16);
@@ -162,29 +171,40 @@ export function tlb_fill(asid: u32, root: u32, va: u64, pfn: u32, flags: u32,
   tlb_note_root(asid, root);
 }
 // The entry stores of tlb_fill_inline, `key` being tlb_key(asid, va) (a run keeps it as a
-// running value); the run records its root once with tlb_note_root.
+// running value); the run records its root once with tlb_note_root. Issue 17 (t17d): the
+// entry's and the side slot's addresses from the slot number, pfn and flags in one store,
+// the side slot in two, and key32 from the key's low bits (key_low32) without an f64 to
+// integer conversion.
 @inline export function tlb_fill_key(va: u64, key: f64, pfn: u32, wr: bool, ex: bool): void {
-  const e = slotAddr(va);
+  const i = <u32>(va >> PAGE_SHIFT) & gTlbMask;
+  const e = entryAddr(i);
   const wk = wr ? key : -1.0;
   const xk = ex ? key : -1.0;
   store<f64>(e, key);
   store<f64>(e, wk, 8);
   store<f64>(e, xk, 16);
-  store<u32>(e, pfn, TLB_PFN);
-  store<u32>(e, TLB_USER, TLB_FLAGS);
+  store<u64>(e, <u64>pfn | (<u64>TLB_USER << 32), TLB_PFN);
   const addend = tlb_addend(va, pfn);
   store<u32>(e, addend, TLB_ADDEND);
-  side_fill(sideAddr(e), tlb_key32(<u32><i64>key, va), true, wr, ex, addend);
+  const k32 = va - 4096 < gSideLimit ? key_low32(key) : TLB_SIDE_EMPTY;
+  side_fill(sideSlot(i), k32, true, wr, ex, addend);
   store<f64>(e, key, TLB_KERN);
   store<f64>(e, wk, TLB_KERN + 8);
   store<f64>(e, xk, TLB_KERN + 16);
 }
-// The side-table slot `s` of a filled user entry whose key32 is `k32` (TLB_SIDE_EMPTY: none).
+// The low 32 bits of a key (an integer below 2^48): adding 2^52 puts it, exactly, in the
+// f64's mantissa bits.
+@inline function key_low32(key: f64): i32 {
+  return <i32>reinterpret<u64>(key + 4503599627370496.0);
+}
+// The side-table slot `s` of a filled user entry whose key32 is `k32` (TLB_SIDE_EMPTY: none):
+// userRead and userWrite in one i64 store, userExec and the addend in another.
 @inline function side_fill(s: usize, k32: i32, rd: bool, wr: bool, ex: bool, addend: u32): void {
-  store<i32>(s, rd ? k32 : TLB_SIDE_EMPTY);
-  store<i32>(s, wr ? k32 : TLB_SIDE_EMPTY, 4);
-  store<i32>(s, ex ? k32 : TLB_SIDE_EMPTY, 8);
-  store<u32>(s, addend, TLB_SIDE_ADDEND);
+  const r: u32 = <u32>(rd ? k32 : TLB_SIDE_EMPTY);
+  const w: u32 = <u32>(wr ? k32 : TLB_SIDE_EMPTY);
+  const x: u32 = <u32>(ex ? k32 : TLB_SIDE_EMPTY);
+  store<u64>(s, <u64>r | (<u64>w << 32));
+  store<u64>(s, <u64>x | (<u64>addend << 32), 8);
 }
 @inline export function tlb_note_root(asid: u32, root: u32): void {
   store<u32>(asidRoot + (<usize>(asid & (MAX_ASID - 1)) << 2), root);
@@ -245,10 +265,19 @@ export function tlb_flush_range(asid: u32, va: u64, npages: u64): void {
       if (p >= lo && p < hi) { invalidate(e); dropped++; }
     }
   } else {
-    // The key of page p is tlb_key(asid, lo) + p * 4096 (exact: keys stay below 2^48).
+    // The key of page p is tlb_key(asid, lo) + p * 4096 (exact: keys stay below 2^48);
+    // its slot is the next one (mod the TLB's size).
     let key = tlb_key(asid, lo);
-    for (let p: u64 = 0; p < npages; p++, key += 4096.0) {
-      if (dropIfKey(slotAddr(lo + (p << PAGE_SHIFT)), key)) dropped++;
+    const mask = gTlbMask;
+    let i = <u32>(lo >> PAGE_SHIFT) & mask;
+    const n = <u32>npages; // < gTlbEntries here
+    for (let p: u32 = 0; p < n; p++, key += 4096.0) {
+      const e = entryAddr(i);
+      if (entry_key(e) == key) {
+        invalidate_at(e, sideSlot(i));
+        dropped++;
+      }
+      i = (i + 1) & mask;
     }
   }
   count_n(ST_TLB_ENTRIES_FLUSHED, <f64>dropped);

@@ -4,16 +4,18 @@
 // R10.2, R10.3).
 
 import { PMD_SIZE, gHasPteSpecial, gNrFrames, gZeroPfn } from "./config";
-import { _PAGE_PSE, pte_special, pte_present, pte_pfn, pte_dirty, pte_young, is_swap_pte, is_pte_marker, swp_offset,
+import { _PAGE_PSE, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_SPECIAL, _PAGE_DIRTY, _PAGE_ACCESSED, pte_special, pte_present, pte_pfn, pte_dirty, pte_young, is_swap_pte, is_pte_marker, swp_offset,
   PTE_MARKER_GUARD } from "./pte";
-import { PG_referenced, PG_swapbacked, PG_anon, PG_swapcache, page_set, page_flags, page_mapping } from "./page";
+import { PG_referenced, PG_swapbacked, PG_anon, PG_anon_exclusive, PG_swapcache, PG_dirty, page_set, page_flags, page_mapping,
+  page_addr } from "./page";
 import { LEVEL_PTE, LEVEL_PMD, LEVEL_PGD, WALK_HUGE, pt_walk, slot_addr, table_index, pgtable_free } from "./pgtable";
 import { vma_start, vma_end, vma_pgoff, vma_file_next, vma_mm, vma_flags, VM_LOCKED } from "./vma";
 import { mm_pgd, add_mm_counter, mm_add_ptes, find_vma, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP } from "./mm";
 import { page_remove_rmap, page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
 import { file_immap, mark_page_dirty } from "./mapping";
-import { tlb_gather_mmu, tlb_note, tlb_remove_page, tlb_remove_held_page, tlb_finish_mmu } from "./mmu_gather";
+import { tlb_gather_mmu, tlb_note, tlb_remove_page, tlb_remove_held_page, tlb_finish_mmu, tlb_room, tlb_batch_at,
+  tlb_note_run } from "./mmu_gather";
 import { free_swap_and_cache } from "./swap";
 import { munlock_vma_folio } from "./mlock_folio";
 import { zap_huge_pmd } from "./install";
@@ -58,15 +60,26 @@ export function zap_pte(mm: u32, vma: u32, va: u64, slot: usize, evenCows: bool,
 // Zap [addr, end) inside the one PTE table `table` (Linux's zap_pte_range). The common
 // PTE, present and mapping a normal page (pte_special), is zapped inline with the VMA's
 // VM_LOCKED read once and the RSS counters added once per table, as Linux batches
-// rss[] in zap_pte_range (issue 17); every other PTE goes through zap_pte.
+// rss[] in zap_pte_range (issue 17); runs of them in an unlocked VMA go through zap_run;
+// every other PTE goes through zap_pte.
 function zap_pte_range(mm: u32, vma: u32, table: u32, addr: u64, end: u64, evenCows: bool, dropMarkers: bool): void {
   let slot = slot_addr(table, table_index(addr, LEVEL_PTE));
   const locked = (vma_flags(vma) & VM_LOCKED) != 0;
   const special = gHasPteSpecial;
+  const runs = special && !locked && gZapRuns;
+  runAnon = 0; runFile = 0; runShmem = 0;
   let dAnon: i32 = 0, dFile: i32 = 0, dShmem: i32 = 0;
   for (let a = addr; a < end; a += 4096) {
     const pte = load<u64>(slot);
     if (pte != 0) {
+      if (runs) {
+        const n = zap_run(slot, a, end, evenCows);
+        if (n != 0) {
+          a += (<u64>n << 12) - 4096;
+          slot += <usize>n << 3;
+          continue;
+        }
+      }
       const pfn = pte_pfn(pte);
       if (special && pte_present(pte) && !pte_special(pte) && pfn < gNrFrames && pfn != gZeroPfn) {
         const flags = page_flags(pfn);
@@ -93,9 +106,89 @@ function zap_pte_range(mm: u32, vma: u32, table: u32, addr: u64, end: u64, evenC
     }
     slot += 8;
   }
+  dAnon += runAnon; dFile += runFile; dShmem += runShmem;
   if (dAnon != 0) add_mm_counter(mm, RSS_ANON, -dAnon);
   if (dFile != 0) add_mm_counter(mm, RSS_FILE, -dFile);
   if (dShmem != 0) add_mm_counter(mm, RSS_SHMEM, -dShmem);
+}
+
+// Issue 17 (t17d): zap_pte_range's common PTEs per run (off: page by page, for tests that
+// compare the two; index.ts mmu_set_zap_runs).
+export let gZapRuns = true;
+export function set_zap_runs(on: bool): void { gZapRuns = on; }
+// The RSS a table's runs took away (zap_pte_range adds them to its own counts).
+let runAnon: i32 = 0;
+let runFile: i32 = 0;
+let runShmem: i32 = 0;
+
+// From the PTE at `slot` (of page `a`) up to `end`, zap while each PTE is present and maps
+// a normal page that this zap takes (a private anonymous copy only if `evenCows`), in an
+// unlocked VMA with pte_special: exactly what zap_pte_range's inline case does page by page
+// (the PTE cleared, its dirty bit to a file folio, young to PG_referenced, the mapcount
+// dropped, the reference dropped now for a page-cache page the cache holds, else batched),
+// with the gather's range, batch and counts updated once per run and the batch finished
+// at the page that fills it. Returns the pages zapped (0: the first PTE is not such a one).
+function zap_run(slot: usize, a: u64, end: u64, evenCows: bool): u32 {
+  const frames = gNrFrames;
+  const zero = gZeroPfn;
+  // Pages that stay out of the run: anonymous ones unless evenCows.
+  const skip: u32 = evenCows ? 0 : PG_anon;
+  const slot0 = slot;
+  const endSlot = slot + <usize>((end - a) >> 9); // the PTE slot of `end`
+  let dAnon: i32 = 0, dShmem: i32 = 0;
+  for (;;) {
+    // One segment: up to the page that fills the gather's batch (then it is finished).
+    const seg = slot;
+    const bp0 = tlb_batch_at();
+    let bp = bp0;
+    const full = seg + (<usize>tlb_room() << 3);
+    const stop = full < endSlot ? full : endSlot;
+    while (slot < stop) {
+      const pte = load<u64>(slot);
+      const t = pte & (_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_SPECIAL);
+      if (t - 1 >= _PAGE_SPECIAL - 1) break; // not present (t == 0), or special: one compare
+      const pfn = pte_pfn(pte);
+      if (pfn >= frames) break;
+      if (pfn == zero) break;
+      const pg = page_addr(pfn);
+      const flags = load<u32>(pg);
+      if ((flags & skip) != 0) break;
+      store<u64>(slot, 0);
+      if ((flags & PG_anon) != 0) dAnon++;
+      else {
+        dShmem += <i32>((flags & PG_swapbacked) != 0);
+        // the PTE's dirty bit goes to the folio (mark_page_dirty)
+        if ((pte & _PAGE_DIRTY) != 0 && (load<u32>(pg) & PG_dirty) == 0) mark_page_dirty(pfn);
+      }
+      if ((pte & _PAGE_ACCESSED) != 0) store<u32>(pg, load<u32>(pg) | PG_referenced);
+      // page_remove_rmap
+      const m = load<i32>(pg, 8) - 1;
+      store<i32>(pg, m, 8);
+      if (m == 0) {
+        if ((flags & PG_anon) != 0) store<u32>(pg, load<u32>(pg) & ~PG_anon_exclusive);
+      }
+      if ((flags & (PG_anon | PG_swapcache)) == 0 && load<u32>(pg, 12) != 0) {
+        store<i32>(pg, load<i32>(pg, 4) - 1, 4); // tlb_remove_held_page: the cache holds it
+      } else {
+        store<u32>(bp, pfn); // tlb_remove_page
+        bp += 4;
+      }
+      slot += 8;
+    }
+    if (slot != seg) {
+      const pages = <u32>((slot - seg) >> 3);
+      const batched = <u32>((bp - bp0) >> 2);
+      const lo = a + (<u64>(seg - slot0) << 9);
+      tlb_note_run(lo, lo + (<u64>pages << 12), batched, pages - batched);
+    }
+    if (slot != full) break;
+    tlb_finish_mmu(); // the batch is full, at the same page tlb_remove_page would finish it
+  }
+  const total = <u32>((slot - slot0) >> 3);
+  runAnon += dAnon;
+  runShmem += dShmem;
+  runFile += <i32>total - dAnon - dShmem;
+  return total;
 }
 
 // Zap [start, end) of one VMA (start/end page aligned, inside the VMA).
