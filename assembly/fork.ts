@@ -16,7 +16,7 @@ import { tlb_flush_asid } from "./tlb";
 import { lru_add, alloc_user_page } from "./lru";
 import { VM_DONTCOPY, VM_WIPEONFORK, VM_PFNMAP, VM_MIXEDMAP, VM_LOCKED_MASK, VM_UFFD_WP,
   VM_WRITE, vma_dup, vma_flags, set_vma_flags, vma_start, vma_end, vma_anon_vma,
-  set_vma_anon_vma, vma_iflags, set_vma_iflags, VMA_FORK_CHILD, anon_vma_alloc, vma_next, vma_file, vma_pages, vma_page_prot, is_cow_mapping } from "./vma";
+  set_vma_anon_vma, vma_iflags, set_vma_iflags, VMA_FORK_CHILD, VMA_MAYBE_GUARD, anon_vma_alloc, vma_next, vma_file, vma_pages, vma_page_prot, is_cow_mapping } from "./vma";
 import { mm_alloc, mm_family, mm_pgd, mm_first_vma, mm_add_ptes, add_mm_counter,
   mm_add_total_vm, mm_flags, MMF_HAS_PINNED, RSS_ANON, RSS_FILE, RSS_SHMEM, RSS_SWAP,
   mm_memlock_limit, set_mm_memlock_limit } from "./mm";
@@ -33,6 +33,7 @@ function vma_needs_copy(v: u32): bool {
   const f = vma_flags(v);
   if ((f & VM_UFFD_WP) != 0) return true;
   if ((f & (VM_PFNMAP | VM_MIXEDMAP)) != 0) return true;
+  if ((vma_iflags(v) & VMA_MAYBE_GUARD) != 0) return true; // guard markers (VM_COPY_ON_FORK)
   return vma_anon_vma(v) != 0;
 }
 

@@ -199,7 +199,7 @@ function madvise_guard(mm: u32, v: u32, s: u64, e: u64, install: bool): i32 {
   if ((vma_flags(v) & bad) != 0) return -EINVAL;
   const marker = swp_entry(SWP_MARKER_TYPE, PTE_MARKER_GUARD);
   if (install) {
-    anon_vma_prepare(v);
+    set_vma_iflags(v, vma_iflags(v) | VMA_MAYBE_GUARD); // no anon_vma: fork copies by the flag
     tlb_gather_mmu(mm);
     zap_page_range(mm, v, s, e, true);
     tlb_finish_mmu();
@@ -219,7 +219,7 @@ function madvise_guard(mm: u32, v: u32, s: u64, e: u64, install: bool): i32 {
 import { swp_entry, swp_offset, is_pte_marker, SWP_MARKER_TYPE, PTE_MARKER_GUARD } from "./pte";
 import { pt_walk, nr_pgtables, LEVEL_PTE, WALK_NOMEM, WALK_HUGE } from "./pgtable";
 import { mm_pgd, mm_add_ptes } from "./mm";
-import { anon_vma_prepare } from "./vma";
+import { VMA_MAYBE_GUARD, vma_iflags, set_vma_iflags } from "./vma";
 import { shmem_free_swap } from "./shmem_swap";
 
 // MADV_REMOVE is fallocate(PUNCH_HOLE) on the file behind a shared mapping (madvise_remove):

@@ -123,7 +123,7 @@ function can_merge_flags(a: u32, b: u32): bool {
   if (vma_end(a) != vma_start(b)) return false;
   const fa = vma_flags(a), fb = vma_flags(b);
   if (((fa ^ fb) & ~VM_SOFTDIRTY) != 0 || (fa & VM_SPECIAL) != 0) return false;
-  const ia = vma_iflags(a) & ~VMA_FORK_CHILD, ib = vma_iflags(b) & ~VMA_FORK_CHILD;
+  const ia = vma_iflags(a) & ~(VMA_FORK_CHILD | VMA_MAYBE_GUARD), ib = vma_iflags(b) & ~(VMA_FORK_CHILD | VMA_MAYBE_GUARD);
   if (vma_file(a) != vma_file(b) || ia != ib) return false;
   if ((ia & VMA_SHMEM) != 0 && vma_file(a) != vma_file(b)) return false;
   return vma_pgoff(a) + vma_pages(a) == vma_pgoff(b);
@@ -155,6 +155,8 @@ function merge_into(mm: u32, a: u32, b: u32): void {
     set_vma_anon_vma(a, vma_anon_vma(b));
     set_vma_iflags(a, (vma_iflags(a) & ~VMA_FORK_CHILD) | (vma_iflags(b) & VMA_FORK_CHILD));
   }
+  // The sticky guard flag survives the merge (VM_STICKY).
+  set_vma_iflags(a, vma_iflags(a) | (vma_iflags(b) & VMA_MAYBE_GUARD));
   const fa = vma_flags(a);
   // Merged VMAs stay soft-dirty if either was (a new part is reported dirty, R9.9).
   if ((vma_flags(b) & VM_SOFTDIRTY) != 0) store<u32>(vma_addr_of(a) + 24, fa | VM_SOFTDIRTY);
@@ -163,7 +165,7 @@ function merge_into(mm: u32, a: u32, b: u32): void {
   if (locked) mm_add_locked_vm(mm, <i64>vma_pages(b));
   detach(mm, b);
 }
-import { vma_addr, VMA_FORK_CHILD } from "./vma";
+import { vma_addr, VMA_FORK_CHILD, VMA_MAYBE_GUARD } from "./vma";
 import { gMergeFaultedIntoUnfaulted } from "./config";
 @inline function vma_addr_of(v: u32): usize { return vma_addr(v); }
 

@@ -61,6 +61,11 @@ export const VMA_DAX: u32 = 4; // an XIP/DAX file: no page cache, no fault-aroun
 // parent's (Linux's vma_is_fork_child). Merge and anon_vma reuse refuse such a VMA where
 // the other side has no anon_vma (issue 14). Not compared by the merge flag test.
 export const VMA_FORK_CHILD: u32 = 8;
+// Linux's VM_MAYBE_GUARD: MADV_GUARD_INSTALL ran on the VMA. Its page tables hold markers a
+// fault would not rebuild, so fork copies them (vma_needs_copy) although the VMA need have
+// no anon_vma; sticky: not compared by the merge flag test, kept by the merged VMA (R11.x,
+// fuzz seed 1528920987 case 1568: a guarded file VMA merges with its unguarded neighbour).
+export const VMA_MAYBE_GUARD: u32 = 16;
 
 // Linux's default vm.max_map_count.
 export const MAX_MAP_COUNT: u32 = 65530;

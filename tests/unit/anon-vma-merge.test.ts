@@ -4,7 +4,7 @@
 // split pieces share it, a fork child gets its own; two VMAs merge only with the same
 // anon_vma, or where one has none and the other is not a fork child.
 import { describe, it, expect } from 'vitest';
-import { PROT_READ, PROT_EXEC, MLOCK_ONFAULT } from '../../src/index.js';
+import { PROT_READ, PROT_EXEC, MLOCK_ONFAULT, MAP_SHARED, MADV_GUARD_INSTALL, MADV_SEQUENTIAL, MemoryFile } from '../../src/index.js';
 import { machine, anon, PG, RW, layout } from './mm-helpers.js';
 
 /** The VMAs as [start, end] page offsets from `va`. */
@@ -104,6 +104,23 @@ describe('issue 14: VMA merge and anon_vma identity', () => {
     mm.mlock2(va + 2 * PG, 2 * PG, MLOCK_ONFAULT);
     expect(pieces(mm, va)).toEqual([[0, 4]]);
     child.destroy();
+    expect(mmu.checkInvariants()).toEqual([]);
+  });
+
+  it('R5.5 R8.2 a guard-installed file VMA has no anon_vma (VM_MAYBE_GUARD): a fork copies its markers, and in the child it merges with its unguarded neighbour, keeping the flag (fuzz 1528920987:1568)', async () => {
+    const { mmu, mm } = await machine();
+    const file = mmu.openFile(new MemoryFile(new Uint8Array(8 * PG)));
+    const va = mm.mmap({ length: 8 * PG, prot: PROT_READ, flags: MAP_SHARED, file });
+    mm.mlock2(va + 3 * PG, 5 * PG, MLOCK_ONFAULT); // splits at page 3
+    mm.madvise(va, PG, MADV_GUARD_INSTALL);
+    expect(pieces(mm, va)).toEqual([[0, 3], [3, 8]]);
+    const child = mm.fork();
+    expect(child.pagemap(va, 1)[0].guard).toBe(true); // copied though no anon_vma
+    expect(pieces(child, va)).toEqual([[0, 3], [3, 8]]); // the child's halves: same flags now, not merged by fork
+    child.madvise(va, 8 * PG, MADV_SEQUENTIAL);
+    expect(pieces(child, va)).toEqual([[0, 8]]); // no anon_vma on either side: one VMA
+    const grandchild = child.fork(); // the merged VMA kept VM_MAYBE_GUARD: markers copied again
+    expect(grandchild.pagemap(va, 1)[0].guard).toBe(true);
     expect(mmu.checkInvariants()).toEqual([]);
   });
 
