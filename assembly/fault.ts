@@ -180,16 +180,22 @@ function anon_write_fast(mm: u32, vma: u32, va: u64): i32 {
   const addr = va & PAGE_MASK;
   const slot = fast_pte_slot(mm, addr);
   if (slot == 0 || load<u64>(slot) != 0) return FAST_NO;
+  return anon_write_at(mm, vma, addr, slot, vma_page_prot(vma)) ? 0 : FAST_NO;
+}
+
+// anon_write_fast once its VMA and none PTE at `slot` are known (`prot` = the VMA's
+// vma_page_prot): false, nothing changed, when the per-cpu list is empty.
+@inline function anon_write_at(mm: u32, vma: u32, addr: u64, slot: usize, prot: u64): bool {
   const page = alloc_pcp_user();
-  if (page == NO_PFN) return FAST_NO;
+  if (page == NO_PFN) return false;
   count(ST_PGFAULT);
   memory.fill(pfn_to_virt(page), 0, PAGE_SIZE);
   add_mm_counter(mm, RSS_ANON, 1);
   page_add_new_anon_rmap(page, mm, vma, addr);
   lru_add_new_anon(page);
-  store<u64>(slot, pte_mkwrite(pte_mkdirty(pfn_pte(page, vma_page_prot(vma)))));
+  store<u64>(slot, pte_mkwrite(pte_mkdirty(pfn_pte(page, prot))));
   mm_count_minflt(mm);
-  return 0;
+  return true;
 }
 
 // R5.2-R5.4 do_wp_page for a write to a present read-only PTE in a private VMA that maps
@@ -203,25 +209,30 @@ function wp_anon_fast(mm: u32, vma: u32, va: u64): i32 {
   const addr = va & PAGE_MASK;
   const slot = fast_pte_slot(mm, addr);
   if (slot == 0) return FAST_NO;
-  const orig = load<u64>(slot);
-  if (!pte_present(orig) || pte_write(orig) || pte_protnone(orig)) return FAST_NO;
+  return wp_anon_at(mm, vma, addr, slot, load<u64>(slot), vma_page_prot(vma)) ? 0 : FAST_NO;
+}
+
+// wp_anon_fast once its VMA and the PTE `orig` at `slot` are known: false, nothing
+// changed, when the case is not its own.
+@inline function wp_anon_at(mm: u32, vma: u32, addr: u64, slot: usize, orig: u64, prot: u64): bool {
+  if (!pte_present(orig) || pte_write(orig) || pte_protnone(orig)) return false;
   const old = pte_pfn(orig);
   const zero = old == gZeroPfn;
   if (!zero) {
-    if (pte_special(orig) || old >= gNrFrames) return FAST_NO;
+    if (pte_special(orig) || old >= gNrFrames) return false;
     const f = page_flags(old);
-    if ((f & (PG_anon | PG_swapcache | PG_large | PG_tail)) != PG_anon) return FAST_NO;
+    if ((f & (PG_anon | PG_swapcache | PG_large | PG_tail)) != PG_anon) return false;
     if ((f & PG_anon_exclusive) != 0 || page_ref(old) == 1) {
       count(ST_PGFAULT);
       page_set(old, PG_anon_exclusive);
       store<u64>(slot, pte_mkwrite(pte_mkyoung(pte_mkdirty(orig)))); // no flush: a raise
       count(ST_WP_REUSE);
       mm_count_minflt(mm);
-      return 0;
+      return true;
     }
   }
   const page = alloc_pcp_user();
-  if (page == NO_PFN) return FAST_NO;
+  if (page == NO_PFN) return false;
   count(ST_PGFAULT);
   if (zero) {
     memory.fill(pfn_to_virt(page), 0, PAGE_SIZE);
@@ -232,14 +243,14 @@ function wp_anon_fast(mm: u32, vma: u32, va: u64): i32 {
   tlb_flush_page(mm, addr); // the old translation dies before the old page can
   page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
   lru_add_new_anon(page);
-  store<u64>(slot, pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, vma_page_prot(vma))))));
+  store<u64>(slot, pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, prot)))));
   if (!zero) {
     page_remove_rmap(old);
     put_page(old);
   }
   count(ST_COW_COPY);
   mm_count_minflt(mm);
-  return 0;
+  return true;
 }
 
 // R5.1 do_cow_fault for a write to a none PTE of a private file VMA whose page is in the
@@ -251,47 +262,50 @@ function wp_anon_fast(mm: u32, vma: u32, va: u64): i32 {
 function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
   const vf = vma_flags(vma);
   if ((vf & FAST_VMA_MASK) != (VM_WRITE | VM_MAYWRITE)) return FAST_NO; // fast_vma_ok
-  const src = fast_cached_page(mm, vma, va, PG_readahead | PG_hwpoison | PG_large | PG_tail);
-  if (src == NO_PFN) return FAST_NO;
   const file = vma_file(vma);
-  const entry = pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(0, vma_page_prot(vma)))));
+  if (va < vma_start(vma) || !fast_file_vma_ok(mm, vma, file)) return FAST_NO;
+  const addr = va & PAGE_MASK;
+  const slot = fast_pte_slot(mm, addr);
+  if (slot == 0) return FAST_NO;
+  return cow_file_at(mm, vma, file, vf, addr, slot, vma_page_prot(vma)) ? 0 : FAST_NO;
+}
+
+// cow_file_fast once its VMA (flags `vf`, file `file`, vma_page_prot `prot`) and the PTE
+// slot are known: false, nothing changed, when the case is not its own.
+@inline function cow_file_at(mm: u32, vma: u32, file: u32, vf: u32, addr: u64, slot: usize, prot: u64): bool {
+  const src = cached_page_at(vma, file, addr, slot, PG_readahead | PG_hwpoison | PG_large | PG_tail);
+  if (src == NO_PFN) return false;
   const page = alloc_pcp_user();
-  if (page == NO_PFN) return FAST_NO;
+  if (page == NO_PFN) return false;
   count(ST_PGFAULT);
   take_cow_done(); // forget a stale mark, as do_cow_fault does
   filemap_hit_fast(file, vf, src);
   memory.copy(pfn_to_virt(page), pfn_to_virt(src), PAGE_SIZE);
   add_mm_counter(mm, RSS_ANON, 1);
-  page_add_new_anon_rmap(page, mm, vma, fastAddr); // gives the VMA its anon_vma (vmf_anon_prepare)
+  page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
   lru_add_new_anon(page);
-  store<u64>(fastSlot, entry | pfn_pte(page, 0));
+  store<u64>(slot, pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, prot)))));
   immap_fault_end(file);
   mm_count_minflt(mm);
-  return 0;
+  return true;
 }
 
-// The page-cache page for a write or read of a none PTE at `va` in file VMA `vma`, for the
-// direct paths (cow_file_fast, file_read_fast): none if the VMA starts above `va`, is DAX,
-// the file has its own fault, is DAX or shmem, the mm was OOM-reaped, the PTE table is
-// missing or the PTE is not none, the page is past EOF or not cached, not uptodate, or has
-// any of `bad`. Leaves the PTE slot and page address in fastSlot / fastAddr.
-let fastSlot: usize = 0;
-let fastAddr: u64 = 0;
-function fast_cached_page(mm: u32, vma: u32, va: u64, bad: u32): u32 {
-  const file = vma_file(vma);
-  const start = vma_start(vma);
-  if (va < start || (vma_iflags(vma) & VMA_DAX) != 0 ||
-      (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) != 0 ||
-      (mm_flags(mm) & MMF_OOM_REAPED) != 0) return NO_PFN;
-  const addr = va & PAGE_MASK;
-  const slot = fast_pte_slot(mm, addr);
-  if (slot == 0 || load<u64>(slot) != 0) return NO_PFN;
-  const pgoff = vma_pgoff(vma) + ((addr - start) >> 12); // linear_page_index
+// The per-VMA conditions of the direct file paths (cow_file_fast, file_read_fast): not
+// DAX, the file without its own fault, not DAX nor shmem, the mm not OOM-reaped.
+@inline function fast_file_vma_ok(mm: u32, vma: u32, file: u32): bool {
+  return (vma_iflags(vma) & VMA_DAX) == 0 && (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) == 0 &&
+    (mm_flags(mm) & MMF_OOM_REAPED) == 0;
+}
+
+// The page-cache page for a write or read of the PTE at `slot` (page address `addr`) in
+// file VMA `vma`, for the direct paths: none if the PTE is not none, the page is past EOF
+// or not cached, not uptodate, or has any of `bad`.
+@inline function cached_page_at(vma: u32, file: u32, addr: u64, slot: usize, bad: u32): u32 {
+  if (load<u64>(slot) != 0) return NO_PFN;
+  const pgoff = vma_pgoff(vma) + ((addr - vma_start(vma)) >> 12); // linear_page_index
   if (pgoff >= file_pages(file)) return NO_PFN;
   const page = pc_lookup(file, pgoff);
   if (page == NO_PFN || (page_flags(page) & (PG_uptodate | bad)) != PG_uptodate) return NO_PFN;
-  fastSlot = slot;
-  fastAddr = addr;
   return page;
 }
 
@@ -314,14 +328,25 @@ function fast_cached_page(mm: u32, vma: u32, va: u64, bad: u32): u32 {
 // page, R2.6), the file RSS, the mapcount, one minor fault. A marked page (its async
 // readahead), a miss (read-around, major), a backend with its own fault, shmem, DAX, a
 // locked, uffd or special VMA and any marker go the general way.
+const READ_FAST_VMA_BAD: u32 = VM_LOCKED_MASK | VM_UFFD_MISSING | VM_UFFD_WP | VM_SPECIAL;
 function file_read_fast(mm: u32, vma: u32, va: u64): i32 {
   const vf = vma_flags(vma);
-  if ((vf & (VM_LOCKED_MASK | VM_UFFD_MISSING | VM_UFFD_WP | VM_SPECIAL)) != 0) return FAST_NO;
-  const page = fast_cached_page(mm, vma, va, PG_locked | PG_readahead | PG_hwpoison | PG_large | PG_tail);
-  if (page == NO_PFN) return FAST_NO;
+  if ((vf & READ_FAST_VMA_BAD) != 0) return FAST_NO;
   const file = vma_file(vma);
+  if (va < vma_start(vma) || !fast_file_vma_ok(mm, vma, file)) return FAST_NO;
+  const addr = va & PAGE_MASK;
+  const slot = fast_pte_slot(mm, addr);
+  if (slot == 0) return FAST_NO;
+  return file_read_at(mm, vma, file, vf, addr, slot, vma_page_prot(vma)) ? 0 : FAST_NO;
+}
+
+// file_read_fast once its VMA and the PTE slot are known: false, nothing changed, when the
+// case is not its own.
+@inline function file_read_at(mm: u32, vma: u32, file: u32, vf: u32, addr: u64, slot: usize, prot: u64): bool {
+  const page = cached_page_at(vma, file, addr, slot, PG_locked | PG_readahead | PG_hwpoison | PG_large | PG_tail);
+  if (page == NO_PFN) return false;
   const f = page_flags(page);
-  let entry = pte_mkyoung(pfn_pte(page, vma_page_prot(vma)));
+  let entry = pte_mkyoung(pfn_pte(page, prot));
   count(ST_PGFAULT);
   take_eof_block_reread(); // forget a stale mark, as do_read_fault does
   get_page(page); // the PTE's reference
@@ -329,10 +354,66 @@ function file_read_fast(mm: u32, vma: u32, va: u64): i32 {
   if ((vf & VM_SHARED) != 0 && (entry & _PAGE_RW) != 0 && (f & PG_dirty) != 0) entry = pte_mkdirty(entry);
   add_mm_counter(mm, (f & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, 1);
   page_dup_rmap(page);
-  store<u64>(fastSlot, entry);
+  store<u64>(slot, entry);
   immap_fault_end(file);
   mm_count_minflt(mm);
+  return true;
+}
+
+// ---- a bulk touch's faults, taken in its run (issue 17) ----
+// uaccess.ts touch_run finds the VMA of a run of faulting pages once (run_fault_vma) and
+// hands each none or write-protected PTE it meets to run_fault with the slot it walked
+// to: what do_user_addr_fault does for such a fault inside that VMA (no stack expansion,
+// access_error passed, the same direct path), without the VMA lookup and the dispatch.
+// Anything a direct path does not take goes back to touch_run, which calls
+// do_user_addr_fault for it (and looks the VMA up again afterwards).
+
+// The run's faults are taken this way (default); off: each one through do_user_addr_fault
+// (tests compare both: index.ts mmu_set_run_faults).
+export let gRunFaults = true;
+export function set_run_faults(on: bool): void { gRunFaults = on; }
+
+export const RUN_NONE_PTE: u32 = 1; // a none PTE goes to a direct path
+export const RUN_WP_PTE: u32 = 2; // a present read-only PTE under a write goes to wp_anon_fast
+
+// The VMA's constants for run_fault (the run has one VMA at a time).
+let runVma: u32 = 0;
+let runVf: u32 = 0;
+let runFile: u32 = 0;
+let runProt: u64 = 0;
+
+// Which of a run's faults in `vma` (which contains them) take a direct path for `access`:
+// the per-VMA half of do_user_addr_fault's access_error and dispatch and of the direct
+// paths' own VMA checks. 0 when none (then every fault takes do_user_addr_fault).
+export function run_fault_vma(mm: u32, vma: u32, access: u32): u32 {
+  if (!gDirectFaults || !gRunFaults) return 0;
+  const vf = vma_flags(vma);
+  const file = vma_file(vma);
+  runVma = vma;
+  runVf = vf;
+  runFile = file;
+  runProt = vma_page_prot(vma);
+  if (access == ACCESS_WRITE) {
+    if ((vf & FAST_VMA_MASK) != (VM_WRITE | VM_MAYWRITE) || (mm_flags(mm) & MMF_OOM_REAPED) != 0) return 0;
+    const wp = gHasPteSpecial ? RUN_WP_PTE : 0;
+    return file == 0 || fast_file_vma_ok(mm, vma, file) ? wp | RUN_NONE_PTE : wp;
+  }
+  // A read: access_error passes for a readable, writable or executable VMA; the direct
+  // read path runs with fault-around off.
+  if (access == ACCESS_READ && gFaultAroundPages <= 1 && file != 0 && (vf & VM_ACCESS_FLAGS) != 0 &&
+      (vf & READ_FAST_VMA_BAD) == 0 && fast_file_vma_ok(mm, vma, file)) return RUN_NONE_PTE;
   return 0;
+}
+
+// One fault of a run at page `addr` of the VMA of the last run_fault_vma, whose PTE at
+// `slot` is `orig` (none, or present and read-only under a write), taken by the direct
+// path do_user_addr_fault would take. False, nothing changed, when that path declines it.
+export function run_fault(mm: u32, addr: u64, slot: usize, orig: u64, write: bool): bool {
+  const vma = runVma;
+  if (orig != 0) return wp_anon_at(mm, vma, addr, slot, orig, runProt);
+  if (!write) return file_read_at(mm, vma, runFile, runVf, addr, slot, runProt);
+  if (runFile == 0) return anon_write_at(mm, vma, addr, slot, runProt);
+  return cow_file_at(mm, vma, runFile, runVf, addr, slot, runProt);
 }
 
 // ---- handle_mm_fault ----

@@ -11,9 +11,10 @@ import { walk, walk_user_psc, fill_from_walk, walkPa, MODE_LINUX_USER, MODE_PSC,
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_NX } from "./pte";
 import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { page_residency, RES_RESIDENT } from "./pagestate";
-import { mm_pgd } from "./mm";
+import { mm_pgd, find_vma } from "./mm";
+import { vma_start, vma_end } from "./vma";
 import { count, count_n, ST_TLB_HIT, ST_TLB_MISS, ST_WALK } from "./stats";
-import { do_user_addr_fault, fault_no_progress } from "./fault";
+import { do_user_addr_fault, fault_no_progress, run_fault_vma, run_fault, RUN_NONE_PTE, RUN_WP_PTE } from "./fault";
 import { pa_is_device, mmio_access, mmio_touch } from "./mmio";
 
 // Physical address for a user access at `va`, faulting it in if needed. Negative on
@@ -124,6 +125,10 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
   let key = tlb_key(mm, p);
   const tagOff = <usize>access << 3;
   let faulted = false; // page p was just faulted in: this is the retry's walk (no TLB lookup)
+  // The VMA of the run's faults, found once (run_fault_vma says which faults in it take a
+  // direct path): valid for pages below vmaEnd while nothing but direct paths ran.
+  let vmaEnd: u64 = 0;
+  let vmaRun: u32 = 0;
   while (p < stop) {
     const te = slotAddr(p);
     if (!faulted && load<f64>(te + tagOff) == key) {
@@ -142,6 +147,30 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
     // for a fetch, resident RAM. The leaf's bits in one test against leaf_need.
     if ((e & leafMask) != need || (access == ACCESS_EXEC && ((nxUp | e) & _PAGE_NX) != 0) ||
         pfn >= frames || page_residency(pfn) != RES_RESIDENT) {
+      const wp = write && (e & (_PAGE_PRESENT | PHYS_RSVD_BITS)) == _PAGE_PRESENT &&
+        (allowUp & e & _PAGE_USER) != 0 && (allowUp & e & _PAGE_RW) == 0;
+      if (!faulted && (e == 0 || wp)) {
+        // walk_user_psc's not-present or write-protect fault, taken in the run when its
+        // VMA's direct path takes it: the same TLB miss and walk, the same fault as
+        // do_user_addr_fault's, no VMA lookup; the retry's walk is the loop's next turn
+        // (the fault changed no upper level: the table stays the one walked).
+        if (p >= vmaEnd) {
+          const vma = find_vma(mm, p);
+          vmaRun = 0;
+          vmaEnd = 0;
+          if (vma != 0 && p >= vma_start(vma)) {
+            vmaRun = run_fault_vma(mm, vma, access);
+            vmaEnd = vma_end(vma);
+          }
+        }
+        if ((vmaRun & (e == 0 ? RUN_NONE_PTE : RUN_WP_PTE)) != 0 && run_fault(mm, p, slot, e, write)) {
+          misses++;
+          walks++;
+          faulted = true;
+          continue;
+        }
+      }
+      vmaEnd = 0; // the general path may change anything: look the VMA up again
       // The counters so far go in before the slow path; the walk it does replaces the
       // run's last leaf as the walk's result (and fills the TLB with the same root).
       run_counts(hits, misses, walks);
@@ -154,8 +183,7 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
       if (faulted) {
         // The retry's walk after the fault is not the simple case: the walker decides it.
         r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
-      } else if (e == 0 || (write && (e & (_PAGE_PRESENT | PHYS_RSVD_BITS)) == _PAGE_PRESENT &&
-                 (allowUp & e & _PAGE_USER) != 0 && (allowUp & e & _PAGE_RW) == 0)) {
+      } else if (e == 0 || wp) {
         // A none leaf, or a user leaf without RW under a write (COW, write-protect reuse):
         // walk_user_psc's not-present or write-protect fault (a miss and a walk counted),
         // then the fault; the retry's walk runs here while the cache still holds the table.
