@@ -18,7 +18,7 @@ import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISS
   vma_flags, vma_start, vma_end, vma_file, vma_iflags, vma_page_prot, is_cow_mapping,
   linear_page_index, vma_is_anonymous, vma_pgoff, VMA_DAX, VM_LOCKED, VM_MIXEDMAP, anon_vma_prepare,
   VM_LOCKED_MASK, VM_SPECIAL, VM_RAND_READ } from "./vma";
-import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_majflt,
+import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_minflt_n, mm_count_majflt,
   mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
 import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon, page_dup_rmap } from "./rmap";
 import { vm_normal_page, NO_PAGE, copy_from_pfn } from "./special";
@@ -40,7 +40,7 @@ import { vmf_fill, vmf_flags, vmf_vma, vmf_mm, vmf_address, vmf_pgoff, vmf_pte, 
   VM_FAULT_MAJOR, VM_FAULT_NOPAGE, VM_FAULT_LOCKED, VM_FAULT_RETRY, VM_FAULT_DONE_COW,
   VM_FAULT_ERROR, VM_FAULT_HWPOISON, VM_FAULT_FALLBACK, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_INSTRUCTION,
   FAULT_FLAG_TRIED, FAULT_FLAG_UNSHARE, FAULT_FLAG_ALLOW_RETRY } from "./vmfault";
-import { count, ST_PGFAULT, ST_COW_COPY, ST_WP_REUSE, ST_ZERO_PAGE_MAP, ST_SIGSEGV, ST_SIGBUS,
+import { count, count_n, ST_PGFAULT, ST_COW_COPY, ST_WP_REUSE, ST_ZERO_PAGE_MAP, ST_SIGSEGV, ST_SIGBUS,
   ST_DONE_COW } from "./stats";
 
 // ---- signal delivered by the last failed access (R1.1 step 4, R1.7) ----
@@ -180,22 +180,45 @@ function anon_write_fast(mm: u32, vma: u32, va: u64): i32 {
   const addr = va & PAGE_MASK;
   const slot = fast_pte_slot(mm, addr);
   if (slot == 0 || load<u64>(slot) != 0) return FAST_NO;
-  return anon_write_at(mm, vma, addr, slot, vma_page_prot(vma)) ? 0 : FAST_NO;
+  return anon_write_at(mm, vma, addr, slot, vma_page_prot(vma), false) != 0 ? 0 : FAST_NO;
 }
 
 // anon_write_fast once its VMA and none PTE at `slot` are known (`prot` = the VMA's
-// vma_page_prot): false, nothing changed, when the per-cpu list is empty.
-@inline function anon_write_at(mm: u32, vma: u32, addr: u64, slot: usize, prot: u64): bool {
+// vma_page_prot): the PTE it installed, or 0, nothing changed, when the per-cpu list is
+// empty. `run`: a bulk touch's fault (run_fault), its counts added at the run's end.
+@inline function anon_write_at(mm: u32, vma: u32, addr: u64, slot: usize, prot: u64, run: bool): u64 {
   const page = alloc_pcp_user();
-  if (page == NO_PFN) return false;
-  count(ST_PGFAULT);
+  if (page == NO_PFN) return 0;
   memory.fill(pfn_to_virt(page), 0, PAGE_SIZE);
-  add_mm_counter(mm, RSS_ANON, 1);
+  fast_rss(mm, RSS_ANON, run);
   page_add_new_anon_rmap(page, mm, vma, addr);
   lru_add_new_anon(page);
-  store<u64>(slot, pte_mkwrite(pte_mkdirty(pfn_pte(page, prot))));
-  mm_count_minflt(mm);
-  return true;
+  const entry = pte_mkwrite(pte_mkdirty(pfn_pte(page, prot)));
+  store<u64>(slot, entry);
+  fast_fault_done(mm, run);
+  return entry;
+}
+
+// The accounting of a direct path's fault (fault_result's minor fault, handle_mm_fault's
+// pgfault count) and RSS: at once, or for a bulk touch's run (`run`) in its sums, which
+// run_fault_flush adds when the run ends or before anything else runs.
+let runFaults: u32 = 0;
+let runRssAnon: i32 = 0;
+let runRssFile: i32 = 0;
+let runRssShmem: i32 = 0;
+@inline function fast_fault_done(mm: u32, run: bool): void {
+  if (run) {
+    runFaults++;
+  } else {
+    count(ST_PGFAULT);
+    mm_count_minflt(mm);
+  }
+}
+@inline function fast_rss(mm: u32, kind: u32, run: bool): void {
+  if (!run) add_mm_counter(mm, kind, 1);
+  else if (kind == RSS_ANON) runRssAnon++;
+  else if (kind == RSS_FILE) runRssFile++;
+  else runRssShmem++;
 }
 
 // R5.2-R5.4 do_wp_page for a write to a present read-only PTE in a private VMA that maps
@@ -209,48 +232,48 @@ function wp_anon_fast(mm: u32, vma: u32, va: u64): i32 {
   const addr = va & PAGE_MASK;
   const slot = fast_pte_slot(mm, addr);
   if (slot == 0) return FAST_NO;
-  return wp_anon_at(mm, vma, addr, slot, load<u64>(slot), vma_page_prot(vma)) ? 0 : FAST_NO;
+  return wp_anon_at(mm, vma, addr, slot, load<u64>(slot), vma_page_prot(vma), false) != 0 ? 0 : FAST_NO;
 }
 
-// wp_anon_fast once its VMA and the PTE `orig` at `slot` are known: false, nothing
-// changed, when the case is not its own.
-@inline function wp_anon_at(mm: u32, vma: u32, addr: u64, slot: usize, orig: u64, prot: u64): bool {
-  if (!pte_present(orig) || pte_write(orig) || pte_protnone(orig)) return false;
+// wp_anon_fast once its VMA and the PTE `orig` at `slot` are known: the PTE it installed,
+// or 0, nothing changed, when the case is not its own. `run` as for anon_write_at.
+@inline function wp_anon_at(mm: u32, vma: u32, addr: u64, slot: usize, orig: u64, prot: u64, run: bool): u64 {
+  if (!pte_present(orig) || pte_write(orig) || pte_protnone(orig)) return 0;
   const old = pte_pfn(orig);
   const zero = old == gZeroPfn;
   if (!zero) {
-    if (pte_special(orig) || old >= gNrFrames) return false;
+    if (pte_special(orig) || old >= gNrFrames) return 0;
     const f = page_flags(old);
-    if ((f & (PG_anon | PG_swapcache | PG_large | PG_tail)) != PG_anon) return false;
+    if ((f & (PG_anon | PG_swapcache | PG_large | PG_tail)) != PG_anon) return 0;
     if ((f & PG_anon_exclusive) != 0 || page_ref(old) == 1) {
-      count(ST_PGFAULT);
       page_set(old, PG_anon_exclusive);
-      store<u64>(slot, pte_mkwrite(pte_mkyoung(pte_mkdirty(orig)))); // no flush: a raise
+      const reuse = pte_mkwrite(pte_mkyoung(pte_mkdirty(orig)));
+      store<u64>(slot, reuse); // no flush: a raise
       count(ST_WP_REUSE);
-      mm_count_minflt(mm);
-      return true;
+      fast_fault_done(mm, run);
+      return reuse;
     }
   }
   const page = alloc_pcp_user();
-  if (page == NO_PFN) return false;
-  count(ST_PGFAULT);
+  if (page == NO_PFN) return 0;
   if (zero) {
     memory.fill(pfn_to_virt(page), 0, PAGE_SIZE);
-    add_mm_counter(mm, RSS_ANON, 1);
+    fast_rss(mm, RSS_ANON, run);
   } else {
     memory.copy(pfn_to_virt(page), pfn_to_virt(old), PAGE_SIZE);
   }
   tlb_flush_page(mm, addr); // the old translation dies before the old page can
   page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
   lru_add_new_anon(page);
-  store<u64>(slot, pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, prot)))));
+  const entry = pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, prot))));
+  store<u64>(slot, entry);
   if (!zero) {
     page_remove_rmap(old);
     put_page(old);
   }
   count(ST_COW_COPY);
-  mm_count_minflt(mm);
-  return true;
+  fast_fault_done(mm, run);
+  return entry;
 }
 
 // R5.1 do_cow_fault for a write to a none PTE of a private file VMA whose page is in the
@@ -267,27 +290,28 @@ function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
   const addr = va & PAGE_MASK;
   const slot = fast_pte_slot(mm, addr);
   if (slot == 0) return FAST_NO;
-  return cow_file_at(mm, vma, file, vf, addr, slot, vma_page_prot(vma)) ? 0 : FAST_NO;
+  return cow_file_at(mm, vma, file, vf, addr, slot, vma_page_prot(vma), false) != 0 ? 0 : FAST_NO;
 }
 
 // cow_file_fast once its VMA (flags `vf`, file `file`, vma_page_prot `prot`) and the PTE
-// slot are known: false, nothing changed, when the case is not its own.
-@inline function cow_file_at(mm: u32, vma: u32, file: u32, vf: u32, addr: u64, slot: usize, prot: u64): bool {
+// slot are known: the PTE it installed, or 0, nothing changed, when the case is not its
+// own. `run` as for anon_write_at.
+@inline function cow_file_at(mm: u32, vma: u32, file: u32, vf: u32, addr: u64, slot: usize, prot: u64, run: bool): u64 {
   const src = cached_page_at(vma, file, addr, slot, PG_readahead | PG_hwpoison | PG_large | PG_tail);
-  if (src == NO_PFN) return false;
+  if (src == NO_PFN) return 0;
   const page = alloc_pcp_user();
-  if (page == NO_PFN) return false;
-  count(ST_PGFAULT);
+  if (page == NO_PFN) return 0;
   take_cow_done(); // forget a stale mark, as do_cow_fault does
   filemap_hit_fast(file, vf, src);
   memory.copy(pfn_to_virt(page), pfn_to_virt(src), PAGE_SIZE);
-  add_mm_counter(mm, RSS_ANON, 1);
+  fast_rss(mm, RSS_ANON, run);
   page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
   lru_add_new_anon(page);
-  store<u64>(slot, pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, prot)))));
+  const entry = pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, prot))));
+  store<u64>(slot, entry);
   immap_fault_end(file);
-  mm_count_minflt(mm);
-  return true;
+  fast_fault_done(mm, run);
+  return entry;
 }
 
 // The per-VMA conditions of the direct file paths (cow_file_fast, file_read_fast): not
@@ -337,27 +361,26 @@ function file_read_fast(mm: u32, vma: u32, va: u64): i32 {
   const addr = va & PAGE_MASK;
   const slot = fast_pte_slot(mm, addr);
   if (slot == 0) return FAST_NO;
-  return file_read_at(mm, vma, file, vf, addr, slot, vma_page_prot(vma)) ? 0 : FAST_NO;
+  return file_read_at(mm, vma, file, vf, addr, slot, vma_page_prot(vma), false) != 0 ? 0 : FAST_NO;
 }
 
-// file_read_fast once its VMA and the PTE slot are known: false, nothing changed, when the
-// case is not its own.
-@inline function file_read_at(mm: u32, vma: u32, file: u32, vf: u32, addr: u64, slot: usize, prot: u64): bool {
+// file_read_fast once its VMA and the PTE slot are known: the PTE it installed, or 0,
+// nothing changed, when the case is not its own. `run` as for anon_write_at.
+@inline function file_read_at(mm: u32, vma: u32, file: u32, vf: u32, addr: u64, slot: usize, prot: u64, run: bool): u64 {
   const page = cached_page_at(vma, file, addr, slot, PG_locked | PG_readahead | PG_hwpoison | PG_large | PG_tail);
-  if (page == NO_PFN) return false;
+  if (page == NO_PFN) return 0;
   const f = page_flags(page);
   let entry = pte_mkyoung(pfn_pte(page, prot));
-  count(ST_PGFAULT);
   take_eof_block_reread(); // forget a stale mark, as do_read_fault does
   get_page(page); // the PTE's reference
   filemap_hit_fast(file, vf, page);
   if ((vf & VM_SHARED) != 0 && (entry & _PAGE_RW) != 0 && (f & PG_dirty) != 0) entry = pte_mkdirty(entry);
-  add_mm_counter(mm, (f & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, 1);
+  fast_rss(mm, (f & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, run);
   page_dup_rmap(page);
   store<u64>(slot, entry);
   immap_fault_end(file);
-  mm_count_minflt(mm);
-  return true;
+  fast_fault_done(mm, run);
+  return entry;
 }
 
 // ---- a bulk touch's faults, taken in its run (issue 17) ----
@@ -407,13 +430,29 @@ export function run_fault_vma(mm: u32, vma: u32, access: u32): u32 {
 
 // One fault of a run at page `addr` of the VMA of the last run_fault_vma, whose PTE at
 // `slot` is `orig` (none, or present and read-only under a write), taken by the direct
-// path do_user_addr_fault would take. False, nothing changed, when that path declines it.
-export function run_fault(mm: u32, addr: u64, slot: usize, orig: u64, write: bool): bool {
+// path do_user_addr_fault would take: the PTE installed, or 0, nothing changed, when that
+// path declines it. Its fault and RSS counts wait in the run's sums (run_fault_flush).
+export function run_fault(mm: u32, addr: u64, slot: usize, orig: u64, write: bool): u64 {
   const vma = runVma;
-  if (orig != 0) return wp_anon_at(mm, vma, addr, slot, orig, runProt);
-  if (!write) return file_read_at(mm, vma, runFile, runVf, addr, slot, runProt);
-  if (runFile == 0) return anon_write_at(mm, vma, addr, slot, runProt);
-  return cow_file_at(mm, vma, runFile, runVf, addr, slot, runProt);
+  if (orig != 0) return wp_anon_at(mm, vma, addr, slot, orig, runProt, true);
+  if (!write) return file_read_at(mm, vma, runFile, runVf, addr, slot, runProt, true);
+  if (runFile == 0) return anon_write_at(mm, vma, addr, slot, runProt, true);
+  return cow_file_at(mm, vma, runFile, runVf, addr, slot, runProt, true);
+}
+
+// Add the run's fault and RSS sums to `mm` and the pgfault count (the counters are sums:
+// the same totals as per fault). touch_run calls it before anything else can look.
+export function run_fault_flush(mm: u32): void {
+  if (runFaults == 0) return;
+  count_n(ST_PGFAULT, <f64>runFaults);
+  mm_count_minflt_n(mm, <f64>runFaults);
+  if (runRssAnon != 0) add_mm_counter(mm, RSS_ANON, runRssAnon);
+  if (runRssFile != 0) add_mm_counter(mm, RSS_FILE, runRssFile);
+  if (runRssShmem != 0) add_mm_counter(mm, RSS_SHMEM, runRssShmem);
+  runFaults = 0;
+  runRssAnon = 0;
+  runRssFile = 0;
+  runRssShmem = 0;
 }
 
 // ---- handle_mm_fault ----

@@ -14,7 +14,7 @@ import { page_residency, RES_RESIDENT } from "./pagestate";
 import { mm_pgd, find_vma } from "./mm";
 import { vma_start, vma_end } from "./vma";
 import { count, count_n, ST_TLB_HIT, ST_TLB_MISS, ST_WALK } from "./stats";
-import { do_user_addr_fault, fault_no_progress, run_fault_vma, run_fault, RUN_NONE_PTE, RUN_WP_PTE } from "./fault";
+import { do_user_addr_fault, fault_no_progress, run_fault_vma, run_fault, run_fault_flush, RUN_NONE_PTE, RUN_WP_PTE } from "./fault";
 import { pa_is_device, mmio_access, mmio_touch } from "./mmio";
 
 // Physical address for a user access at `va`, faulting it in if needed. Negative on
@@ -141,7 +141,7 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
       continue;
     }
     let e = load<u64>(slot);
-    const pfn = <u32>((e & 0x000f_ffff_ffff_f000) >> PAGE_SHIFT);
+    let pfn = <u32>((e & 0x000f_ffff_ffff_f000) >> PAGE_SHIFT);
     // walk_user_psc's conditions for a leaf it decides alone (SDM 4.10.3: the cached PDE):
     // present, no reserved bit, user (and writable for a write) at every level, executable
     // for a fetch, resident RAM. The leaf's bits in one test against leaf_need.
@@ -149,11 +149,12 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
         pfn >= frames || page_residency(pfn) != RES_RESIDENT) {
       const wp = write && (e & (_PAGE_PRESENT | PHYS_RSVD_BITS)) == _PAGE_PRESENT &&
         (allowUp & e & _PAGE_USER) != 0 && (allowUp & e & _PAGE_RW) == 0;
+      let ne: u64 = 0;
       if (!faulted && (e == 0 || wp)) {
         // walk_user_psc's not-present or write-protect fault, taken in the run when its
         // VMA's direct path takes it: the same TLB miss and walk, the same fault as
-        // do_user_addr_fault's, no VMA lookup; the retry's walk is the loop's next turn
-        // (the fault changed no upper level: the table stays the one walked).
+        // do_user_addr_fault's, no VMA lookup. The retry's walk reads the PTE the fault
+        // installed (the fault changed no upper level: the table stays the one walked).
         if (p >= vmaEnd) {
           const vma = find_vma(mm, p);
           vmaRun = 0;
@@ -163,57 +164,63 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
             vmaEnd = vma_end(vma);
           }
         }
-        if ((vmaRun & (e == 0 ? RUN_NONE_PTE : RUN_WP_PTE)) != 0 && run_fault(mm, p, slot, e, write)) {
-          misses++;
-          walks++;
-          faulted = true;
-          continue;
-        }
+        if ((vmaRun & (e == 0 ? RUN_NONE_PTE : RUN_WP_PTE)) != 0) ne = run_fault(mm, p, slot, e, write);
       }
-      vmaEnd = 0; // the general path may change anything: look the VMA up again
-      // The counters so far go in before the slow path; the walk it does replaces the
-      // run's last leaf as the walk's result (and fills the TLB with the same root).
-      run_counts(hits, misses, walks);
-      if (lastSlot != 0) tlb_note_root(mm, root);
-      hits = 0;
-      misses = 0;
-      walks = 0;
-      lastSlot = 0;
-      let r: i64;
-      if (faulted) {
-        // The retry's walk after the fault is not the simple case: the walker decides it.
-        r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
-      } else if (e == 0 || wp) {
-        // A none leaf, or a user leaf without RW under a write (COW, write-protect reuse):
-        // walk_user_psc's not-present or write-protect fault (a miss and a walk counted),
-        // then the fault; the retry's walk runs here while the cache still holds the table.
-        count(ST_TLB_MISS);
-        count(ST_WALK);
-        const s = do_user_addr_fault(mm, p, access, <u32>(e == 0 ? user_pf_not_present(access) : user_pf_prot(access)));
-        if (s > 0) return -<i64>s;
-        if (s < 0) return <i64>s - 100;
-        if (psc_run_table(root, p) == table) {
-          allowUp = psc_run_allow();
-          nxUp = psc_run_nx();
-          need = leaf_need(allowUp, write);
-          faulted = true;
-          continue;
-        }
-        r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
+      if (ne != 0) {
+        misses++; // the fault's walk
+        walks++;
+        faulted = true;
+        e = ne;
+        pfn = <u32>((e & 0x000f_ffff_ffff_f000) >> PAGE_SHIFT);
+        // The retry's walk below, unless the new leaf needs the walker's checks.
+        if ((e & leafMask) != need || pfn >= frames || page_residency(pfn) != RES_RESIDENT) continue;
       } else {
-        r = user_access_miss(mm, p, access);
+        vmaEnd = 0; // the general path may change anything: look the VMA up again
+        // The counters so far go in before the slow path; the walk it does replaces the
+        // run's last leaf as the walk's result (and fills the TLB with the same root).
+        run_fault_flush(mm);
+        run_counts(hits, misses, walks);
+        if (lastSlot != 0) tlb_note_root(mm, root);
+        hits = 0;
+        misses = 0;
+        walks = 0;
+        lastSlot = 0;
+        let r: i64;
+        if (faulted) {
+          // The retry's walk after the fault is not the simple case: the walker decides it.
+          r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
+        } else if (e == 0 || wp) {
+          // A none leaf, or a user leaf without RW under a write (COW, write-protect reuse):
+          // walk_user_psc's not-present or write-protect fault (a miss and a walk counted),
+          // then the fault; the retry's walk runs here while the cache still holds the table.
+          count(ST_TLB_MISS);
+          count(ST_WALK);
+          const s = do_user_addr_fault(mm, p, access, <u32>(e == 0 ? user_pf_not_present(access) : user_pf_prot(access)));
+          if (s > 0) return -<i64>s;
+          if (s < 0) return <i64>s - 100;
+          if (psc_run_table(root, p) == table) {
+            allowUp = psc_run_allow();
+            nxUp = psc_run_nx();
+            need = leaf_need(allowUp, write);
+            faulted = true;
+            continue;
+          }
+          r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
+        } else {
+          r = user_access_miss(mm, p, access);
+        }
+        if (r < 0) return r;
+        touch_byte(r, access);
+        p += PAGE_SIZE; slot += 8; key += <f64>PAGE_SIZE;
+        faulted = false;
+        // A fault may have changed or freed tables: the run goes on only while the
+        // paging-structure cache still holds this table (the per-page path would use it).
+        if (p >= stop || psc_run_table(root, p) != table) return <i64>p;
+        allowUp = psc_run_allow();
+        nxUp = psc_run_nx();
+        need = leaf_need(allowUp, write);
+        continue;
       }
-      if (r < 0) return r;
-      touch_byte(r, access);
-      p += PAGE_SIZE; slot += 8; key += <f64>PAGE_SIZE;
-      faulted = false;
-      // A fault may have changed or freed tables: the run goes on only while the
-      // paging-structure cache still holds this table (the per-page path would use it).
-      if (p >= stop || psc_run_table(root, p) != table) return <i64>p;
-      allowUp = psc_run_allow();
-      nxUp = psc_run_nx();
-      need = leaf_need(allowUp, write);
-      continue;
     }
     if (!faulted) misses++; // a retry's walk follows its fault: no TLB lookup, no miss
     walks++;
@@ -253,6 +260,7 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
 // after it) as the walk's result.
 @inline function touch_run_end(mm: u32, root: u32, hits: u32, misses: u32, walks: u32, lastVa: u64, lastSlot: usize,
                                lastE: u64, allowUp: u64, nxUp: u64): void {
+  run_fault_flush(mm);
   run_counts(hits, misses, walks);
   if (lastSlot == 0) return;
   tlb_note_root(mm, root);
