@@ -172,9 +172,10 @@ const FAST_VMA_MASK: u32 = VM_WRITE | VM_MAYWRITE | VM_SHARED | VM_MAYSHARE | VM
 }
 
 // R4.2 do_anonymous_page for a write to a none PTE of a private anonymous VMA: a zeroed
-// exclusive page from the per-cpu list (phys.ts alloc_pcp_user), its anon rmap, the LRU,
-// RSS, a writable dirty young PTE, one minor fault. A guard or uffd marker, a swap entry,
-// a missing PTE table or an empty per-cpu list go the general way.
+// exclusive page (phys.ts alloc_pcp_user: the per-cpu list's hottest frame, else the buddy
+// allocator's), its anon rmap, the LRU, RSS, a writable dirty young PTE, one minor fault.
+// A guard or uffd marker, a swap entry, a missing PTE table or no free frame without
+// reclaim go the general way.
 function anon_write_fast(mm: u32, vma: u32, va: u64): i32 {
   if (!fast_vma_ok(mm, vma, va)) return FAST_NO;
   const addr = va & PAGE_MASK;
@@ -184,8 +185,8 @@ function anon_write_fast(mm: u32, vma: u32, va: u64): i32 {
 }
 
 // anon_write_fast once its VMA and none PTE at `slot` are known (`prot` = the VMA's
-// vma_page_prot): the PTE it installed, or 0, nothing changed, when the per-cpu list is
-// empty. `run`: a bulk touch's fault (run_fault), its counts added at the run's end.
+// vma_page_prot): the PTE it installed, or 0, nothing changed, when no frame is free
+// without reclaim. `run`: a bulk touch's fault (run_fault), its counts added at the run's end.
 @inline function anon_write_at(mm: u32, vma: u32, addr: u64, slot: usize, prot: u64, run: bool): u64 {
   const page = alloc_pcp_user();
   if (page == NO_PFN) return 0;

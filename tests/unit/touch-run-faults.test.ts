@@ -27,7 +27,7 @@ function content(pages: number): Uint8Array {
   return b;
 }
 
-// A machine with a warm per-cpu list (the direct paths take frames only from it) and a
+// A machine with a warm per-cpu list (the direct paths' frames come from it first) and a
 // file of `filePages` pages, all cached as small folios.
 async function side(run: boolean, faultAroundBytes: number, filePages: number): Promise<Side> {
   const mmu = await createMmu({ ramBytes: 24 << 20, faultAroundBytes });
@@ -92,10 +92,19 @@ describe('issue 17 a bulk touch takes its faults in its run: the same state as o
     expect(s.mmu.stats().tlbMisses).toBeGreaterThan(1100);
   });
 
-  it('R4.2 an empty per-cpu list mid-run: the faults after it take the general path (alloc_user_page)', async () => {
+  it('R4.2 the per-cpu list running empty mid-run: the faults after it take frames from the buddy lists', async () => {
     await sameState(({ mm }, touch) => {
       const va = anon(mm, 2000, RW, MAP_FIXED, BASE); // more pages than the warm list holds
       expect(touch(mm, va, 2000, 'write')).toBeNull();
+    });
+  });
+
+  it('R4.2 no free frame left mid-run: the general path reclaims page cache, the run goes on', async () => {
+    await sameState(({ mmu, mm }, touch) => {
+      const pages = mmu.stats().freeFrames + 300; // more than is free: 300 cached pages go
+      const va = anon(mm, pages, RW, MAP_FIXED, BASE);
+      expect(touch(mm, va, pages, 'write')).toBeNull();
+      expect(mm.rusage().minflt).toBe(pages);
     });
   });
 
