@@ -205,8 +205,11 @@ function take_pcp(): u32 {
 // user page in one go (its struct page was cleared when it was freed), else, when the list
 // is empty, alloc_pages(0)'s frame from the buddy lists. NO_PFN when there is none: the
 // caller then takes the general path (which reclaims).
-export function alloc_pcp_user(): u32 {
+@inline export function alloc_pcp_user(): u32 {
   if (load<u32>(pcpHead) != 0) return take_pcp_head(PG_head | PG_user);
+  return alloc_buddy_user();
+}
+function alloc_buddy_user(): u32 {
   const pfn = alloc_pages(0);
   if (pfn != NO_PFN) {
     set_page_flags(pfn, PG_head | PG_user);

@@ -16,7 +16,8 @@ import { mm_family, mm_family_next, family_first, mm_pgd, vma_lookup } from "./m
 import { file_immap } from "./mapping";
 
 // A page just allocated for `vma` at `va`: anonymous, exclusive, mapped once (R4.2).
-export function page_add_new_anon_rmap(pfn: u32, mm: u32, vma: u32, va: u64): void {
+// @inline: on every anonymous and COW fault (issue 17).
+@inline export function page_add_new_anon_rmap(pfn: u32, mm: u32, vma: u32, va: u64): void {
   page_set_new_anon(pfn, PG_anon | PG_swapbacked | PG_anon_exclusive | PG_uptodate, 1, mm_family(mm), va >> 12);
   anon_vma_prepare(vma); // normally done already (vmf_anon_prepare)
 }

@@ -147,7 +147,7 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
     // for a fetch, resident RAM. The leaf's bits in one test against leaf_need.
     if ((e & leafMask) != need || (access == ACCESS_EXEC && ((nxUp | e) & _PAGE_NX) != 0) ||
         pfn >= frames || page_residency(pfn) != RES_RESIDENT) {
-      const wp = write && (e & (_PAGE_PRESENT | PHYS_RSVD_BITS)) == _PAGE_PRESENT &&
+      const wp = e != 0 && write && (e & (_PAGE_PRESENT | PHYS_RSVD_BITS)) == _PAGE_PRESENT &&
         (allowUp & e & _PAGE_USER) != 0 && (allowUp & e & _PAGE_RW) == 0;
       let ne: u64 = 0;
       if (!faulted && (e == 0 || wp)) {
