@@ -406,6 +406,12 @@ let runVf: u32 = 0;
 let runFile: u32 = 0;
 let runProt: u64 = 0;
 
+// Can any fault of a run for `access` take a direct path (before any VMA is looked at)?
+// A read only with fault-around off (do_user_addr_fault's dispatch), an exec never.
+@inline export function run_faults_possible(access: u32): bool {
+  return gDirectFaults && gRunFaults && (access == ACCESS_WRITE || (access == ACCESS_READ && gFaultAroundPages <= 1));
+}
+
 // Which of a run's faults in `vma` (which contains them) take a direct path for `access`:
 // the per-VMA half of do_user_addr_fault's access_error and dispatch and of the direct
 // paths' own VMA checks. 0 when none (then every fault takes do_user_addr_fault).

@@ -14,7 +14,7 @@ import { page_residency, RES_RESIDENT } from "./pagestate";
 import { mm_pgd, find_vma } from "./mm";
 import { vma_start, vma_end } from "./vma";
 import { count, count_n, ST_TLB_HIT, ST_TLB_MISS, ST_WALK } from "./stats";
-import { do_user_addr_fault, fault_no_progress, run_fault_vma, run_fault, run_fault_flush, RUN_NONE_PTE, RUN_WP_PTE } from "./fault";
+import { do_user_addr_fault, fault_no_progress, run_faults_possible, run_fault_vma, run_fault, run_fault_flush, RUN_NONE_PTE, RUN_WP_PTE } from "./fault";
 import { pa_is_device, mmio_access, mmio_touch } from "./mmio";
 
 // Physical address for a user access at `va`, faulting it in if needed. Negative on
@@ -126,7 +126,10 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
   const tagOff = <usize>access << 3;
   let faulted = false; // page p was just faulted in: this is the retry's walk (no TLB lookup)
   // The VMA of the run's faults, found once (run_fault_vma says which faults in it take a
-  // direct path): valid for pages below vmaEnd while nothing but direct paths ran.
+  // direct path): valid for pages below vmaEnd while nothing but direct paths ran. A VMA
+  // whose faults take none stays "none" up to its end even after general faults: the
+  // general path (do_user_addr_fault) is never wrong, only slower.
+  const runs = run_faults_possible(access);
   let vmaEnd: u64 = 0;
   let vmaRun: u32 = 0;
   while (p < stop) {
@@ -150,7 +153,7 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
       const wp = e != 0 && write && (e & (_PAGE_PRESENT | PHYS_RSVD_BITS)) == _PAGE_PRESENT &&
         (allowUp & e & _PAGE_USER) != 0 && (allowUp & e & _PAGE_RW) == 0;
       let ne: u64 = 0;
-      if (!faulted && (e == 0 || wp)) {
+      if (runs && !faulted && (e == 0 || wp)) {
         // walk_user_psc's not-present or write-protect fault, taken in the run when its
         // VMA's direct path takes it: the same TLB miss and walk, the same fault as
         // do_user_addr_fault's, no VMA lookup. The retry's walk reads the PTE the fault
@@ -175,7 +178,7 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
         // The retry's walk below, unless the new leaf needs the walker's checks.
         if ((e & leafMask) != need || pfn >= frames || page_residency(pfn) != RES_RESIDENT) continue;
       } else {
-        vmaEnd = 0; // the general path may change anything: look the VMA up again
+        if (vmaRun != 0) vmaEnd = 0; // the general path may change the VMA: look it up again
         // The counters so far go in before the slow path; the walk it does replaces the
         // run's last leaf as the walk's result (and fills the TLB with the same root).
         run_fault_flush(mm);
