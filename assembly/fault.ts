@@ -385,37 +385,51 @@ function file_read_fast(mm: u32, vma: u32, va: u64): i32 {
 }
 
 // ---- a bulk touch's faults, taken in its run (issue 17) ----
-// uaccess.ts touch_run finds the VMA of a run of faulting pages once (run_fault_vma) and
-// hands each none or write-protected PTE it meets to run_fault with the slot it walked
-// to: what do_user_addr_fault does for such a fault inside that VMA (no stack expansion,
-// access_error passed, the same direct path), without the VMA lookup and the dispatch.
-// Anything a direct path does not take goes back to touch_run, which calls
-// do_user_addr_fault for it (and looks the VMA up again afterwards).
+// uaccess.ts touch_run hands each none or write-protected PTE of its run to run_fault
+// with the slot it walked to. run_fault finds the VMA once for the pages up to its end
+// (run_fault_vma) and does what do_user_addr_fault does for such a fault inside that VMA
+// (no stack expansion, access_error passed, the same direct path), without the VMA lookup
+// and the dispatch. Anything a direct path does not take goes back to touch_run, which
+// calls do_user_addr_fault for it and then run_fault_drop.
 
 // The run's faults are taken this way (default); off: each one through do_user_addr_fault
 // (tests compare both: index.ts mmu_set_run_faults).
 export let gRunFaults = true;
 export function set_run_faults(on: bool): void { gRunFaults = on; }
 
-export const RUN_NONE_PTE: u32 = 1; // a none PTE goes to a direct path
-export const RUN_WP_PTE: u32 = 2; // a present read-only PTE under a write goes to wp_anon_fast
+const RUN_NONE_PTE: u32 = 1; // a none PTE goes to a direct path
+const RUN_WP_PTE: u32 = 2; // a present read-only PTE under a write goes to wp_anon_fast
 
-// The VMA's constants for run_fault (the run has one VMA at a time).
+// The run's VMA: its end (0: none known), which faults in it take a direct path, and its
+// constants. Valid while only direct paths ran since run_fault_begin; a VMA whose faults
+// take none stays so up to its end even after general faults (do_user_addr_fault is never
+// wrong, only slower).
+let runVmaEnd: u64 = 0;
+let runKinds: u32 = 0;
 let runVma: u32 = 0;
 let runVf: u32 = 0;
 let runFile: u32 = 0;
 let runProt: u64 = 0;
 
-// Can any fault of a run for `access` take a direct path (before any VMA is looked at)?
-// A read only with fault-around off (do_user_addr_fault's dispatch), an exec never.
-@inline export function run_faults_possible(access: u32): bool {
-  return gDirectFaults && gRunFaults && (access == ACCESS_WRITE || (access == ACCESS_READ && gFaultAroundPages <= 1));
+// A run starts: forget the last run's VMA, and note whether any fault of the run for
+// `access` can take a direct path (run_faults_on; before any VMA is looked at): a read
+// only with fault-around off (do_user_addr_fault's dispatch), an exec never.
+let runOn = false;
+@inline export function run_fault_begin(access: u32): void {
+  runVmaEnd = 0;
+  runOn = gDirectFaults && gRunFaults && (access == ACCESS_WRITE || (access == ACCESS_READ && gFaultAroundPages <= 1));
+}
+@inline export function run_faults_on(): bool { return runOn; }
+
+// The general path ran: it may have changed the VMA (a VMA without direct faults stays).
+@inline export function run_fault_drop(): void {
+  if (runKinds != 0) runVmaEnd = 0;
 }
 
 // Which of a run's faults in `vma` (which contains them) take a direct path for `access`:
 // the per-VMA half of do_user_addr_fault's access_error and dispatch and of the direct
 // paths' own VMA checks. 0 when none (then every fault takes do_user_addr_fault).
-export function run_fault_vma(mm: u32, vma: u32, access: u32): u32 {
+function run_fault_vma(mm: u32, vma: u32, access: u32): u32 {
   if (!gDirectFaults || !gRunFaults) return 0;
   const vf = vma_flags(vma);
   const file = vma_file(vma);
@@ -435,14 +449,23 @@ export function run_fault_vma(mm: u32, vma: u32, access: u32): u32 {
   return 0;
 }
 
-// One fault of a run at page `addr` of the VMA of the last run_fault_vma, whose PTE at
-// `slot` is `orig` (none, or present and read-only under a write), taken by the direct
-// path do_user_addr_fault would take: the PTE installed, or 0, nothing changed, when that
-// path declines it. Its fault and RSS counts wait in the run's sums (run_fault_flush).
-export function run_fault(mm: u32, addr: u64, slot: usize, orig: u64, write: bool): u64 {
+// One fault of a run at page `addr`, whose PTE at `slot` is `orig` (none, or present and
+// read-only under a write), taken by the direct path do_user_addr_fault would take: the
+// PTE installed, or 0, nothing changed, when that path declines it (or no VMA holds
+// `addr`). Its fault and RSS counts wait in the run's sums (run_fault_flush).
+export function run_fault(mm: u32, addr: u64, slot: usize, orig: u64, access: u32): u64 {
+  if (addr >= runVmaEnd) {
+    const vma = find_vma(mm, addr);
+    runKinds = 0;
+    runVmaEnd = 0;
+    if (vma == 0 || addr < vma_start(vma)) return 0;
+    runKinds = run_fault_vma(mm, vma, access);
+    runVmaEnd = vma_end(vma);
+  }
+  if ((runKinds & (orig == 0 ? RUN_NONE_PTE : RUN_WP_PTE)) == 0) return 0;
   const vma = runVma;
   if (orig != 0) return wp_anon_at(mm, vma, addr, slot, orig, runProt, true);
-  if (!write) return file_read_at(mm, vma, runFile, runVf, addr, slot, runProt, true);
+  if (access != ACCESS_WRITE) return file_read_at(mm, vma, runFile, runVf, addr, slot, runProt, true);
   if (runFile == 0) return anon_write_at(mm, vma, addr, slot, runProt, true);
   return cow_file_at(mm, vma, runFile, runVf, addr, slot, runProt, true);
 }
