@@ -411,15 +411,13 @@ let runVf: u32 = 0;
 let runFile: u32 = 0;
 let runProt: u64 = 0;
 
-// A run starts: forget the last run's VMA, and note whether any fault of the run for
-// `access` can take a direct path (run_faults_on; before any VMA is looked at): a read
-// only with fault-around off (do_user_addr_fault's dispatch), an exec never.
-let runOn = false;
-@inline export function run_fault_begin(access: u32): void {
+// A run starts: forget the last run's VMA. May any fault of the run for `access` take a
+// direct path (before any VMA is looked at)? A read only with fault-around off
+// (do_user_addr_fault's dispatch), an exec never.
+@inline export function run_fault_begin(access: u32): bool {
   runVmaEnd = 0;
-  runOn = gDirectFaults && gRunFaults && (access == ACCESS_WRITE || (access == ACCESS_READ && gFaultAroundPages <= 1));
+  return gDirectFaults && gRunFaults && (access == ACCESS_WRITE || (access == ACCESS_READ && gFaultAroundPages <= 1));
 }
-@inline export function run_faults_on(): bool { return runOn; }
 
 // The general path ran: it may have changed the VMA (a VMA without direct faults stays).
 @inline export function run_fault_drop(): void {
