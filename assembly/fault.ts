@@ -18,7 +18,7 @@ import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISS
   vma_flags, vma_start, vma_end, vma_file, vma_iflags, vma_page_prot, is_cow_mapping,
   linear_page_index, vma_is_anonymous, vma_pgoff, VMA_DAX, VM_LOCKED, VM_MIXEDMAP, anon_vma_prepare,
   VM_LOCKED_MASK, VM_SPECIAL, VM_RAND_READ } from "./vma";
-import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_majflt,
+import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_minflt_n, mm_count_majflt,
   mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
 import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon, page_dup_rmap } from "./rmap";
 import { vm_normal_page, NO_PAGE, copy_from_pfn } from "./special";
@@ -40,7 +40,7 @@ import { vmf_fill, vmf_flags, vmf_vma, vmf_mm, vmf_address, vmf_pgoff, vmf_pte, 
   VM_FAULT_MAJOR, VM_FAULT_NOPAGE, VM_FAULT_LOCKED, VM_FAULT_RETRY, VM_FAULT_DONE_COW,
   VM_FAULT_ERROR, VM_FAULT_HWPOISON, VM_FAULT_FALLBACK, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_INSTRUCTION,
   FAULT_FLAG_TRIED, FAULT_FLAG_UNSHARE, FAULT_FLAG_ALLOW_RETRY } from "./vmfault";
-import { count, ST_PGFAULT, ST_COW_COPY, ST_WP_REUSE, ST_ZERO_PAGE_MAP, ST_SIGSEGV, ST_SIGBUS,
+import { count, count_n, ST_PGFAULT, ST_COW_COPY, ST_WP_REUSE, ST_ZERO_PAGE_MAP, ST_SIGSEGV, ST_SIGBUS,
   ST_DONE_COW } from "./stats";
 
 // ---- signal delivered by the last failed access (R1.1 step 4, R1.7) ----
@@ -172,24 +172,54 @@ const FAST_VMA_MASK: u32 = VM_WRITE | VM_MAYWRITE | VM_SHARED | VM_MAYSHARE | VM
 }
 
 // R4.2 do_anonymous_page for a write to a none PTE of a private anonymous VMA: a zeroed
-// exclusive page from the per-cpu list (phys.ts alloc_pcp_user), its anon rmap, the LRU,
-// RSS, a writable dirty young PTE, one minor fault. A guard or uffd marker, a swap entry,
-// a missing PTE table or an empty per-cpu list go the general way.
+// exclusive page (phys.ts alloc_pcp_user: the per-cpu list's hottest frame, else the buddy
+// allocator's), its anon rmap, the LRU, RSS, a writable dirty young PTE, one minor fault.
+// A guard or uffd marker, a swap entry, a missing PTE table or no free frame without
+// reclaim go the general way.
 function anon_write_fast(mm: u32, vma: u32, va: u64): i32 {
   if (!fast_vma_ok(mm, vma, va)) return FAST_NO;
   const addr = va & PAGE_MASK;
   const slot = fast_pte_slot(mm, addr);
   if (slot == 0 || load<u64>(slot) != 0) return FAST_NO;
+  return anon_write_at(mm, vma, addr, slot, vma_page_prot(vma), false) != 0 ? 0 : FAST_NO;
+}
+
+// anon_write_fast once its VMA and none PTE at `slot` are known (`prot` = the VMA's
+// vma_page_prot): the PTE it installed, or 0, nothing changed, when no frame is free
+// without reclaim. `run`: a bulk touch's fault (run_fault), its counts added at the run's end.
+@inline function anon_write_at(mm: u32, vma: u32, addr: u64, slot: usize, prot: u64, run: bool): u64 {
   const page = alloc_pcp_user();
-  if (page == NO_PFN) return FAST_NO;
-  count(ST_PGFAULT);
+  if (page == NO_PFN) return 0;
   memory.fill(pfn_to_virt(page), 0, PAGE_SIZE);
-  add_mm_counter(mm, RSS_ANON, 1);
+  fast_rss(mm, RSS_ANON, run);
   page_add_new_anon_rmap(page, mm, vma, addr);
   lru_add_new_anon(page);
-  store<u64>(slot, pte_mkwrite(pte_mkdirty(pfn_pte(page, vma_page_prot(vma)))));
-  mm_count_minflt(mm);
-  return 0;
+  const entry = pte_mkwrite(pte_mkdirty(pfn_pte(page, prot)));
+  store<u64>(slot, entry);
+  fast_fault_done(mm, run);
+  return entry;
+}
+
+// The accounting of a direct path's fault (fault_result's minor fault, handle_mm_fault's
+// pgfault count) and RSS: at once, or for a bulk touch's run (`run`) in its sums, which
+// run_fault_flush adds when the run ends or before anything else runs.
+let runFaults: u32 = 0;
+let runRssAnon: i32 = 0;
+let runRssFile: i32 = 0;
+let runRssShmem: i32 = 0;
+@inline function fast_fault_done(mm: u32, run: bool): void {
+  if (run) {
+    runFaults++;
+  } else {
+    count(ST_PGFAULT);
+    mm_count_minflt(mm);
+  }
+}
+@inline function fast_rss(mm: u32, kind: u32, run: bool): void {
+  if (!run) add_mm_counter(mm, kind, 1);
+  else if (kind == RSS_ANON) runRssAnon++;
+  else if (kind == RSS_FILE) runRssFile++;
+  else runRssShmem++;
 }
 
 // R5.2-R5.4 do_wp_page for a write to a present read-only PTE in a private VMA that maps
@@ -203,43 +233,48 @@ function wp_anon_fast(mm: u32, vma: u32, va: u64): i32 {
   const addr = va & PAGE_MASK;
   const slot = fast_pte_slot(mm, addr);
   if (slot == 0) return FAST_NO;
-  const orig = load<u64>(slot);
-  if (!pte_present(orig) || pte_write(orig) || pte_protnone(orig)) return FAST_NO;
+  return wp_anon_at(mm, vma, addr, slot, load<u64>(slot), vma_page_prot(vma), false) != 0 ? 0 : FAST_NO;
+}
+
+// wp_anon_fast once its VMA and the PTE `orig` at `slot` are known: the PTE it installed,
+// or 0, nothing changed, when the case is not its own. `run` as for anon_write_at.
+@inline function wp_anon_at(mm: u32, vma: u32, addr: u64, slot: usize, orig: u64, prot: u64, run: bool): u64 {
+  if (!pte_present(orig) || pte_write(orig) || pte_protnone(orig)) return 0;
   const old = pte_pfn(orig);
   const zero = old == gZeroPfn;
   if (!zero) {
-    if (pte_special(orig) || old >= gNrFrames) return FAST_NO;
+    if (pte_special(orig) || old >= gNrFrames) return 0;
     const f = page_flags(old);
-    if ((f & (PG_anon | PG_swapcache | PG_large | PG_tail)) != PG_anon) return FAST_NO;
+    if ((f & (PG_anon | PG_swapcache | PG_large | PG_tail)) != PG_anon) return 0;
     if ((f & PG_anon_exclusive) != 0 || page_ref(old) == 1) {
-      count(ST_PGFAULT);
       page_set(old, PG_anon_exclusive);
-      store<u64>(slot, pte_mkwrite(pte_mkyoung(pte_mkdirty(orig)))); // no flush: a raise
+      const reuse = pte_mkwrite(pte_mkyoung(pte_mkdirty(orig)));
+      store<u64>(slot, reuse); // no flush: a raise
       count(ST_WP_REUSE);
-      mm_count_minflt(mm);
-      return 0;
+      fast_fault_done(mm, run);
+      return reuse;
     }
   }
   const page = alloc_pcp_user();
-  if (page == NO_PFN) return FAST_NO;
-  count(ST_PGFAULT);
+  if (page == NO_PFN) return 0;
   if (zero) {
     memory.fill(pfn_to_virt(page), 0, PAGE_SIZE);
-    add_mm_counter(mm, RSS_ANON, 1);
+    fast_rss(mm, RSS_ANON, run);
   } else {
     memory.copy(pfn_to_virt(page), pfn_to_virt(old), PAGE_SIZE);
   }
   tlb_flush_page(mm, addr); // the old translation dies before the old page can
   page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
   lru_add_new_anon(page);
-  store<u64>(slot, pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, vma_page_prot(vma))))));
+  const entry = pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, prot))));
+  store<u64>(slot, entry);
   if (!zero) {
     page_remove_rmap(old);
     put_page(old);
   }
   count(ST_COW_COPY);
-  mm_count_minflt(mm);
-  return 0;
+  fast_fault_done(mm, run);
+  return entry;
 }
 
 // R5.1 do_cow_fault for a write to a none PTE of a private file VMA whose page is in the
@@ -251,47 +286,51 @@ function wp_anon_fast(mm: u32, vma: u32, va: u64): i32 {
 function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
   const vf = vma_flags(vma);
   if ((vf & FAST_VMA_MASK) != (VM_WRITE | VM_MAYWRITE)) return FAST_NO; // fast_vma_ok
-  const src = fast_cached_page(mm, vma, va, PG_readahead | PG_hwpoison | PG_large | PG_tail);
-  if (src == NO_PFN) return FAST_NO;
   const file = vma_file(vma);
-  const entry = pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(0, vma_page_prot(vma)))));
+  if (va < vma_start(vma) || !fast_file_vma_ok(mm, vma, file)) return FAST_NO;
+  const addr = va & PAGE_MASK;
+  const slot = fast_pte_slot(mm, addr);
+  if (slot == 0) return FAST_NO;
+  return cow_file_at(mm, vma, file, vf, addr, slot, vma_page_prot(vma), false) != 0 ? 0 : FAST_NO;
+}
+
+// cow_file_fast once its VMA (flags `vf`, file `file`, vma_page_prot `prot`) and the PTE
+// slot are known: the PTE it installed, or 0, nothing changed, when the case is not its
+// own. `run` as for anon_write_at.
+@inline function cow_file_at(mm: u32, vma: u32, file: u32, vf: u32, addr: u64, slot: usize, prot: u64, run: bool): u64 {
+  const src = cached_page_at(vma, file, addr, slot, PG_readahead | PG_hwpoison | PG_large | PG_tail);
+  if (src == NO_PFN) return 0;
   const page = alloc_pcp_user();
-  if (page == NO_PFN) return FAST_NO;
-  count(ST_PGFAULT);
+  if (page == NO_PFN) return 0;
   take_cow_done(); // forget a stale mark, as do_cow_fault does
   filemap_hit_fast(file, vf, src);
   memory.copy(pfn_to_virt(page), pfn_to_virt(src), PAGE_SIZE);
-  add_mm_counter(mm, RSS_ANON, 1);
-  page_add_new_anon_rmap(page, mm, vma, fastAddr); // gives the VMA its anon_vma (vmf_anon_prepare)
+  fast_rss(mm, RSS_ANON, run);
+  page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
   lru_add_new_anon(page);
-  store<u64>(fastSlot, entry | pfn_pte(page, 0));
+  const entry = pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, prot))));
+  store<u64>(slot, entry);
   immap_fault_end(file);
-  mm_count_minflt(mm);
-  return 0;
+  fast_fault_done(mm, run);
+  return entry;
 }
 
-// The page-cache page for a write or read of a none PTE at `va` in file VMA `vma`, for the
-// direct paths (cow_file_fast, file_read_fast): none if the VMA starts above `va`, is DAX,
-// the file has its own fault, is DAX or shmem, the mm was OOM-reaped, the PTE table is
-// missing or the PTE is not none, the page is past EOF or not cached, not uptodate, or has
-// any of `bad`. Leaves the PTE slot and page address in fastSlot / fastAddr.
-let fastSlot: usize = 0;
-let fastAddr: u64 = 0;
-function fast_cached_page(mm: u32, vma: u32, va: u64, bad: u32): u32 {
-  const file = vma_file(vma);
-  const start = vma_start(vma);
-  if (va < start || (vma_iflags(vma) & VMA_DAX) != 0 ||
-      (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) != 0 ||
-      (mm_flags(mm) & MMF_OOM_REAPED) != 0) return NO_PFN;
-  const addr = va & PAGE_MASK;
-  const slot = fast_pte_slot(mm, addr);
-  if (slot == 0 || load<u64>(slot) != 0) return NO_PFN;
-  const pgoff = vma_pgoff(vma) + ((addr - start) >> 12); // linear_page_index
+// The per-VMA conditions of the direct file paths (cow_file_fast, file_read_fast): not
+// DAX, the file without its own fault, not DAX nor shmem, the mm not OOM-reaped.
+@inline function fast_file_vma_ok(mm: u32, vma: u32, file: u32): bool {
+  return (vma_iflags(vma) & VMA_DAX) == 0 && (file_flags(file) & (AS_HAS_FAULT | AS_DAX | AS_SHMEM)) == 0 &&
+    (mm_flags(mm) & MMF_OOM_REAPED) == 0;
+}
+
+// The page-cache page for a write or read of the PTE at `slot` (page address `addr`) in
+// file VMA `vma`, for the direct paths: none if the PTE is not none, the page is past EOF
+// or not cached, not uptodate, or has any of `bad`.
+@inline function cached_page_at(vma: u32, file: u32, addr: u64, slot: usize, bad: u32): u32 {
+  if (load<u64>(slot) != 0) return NO_PFN;
+  const pgoff = vma_pgoff(vma) + ((addr - vma_start(vma)) >> 12); // linear_page_index
   if (pgoff >= file_pages(file)) return NO_PFN;
   const page = pc_lookup(file, pgoff);
   if (page == NO_PFN || (page_flags(page) & (PG_uptodate | bad)) != PG_uptodate) return NO_PFN;
-  fastSlot = slot;
-  fastAddr = addr;
   return page;
 }
 
@@ -314,25 +353,134 @@ function fast_cached_page(mm: u32, vma: u32, va: u64, bad: u32): u32 {
 // page, R2.6), the file RSS, the mapcount, one minor fault. A marked page (its async
 // readahead), a miss (read-around, major), a backend with its own fault, shmem, DAX, a
 // locked, uffd or special VMA and any marker go the general way.
+const READ_FAST_VMA_BAD: u32 = VM_LOCKED_MASK | VM_UFFD_MISSING | VM_UFFD_WP | VM_SPECIAL;
 function file_read_fast(mm: u32, vma: u32, va: u64): i32 {
   const vf = vma_flags(vma);
-  if ((vf & (VM_LOCKED_MASK | VM_UFFD_MISSING | VM_UFFD_WP | VM_SPECIAL)) != 0) return FAST_NO;
-  const page = fast_cached_page(mm, vma, va, PG_locked | PG_readahead | PG_hwpoison | PG_large | PG_tail);
-  if (page == NO_PFN) return FAST_NO;
+  if ((vf & READ_FAST_VMA_BAD) != 0) return FAST_NO;
   const file = vma_file(vma);
+  if (va < vma_start(vma) || !fast_file_vma_ok(mm, vma, file)) return FAST_NO;
+  const addr = va & PAGE_MASK;
+  const slot = fast_pte_slot(mm, addr);
+  if (slot == 0) return FAST_NO;
+  return file_read_at(mm, vma, file, vf, addr, slot, vma_page_prot(vma), false) != 0 ? 0 : FAST_NO;
+}
+
+// file_read_fast once its VMA and the PTE slot are known: the PTE it installed, or 0,
+// nothing changed, when the case is not its own. `run` as for anon_write_at.
+@inline function file_read_at(mm: u32, vma: u32, file: u32, vf: u32, addr: u64, slot: usize, prot: u64, run: bool): u64 {
+  const page = cached_page_at(vma, file, addr, slot, PG_locked | PG_readahead | PG_hwpoison | PG_large | PG_tail);
+  if (page == NO_PFN) return 0;
   const f = page_flags(page);
-  let entry = pte_mkyoung(pfn_pte(page, vma_page_prot(vma)));
-  count(ST_PGFAULT);
+  let entry = pte_mkyoung(pfn_pte(page, prot));
   take_eof_block_reread(); // forget a stale mark, as do_read_fault does
   get_page(page); // the PTE's reference
   filemap_hit_fast(file, vf, page);
   if ((vf & VM_SHARED) != 0 && (entry & _PAGE_RW) != 0 && (f & PG_dirty) != 0) entry = pte_mkdirty(entry);
-  add_mm_counter(mm, (f & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, 1);
+  fast_rss(mm, (f & PG_swapbacked) != 0 ? RSS_SHMEM : RSS_FILE, run);
   page_dup_rmap(page);
-  store<u64>(fastSlot, entry);
+  store<u64>(slot, entry);
   immap_fault_end(file);
-  mm_count_minflt(mm);
+  fast_fault_done(mm, run);
+  return entry;
+}
+
+// ---- a bulk touch's faults, taken in its run (issue 17) ----
+// uaccess.ts touch_run hands each none or write-protected PTE of its run to run_fault
+// with the slot it walked to. run_fault finds the VMA once for the pages up to its end
+// (run_fault_vma) and does what do_user_addr_fault does for such a fault inside that VMA
+// (no stack expansion, access_error passed, the same direct path), without the VMA lookup
+// and the dispatch. Anything a direct path does not take goes back to touch_run, which
+// calls do_user_addr_fault for it and then run_fault_drop.
+
+// The run's faults are taken this way (default); off: each one through do_user_addr_fault
+// (tests compare both: index.ts mmu_set_run_faults).
+export let gRunFaults = true;
+export function set_run_faults(on: bool): void { gRunFaults = on; }
+
+const RUN_NONE_PTE: u32 = 1; // a none PTE goes to a direct path
+const RUN_WP_PTE: u32 = 2; // a present read-only PTE under a write goes to wp_anon_fast
+
+// The run's VMA: its end (0: none known), which faults in it take a direct path, and its
+// constants. Valid while only direct paths ran since run_fault_begin; a VMA whose faults
+// take none stays so up to its end even after general faults (do_user_addr_fault is never
+// wrong, only slower).
+let runVmaEnd: u64 = 0;
+let runKinds: u32 = 0;
+let runVma: u32 = 0;
+let runVf: u32 = 0;
+let runFile: u32 = 0;
+let runProt: u64 = 0;
+
+// A run starts: forget the last run's VMA. May any fault of the run for `access` take a
+// direct path (before any VMA is looked at)? A read only with fault-around off
+// (do_user_addr_fault's dispatch), an exec never.
+@inline export function run_fault_begin(access: u32): bool {
+  runVmaEnd = 0;
+  return gDirectFaults && gRunFaults && (access == ACCESS_WRITE || (access == ACCESS_READ && gFaultAroundPages <= 1));
+}
+
+// The general path ran: it may have changed the VMA (a VMA without direct faults stays).
+@inline export function run_fault_drop(): void {
+  if (runKinds != 0) runVmaEnd = 0;
+}
+
+// Which of a run's faults in `vma` (which contains them) take a direct path for `access`:
+// the per-VMA half of do_user_addr_fault's access_error and dispatch and of the direct
+// paths' own VMA checks. 0 when none (then every fault takes do_user_addr_fault).
+function run_fault_vma(mm: u32, vma: u32, access: u32): u32 {
+  if (!gDirectFaults || !gRunFaults) return 0;
+  const vf = vma_flags(vma);
+  const file = vma_file(vma);
+  runVma = vma;
+  runVf = vf;
+  runFile = file;
+  runProt = vma_page_prot(vma);
+  if (access == ACCESS_WRITE) {
+    if ((vf & FAST_VMA_MASK) != (VM_WRITE | VM_MAYWRITE) || (mm_flags(mm) & MMF_OOM_REAPED) != 0) return 0;
+    const wp = gHasPteSpecial ? RUN_WP_PTE : 0;
+    return file == 0 || fast_file_vma_ok(mm, vma, file) ? wp | RUN_NONE_PTE : wp;
+  }
+  // A read: access_error passes for a readable, writable or executable VMA; the direct
+  // read path runs with fault-around off.
+  if (access == ACCESS_READ && gFaultAroundPages <= 1 && file != 0 && (vf & VM_ACCESS_FLAGS) != 0 &&
+      (vf & READ_FAST_VMA_BAD) == 0 && fast_file_vma_ok(mm, vma, file)) return RUN_NONE_PTE;
   return 0;
+}
+
+// One fault of a run at page `addr`, whose PTE at `slot` is `orig` (none, or present and
+// read-only under a write), taken by the direct path do_user_addr_fault would take: the
+// PTE installed, or 0, nothing changed, when that path declines it (or no VMA holds
+// `addr`). Its fault and RSS counts wait in the run's sums (run_fault_flush).
+export function run_fault(mm: u32, addr: u64, slot: usize, orig: u64, access: u32): u64 {
+  if (addr >= runVmaEnd) {
+    const vma = find_vma(mm, addr);
+    runKinds = 0;
+    runVmaEnd = 0;
+    if (vma == 0 || addr < vma_start(vma)) return 0;
+    runKinds = run_fault_vma(mm, vma, access);
+    runVmaEnd = vma_end(vma);
+  }
+  if ((runKinds & (orig == 0 ? RUN_NONE_PTE : RUN_WP_PTE)) == 0) return 0;
+  const vma = runVma;
+  if (orig != 0) return wp_anon_at(mm, vma, addr, slot, orig, runProt, true);
+  if (access != ACCESS_WRITE) return file_read_at(mm, vma, runFile, runVf, addr, slot, runProt, true);
+  if (runFile == 0) return anon_write_at(mm, vma, addr, slot, runProt, true);
+  return cow_file_at(mm, vma, runFile, runVf, addr, slot, runProt, true);
+}
+
+// Add the run's fault and RSS sums to `mm` and the pgfault count (the counters are sums:
+// the same totals as per fault). touch_run calls it before anything else can look.
+export function run_fault_flush(mm: u32): void {
+  if (runFaults == 0) return;
+  count_n(ST_PGFAULT, <f64>runFaults);
+  mm_count_minflt_n(mm, <f64>runFaults);
+  if (runRssAnon != 0) add_mm_counter(mm, RSS_ANON, runRssAnon);
+  if (runRssFile != 0) add_mm_counter(mm, RSS_FILE, runRssFile);
+  if (runRssShmem != 0) add_mm_counter(mm, RSS_SHMEM, runRssShmem);
+  runFaults = 0;
+  runRssAnon = 0;
+  runRssFile = 0;
+  runRssShmem = 0;
 }
 
 // ---- handle_mm_fault ----

@@ -28,7 +28,7 @@ import { do_madvise } from "./madvise";
 import { do_msync } from "./msync";
 import { dup_mm } from "./fork";
 import { user_access, touch, copy_user } from "./uaccess";
-import { sigNo, sigCode, sigAddr, set_direct_faults } from "./fault";
+import { sigNo, sigCode, sigAddr, set_direct_faults, set_run_faults } from "./fault";
 import { pagemap_read, vma_smaps } from "./pagemap";
 import { mm_check, pagecache_check, lru_check, folio_check } from "./check";
 import { do_mlock, do_munlock, do_mlockall, do_munlockall } from "./mlock";
@@ -96,6 +96,9 @@ export function mmu_set_prefault_old(on: i32): void { setPrefaultOld(on != 0); }
 // Issue 17: the direct fault paths of fault.ts on (default) or off (tests compare both).
 export function mmu_set_direct_faults(on: i32): void { set_direct_faults(on != 0); }
 export function mmu_set_zap_runs(on: i32): void { set_zap_runs(on != 0); } // issue 17: unmap.ts zap_run (tests compare)
+// Issue 17: a bulk touch takes its faults in its run (uaccess.ts touch_run, fault.ts
+// run_fault) on (default) or one do_user_addr_fault each (tests compare both).
+export function mmu_set_run_faults(on: i32): void { set_run_faults(on != 0); }
 export function mmu_set_readahead_pages(pages: i32): i32 {
   if (pages < 1 || pages > 65536) return -EINVAL;
   setRaPages(<u32>pages);

@@ -51,6 +51,7 @@ export const RSS_SWAP: u32 = 3;
 @inline export function mm_minflt(mm: u32): f64 { return load<f64>(mm_addr(mm), 40); }
 @inline export function mm_majflt(mm: u32): f64 { return load<f64>(mm_addr(mm), 48); }
 @inline export function mm_count_minflt(mm: u32): void { store<f64>(mm_addr(mm), load<f64>(mm_addr(mm), 40) + 1, 40); }
+@inline export function mm_count_minflt_n(mm: u32, n: f64): void { store<f64>(mm_addr(mm), load<f64>(mm_addr(mm), 40) + n, 40); }
 @inline export function mm_count_majflt(mm: u32): void { store<f64>(mm_addr(mm), load<f64>(mm_addr(mm), 48) + 1, 48); }
 @inline export function mm_locked_vm(mm: u32): u64 { return load<u64>(mm_addr(mm), 96); }
 @inline export function mm_add_locked_vm(mm: u32, d: i64): void {

@@ -116,6 +116,16 @@ export function set_page_anon_vpn(pfn: u32, vpn: u64): void {
   const f = page_flags(pfn) & ~(<u32>0xf << VPN_HI_SHIFT);
   set_page_flags(pfn, f | ((<u32>(vpn >> 32) & 0xf) << VPN_HI_SHIFT));
 }
+// A page becomes anonymous at `vpn` (rmap.ts page_add_new_anon_rmap): `flags` set, the
+// vpn stored (its high bits in the flags), mapped `mapcount` times, owned by `mapping`;
+// one address computation and one flags update (issue 17: every anonymous fault).
+@inline export function page_set_new_anon(pfn: u32, flags: u32, mapcount: i32, mapping: u32, vpn: u64): void {
+  const a = page_addr(pfn);
+  store<u32>(a, (load<u32>(a) & ~(<u32>0xf << VPN_HI_SHIFT)) | flags | ((<u32>(vpn >> 32) & 0xf) << VPN_HI_SHIFT));
+  store<i32>(a, mapcount, 8);
+  store<u32>(a, mapping, 12);
+  store<u32>(a, <u32>vpn, 16);
+}
 export function page_anon_vpn(pfn: u32): u64 {
   return (<u64>(page_flags(pfn) >>> VPN_HI_SHIFT) << 32) | <u64>load<u32>(page_addr(pfn), 16);
 }

@@ -199,14 +199,23 @@ function take_pcp(): u32 {
   return pfn;
 }
 
-// issue 17: the anonymous fast path's frame (fault.ts anon_write_fast): the hottest frame
-// of the per-cpu list made a user page in one go — the state alloc_user_page leaves (flags
-// PG_head | PG_user, refcount 1, resident, counted), without the buddy search. The struct
-// page was cleared when the frame was freed. NO_PFN when the list is empty: the caller
-// then takes the general path (which may split a block or reclaim).
-export function alloc_pcp_user(): u32 {
-  if (load<u32>(pcpHead) == 0) return NO_PFN;
-  return take_pcp_head(PG_head | PG_user);
+// issue 17: the direct fault paths' frame (fault.ts): the frame alloc_user_page (lru.ts)
+// would take, in the state it leaves (flags PG_head | PG_user, private 0, refcount 1,
+// resident, counted), without its reclaim: the hottest frame of the per-cpu list made a
+// user page in one go (its struct page was cleared when it was freed), else, when the list
+// is empty, alloc_pages(0)'s frame from the buddy lists. NO_PFN when there is none: the
+// caller then takes the general path (which reclaims).
+@inline export function alloc_pcp_user(): u32 {
+  if (load<u32>(pcpHead) != 0) return take_pcp_head(PG_head | PG_user);
+  return alloc_buddy_user();
+}
+function alloc_buddy_user(): u32 {
+  const pfn = alloc_pages(0);
+  if (pfn != NO_PFN) {
+    set_page_flags(pfn, PG_head | PG_user);
+    set_page_private(pfn, 0);
+  }
+  return pfn;
 }
 
 // issue 17: the last put of an order-0 user page that is off the LRU (lru.ts put_page):

@@ -7,21 +7,18 @@
 
 import { PTRS_PER_TABLE } from "./config";
 import { pte_present, pte_pfn } from "./pte";
-import { PG_anon, PG_anon_exclusive, PG_swapbacked, PG_uptodate, page_flags, page_set,
-  page_clear, page_mapcount, set_page_mapcount, set_page_mapping, page_mapping, page_index,
-  set_page_anon_vpn, page_anon_vpn } from "./page";
+import { PG_anon, PG_anon_exclusive, PG_swapbacked, PG_uptodate, page_flags,
+  page_clear, page_mapcount, set_page_mapcount, page_mapping, page_index,
+  page_anon_vpn, page_set_new_anon } from "./page";
 import { LEVEL_PTE, pt_walk, WALK_HUGE } from "./pgtable";
 import { vma_start, vma_end, vma_pgoff, vma_file_next, anon_vma_prepare } from "./vma";
 import { mm_family, mm_family_next, family_first, mm_pgd, vma_lookup } from "./mm";
 import { file_immap } from "./mapping";
 
 // A page just allocated for `vma` at `va`: anonymous, exclusive, mapped once (R4.2).
-export function page_add_new_anon_rmap(pfn: u32, mm: u32, vma: u32, va: u64): void {
-  page_set(pfn, PG_anon | PG_swapbacked | PG_anon_exclusive | PG_uptodate);
-  set_page_mapcount(pfn, 1);
-  const fam = mm_family(mm);
-  set_page_mapping(pfn, fam);
-  set_page_anon_vpn(pfn, va >> 12);
+// @inline: on every anonymous and COW fault (issue 17).
+@inline export function page_add_new_anon_rmap(pfn: u32, mm: u32, vma: u32, va: u64): void {
+  page_set_new_anon(pfn, PG_anon | PG_swapbacked | PG_anon_exclusive | PG_uptodate, 1, mm_family(mm), va >> 12);
   anon_vma_prepare(vma); // normally done already (vmf_anon_prepare)
 }
 

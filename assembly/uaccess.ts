@@ -13,7 +13,7 @@ import { slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { page_residency, RES_RESIDENT } from "./pagestate";
 import { mm_pgd } from "./mm";
 import { count, count_n, ST_TLB_HIT, ST_TLB_MISS, ST_WALK } from "./stats";
-import { do_user_addr_fault, fault_no_progress } from "./fault";
+import { do_user_addr_fault, fault_no_progress, run_fault_begin, run_fault, run_fault_drop, run_fault_flush } from "./fault";
 import { pa_is_device, mmio_access, mmio_touch } from "./mmio";
 
 // Physical address for a user access at `va`, faulting it in if needed. Negative on
@@ -100,8 +100,20 @@ export function touch(mm: u32, va: u64, len: u64, access: u32): i64 {
 // is walked (A, and D for a write, set as walk() sets them), counted and filled into the
 // TLB here; any other leaf goes to user_access_miss (the walker and the fault path decide
 // it), after which the run goes on only if the cache still holds the same table. Returns
-// the next page to touch or a failure code (< 0).
+// the next page to touch or a failure code (< 0). Two copies of the loop: one takes the
+// run's faults through the direct paths (run_fault, when fault.ts run_fault_begin allows
+// any), the other has no such branch (fault-around reads keep their loop as it was).
 function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32): i64 {
+  return run_fault_begin(access) ? touch_run_faults(mm, root, table, p, end, access) :
+    touch_run_plain(mm, root, table, p, end, access);
+}
+function touch_run_faults(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32): i64 {
+  return touch_run_loop(mm, root, table, p, end, access, true);
+}
+function touch_run_plain(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32): i64 {
+  return touch_run_loop(mm, root, table, p, end, access, false);
+}
+@inline function touch_run_loop(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32, runs: bool): i64 {
   const blockEnd = (p & ~(<u64>PMD_SIZE - 1)) + PMD_SIZE;
   const stop = end < blockEnd ? end : blockEnd;
   let allowUp = psc_run_allow();
@@ -136,56 +148,78 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
       continue;
     }
     let e = load<u64>(slot);
-    const pfn = <u32>((e & 0x000f_ffff_ffff_f000) >> PAGE_SHIFT);
+    let pfn = <u32>((e & 0x000f_ffff_ffff_f000) >> PAGE_SHIFT);
     // walk_user_psc's conditions for a leaf it decides alone (SDM 4.10.3: the cached PDE):
     // present, no reserved bit, user (and writable for a write) at every level, executable
     // for a fetch, resident RAM. The leaf's bits in one test against leaf_need.
     if ((e & leafMask) != need || (access == ACCESS_EXEC && ((nxUp | e) & _PAGE_NX) != 0) ||
         pfn >= frames || page_residency(pfn) != RES_RESIDENT) {
-      // The counters so far go in before the slow path; the walk it does replaces the
-      // run's last leaf as the walk's result (and fills the TLB with the same root).
-      run_counts(hits, misses, walks);
-      if (lastSlot != 0) tlb_note_root(mm, root);
-      hits = 0;
-      misses = 0;
-      walks = 0;
-      lastSlot = 0;
-      let r: i64;
-      if (faulted) {
-        // The retry's walk after the fault is not the simple case: the walker decides it.
-        r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
-      } else if (e == 0 || (write && (e & (_PAGE_PRESENT | PHYS_RSVD_BITS)) == _PAGE_PRESENT &&
-                 (allowUp & e & _PAGE_USER) != 0 && (allowUp & e & _PAGE_RW) == 0)) {
-        // A none leaf, or a user leaf without RW under a write (COW, write-protect reuse):
-        // walk_user_psc's not-present or write-protect fault (a miss and a walk counted),
-        // then the fault; the retry's walk runs here while the cache still holds the table.
-        count(ST_TLB_MISS);
-        count(ST_WALK);
-        const s = do_user_addr_fault(mm, p, access, <u32>(e == 0 ? user_pf_not_present(access) : user_pf_prot(access)));
-        if (s > 0) return -<i64>s;
-        if (s < 0) return <i64>s - 100;
-        if (psc_run_table(root, p) == table) {
-          allowUp = psc_run_allow();
-          nxUp = psc_run_nx();
-          need = leaf_need(allowUp, write);
-          faulted = true;
-          continue;
-        }
-        r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
-      } else {
-        r = user_access_miss(mm, p, access);
+      const wp = e != 0 && write && (e & (_PAGE_PRESENT | PHYS_RSVD_BITS)) == _PAGE_PRESENT &&
+        (allowUp & e & _PAGE_USER) != 0 && (allowUp & e & _PAGE_RW) == 0;
+      let ne: u64 = 0;
+      if (runs && !faulted && (e == 0 || wp)) {
+        // walk_user_psc's not-present or write-protect fault, taken in the run when its
+        // VMA's direct path takes it: the same TLB miss and walk, the same fault as
+        // do_user_addr_fault's, the VMA looked up once per run; the retry's walk (below)
+        // reads the PTE the fault installed (the fault changed no upper level).
+        ne = run_fault(mm, p, slot, e, access);
       }
-      if (r < 0) return r;
-      touch_byte(r, access);
-      p += PAGE_SIZE; slot += 8; key += <f64>PAGE_SIZE;
-      faulted = false;
-      // A fault may have changed or freed tables: the run goes on only while the
-      // paging-structure cache still holds this table (the per-page path would use it).
-      if (p >= stop || psc_run_table(root, p) != table) return <i64>p;
-      allowUp = psc_run_allow();
-      nxUp = psc_run_nx();
-      need = leaf_need(allowUp, write);
-      continue;
+      if (ne != 0) {
+        misses++; // the fault's walk
+        walks++;
+        faulted = true;
+        e = ne;
+        pfn = <u32>((e & 0x000f_ffff_ffff_f000) >> PAGE_SHIFT);
+        // The retry's walk below, unless the new leaf needs the walker's checks.
+        if ((e & leafMask) != need || pfn >= frames || page_residency(pfn) != RES_RESIDENT) continue;
+      } else {
+        // The counters so far go in before the slow path; the walk it does replaces the
+        // run's last leaf as the walk's result (and fills the TLB with the same root).
+        run_fault_flush(mm);
+        run_counts(hits, misses, walks);
+        if (lastSlot != 0) tlb_note_root(mm, root);
+        hits = 0;
+        misses = 0;
+        walks = 0;
+        lastSlot = 0;
+        let r: i64;
+        if (faulted) {
+          // The retry's walk after the fault is not the simple case: the walker decides it.
+          r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
+        } else if (e == 0 || wp) {
+          // A none leaf, or a user leaf without RW under a write (COW, write-protect reuse):
+          // walk_user_psc's not-present or write-protect fault (a miss and a walk counted),
+          // then the fault; the retry's walk runs here while the cache still holds the table.
+          count(ST_TLB_MISS);
+          count(ST_WALK);
+          const s = do_user_addr_fault(mm, p, access, <u32>(e == 0 ? user_pf_not_present(access) : user_pf_prot(access)));
+          if (s > 0) return -<i64>s;
+          if (s < 0) return <i64>s - 100;
+          run_fault_drop(); // the general path may have changed the VMA: look it up again
+          if (psc_run_table(root, p) == table) {
+            allowUp = psc_run_allow();
+            nxUp = psc_run_nx();
+            need = leaf_need(allowUp, write);
+            faulted = true;
+            continue;
+          }
+          r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
+        } else {
+          r = user_access_miss(mm, p, access);
+        }
+        if (r < 0) return r;
+        run_fault_drop();
+        touch_byte(r, access);
+        p += PAGE_SIZE; slot += 8; key += <f64>PAGE_SIZE;
+        faulted = false;
+        // A fault may have changed or freed tables: the run goes on only while the
+        // paging-structure cache still holds this table (the per-page path would use it).
+        if (p >= stop || psc_run_table(root, p) != table) return <i64>p;
+        allowUp = psc_run_allow();
+        nxUp = psc_run_nx();
+        need = leaf_need(allowUp, write);
+        continue;
+      }
     }
     if (!faulted) misses++; // a retry's walk follows its fault: no TLB lookup, no miss
     walks++;
@@ -225,6 +259,7 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
 // after it) as the walk's result.
 @inline function touch_run_end(mm: u32, root: u32, hits: u32, misses: u32, walks: u32, lastVa: u64, lastSlot: usize,
                                lastE: u64, allowUp: u64, nxUp: u64): void {
+  run_fault_flush(mm);
   run_counts(hits, misses, walks);
   if (lastSlot == 0) return;
   tlb_note_root(mm, root);

@@ -1,9 +1,9 @@
 // The direct fault paths of issue 17 (assembly/fault.ts anon_write_fast, wp_anon_fast,
 // cow_file_fast) leave exactly the state of the general path (handle_mm_fault and its do_*
-// handlers). They take their frame from the per-cpu list only (phys.ts alloc_pcp_user): a
-// machine that never freed a frame has an empty list, so every fault there takes the general
-// path, while a machine that mapped, touched and unmapped memory first has a warm list and
-// takes the direct paths. Each scenario runs on both, and everything a program or the
+// handlers). A cold machine (nothing freed yet: an empty per-cpu list) runs with the direct
+// paths off (index.ts mmu_set_direct_faults), so every fault there takes the general path;
+// a machine that mapped, touched and unmapped memory first has a warm per-cpu list (phys.ts
+// alloc_pcp_user) and takes the direct paths. Each scenario runs on both, and everything a program or the
 // invariant checker can see must agree: PTE bits, page flags (LRU list, anon, exclusive,
 // mlocked …), refcounts and mapcounts, RSS, fault counts, vmstat counters, bytes.
 import { describe, it, expect } from 'vitest';
@@ -16,6 +16,7 @@ type Scenario = (mmu: Mmu, mm: AddressSpace) => { spaces: AddressSpace[]; ranges
 
 async function machine(warm: boolean): Promise<{ mmu: Mmu; mm: AddressSpace }> {
   const mmu = await createMmu({ ramBytes: 16 << 20 });
+  if (!warm) (mmu.core.x as unknown as { mmu_set_direct_faults(on: number): void }).mmu_set_direct_faults(0);
   if (warm) { // fill the per-cpu list: 1,024 frames freed, the direct paths have frames
     const w = mmu.createAddressSpace();
     const va = anon(w, 1024);
