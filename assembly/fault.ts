@@ -411,12 +411,19 @@ let runVf: u32 = 0;
 let runFile: u32 = 0;
 let runProt: u64 = 0;
 
-// A run starts: forget the last run's VMA. May any fault of the run for `access` take a
-// direct path (before any VMA is looked at)? A read only with fault-around off
-// (do_user_addr_fault's dispatch), an exec never.
-@inline export function run_fault_begin(access: u32): bool {
+// A run over [p, stop) starts: forget the last run's VMA. May any of its faults for
+// `access` take a direct path? A read only with fault-around off (do_user_addr_fault's
+// dispatch), an exec never; and the VMA at `p` decides at once: one that takes no direct
+// path and reaches `stop` leaves the whole run to do_user_addr_fault, in the loop without
+// the run-fault branch (a shared file write: do_shared_fault, no per-page check).
+export function run_fault_begin(mm: u32, p: u64, stop: u64, access: u32): bool {
   runVmaEnd = 0;
-  return gDirectFaults && gRunFaults && (access == ACCESS_WRITE || (access == ACCESS_READ && gFaultAroundPages <= 1));
+  if (!(gDirectFaults && gRunFaults && (access == ACCESS_WRITE || (access == ACCESS_READ && gFaultAroundPages <= 1)))) return false;
+  const vma = find_vma(mm, p);
+  if (vma == 0 || p < vma_start(vma)) return true;
+  runKinds = run_fault_vma(mm, vma, access);
+  runVmaEnd = vma_end(vma);
+  return runKinds != 0 || runVmaEnd < stop;
 }
 
 // The general path ran: it may have changed the VMA (a VMA without direct faults stays).

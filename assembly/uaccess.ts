@@ -104,8 +104,9 @@ export function touch(mm: u32, va: u64, len: u64, access: u32): i64 {
 // run's faults through the direct paths (run_fault, when fault.ts run_fault_begin allows
 // any), the other has no such branch (fault-around reads keep their loop as it was).
 function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32): i64 {
-  return run_fault_begin(access) ? touch_run_faults(mm, root, table, p, end, access) :
-    touch_run_plain(mm, root, table, p, end, access);
+  const blockEnd = (p & ~(<u64>PMD_SIZE - 1)) + PMD_SIZE;
+  return run_fault_begin(mm, p, end < blockEnd ? end : blockEnd, access) ?
+    touch_run_faults(mm, root, table, p, end, access) : touch_run_plain(mm, root, table, p, end, access);
 }
 function touch_run_faults(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32): i64 {
   return touch_run_loop(mm, root, table, p, end, access, true);
