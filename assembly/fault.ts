@@ -287,11 +287,17 @@ function cow_file_fast(mm: u32, vma: u32, va: u64): i32 {
   const vf = vma_flags(vma);
   if ((vf & FAST_VMA_MASK) != (VM_WRITE | VM_MAYWRITE)) return FAST_NO; // fast_vma_ok
   const file = vma_file(vma);
-  if (va < vma_start(vma) || !fast_file_vma_ok(mm, vma, file)) return FAST_NO;
   const addr = va & PAGE_MASK;
-  const slot = fast_pte_slot(mm, addr);
+  const slot = fast_file_slot(mm, vma, file, va);
   if (slot == 0) return FAST_NO;
   return cow_file_at(mm, vma, file, vf, addr, slot, vma_page_prot(vma), false) != 0 ? 0 : FAST_NO;
+}
+
+// The direct file paths' common checks: `va` inside the VMA, the file's case one of theirs
+// (fast_file_vma_ok), the PTE table present: the PTE slot of `va`, else 0.
+function fast_file_slot(mm: u32, vma: u32, file: u32, va: u64): usize {
+  if (va < vma_start(vma) || !fast_file_vma_ok(mm, vma, file)) return 0;
+  return fast_pte_slot(mm, va & PAGE_MASK);
 }
 
 // cow_file_fast once its VMA (flags `vf`, file `file`, vma_page_prot `prot`) and the PTE
@@ -358,9 +364,8 @@ function file_read_fast(mm: u32, vma: u32, va: u64): i32 {
   const vf = vma_flags(vma);
   if ((vf & READ_FAST_VMA_BAD) != 0) return FAST_NO;
   const file = vma_file(vma);
-  if (va < vma_start(vma) || !fast_file_vma_ok(mm, vma, file)) return FAST_NO;
   const addr = va & PAGE_MASK;
-  const slot = fast_pte_slot(mm, addr);
+  const slot = fast_file_slot(mm, vma, file, va);
   if (slot == 0) return FAST_NO;
   return file_read_at(mm, vma, file, vf, addr, slot, vma_page_prot(vma), false) != 0 ? 0 : FAST_NO;
 }

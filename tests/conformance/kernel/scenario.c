@@ -599,12 +599,9 @@ static void retouch_harness_pages(void)
 	}
 }
 
-/* Gives every harness VMA (all but the arena) the lock state a scenario's mlockall(MCL_CURRENT)
- * (how 1; 2 with MCL_ONFAULT) or munlockall (how 0) is about to give it, before the measured
- * window: the call then finds the harness's VMAs unchanged and neither faults harness pages
- * in (populate) nor queues them in the mlock batch; only the scenario's maps (and the
- * arena's empty PROT_NONE reserve) change in the window. */
-static void harness_lock(int how)
+/* Calls fn(lo, hi, perms, path, arg) for every VMA of the harness itself: all but the
+ * arena (with its 2 MiB alignment slack) and [vsyscall]. */
+static void for_each_harness_vma(void (*fn)(unsigned long, unsigned long, const char *, const char *, int), int arg)
 {
 	read_self_maps();
 	uintptr_t alo = (uintptr_t)arena - (2UL << 20), ahi = (uintptr_t)arena + arena_len + (2UL << 20);
@@ -614,21 +611,33 @@ static void harness_lock(int how)
 		unsigned long lo, hi;
 		char perms[8] = "", path[256] = "";
 		if (sscanf(l, "%lx-%lx %7s %*s %*s %*s %255s", &lo, &hi, perms, path) >= 3 &&
-		    !(lo >= alo && hi <= ahi) && strcmp(path, "[vsyscall]")) {
-			/* errors (a PROT_NONE VMA cannot be populated) do not matter: the flags are set */
-			if (how == 0) munlock((void *)lo, hi - lo);
-			else if (how == 2) {
-				/* Lock-on-fault maps nothing now: the harness's later first touches of its own
-				 * pages would each queue an mlock entry the scenario cannot know (fuzz seed
-				 * 1200101973 case 2605). Fault them all in first, unlocked. */
-				if (perms[0] == 'r') madvise((void *)lo, hi - lo, perms[1] == 'w' && perms[3] == 'p' ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
-				syscall(SYS_mlock2, (void *)lo, hi - lo, MLOCK_ONFAULT);
-			}
-			else mlock((void *)lo, hi - lo);
-		}
+		    !(lo >= alo && hi <= ahi) && strcmp(path, "[vsyscall]"))
+			fn(lo, hi, perms, path, arg);
 		l = nl ? nl + 1 : NULL;
 	}
 }
+
+static void lock_one(unsigned long lo, unsigned long hi, const char *perms, const char *path, int how)
+{
+	(void)path;
+	/* errors (a PROT_NONE VMA cannot be populated) do not matter: the flags are set */
+	if (how == 0) munlock((void *)lo, hi - lo);
+	else if (how == 2) {
+		/* Lock-on-fault maps nothing now: the harness's later first touches of its own
+		 * pages would each queue an mlock entry the scenario cannot know (fuzz seed
+		 * 1200101973 case 2605). Fault them all in first, unlocked. */
+		if (perms[0] == 'r') madvise((void *)lo, hi - lo, perms[1] == 'w' && perms[3] == 'p' ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+		syscall(SYS_mlock2, (void *)lo, hi - lo, MLOCK_ONFAULT);
+	}
+	else mlock((void *)lo, hi - lo);
+}
+
+/* Gives every harness VMA (all but the arena) the lock state a scenario's mlockall(MCL_CURRENT)
+ * (how 1; 2 with MCL_ONFAULT) or munlockall (how 0) is about to give it, before the measured
+ * window: the call then finds the harness's VMAs unchanged and neither faults harness pages
+ * in (populate) nor queues them in the mlock batch; only the scenario's maps (and the
+ * arena's empty PROT_NONE reserve) change in the window. */
+static void harness_lock(int how) { for_each_harness_vma(lock_one, how); }
 
 /* Empties this CPU's page batches (lru_add_drain: the LRU-add batch, then the mlock batch)
  * before the scenario's first step: mlock and munlock of an untouched PROT_NONE page each
@@ -648,21 +657,13 @@ static void drain_local_batches(void)
  * and stack as mapped now), so that no first touch of one during the scenario puts a fresh
  * page on the LRU-add batch between steps (fuzz seed 1528920987 case 1306: the output
  * buffer growing into a new page between two steps moved the batch by one entry). */
-static void populate_harness(void)
+static void populate_one(unsigned long lo, unsigned long hi, const char *perms, const char *path, int arg)
 {
-	read_self_maps();
-	uintptr_t alo = (uintptr_t)arena - (2UL << 20), ahi = (uintptr_t)arena + arena_len + (2UL << 20);
-	for (char *l = mapsbuf; l && *l; ) {
-		char *nl = strchr(l, '\n');
-		if (nl) *nl = 0;
-		unsigned long lo, hi;
-		char perms[8] = "";
-		if (sscanf(l, "%lx-%lx %7s", &lo, &hi, perms) == 3 && !(lo >= alo && hi <= ahi) &&
-		    perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p')
-			madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
-		l = nl ? nl + 1 : NULL;
-	}
+	(void)path; (void)arg;
+	if (perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p') madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
 }
+
+static void populate_harness(void) { for_each_harness_vma(populate_one, 0); }
 
 /* ---------- steps ---------- */
 static struct rusage ru0, ru1;
