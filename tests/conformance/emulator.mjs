@@ -310,7 +310,12 @@ export async function runOnEmulator(norm, { profile, api, checkInvariants = fals
       case 'mlockall':
         if (/current/.test(st.flags)) proc.harnessLocked = true; // whether or not the call fails
         return mm.mlockall(mclMask(st.flags));
-      case 'munlockall': proc.harnessLocked = false; return mm.munlockall();
+      case 'munlockall':
+        // The harness first unlocks its own VMAs if it had locked them (harness_lock(0)): each
+        // munlock walk ends with lru_add_drain (fuzz seed 858434706 case 6312).
+        if (proc.harnessLocked) mmu.lruAddDrain();
+        proc.harnessLocked = false;
+        return mm.munlockall();
       // fsync(2) of the mapping fd: every dirty page written back, dirty shared PTEs cleaned
       // (on a DAX file the dirty DAX entries, R7.2); nothing on shmem.
       case 'fsync': file.sync(); return;
