@@ -424,11 +424,19 @@ let runProt: u64 = 0;
 export function run_fault_begin(mm: u32, p: u64, stop: u64, access: u32): bool {
   runVmaEnd = 0;
   if (!(gDirectFaults && gRunFaults && (access == ACCESS_WRITE || (access == ACCESS_READ && gFaultAroundPages <= 1)))) return false;
-  const vma = find_vma(mm, p);
-  if (vma == 0 || p < vma_start(vma)) return true;
+  return !run_fault_lookup(mm, p, access) || runKinds != 0 || runVmaEnd < stop;
+}
+
+// The run's VMA for page `addr`: found (runVmaEnd, runKinds and its constants set), or
+// false when no VMA holds `addr` (then every fault there takes do_user_addr_fault).
+function run_fault_lookup(mm: u32, addr: u64, access: u32): bool {
+  const vma = find_vma(mm, addr);
+  runKinds = 0;
+  runVmaEnd = 0;
+  if (vma == 0 || addr < vma_start(vma)) return false;
   runKinds = run_fault_vma(mm, vma, access);
   runVmaEnd = vma_end(vma);
-  return runKinds != 0 || runVmaEnd < stop;
+  return true;
 }
 
 // The general path ran: it may have changed the VMA (a VMA without direct faults stays).
@@ -440,7 +448,6 @@ export function run_fault_begin(mm: u32, p: u64, stop: u64, access: u32): bool {
 // the per-VMA half of do_user_addr_fault's access_error and dispatch and of the direct
 // paths' own VMA checks. 0 when none (then every fault takes do_user_addr_fault).
 function run_fault_vma(mm: u32, vma: u32, access: u32): u32 {
-  if (!gDirectFaults || !gRunFaults) return 0;
   const vf = vma_flags(vma);
   const file = vma_file(vma);
   runVma = vma;
@@ -464,14 +471,7 @@ function run_fault_vma(mm: u32, vma: u32, access: u32): u32 {
 // PTE installed, or 0, nothing changed, when that path declines it (or no VMA holds
 // `addr`). Its fault and RSS counts wait in the run's sums (run_fault_flush).
 export function run_fault(mm: u32, addr: u64, slot: usize, orig: u64, access: u32): u64 {
-  if (addr >= runVmaEnd) {
-    const vma = find_vma(mm, addr);
-    runKinds = 0;
-    runVmaEnd = 0;
-    if (vma == 0 || addr < vma_start(vma)) return 0;
-    runKinds = run_fault_vma(mm, vma, access);
-    runVmaEnd = vma_end(vma);
-  }
+  if (addr >= runVmaEnd && !run_fault_lookup(mm, addr, access)) return 0;
   if ((runKinds & (orig == 0 ? RUN_NONE_PTE : RUN_WP_PTE)) == 0) return 0;
   const vma = runVma;
   if (orig != 0) return wp_anon_at(mm, vma, addr, slot, orig, runProt, true);

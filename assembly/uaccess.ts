@@ -105,18 +105,18 @@ export function touch(mm: u32, va: u64, len: u64, access: u32): i64 {
 // any), the other has no such branch (fault-around reads keep their loop as it was).
 function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32): i64 {
   const blockEnd = (p & ~(<u64>PMD_SIZE - 1)) + PMD_SIZE;
-  return run_fault_begin(mm, p, end < blockEnd ? end : blockEnd, access) ?
-    touch_run_faults(mm, root, table, p, end, access) : touch_run_plain(mm, root, table, p, end, access);
-}
-function touch_run_faults(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32): i64 {
-  return touch_run_loop(mm, root, table, p, end, access, true);
-}
-function touch_run_plain(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32): i64 {
-  return touch_run_loop(mm, root, table, p, end, access, false);
-}
-@inline function touch_run_loop(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32, runs: bool): i64 {
-  const blockEnd = (p & ~(<u64>PMD_SIZE - 1)) + PMD_SIZE;
   const stop = end < blockEnd ? end : blockEnd;
+  return run_fault_begin(mm, p, stop, access) ?
+    touch_run_faults(mm, root, table, p, stop, access) : touch_run_plain(mm, root, table, p, stop, access);
+}
+function touch_run_faults(mm: u32, root: u32, table: u32, p: u64, stop: u64, access: u32): i64 {
+  return touch_run_loop(mm, root, table, p, stop, access, true);
+}
+function touch_run_plain(mm: u32, root: u32, table: u32, p: u64, stop: u64, access: u32): i64 {
+  return touch_run_loop(mm, root, table, p, stop, access, false);
+}
+// The loop over [p, stop), `stop` within p's 2 MiB block.
+@inline function touch_run_loop(mm: u32, root: u32, table: u32, p: u64, stop: u64, access: u32, runs: bool): i64 {
   let allowUp = psc_run_allow();
   let nxUp = psc_run_nx();
   const write = access == ACCESS_WRITE;
