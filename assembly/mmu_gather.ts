@@ -74,8 +74,14 @@ export function tlb_finish_mmu(): void {
     // outlive every owner (found by tests/property: a swapped-in page, the sibling's entry
     // zapped first, then the last mapping).
     if ((page_flags(pfn) & PG_swapcache) != 0 && page_mapcount(pfn) == 0) folio_free_swap(pfn);
-    put_page_inline(pfn);
   }
+  // The references go last page first (Linux: first page first), so the per-cpu list, LIFO,
+  // hands the batch's frames out again in the order the zap met them: a region faulted in
+  // ascending frames gets ascending frames next time, not descending ones every other
+  // round; zeroing or copying cold frames in descending order costs up to 1.8× on x86
+  // (the prefetchers follow ascending streams). Which frame a page gets is not Linux's
+  // behaviour to match (issue 17).
+  for (let i = <i32>nBatch - 1; i >= 0; i--) put_page_inline(load<u32>(batch + (<usize>i << 2)));
   nBatch = 0;
   nHeld = 0;
   gLo = 0xffff_ffff_ffff_ffff;
