@@ -6,19 +6,19 @@ import { PAGE_SIZE, PAGE_MASK, PTRS_PER_TABLE, gZeroPfn, gUseZeroPage, gFaultAro
 import { _PAGE_PSE, _PAGE_RW, pfn_pte, pte_present, pte_protnone, pte_write, pte_mkdirty, pte_mkyoung,
   pte_mkwrite, pte_mkspecial, pte_pfn, pte_none, pte_young, pte_special } from "./pte";
 import { PG_anon, PG_anon_exclusive, PG_swapbacked, PG_locked, PG_dirty, PG_swapcache, PG_hwpoison, PG_large, PG_tail, PG_uptodate,
-  PG_readahead, PG_referenced, page_flags, page_set, page_ref,
-  page_mapping, page_index, get_page } from "./page";
-import { NO_PFN, pfn_to_virt, alloc_pcp_user } from "./phys";
+  PG_readahead, PG_referenced, PG_head, PG_user, PG_lru, page_flags, page_set, page_ref,
+  page_mapping, page_index, get_page, page_init_new_anon } from "./page";
+import { NO_PFN, pfn_to_virt, alloc_pcp_user, pcp_take_raw } from "./phys";
 import { LEVEL_PMD, WALK_NOMEM, WALK_HUGE, pt_walk, nr_pgtables, slot_addr, table_index, LEVEL_PTE } from "./pgtable";
 import { tlb_flush_page, ACCESS_READ, ACCESS_WRITE, ACCESS_EXEC } from "./tlb";
 import { PF_PROT, PF_DISCARD, psc_pmd_slot } from "./mmu";
-import { lru_add, lru_add_new_anon, alloc_user_page, put_page, try_reclaim, folio_test_large, folio_head,
+import { lru_add, lru_add_new_anon, lru_push_new_anon, alloc_user_page, put_page, try_reclaim, folio_test_large, folio_head,
   folio_nr_pages } from "./lru";
 import { VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_UFFD_WP, VM_UFFD_MISSING, VM_ACCESS_FLAGS, VM_GROWSDOWN,
   vma_flags, vma_start, vma_end, vma_file, vma_iflags, vma_page_prot, is_cow_mapping,
   linear_page_index, vma_is_anonymous, vma_pgoff, VMA_DAX, VM_LOCKED, VM_MIXEDMAP, anon_vma_prepare,
   VM_LOCKED_MASK, VM_SPECIAL, VM_RAND_READ } from "./vma";
-import { mm_pgd, find_vma, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_minflt_n, mm_count_majflt,
+import { mm_pgd, find_vma, mm_family, add_mm_counter, mm_add_ptes, mm_count_minflt, mm_count_minflt_n, mm_count_majflt,
   mm_flags, MMF_OOM_REAPED, RSS_ANON, RSS_FILE, RSS_SHMEM } from "./mm";
 import { page_add_new_anon_rmap, page_remove_rmap, page_is_anon, page_dup_rmap } from "./rmap";
 import { vm_normal_page, NO_PAGE, copy_from_pfn } from "./special";
@@ -188,16 +188,37 @@ function anon_write_fast(mm: u32, vma: u32, va: u64): i32 {
 // vma_page_prot): the PTE it installed, or 0, nothing changed, when no frame is free
 // without reclaim. `run`: a bulk touch's fault (run_fault), its counts added at the run's end.
 @inline function anon_write_at(mm: u32, vma: u32, addr: u64, slot: usize, prot: u64, run: bool): u64 {
-  const page = alloc_pcp_user();
+  const page = new_anon_page(mm, vma, addr);
   if (page == NO_PFN) return 0;
-  memory.fill(pfn_to_virt(page), 0, PAGE_SIZE);
   fast_rss(mm, RSS_ANON, run);
-  page_add_new_anon_rmap(page, mm, vma, addr);
-  lru_add_new_anon(page);
   const entry = pte_mkwrite(pte_mkdirty(pfn_pte(page, prot)));
   store<u64>(slot, entry);
   fast_fault_done(mm, run);
+  // The zeroing last: only the frame and the PTE are live across the call (issue 17, t17f).
+  memory.fill(pfn_to_virt(page), 0, PAGE_SIZE);
   return entry;
+}
+
+// A new exclusive anonymous page for `vma` at `addr` on the inactive anon LRU, as
+// alloc_pcp_user + page_add_new_anon_rmap + lru_add_new_anon leave it; NO_PFN when no
+// frame is free without reclaim. From the per-cpu list its struct page is written once
+// (issue 17, t17f: phys.ts pcp_take_raw, page.ts page_init_new_anon); otherwise (the buddy
+// allocator's frame, or the fused writers off) the three writers in turn.
+const NEW_ANON_FLAGS: u32 = PG_head | PG_user | PG_anon | PG_swapbacked | PG_anon_exclusive | PG_uptodate | PG_lru;
+@inline function new_anon_page(mm: u32, vma: u32, addr: u64): u32 {
+  const page = pcp_take_raw();
+  if (page == NO_PFN) return new_anon_page_slow(mm, vma, addr);
+  const fam = mm_family(mm);
+  page_init_new_anon(page, NEW_ANON_FLAGS, fam, addr >> 12, lru_push_new_anon(page));
+  anon_vma_prepare(vma); // normally done already (vmf_anon_prepare)
+  return page;
+}
+function new_anon_page_slow(mm: u32, vma: u32, addr: u64): u32 {
+  const page = alloc_pcp_user();
+  if (page == NO_PFN) return NO_PFN;
+  page_add_new_anon_rmap(page, mm, vma, addr);
+  lru_add_new_anon(page);
+  return page;
 }
 
 // The accounting of a direct path's fault (fault_result's minor fault, handle_mm_fault's
@@ -255,7 +276,7 @@ function wp_anon_fast(mm: u32, vma: u32, va: u64): i32 {
       return reuse;
     }
   }
-  const page = alloc_pcp_user();
+  const page = new_anon_page(mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
   if (page == NO_PFN) return 0;
   if (zero) {
     memory.fill(pfn_to_virt(page), 0, PAGE_SIZE);
@@ -264,8 +285,6 @@ function wp_anon_fast(mm: u32, vma: u32, va: u64): i32 {
     memory.copy(pfn_to_virt(page), pfn_to_virt(old), PAGE_SIZE);
   }
   tlb_flush_page(mm, addr); // the old translation dies before the old page can
-  page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
-  lru_add_new_anon(page);
   const entry = pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, prot))));
   store<u64>(slot, entry);
   if (!zero) {
@@ -306,14 +325,12 @@ function fast_file_slot(mm: u32, vma: u32, file: u32, va: u64): usize {
 @inline function cow_file_at(mm: u32, vma: u32, file: u32, vf: u32, addr: u64, slot: usize, prot: u64, run: bool): u64 {
   const src = cached_page_at(vma, file, addr, slot, PG_readahead | PG_hwpoison | PG_large | PG_tail);
   if (src == NO_PFN) return 0;
-  const page = alloc_pcp_user();
+  const page = new_anon_page(mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
   if (page == NO_PFN) return 0;
   take_cow_done(); // forget a stale mark, as do_cow_fault does
   filemap_hit_fast(file, vf, src);
   memory.copy(pfn_to_virt(page), pfn_to_virt(src), PAGE_SIZE);
   fast_rss(mm, RSS_ANON, run);
-  page_add_new_anon_rmap(page, mm, vma, addr); // gives the VMA its anon_vma (vmf_anon_prepare)
-  lru_add_new_anon(page);
   const entry = pte_mkwrite(pte_mkdirty(pte_mkyoung(pfn_pte(page, prot))));
   store<u64>(slot, entry);
   immap_fault_end(file);

@@ -3,13 +3,14 @@
 // VMAs with anonymous pages, and PFNMAP/MIXEDMAP VMAs. COW mappings are write-protected
 // on both sides; pinned exclusive anonymous pages are copied at once instead.
 
-import { PAGE_SIZE, PMD_SIZE } from "./config";
+import { PAGE_SIZE, PMD_SIZE, gHasPteSpecial, gNrFrames, gZeroPfn } from "./config";
 import { _PAGE_PSE, pte_present, pte_write, pte_wrprotect, pte_mkold, pte_mkclean, pte_pfn,
   _PAGE_UFFD_WP, is_swap_pte, is_pte_marker, _PAGE_SWP_EXCLUSIVE, pfn_pte, pte_mkdirty,
-  pte_mkwrite, pte_mkyoung, swp_offset, PTE_MARKER_GUARD, PTE_MARKER_POISON } from "./pte";
-import { PG_anon_exclusive, PG_swapbacked, PG_pinned, page_flags, page_clear, get_page,
-  page_private } from "./page";
-import { NO_PFN, pfn_to_virt } from "./phys";
+  pte_mkwrite, pte_mkyoung, swp_offset, PTE_MARKER_GUARD, PTE_MARKER_POISON, _PAGE_PRESENT, _PAGE_PROTNONE,
+  _PAGE_SPECIAL, _PAGE_RW, _PAGE_ACCESSED, _PAGE_DIRTY } from "./pte";
+import { PG_anon, PG_anon_exclusive, PG_swapbacked, PG_pinned, page_flags, page_clear, get_page,
+  page_private, page_addr } from "./page";
+import { NO_PFN, pfn_to_virt, gFusedPages } from "./phys";
 import { LEVEL_PMD, LEVEL_PTE, WALK_HUGE, WALK_NOMEM, pt_walk, nr_pgtables, slot_addr,
   table_index } from "./pgtable";
 import { tlb_flush_asid } from "./tlb";
@@ -101,6 +102,14 @@ function copy_page_range(parent: u32, child: u32, pv: u32, cv: u32): bool {
   const ppgd = mm_pgd(parent), cpgd = mm_pgd(child);
   const end = vma_end(pv);
   let va = vma_start(pv);
+  // copy_one_pte's common case inline: pte_special says which pages are normal, no pinned
+  // pages to copy at once (MMF_HAS_PINNED), the fused writers on (tests compare both).
+  const fast = gHasPteSpecial && gFusedPages && (mm_flags(parent) & MMF_HAS_PINNED) == 0;
+  const cow = is_cow_mapping(vma_flags(pv));
+  // The child's PTE: old; clean in a shared mapping; uffd-wp only in a uffd-wp VMA.
+  const childMask = ~(_PAGE_ACCESSED | (cow ? 0 : _PAGE_DIRTY) | ((vma_flags(cv) & VM_UFFD_WP) == 0 ? _PAGE_UFFD_WP : 0));
+  const frames = gNrFrames;
+  const zero = gZeroPfn;
   while (va < end) {
     let next = (va + PMD_SIZE) & ~(PMD_SIZE - 1);
     if (next > end) next = end;
@@ -119,10 +128,42 @@ function copy_page_range(parent: u32, child: u32, pv: u32, cv: u32): bool {
           if (first == WALK_NOMEM || first <= WALK_HUGE) return false;
           const ctable = <u32>((first - pfn_to_virt(0)) >> 12);
           idx = table_index(va, LEVEL_PTE);
+          let dAnon: i32 = 0; // the child's anon RSS of this table, added once (Linux: rss[])
           for (let a = va; a < next; a += 4096, idx++) {
-            copy_one_pte(parent, child, pv, cv, a, slot_addr(table, idx), slot_addr(ctable, idx));
-            if (copyFailed) return false;
+            const src = slot_addr(table, idx);
+            const dst = slot_addr(ctable, idx);
+            if (fast) {
+              const pte = load<u64>(src);
+              if (pte == 0) continue;
+              // Present, not special (one compare), a normal anonymous page: copy_one_pte's
+              // anonymous case with the VMA's flags read once (issue 17, t17f).
+              const t = pte & (_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_SPECIAL);
+              const pfn = pte_pfn(pte);
+              if (t - 1 < _PAGE_SPECIAL - 1 && pfn < frames && pfn != zero) {
+                const pg = page_addr(pfn);
+                const f = load<u32>(pg);
+                if ((f & PG_anon) != 0) {
+                  store<i32>(pg, load<i32>(pg, 4) + 1, 4); // get_page
+                  store<i32>(pg, load<i32>(pg, 8) + 1, 8); // page_dup_rmap
+                  store<u32>(pg, f & ~PG_anon_exclusive);
+                  dAnon++;
+                  let e = pte;
+                  if (cow && (e & _PAGE_RW) != 0) {
+                    e &= ~_PAGE_RW;
+                    store<u64>(src, e); // the parent loses write too (TLB flushed by the caller)
+                  }
+                  store<u64>(dst, e & childMask);
+                  continue;
+                }
+              }
+            }
+            copy_one_pte(parent, child, pv, cv, a, src, dst);
+            if (copyFailed) {
+              if (dAnon != 0) add_mm_counter(child, RSS_ANON, dAnon);
+              return false;
+            }
           }
+          if (dAnon != 0) add_mm_counter(child, RSS_ANON, dAnon);
         }
       }
     }

@@ -7,7 +7,7 @@ import { MAX_RAM_BYTES, gRamBase, gNrFrames, gMemmapBase, gZeroPfn, gBooted, EIN
   setExecReadForward, setTruncateCachesTail, setLargeFolioRa, setRaEofNoMark, setExecFolioOrder, setGuardRegions, setPopulateRetryTried,
   setUserRetryTried, setFaultAroundIsize, setTruncExtendZeroesTail, setDaxFolios, setMergeFaultedIntoUnfaulted,
   PAGE_SHIFT } from "./config";
-import { boot, alloc_pages, free_pages, nr_free_frames, NO_PFN, phys_check } from "./phys";
+import { boot, alloc_pages, free_pages, nr_free_frames, NO_PFN, phys_check, set_fused_pages } from "./phys";
 import { nr_pgtables } from "./pgtable";
 import { mlock_drain_local, set_mlock_batch, set_tlb_free_drains_mlock } from "./mlock_batch";
 import { set_mlock_mapped_large } from "./mlock_folio";
@@ -96,6 +96,8 @@ export function mmu_set_prefault_old(on: i32): void { setPrefaultOld(on != 0); }
 // Issue 17: the direct fault paths of fault.ts on (default) or off (tests compare both).
 export function mmu_set_direct_faults(on: i32): void { set_direct_faults(on != 0); }
 export function mmu_set_zap_runs(on: i32): void { set_zap_runs(on != 0); } // issue 17: unmap.ts zap_run (tests compare)
+// Issue 17 (t17f): one struct-page writer per side (phys.ts gFusedPages; tests compare).
+export function mmu_set_fused_pages(on: i32): void { set_fused_pages(on != 0); }
 // Issue 17: a bulk touch takes its faults in its run (uaccess.ts touch_run, fault.ts
 // run_fault) on (default) or one do_user_addr_fault each (tests compare both).
 export function mmu_set_run_faults(on: i32): void { set_run_faults(on != 0); }

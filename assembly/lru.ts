@@ -62,6 +62,19 @@ export function lru_add(pfn: u32): void {
   page_set(pfn, PG_lru);
 }
 
+// lru_add_new_anon's list work for a page whose own record the caller writes whole (its
+// lru_next the value returned, lru_prev 0, PG_lru in its flags: fault.ts new_anon_page,
+// issue 17 t17f): the page linked in at the inactive anon head, the list's size.
+@inline export function lru_push_new_anon(pfn: u32): u32 {
+  const at = lru_head_at(LRU_INACTIVE_ANON);
+  const first = load<u32>(at);
+  if (first == 0) store<u32>(tails + (<usize>LRU_INACTIVE_ANON << 2), pfn + 1);
+  else set_page_lru_prev(first - 1, pfn + 1);
+  store<u32>(at, pfn + 1);
+  addSize(LRU_INACTIVE_ANON, 1);
+  return first;
+}
+
 // @inline: on every last put of a user page (issue 17). The struct page's address once,
 // its flags read once, its own links cleared in one store (issue 17, t17d): the same
 // stores as plist_del and page_clear.
@@ -81,6 +94,25 @@ export function lru_add(pfn: u32): void {
   store<u64>(a, 0, 24); // its lru_next and lru_prev
   addSize(l, -1);
   store<u32>(a, f & ~PG_lru);
+}
+
+// lru_del for a page whose record is written whole next (phys.ts pcp_push_whole): the
+// neighbours, the list's ends and size, nothing of the page's own record (issue 17, t17f).
+@inline function lru_unlink(pfn: u32): void {
+  const a = page_addr(pfn);
+  const f = load<u32>(a);
+  if ((f & PG_lru) == 0) return;
+  const l = lru_list_of(f);
+  if (l != LRU_UNEVICTABLE) {
+    const next = load<u32>(a, 24); // lru_next
+    const prev = load<u32>(a, 28); // lru_prev
+    const tailAt = tails + (<usize>l << 2);
+    if (load<u32>(tailAt) == pfn + 1) store<u32>(tailAt, prev);
+    if (prev != 0) set_page_lru_next(prev - 1, next);
+    else store<u32>(lru_head_at(l), next);
+    if (next != 0) set_page_lru_prev(next - 1, prev);
+  }
+  addSize(l, -1);
 }
 
 @inline export function lru_prev(pfn: u32): u32 { return page_lru_prev(pfn); }
@@ -116,7 +148,7 @@ export function lru_move(pfn: u32, set: u32, clear: u32): void {
 @inline export function lru_next(pfn: u32): u32 { return page_lru_next(pfn); }
 
 // ---- page lifetime: allocation for user pages and the last put ----
-import { alloc_pages, free_pages, free_pcp_user, NO_PFN, direct_reclaim } from "./phys";
+import { alloc_pages, free_pages, free_pcp_user, NO_PFN, direct_reclaim, pcp_push_whole_ok, pcp_push_whole } from "./phys";
 import { PG_head, PG_user, PG_large, FOLIO_ORDER_SHIFT, set_page_flags, set_page_private,
   put_page_ref, page_private, page_ref, page_mapcount } from "./page";
 
@@ -203,8 +235,13 @@ export function put_page(pfn: u32): void {
 @inline export function put_page_inline(pfn: u32): void {
   if (put_page_ref(pfn) != 0) return;
   if (!folio_test_large(pfn)) { // issue 17: free_user_page for order 0, inline, onto the pcp list
-    lru_del(pfn);
-    free_pcp_user(pfn);
+    if (pcp_push_whole_ok()) {
+      lru_unlink(pfn);
+      pcp_push_whole(pfn);
+    } else {
+      lru_del(pfn);
+      free_pcp_user(pfn);
+    }
     return;
   }
   const head = folio_head(pfn);

@@ -8,11 +8,18 @@ import { tlb_flush_range } from "./tlb";
 import { put_page_inline } from "./lru";
 import { folio_free_swap } from "./swap";
 import { mlock_drain_local, gTlbFreeDrainsMlock } from "./mlock_batch";
+import { gFusedPages } from "./phys";
 
 const BATCH: u32 = 256;
 const batch: usize = memory.data(BATCH * 4);
 let nBatch: u32 = 0;
 let nHeld: u32 = 0; // pages tlb_remove_held_page released at once (counted as batched)
+// A batched page may be in the swap cache: tlb_remove_page sets it for any page, a zap
+// run (tlb_note_run) when one of its pages had PG_swapcache. Nothing sets PG_swapcache on
+// a page between its zap and the finish (add_to_swap needs reclaim, which only an
+// allocation runs, and a zap allocates nothing), so without it tlb_finish_mmu's swap-cache
+// pass finds nothing to do and is skipped (issue 17, t17f).
+let swapMaybe = false;
 let gMm: u32 = 0;
 let gLo: u64 = 0xffff_ffff_ffff_ffff;
 let gHi: u64 = 0;
@@ -21,6 +28,7 @@ export function tlb_gather_mmu(mm: u32): void {
   gMm = mm;
   nBatch = 0;
   nHeld = 0;
+  swapMaybe = false;
   gLo = 0xffff_ffff_ffff_ffff;
   gHi = 0;
 }
@@ -34,6 +42,7 @@ export function tlb_gather_mmu(mm: u32): void {
 // Free `pfn`'s reference after the flush.
 export function tlb_remove_page(pfn: u32, va: u64): void {
   tlb_note(va);
+  swapMaybe = true;
   store<u32>(batch + (<usize>nBatch << 2), pfn);
   if (++nBatch + nHeld == BATCH) tlb_finish_mmu();
 }
@@ -55,7 +64,9 @@ export function tlb_remove_page(pfn: u32, va: u64): void {
 // page tlb_remove_page / tlb_remove_held_page would.
 @inline export function tlb_room(): u32 { return BATCH - nBatch - nHeld; }
 @inline export function tlb_batch_at(): usize { return batch + (<usize>nBatch << 2); }
-@inline export function tlb_note_run(lo: u64, hi: u64, batched: u32, held: u32): void {
+// `swap`: a page of the run had PG_swapcache.
+@inline export function tlb_note_run(lo: u64, hi: u64, batched: u32, held: u32, swap: bool): void {
+  if (swap) swapMaybe = true;
   if (lo < gLo) gLo = lo;
   if (hi > gHi) gHi = hi;
   nBatch += batched;
@@ -67,7 +78,7 @@ export function tlb_finish_mmu(): void {
   // Before 6.18 free_pages_and_swap_cache began with lru_add_drain: a zap that freed pages
   // (munmap, exit, MADV_DONTNEED) processed its own munlocks (R8.6).
   if ((nBatch != 0 || nHeld != 0) && gTlbFreeDrainsMlock) mlock_drain_local();
-  for (let i: u32 = 0; i < nBatch; i++) {
+  if (swapMaybe || !gFusedPages) for (let i: u32 = 0; i < nBatch; i++) {
     const pfn = load<u32>(batch + (<usize>i << 2));
     // free_pages_and_swap_cache (R9.11): an anonymous page nobody maps any more leaves the
     // swap cache when no swap entry refers to its slot; else its frame and slot would
@@ -84,6 +95,7 @@ export function tlb_finish_mmu(): void {
   for (let i = <i32>nBatch - 1; i >= 0; i--) put_page_inline(load<u32>(batch + (<usize>i << 2)));
   nBatch = 0;
   nHeld = 0;
+  swapMaybe = false;
   gLo = 0xffff_ffff_ffff_ffff;
   gHi = 0;
 }

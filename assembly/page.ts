@@ -126,6 +126,17 @@ export function set_page_anon_vpn(pfn: u32, vpn: u64): void {
   store<u32>(a, mapping, 12);
   store<u32>(a, <u32>vpn, 16);
 }
+// A frame taken off the per-cpu list (phys.ts pcp_take_raw) written whole as a new page
+// in one go (issue 17, t17f: allocation, page_add_new_anon_rmap and lru_add_new_anon each
+// wrote parts of it): `flags` with the vpn's high bits, refcount 1, mapcount 1, `mapping`,
+// the vpn's low bits as index, private 0, lru_next `lruNext`, lru_prev 0.
+@inline export function page_init_new_anon(pfn: u32, flags: u32, mapping: u32, vpn: u64, lruNext: u32): void {
+  const a = page_addr(pfn);
+  store<u64>(a, <u64>(flags | ((<u32>(vpn >> 32) & 0xf) << VPN_HI_SHIFT)) | (<u64>1 << 32)); // flags, refcount 1
+  store<u64>(a, 1 | (<u64>mapping << 32), 8); // mapcount 1, mapping
+  store<u64>(a, vpn & 0xffff_ffff, 16); // index, private 0
+  store<u64>(a, <u64>lruNext, 24); // lru_next, lru_prev 0
+}
 export function page_anon_vpn(pfn: u32): u64 {
   return (<u64>(page_flags(pfn) >>> VPN_HI_SHIFT) << 32) | <u64>load<u32>(page_addr(pfn), 16);
 }

@@ -218,6 +218,56 @@ function alloc_buddy_user(): u32 {
   return pfn;
 }
 
+// Issue 17 (t17f): one writer per side for a small user page's struct page. On (default):
+// an anonymous fault's frame is taken off the per-cpu list by pcp_take_raw and its 32
+// bytes written once as the new anonymous page on the LRU (fault.ts new_anon_page), and a
+// last put writes the freed record whole onto the list (pcp_push_whole, lru.ts
+// put_page_inline) instead of clearing it and writing it again; off: the writers before
+// (tests compare both: index.ts mmu_set_fused_pages).
+export let gFusedPages = true;
+export function set_fused_pages(on: bool): void { gFusedPages = on; }
+
+// The hottest frame of the per-cpu list off the list (the list, the free counts, resident,
+// counted: take_pcp_head's work) with its struct page left to the caller, who writes all
+// of it (its record is the cleared one pcp_push_whole / pcp_push left, apart from the
+// list's flags and link). NO_PFN when the list is empty or the fused writers are off.
+@inline export function pcp_take_raw(): u32 {
+  const head = load<u32>(pcpHead);
+  if (head == 0 || !gFusedPages) return NO_PFN;
+  const pfn = head - 1;
+  const next = load<u32>(page_addr(pfn), 24); // lru_next
+  store<u32>(pcpHead, next);
+  if (next != 0) set_page_lru_prev(next - 1, 0);
+  else pcpTail = 0;
+  pcpCount--;
+  nrFree--;
+  set_page_residency(pfn, RES_RESIDENT);
+  count(ST_PGALLOC);
+  return pfn;
+}
+
+// The fused free (lru.ts put_page_inline) may write the record whole: a per-cpu list
+// exists and the fused writers are on.
+@inline export function pcp_push_whole_ok(): bool { return pcpHigh != 0 && gFusedPages; }
+
+// free_pcp_user's clear_struct_page + pcp_push in one writer: the record zeroed except the
+// list's flags and its link to the old head, written in four stores (issue 17, t17f).
+@inline export function pcp_push_whole(pfn: u32): void {
+  const a = page_addr(pfn);
+  const first = load<u32>(pcpHead);
+  store<u64>(a, <u64>(PG_buddy | PG_pcp)); // flags; refcount 0
+  store<u64>(a, 0, 8); // mapcount, mapping
+  store<u64>(a, 0, 16); // index, private
+  store<u64>(a, <u64>first, 24); // lru_next = the old head, lru_prev 0
+  if (first != 0) set_page_lru_prev(first - 1, pfn + 1);
+  store<u32>(pcpHead, pfn + 1);
+  if (pcpTail == 0) pcpTail = pfn + 1;
+  pcpCount++;
+  nrFree++;
+  count(ST_PGFREE);
+  if (pcpCount > pcpHigh) drain_pcp(pcpHigh >> 1);
+}
+
 // issue 17: the last put of an order-0 user page that is off the LRU (lru.ts put_page):
 // what free_user_page + free_pages(pfn, 0) do, without their checks (the caller held the
 // last reference of a page it allocated), onto the head of the per-cpu list (LIFO: hot

@@ -136,6 +136,7 @@ function zap_run(slot: usize, a: u64, end: u64, evenCows: bool): u32 {
   const slot0 = slot;
   const endSlot = slot + <usize>((end - a) >> 9); // the PTE slot of `end`
   let dAnon: i32 = 0, dShmem: i32 = 0;
+  let seen: u32 = 0; // the pages' flags or-ed: did one have PG_swapcache (mmu_gather.ts)
   for (;;) {
     // One segment: up to the page that fills the gather's batch (then it is finished).
     const seg = slot;
@@ -153,6 +154,7 @@ function zap_run(slot: usize, a: u64, end: u64, evenCows: bool): u32 {
       const pg = page_addr(pfn);
       const flags = load<u32>(pg);
       if ((flags & skip) != 0) break;
+      seen |= flags;
       store<u64>(slot, 0);
       if ((flags & PG_anon) != 0) dAnon++;
       else {
@@ -179,7 +181,7 @@ function zap_run(slot: usize, a: u64, end: u64, evenCows: bool): u32 {
       const pages = <u32>((slot - seg) >> 3);
       const batched = <u32>((bp - bp0) >> 2);
       const lo = a + (<u64>(seg - slot0) << 9);
-      tlb_note_run(lo, lo + (<u64>pages << 12), batched, pages - batched);
+      tlb_note_run(lo, lo + (<u64>pages << 12), batched, pages - batched, (seen & PG_swapcache) != 0);
     }
     if (slot != full) break;
     tlb_finish_mmu(); // the batch is full, at the same page tlb_remove_page would finish it
