@@ -98,9 +98,8 @@ export function lru_add(pfn: u32): void {
 
 // lru_del for a page whose record is written whole next (phys.ts pcp_push_whole): the
 // neighbours, the list's ends and size, nothing of the page's own record (issue 17, t17f).
-@inline function lru_unlink(pfn: u32): void {
-  const a = page_addr(pfn);
-  const f = load<u32>(a);
+// The page's record is at `a`, its flags `f`.
+@inline function lru_unlink(pfn: u32, a: usize, f: u32): void {
   if ((f & PG_lru) == 0) return;
   const l = lru_list_of(f);
   if (l != LRU_UNEVICTABLE) {
@@ -149,6 +148,7 @@ export function lru_move(pfn: u32, set: u32, clear: u32): void {
 
 // ---- page lifetime: allocation for user pages and the last put ----
 import { alloc_pages, free_pages, free_pcp_user, NO_PFN, direct_reclaim, pcp_push_whole_ok, pcp_push_whole } from "./phys";
+import { count, ST_PGFREE } from "./stats";
 import { PG_head, PG_user, PG_large, FOLIO_ORDER_SHIFT, set_page_flags, set_page_private,
   put_page_ref, page_private, page_ref, page_mapcount } from "./page";
 
@@ -229,23 +229,30 @@ export function free_user_page(pfn: u32): void {
 
 // Drop a reference; frees the page (its whole folio) when it was the last.
 export function put_page(pfn: u32): void {
-  put_page_inline(pfn);
+  if (put_page_inline(pfn)) count(ST_PGFREE);
 }
 // put_page inlined into a loop that frees many (mmu_gather.ts tlb_finish_mmu, issue 17).
-@inline export function put_page_inline(pfn: u32): void {
-  if (put_page_ref(pfn) != 0) return;
-  if (!folio_test_large(pfn)) { // issue 17: free_user_page for order 0, inline, onto the pcp list
-    if (pcp_push_whole_ok()) {
-      lru_unlink(pfn);
-      pcp_push_whole(pfn);
-    } else {
-      lru_del(pfn);
-      free_pcp_user(pfn);
+// True when the fused writer freed the page onto the per-cpu list: the caller counts that
+// free (ST_PGFREE), a loop once at its end (issue 17, t17f); every other free counted itself.
+@inline export function put_page_inline(pfn: u32): bool {
+  const a = page_addr(pfn);
+  const r = load<i32>(a, 4) - 1; // put_page_ref
+  store<i32>(a, r, 4);
+  if (r != 0) return false;
+  const f = load<u32>(a);
+  if ((f & (PG_large | PG_tail)) == 0) { // issue 17: free_user_page for order 0, inline, onto the pcp list
+    if (pcp_push_whole_ok()) { // t17f: the record written once
+      lru_unlink(pfn, a, f);
+      pcp_push_whole(pfn, a);
+      return true;
     }
-    return;
+    lru_del(pfn);
+    free_pcp_user(pfn);
+    return false;
   }
   const head = folio_head(pfn);
   const n = folio_nr_pages(head);
-  for (let i: u32 = 0; i < n; i++) if (page_ref(head + i) > 0) return;
+  for (let i: u32 = 0; i < n; i++) if (page_ref(head + i) > 0) return false;
   free_user_page(head);
+  return false;
 }

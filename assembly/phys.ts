@@ -37,7 +37,7 @@ export function direct_reclaim(n: u32): u32 {
 }
 
 const freeHeads: usize = memory.data((MAX_ORDER + 1) * 4); // first pfn + 1 per order
-let nrFree: u32 = 0;
+let nrFree: u32 = 0; // frames on the buddy lists (the per-cpu list's are pcpCount: issue 17, t17f)
 
 // Linux's per-cpu page lists: order-0 frames freed recently are kept off the buddy lists
 // and handed out again first, so a fault/unmap cycle does not split and merge an order-9
@@ -189,7 +189,6 @@ function take_pcp(): u32 {
   if (next != 0) set_page_lru_prev(next - 1, 0);
   else pcpTail = 0;
   pcpCount--;
-  nrFree--;
   store<u32>(a, flags); // flags
   store<i32>(a, 1, 4); // refcount
   store<u32>(a, 0, 20); // private
@@ -240,7 +239,6 @@ export function set_fused_pages(on: bool): void { gFusedPages = on; }
   if (next != 0) set_page_lru_prev(next - 1, 0);
   else pcpTail = 0;
   pcpCount--;
-  nrFree--;
   set_page_residency(pfn, RES_RESIDENT);
   count(ST_PGALLOC);
   return pfn;
@@ -250,10 +248,10 @@ export function set_fused_pages(on: bool): void { gFusedPages = on; }
 // exists and the fused writers are on.
 @inline export function pcp_push_whole_ok(): bool { return pcpHigh != 0 && gFusedPages; }
 
-// free_pcp_user's clear_struct_page + pcp_push in one writer: the record zeroed except the
-// list's flags and its link to the old head, written in four stores (issue 17, t17f).
-@inline export function pcp_push_whole(pfn: u32): void {
-  const a = page_addr(pfn);
+// free_pcp_user's clear_struct_page + pcp_push in one writer: the record (at `a`) zeroed
+// except the list's flags and its link to the old head, written in four stores (issue 17,
+// t17f). The caller counts the free (ST_PGFREE; tlb_finish_mmu once per batch).
+@inline export function pcp_push_whole(pfn: u32, a: usize): void {
   const first = load<u32>(pcpHead);
   store<u64>(a, <u64>(PG_buddy | PG_pcp)); // flags; refcount 0
   store<u64>(a, 0, 8); // mapcount, mapping
@@ -263,8 +261,6 @@ export function set_fused_pages(on: bool): void { gFusedPages = on; }
   store<u32>(pcpHead, pfn + 1);
   if (pcpTail == 0) pcpTail = pfn + 1;
   pcpCount++;
-  nrFree++;
-  count(ST_PGFREE);
   if (pcpCount > pcpHigh) drain_pcp(pcpHigh >> 1);
 }
 
@@ -291,7 +287,6 @@ export function free_pcp_user(pfn: u32): void {
   plist_add(pcpHead, pfn);
   if (pcpTail == 0) pcpTail = pfn + 1;
   pcpCount++;
-  nrFree++;
   if (pcpCount > pcpHigh) drain_pcp(pcpHigh >> 1);
 }
 
@@ -303,7 +298,6 @@ function drain_pcp(n: u32): void {
     pcpTail = page_lru_prev(pfn);
     plist_del(pcpHead, pfn);
     pcpCount--;
-    nrFree--;
     set_page_flags(pfn, 0);
     merge_free(pfn, 0);
   }
@@ -353,7 +347,7 @@ function merge_free(pfn: u32, order: u32): void {
   addFree(p, o);
 }
 
-export function nr_free_frames(): u32 { return nrFree; }
+export function nr_free_frames(): u32 { return nrFree + pcpCount; }
 
 // Buddy invariants: every listed block well formed, the free count right, every frame
 // covered exactly once by a free or an allocated block, free frames unreferenced.
@@ -389,7 +383,7 @@ export function phys_check(): void {
   if (npcp == 0 && pcpTail != 0) inv_report(INV_FREE_LIST_BAD, pcpTail, 0xfffe);
   if (npcp != pcpCount) inv_report(INV_FREE_COUNT, npcp, pcpCount);
   listed += npcp;
-  if (listed != nrFree) inv_report(INV_FREE_COUNT, listed, nrFree);
+  if (listed != nrFree + pcpCount) inv_report(INV_FREE_COUNT, listed, nrFree + pcpCount);
   let pfn: u32 = 0;
   while (pfn < gNrFrames) {
     const f = page_flags(pfn);
