@@ -98,6 +98,43 @@ function copy_one_pte(parent: u32, child: u32, pv: u32, cv: u32, va: u64, src: u
   store<u64>(dst, pte);
 }
 
+// copy_one_pte's common case per run (issue 17, t17f): from the parent's slot `src` and
+// the child's `dst` up to `srcEnd`, every none PTE skipped and every present, not special
+// PTE of a normal anonymous page copied as copy_one_pte copies it (a reference, the
+// mapcount, no longer exclusive, write-protected on both sides in a COW mapping, the
+// child's entry `& childMask`); stops at the first other PTE. Returns the slot it stopped
+// at; the pages copied are added to copyAnon.
+let copyAnon: i32 = 0;
+function copy_anon_run(src: usize, dst: usize, srcEnd: usize, childMask: u64, cow: bool): usize {
+  const frames = gNrFrames;
+  const zero = gZeroPfn;
+  const wp: u64 = cow ? _PAGE_RW : 0;
+  let n: i32 = 0;
+  while (src < srcEnd) {
+    const pte = load<u64>(src);
+    if (pte != 0) {
+      // Present, not special: one compare (as unmap.ts zap_run).
+      if ((pte & (_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_SPECIAL)) - 1 >= _PAGE_SPECIAL - 1) break;
+      const pfn = pte_pfn(pte);
+      if (pfn >= frames || pfn == zero) break;
+      const pg = page_addr(pfn);
+      const f = load<u32>(pg);
+      if ((f & PG_anon) == 0) break;
+      store<i32>(pg, load<i32>(pg, 4) + 1, 4); // get_page
+      store<i32>(pg, load<i32>(pg, 8) + 1, 8); // page_dup_rmap
+      store<u32>(pg, f & ~PG_anon_exclusive);
+      n++;
+      // The parent loses write too in a COW mapping (TLB flushed by the caller).
+      if ((pte & wp) != 0) store<u64>(src, pte & ~wp);
+      store<u64>(dst, pte & ~wp & childMask);
+    }
+    src += 8;
+    dst += 8;
+  }
+  copyAnon += n;
+  return src;
+}
+
 function copy_page_range(parent: u32, child: u32, pv: u32, cv: u32): bool {
   const ppgd = mm_pgd(parent), cpgd = mm_pgd(child);
   const end = vma_end(pv);
@@ -108,8 +145,6 @@ function copy_page_range(parent: u32, child: u32, pv: u32, cv: u32): bool {
   const cow = is_cow_mapping(vma_flags(pv));
   // The child's PTE: old; clean in a shared mapping; uffd-wp only in a uffd-wp VMA.
   const childMask = ~(_PAGE_ACCESSED | (cow ? 0 : _PAGE_DIRTY) | ((vma_flags(cv) & VM_UFFD_WP) == 0 ? _PAGE_UFFD_WP : 0));
-  const frames = gNrFrames;
-  const zero = gZeroPfn;
   while (va < end) {
     let next = (va + PMD_SIZE) & ~(PMD_SIZE - 1);
     if (next > end) next = end;
@@ -126,44 +161,27 @@ function copy_page_range(parent: u32, child: u32, pv: u32, cv: u32): bool {
           const first = pt_walk(cpgd, va, LEVEL_PTE, true);
           mm_add_ptes(child, <i32>(nr_pgtables() - before));
           if (first == WALK_NOMEM || first <= WALK_HUGE) return false;
-          const ctable = <u32>((first - pfn_to_virt(0)) >> 12);
-          idx = table_index(va, LEVEL_PTE);
-          let dAnon: i32 = 0; // the child's anon RSS of this table, added once (Linux: rss[])
-          for (let a = va; a < next; a += 4096, idx++) {
-            const src = slot_addr(table, idx);
-            const dst = slot_addr(ctable, idx);
+          const s0 = slot_addr(table, table_index(va, LEVEL_PTE));
+          const sEnd = s0 + <usize>((next - va) >> 9);
+          let s = s0;
+          let d = first;
+          copyAnon = 0; // the child's anon RSS of this table, added once (Linux: rss[])
+          for (;;) {
             if (fast) {
-              const pte = load<u64>(src);
-              if (pte == 0) continue;
-              // Present, not special (one compare), a normal anonymous page: copy_one_pte's
-              // anonymous case with the VMA's flags read once (issue 17, t17f).
-              const t = pte & (_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_SPECIAL);
-              const pfn = pte_pfn(pte);
-              if (t - 1 < _PAGE_SPECIAL - 1 && pfn < frames && pfn != zero) {
-                const pg = page_addr(pfn);
-                const f = load<u32>(pg);
-                if ((f & PG_anon) != 0) {
-                  store<i32>(pg, load<i32>(pg, 4) + 1, 4); // get_page
-                  store<i32>(pg, load<i32>(pg, 8) + 1, 8); // page_dup_rmap
-                  store<u32>(pg, f & ~PG_anon_exclusive);
-                  dAnon++;
-                  let e = pte;
-                  if (cow && (e & _PAGE_RW) != 0) {
-                    e &= ~_PAGE_RW;
-                    store<u64>(src, e); // the parent loses write too (TLB flushed by the caller)
-                  }
-                  store<u64>(dst, e & childMask);
-                  continue;
-                }
-              }
+              const stop = copy_anon_run(s, d, sEnd, childMask, cow);
+              d += stop - s;
+              s = stop;
             }
-            copy_one_pte(parent, child, pv, cv, a, src, dst);
+            if (s >= sEnd) break;
+            copy_one_pte(parent, child, pv, cv, va + (<u64>(s - s0) << 9), s, d);
             if (copyFailed) {
-              if (dAnon != 0) add_mm_counter(child, RSS_ANON, dAnon);
+              if (copyAnon != 0) add_mm_counter(child, RSS_ANON, copyAnon);
               return false;
             }
+            s += 8;
+            d += 8;
           }
-          if (dAnon != 0) add_mm_counter(child, RSS_ANON, dAnon);
+          if (copyAnon != 0) add_mm_counter(child, RSS_ANON, copyAnon);
         }
       }
     }

@@ -136,7 +136,7 @@ function zap_run(slot: usize, a: u64, end: u64, evenCows: bool): u32 {
   const slot0 = slot;
   const endSlot = slot + <usize>((end - a) >> 9); // the PTE slot of `end`
   let dAnon: i32 = 0, dShmem: i32 = 0;
-  let seen: u32 = 0; // the pages' flags or-ed: did one have PG_swapcache (mmu_gather.ts)
+  let seen: u32 = 0; // the batched pages' flags or-ed: did one have PG_swapcache (mmu_gather.ts)
   for (;;) {
     // One segment: up to the page that fills the gather's batch (then it is finished).
     const seg = slot;
@@ -154,7 +154,6 @@ function zap_run(slot: usize, a: u64, end: u64, evenCows: bool): u32 {
       const pg = page_addr(pfn);
       const flags = load<u32>(pg);
       if ((flags & skip) != 0) break;
-      seen |= flags;
       store<u64>(slot, 0);
       if ((flags & PG_anon) != 0) dAnon++;
       else {
@@ -172,6 +171,7 @@ function zap_run(slot: usize, a: u64, end: u64, evenCows: bool): u32 {
       if ((flags & (PG_anon | PG_swapcache)) == 0 && load<u32>(pg, 12) != 0) {
         store<i32>(pg, load<i32>(pg, 4) - 1, 4); // tlb_remove_held_page: the cache holds it
       } else {
+        seen |= flags;
         store<u32>(bp, pfn); // tlb_remove_page
         bp += 4;
       }
