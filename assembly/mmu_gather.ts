@@ -16,7 +16,7 @@ const batch: usize = memory.data(BATCH * 4);
 let nBatch: u32 = 0;
 let nHeld: u32 = 0; // pages tlb_remove_held_page released at once (counted as batched)
 // A batched page may be in the swap cache: tlb_remove_page sets it for any page, a zap
-// run (tlb_note_run) when one of its pages had PG_swapcache. Nothing sets PG_swapcache on
+// run (tlb_note_swap) for a page it batched with PG_swapcache. Nothing sets PG_swapcache on
 // a page between its zap and the finish (add_to_swap needs reclaim, which only an
 // allocation runs, and a zap allocates nothing), so without it tlb_finish_mmu's swap-cache
 // pass finds nothing to do and is skipped (issue 17, t17f).
@@ -33,6 +33,9 @@ export function tlb_gather_mmu(mm: u32): void {
   gLo = 0xffff_ffff_ffff_ffff;
   gHi = 0;
 }
+
+// A zap run batched a page with PG_swapcache.
+@inline export function tlb_note_swap(): void { swapMaybe = true; }
 
 // Note a PTE that was cleared at `va` (the range to flush grows to cover it).
 @inline export function tlb_note(va: u64): void {
@@ -65,9 +68,7 @@ export function tlb_remove_page(pfn: u32, va: u64): void {
 // page tlb_remove_page / tlb_remove_held_page would.
 @inline export function tlb_room(): u32 { return BATCH - nBatch - nHeld; }
 @inline export function tlb_batch_at(): usize { return batch + (<usize>nBatch << 2); }
-// `swap`: a page of the run had PG_swapcache.
-@inline export function tlb_note_run(lo: u64, hi: u64, batched: u32, held: u32, swap: bool): void {
-  if (swap) swapMaybe = true;
+@inline export function tlb_note_run(lo: u64, hi: u64, batched: u32, held: u32): void {
   if (lo < gLo) gLo = lo;
   if (hi > gHi) gHi = hi;
   nBatch += batched;

@@ -15,7 +15,7 @@ import { page_remove_rmap, page_is_anon } from "./rmap";
 import { vm_normal_page, NO_PAGE } from "./special";
 import { file_immap, mark_page_dirty } from "./mapping";
 import { tlb_gather_mmu, tlb_note, tlb_remove_page, tlb_remove_held_page, tlb_finish_mmu, tlb_room, tlb_batch_at,
-  tlb_note_run } from "./mmu_gather";
+  tlb_note_run, tlb_note_swap } from "./mmu_gather";
 import { free_swap_and_cache } from "./swap";
 import { munlock_vma_folio } from "./mlock_folio";
 import { zap_huge_pmd } from "./install";
@@ -136,7 +136,6 @@ function zap_run(slot: usize, a: u64, end: u64, evenCows: bool): u32 {
   const slot0 = slot;
   const endSlot = slot + <usize>((end - a) >> 9); // the PTE slot of `end`
   let dAnon: i32 = 0, dShmem: i32 = 0;
-  let seen: u32 = 0; // the batched pages' flags or-ed: did one have PG_swapcache (mmu_gather.ts)
   for (;;) {
     // One segment: up to the page that fills the gather's batch (then it is finished).
     const seg = slot;
@@ -171,7 +170,7 @@ function zap_run(slot: usize, a: u64, end: u64, evenCows: bool): u32 {
       if ((flags & (PG_anon | PG_swapcache)) == 0 && load<u32>(pg, 12) != 0) {
         store<i32>(pg, load<i32>(pg, 4) - 1, 4); // tlb_remove_held_page: the cache holds it
       } else {
-        seen |= flags;
+        if ((flags & PG_swapcache) != 0) tlb_note_swap(); // mmu_gather.ts: its swap-cache pass
         store<u32>(bp, pfn); // tlb_remove_page
         bp += 4;
       }
@@ -181,7 +180,7 @@ function zap_run(slot: usize, a: u64, end: u64, evenCows: bool): u32 {
       const pages = <u32>((slot - seg) >> 3);
       const batched = <u32>((bp - bp0) >> 2);
       const lo = a + (<u64>(seg - slot0) << 9);
-      tlb_note_run(lo, lo + (<u64>pages << 12), batched, pages - batched, (seen & PG_swapcache) != 0);
+      tlb_note_run(lo, lo + (<u64>pages << 12), batched, pages - batched);
     }
     if (slot != full) break;
     tlb_finish_mmu(); // the batch is full, at the same page tlb_remove_page would finish it
