@@ -95,12 +95,14 @@ export async function runHardwareCases({ minTime, maxTime, log, regionBytes = 12
   log('  check ok: hand-built tables walk, fill the TLB and hit from JS and Wasm');
 
   const fill = raw(x.bench_fill), copy = raw(x.bench_copy), fillFrames = raw(x.bench_fill_frames);
+  const copyFrames = raw(x.bench_copy_frames);
   // As many frames as a fault case's region (128 MiB in a full run), in ascending 2 MiB
   // blocks: the zeroing page_fault1 does, of memory the caches cannot hold. (Before session
   // 8 this was 32 MiB, which is the whole L3 of the bench machine: partly warm.)
   const coldBlocks = [];
   const nCold = Math.max(1, regionBytes >> 21);
   for (let i = 0; i < nCold; i++) coldBlocks.push(mmu.phys.alloc(9));
+  const coldHalf = Math.max(1, nCold >> 1);
   const translate = raw(x.hw_translate), translateLoop = raw(x.hw_translate_loop), walkLoop = raw(x.hw_walk_loop);
   const view = mmu.tlb.view;
   const BULK = 1 << 16;
@@ -111,6 +113,12 @@ export async function runHardwareCases({ minTime, maxTime, log, regionBytes = 12
       fn: () => { for (const b of coldBlocks) sink.value += fillFrames(b, 512); },
     },
     { id: 'copy', name: 'memory.copy 4 KiB (Wasm)', batch: 256, fn: () => { sink.value += copy(256); } },
+    {
+      // The first half of the cold frames copied onto the second half: a COW copy's
+      // traffic (a cold page read, a cold frame written), over the region's worth of memory.
+      id: 'copy_cold', name: `memory.copy 4 KiB, cold (${coldHalf} + ${coldHalf} blocks of 2 MiB)`, batch: coldHalf * 512,
+      fn: () => { for (let i = 0; i < coldHalf; i++) sink.value += copyFrames(coldBlocks[i], coldBlocks[coldHalf + i], 512); },
+    },
     {
       id: 'tlb_hit_js', name: 'TLB hit, JS fast path (typed-array view)', batch: 1024,
       fn: () => {
