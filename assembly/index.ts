@@ -210,6 +210,16 @@ export function bench_fill_frames(pfn: i32, pages: i32): i32 {
   for (let i = 0; i < pages; i++) memory.fill(gRamBase + (<usize>(pfn + i) << PAGE_SHIFT), 0, 4096);
   return pages;
 }
+// memory.copy of `pages` frames from `src` to `dst` (frames the caller allocated): copying
+// pages that are not in the CPU's caches into frames that are not either, what a COW fault
+// of a cold page really pays.
+export function bench_copy_frames(src: i32, dst: i32, pages: i32): i32 {
+  if (src < 0 || dst < 0 || pages < 0 || <u32>(src + pages) > gNrFrames || <u32>(dst + pages) > gNrFrames) return -EINVAL;
+  for (let i = 0; i < pages; i++) {
+    memory.copy(gRamBase + (<usize>(dst + i) << PAGE_SHIFT), gRamBase + (<usize>(src + i) << PAGE_SHIFT), 4096);
+  }
+  return pages;
+}
 // memory.copy of one 4 KiB page, `n` times: the reference for a COW copy.
 export function bench_copy(n: i32): i32 {
   const p = scratch();

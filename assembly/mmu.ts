@@ -12,7 +12,7 @@
 // Addresses are the 48-bit linear address (bit 47 implies the sign extension). A table
 // pointer outside RAM reads as a reserved-bit fault: there is no memory there to walk.
 
-import { PAGE_SHIFT, MAXPHYADDR, gNrFrames, pfn_is_device } from "./config";
+import { PAGE_SHIFT, MAXPHYADDR, gNrFrames, gRamBase, pfn_is_device } from "./config";
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE,
   _PAGE_NX } from "./pte";
 import { LEVEL_PGD, LEVEL_PTE, LEVEL_PUD, slot_addr, table_index } from "./pgtable";
@@ -226,50 +226,50 @@ export function walk(root: u32, va: u64, access: u32, mode: u32): i32 {
 // the access allowed, a resident or non-RAM frame. It returns WALK_OK with walk()'s exact
 // results and A/D updates, or WALK_FULL with nothing changed or counted, and walk() then
 // decides the address as before (faults, large leaves, residency changes).
-function walk4(root: u32, va: u64, access: u32, mode: u32): i32 {
-  const frames = gNrFrames;
+@inline function walk4(root: u32, va: u64, access: u32, mode: u32): i32 {
   const rsvd: u64 = (mode & MODE_NXE) != 0 ? PHYS_RSVD : PHYS_RSVD | _PAGE_NX;
-  // Upper levels: present, no reserved bit, no PS (reserved in a PML4E, a large leaf below).
-  const bad: u64 = rsvd | _PAGE_PSE;
+  // An upper entry must be present with no reserved bit and no PS (reserved in a PML4E, a
+  // large leaf below): one compare against `upper`. Each table's byte address (pfn << 12)
+  // is the entry's address bits as they are, checked against RAM's end in bytes.
+  const upper: u64 = _PAGE_PRESENT | rsvd | _PAGE_PSE;
   const PFN: u64 = 0x000f_ffff_ffff_f000;
-  if (root >= frames) return WALK_FULL;
-  const s4 = slot_addr(root, table_index(va, LEVEL_PGD));
+  const end: u64 = <u64>gNrFrames << PAGE_SHIFT;
+  const ram = gRamBase;
+  if (root >= gNrFrames) return WALK_FULL;
+  const s4 = ram + (<usize>root << PAGE_SHIFT) + <usize>((va >> 36) & 0xff8);
   const e4 = load<u64>(s4);
-  if ((e4 & _PAGE_PRESENT) == 0 || (e4 & bad) != 0) return WALK_FULL;
-  const t3 = <u32>((e4 & PFN) >> PAGE_SHIFT);
-  if (t3 >= frames) return WALK_FULL;
-  const s3 = slot_addr(t3, table_index(va, LEVEL_PUD));
+  const a3 = e4 & PFN;
+  if ((e4 & upper) != _PAGE_PRESENT || a3 >= end) return WALK_FULL;
+  const s3 = ram + <usize>a3 + <usize>((va >> 27) & 0xff8);
   const e3 = load<u64>(s3);
-  if ((e3 & _PAGE_PRESENT) == 0 || (e3 & bad) != 0) return WALK_FULL;
-  const t2 = <u32>((e3 & PFN) >> PAGE_SHIFT);
-  if (t2 >= frames) return WALK_FULL;
-  const s2 = slot_addr(t2, table_index(va, 2));
+  const a2 = e3 & PFN;
+  if ((e3 & upper) != _PAGE_PRESENT || a2 >= end) return WALK_FULL;
+  const s2 = ram + <usize>a2 + <usize>((va >> 18) & 0xff8);
   const e2 = load<u64>(s2);
-  if ((e2 & _PAGE_PRESENT) == 0 || (e2 & bad) != 0) return WALK_FULL;
-  const t1 = <u32>((e2 & PFN) >> PAGE_SHIFT);
-  if (t1 >= frames) return WALK_FULL;
-  const s1 = slot_addr(t1, table_index(va, LEVEL_PTE));
+  const a1 = e2 & PFN;
+  if ((e2 & upper) != _PAGE_PRESENT || a1 >= end) return WALK_FULL;
+  const s1 = ram + <usize>a1 + <usize>((va >> 9) & 0xff8);
   let e = load<u64>(s1);
-  if ((e & _PAGE_PRESENT) == 0 || (e & rsvd) != 0) return WALK_FULL;
+  if ((e & (_PAGE_PRESENT | rsvd)) != _PAGE_PRESENT) return WALK_FULL;
   const allow = e4 & e3 & e2 & e;
-  const nx = e4 | e3 | e2 | e;
-  const rw = (allow & _PAGE_RW) != 0;
-  const us = (allow & _PAGE_USER) != 0;
+  // Without EFER.NXE the NX bit is reserved (rejected above), so `nx` is 0 then.
+  const nx = (e4 | e3 | e2 | e) & _PAGE_NX;
+  // The bits every level must allow: US for a user access, RW for a write by the user or
+  // under CR0.WP; an instruction fetch needs NX clear everywhere.
   const user = (mode & MODE_USER) != 0;
-  const exec = (nx & _PAGE_NX) == 0 || (mode & MODE_NXE) == 0;
-  if (user && !us) return WALK_FULL;
-  if (access == ACCESS_WRITE && !rw && (user || (mode & MODE_WP) != 0)) return WALK_FULL;
-  if (access == ACCESS_EXEC && !exec) return WALK_FULL;
+  let need: u64 = user ? _PAGE_USER : 0;
+  if (access == ACCESS_WRITE && (user || (mode & MODE_WP) != 0)) need |= _PAGE_RW;
+  if ((allow & need) != need || (access == ACCESS_EXEC && nx != 0)) return WALK_FULL;
   const pfn = <u32>((e & PFN) >> PAGE_SHIFT);
-  if (pfn < frames && page_residency(pfn) != RES_RESIDENT) return WALK_FULL;
+  if (page_residency(pfn) != RES_RESIDENT) return WALK_FULL;
   count(ST_WALK);
   walkPa = (e & PFN) | (va & 0xfff);
   walkPfn = pfn;
   walkLevel = LEVEL_PTE;
   walkLeafSlot = s1;
-  walkWritable = rw;
-  walkUser = us;
-  walkExec = exec;
+  walkWritable = (allow & _PAGE_RW) != 0;
+  walkUser = (allow & _PAGE_USER) != 0;
+  walkExec = nx == 0;
   if ((e4 & e3 & e2 & _PAGE_ACCESSED) == 0) { // A in the upper entries, top down, as walk()
     if ((e4 & _PAGE_ACCESSED) == 0) store<u64>(s4, e4 | _PAGE_ACCESSED);
     if ((e3 & _PAGE_ACCESSED) == 0) store<u64>(s3, e3 | _PAGE_ACCESSED);

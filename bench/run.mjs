@@ -41,7 +41,7 @@ log(`wasm-mmu bench${quick ? ' (quick)' : ''}: ${machineLine(machine)}`);
 log(`region ${config.regionBytes >> 20} MiB (${config.regionBytes / 4096} pages) per fault-case repetition`);
 
 log(`\n[1/3] hardware cases (benny, minTime ${config.benny.minTime} s, maxTime ${config.benny.maxTime} s)`);
-const hw = await runHardwareCases({ ...config.benny, log });
+const hw = await runHardwareCases({ ...config.benny, log, regionBytes: config.regionBytes });
 
 log(`\n[2/3] fault cases (hrtime loop, ${config.faultBudgetMs} ms per case) at ${elapsed()}`);
 const faults = await runFaultCases({ quick, regionBytes: config.regionBytes, budgetMs: config.faultBudgetMs, log });

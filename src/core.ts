@@ -53,6 +53,7 @@ export interface CoreExports {
   debug_trap(): void;
   bench_fill(n: number): number;
   bench_fill_frames(pfn: number, pages: number): number;
+  bench_copy_frames(src: number, dst: number, pages: number): number;
   bench_copy(n: number): number;
   hw_translate_loop(asid: number, root: number, va: number, pages: number, n: number, access: number, mode: number): number;
   hw_walk_loop(root: number, va: number, pages: number, n: number, access: number, mode: number): number;

@@ -10,6 +10,7 @@ const ROWS = [
   { id: 'fill', name: 'memory.fill 4 KiB (ref)', unit: 'page', native: 'fill' },
   { id: 'fill_cold', name: 'memory.fill 4 KiB cold (ref)', unit: 'page' },
   { id: 'copy', name: 'memory.copy 4 KiB (ref)', unit: 'page', native: 'copy' },
+  { id: 'copy_cold', name: 'memory.copy 4 KiB cold (ref)', unit: 'page' },
   { id: 'tlb_hit_js', name: 'TLB hit, JS fast path', unit: 'lookup', native: 'tlb_hit', target: { ns: 2 } },
   { id: 'tlb_hit_call', name: 'TLB hit, 1 Wasm call', unit: 'lookup', native: 'tlb_hit', target: { ns: 5 } },
   { id: 'tlb_hit_bulk', name: 'TLB hit, loop in Wasm', unit: 'lookup', native: 'tlb_hit' },
