@@ -263,7 +263,7 @@ function run_walk_exec(mm: u32, p: u64, stop: u64, slot: usize, frames: u32, up:
   const tableBase = slot - (<usize>(<u32>p >> 9) & 0xff8);
   if (retry) {
     const e = load<u64>(slot);
-    if (!run_leaf_ok(e, frames, up, access)) return p;
+    if (run_leaf_bad(e, frames, up, access)) return p;
     run_walk_page(p, slot, key, e, up, access);
     p += PAGE_SIZE; key += <f64>PAGE_SIZE;
   }
@@ -273,21 +273,29 @@ function run_walk_exec(mm: u32, p: u64, stop: u64, slot: usize, frames: u32, up:
   let lastHit: u64 = 0;
   let walkBeforeHit: u64 = 0;
   const tagOff = <usize>access << 3;
+  const need: u64 = _PAGE_PRESENT | _PAGE_USER | (access == ACCESS_WRITE ? _PAGE_RW : 0);
   while (p < stop) {
-    const te = slotAddr(p);
-    if (load<u64>(te + tagOff) == reinterpret<u64>(key)) {
-      hits++;
-      if (p != p0 && p - PAGE_SIZE != lastHit) walkBeforeHit = p - PAGE_SIZE;
-      lastHit = p;
-      if (access == ACCESS_WRITE) {
-        const a = gRamBase + (<usize>load<u32>(te, TLB_PFN) << PAGE_SHIFT);
-        store<u8>(a, load<u8>(a));
-      }
-    } else {
+    // The walks, in a loop of their own (the hit's bookkeeping stays out of its registers).
+    let hit = false;
+    do {
+      const te = slotAddr(p);
+      if (load<u64>(te + tagOff) == reinterpret<u64>(key)) { hit = true; break; }
       const ps = tableBase + (<usize>(<u32>p >> 9) & 0xff8);
       const e = load<u64>(ps);
-      if (!run_leaf_ok(e, frames, up, access)) break;
+      // (three tests, not one boolean: V8 would materialize it)
+      if ((e & need) != need) break;
+      if ((e << 12) >> 24 >= <u64>frames) break;
+      if (access == ACCESS_EXEC && (<i64>e < 0 || (up & _PAGE_NX) != 0)) break;
       run_walk_page(p, ps, key, e, up, access);
+      p += PAGE_SIZE; key += <f64>PAGE_SIZE;
+    } while (p < stop);
+    if (!hit) break; // the run's end, or a leaf for the caller
+    hits++;
+    if (p != p0 && p - PAGE_SIZE != lastHit) walkBeforeHit = p - PAGE_SIZE;
+    lastHit = p;
+    if (access == ACCESS_WRITE) {
+      const a = gRamBase + (<usize>load<u32>(slotAddr(p), TLB_PFN) << PAGE_SHIFT);
+      store<u8>(a, load<u8>(a));
     }
     p += PAGE_SIZE; key += <f64>PAGE_SIZE;
   }
@@ -305,12 +313,13 @@ function run_walk_exec(mm: u32, p: u64, stop: u64, slot: usize, frames: u32, up:
   return p;
 }
 
-// A leaf run_walk walks alone (see there).
-@inline function run_leaf_ok(e: u64, frames: u32, up: u64, access: u32): bool {
+// A leaf run_walk does not walk alone (see there): not present, not user, not writable for
+// a write, its frame (bits 12 to 51) not below `frames`, not executable for a fetch (NX is
+// bit 63).
+@inline function run_leaf_bad(e: u64, frames: u32, up: u64, access: u32): bool {
   const need: u64 = _PAGE_PRESENT | _PAGE_USER | (access == ACCESS_WRITE ? _PAGE_RW : 0);
-  if ((e & need) != need) return false;
-  if ((e << 12) >> 24 >= <u64>frames) return false; // the frame: bits 12 to 51
-  return access != ACCESS_EXEC || (<i64>e >= 0 && (up & _PAGE_NX) == 0); // NX is bit 63
+  return (e & need) != need || (e << 12) >> 24 >= <u64>frames ||
+    (access == ACCESS_EXEC && (<i64>e < 0 || (up & _PAGE_NX) != 0));
 }
 
 // A walked page of run_walk: A (and D for a write) set, the TLB filled, a write's store.
