@@ -27,6 +27,7 @@ export function pagestate_init(nr: u32): void {
   return pfn < frames ? load<u8>(residency + <usize>pfn) : RES_RESIDENT;
 }
 @inline export function set_page_residency(pfn: u32, r: u8): void {
+  if (r == RES_RESIDENT && notResident == 0) return; // every frame is resident already
   if (pfn >= frames) return;
   const a = residency + <usize>pfn;
   const old = load<u8>(a);
