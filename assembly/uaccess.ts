@@ -100,9 +100,10 @@ export function touch(mm: u32, va: u64, len: u64, access: u32): i64 {
 // is walked (A, and D for a write, set as walk() sets them), counted and filled into the
 // TLB here; any other leaf goes to user_access_miss (the walker and the fault path decide
 // it), after which the run goes on only if the cache still holds the same table. Returns
-// the next page to touch or a failure code (< 0). Two copies of the loop: one takes the
-// run's faults through the direct paths (run_fault, when fault.ts run_fault_begin allows
-// any), the other has no such branch (fault-around reads keep their loop as it was).
+// the next page to touch or a failure code (< 0). Three loops: reads and fetches walk in
+// run_walk's call-free loop with their faults and other leaves out of it
+// (touch_run_walks); a run whose faults take the direct paths (run_fault, when fault.ts
+// run_fault_begin allows any) and a write without them run touch_run_loop's two copies.
 function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32): i64 {
   const blockEnd = (p & ~(<u64>PMD_SIZE - 1)) + PMD_SIZE;
   const stop = end < blockEnd ? end : blockEnd;
@@ -144,7 +145,9 @@ function run_walk_flush(mm: u32, root: u32): void {
 }
 
 // touch_run_loop with the fast pages in run_walk: the same TLB lookups, walks, A/D bits,
-// fills, faults and counts, in the same order.
+// fills, faults and counts, in the same order. touch_run sends only reads and fetches of
+// runs without run faults here today; the write and run-fault branches mirror
+// touch_run_loop's so that either may be sent later.
 function touch_run_walks(mm: u32, root: u32, table: u32, p: u64, stop: u64, access: u32, runs: bool): i64 {
   const write = access == ACCESS_WRITE;
   let allowUp = psc_run_allow();
@@ -337,7 +340,7 @@ function run_walk_exec(mm: u32, p: u64, stop: u64, slot: usize, frames: u32, up:
   }
 }
 
-// The single loop (mmu_set_run_walk(0)): touch_run_loop for the run's faults or without.
+// The single loop (also with mmu_set_run_walk(0)): for the run's faults, or without them.
 function touch_run_faults(mm: u32, root: u32, table: u32, p: u64, stop: u64, access: u32): i64 {
   return touch_run_loop(mm, root, table, p, stop, access, true);
 }
