@@ -2,7 +2,7 @@
 // filemap_map_pages of fault-around (R2.4, R2.5), shmem's fault, write-back, msync and
 // truncation (R10). Reading or writing a page is the only thing that calls the host.
 
-import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, EINVAL, EEXIST, ENOMEM, EIO, EAGAIN, gRaPages, gExecReadForward,
+import { PAGE_SIZE, PAGE_SHIFT, PMD_SIZE, HPAGE_PMD_ORDER, EINVAL, EEXIST, ENOMEM, EIO, EAGAIN, gRaPages, gExecReadForward,
   gTruncateCachesTail, gLargeFolioRa, gRaEofNoMark, gExecFolioOrder, gUserRetryTried, gFaultAroundIsize,
   gTruncExtendZeroesTail } from "./config";
 import { pte_present, pte_pfn, pte_dirty, pte_mkclean, pte_wrprotect, pte_write } from "./pte";
@@ -24,7 +24,7 @@ import { rmap_walk_start, rmap_walk_next, rmapMm } from "./rmap";
 import { unmap_mapping_range } from "./unmap";
 import { set_prefault_pte, do_set_pmd, prefault_begin, prefault_small, prefault_end, prefault_base, prefault_dirty_ok,
   prefault_add } from "./install";
-import { pfn_pte, pte_mkyoung, pte_mkdirty } from "./pte";
+import { pte_mkyoung, pte_mkdirty } from "./pte";
 import { pte_lock, pte_unlock, pte_alloc_vmf } from "./pte_alloc";
 import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_OOM,
   VM_FAULT_LOCKED, VM_FAULT_RETRY, vmf_flags, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_TRIED, FAULT_FLAG_USER } from "./vmfault";
@@ -599,13 +599,16 @@ export function filemap_map_pages(vma: u32, mm: u32, startPgoff: u64, endPgoff: 
   runLooked = 0;
   runShmem = 0;
   const base = prefault_base();
-  const dirtyOk = prefault_dirty_ok();
+  // map_small_run's constants, made here so that none is recomputed in its loop: the PTE
+  // slot of page pg is slotBase + pg * 8 (wrapping), the flags a dirty PTE needs.
+  const slotBase = slot0 - (<usize>startPgoff << 3);
+  const dirtyMask: u32 = prefault_dirty_ok() ? PG_dirty : 0;
   pte_lock();
   let pg = startPgoff;
   while (pg <= last) {
     // Runs of ready order-0 folios, the common case, in their own loop (issue 17).
     if (fast) {
-      pg = map_small_run(file, pg, last, slot0 + (<usize>(pg - startPgoff) << 3), faultPg, base, dirtyOk);
+      pg = map_small_run(file, pg, last, slotBase, faultPg, base, dirtyMask);
       if (pg > last) break;
     }
     // Large folios, VM_LOCKED, pages not ready: page by page (a large folio whole).
@@ -650,40 +653,39 @@ let runShmem: u32 = 0;
 const SMALL_READY_MASK: u32 = PG_large | PG_tail | PG_locked | PG_readahead | PG_hwpoison | PG_uptodate;
 
 // Fault-around's set_pte_range over a run of ready order-0 folios (issue 17: one loop, the
-// PTE base and the RSS per run, no second lookup): from file page `pg`, whose PTE is at
-// `slot`, up to `last`, while each cached page is small, uptodate, unlocked, not
-// readahead-marked nor poisoned (filemap_ready_page's rules on one flags word); absent
-// pages are skipped. A none PTE gets its page: a reference, a mapcount, the PTE young for
-// the faulting page (old for the others if prefaultOld), dirty for a writable shared PTE
-// of a dirty folio (R2.6). Returns the first page it did not take (or last + 1); the
-// caller decides that one (prefault_begin was called, the PTE lock is held).
-// `base` and `dirtyOk`: prefault_base() and prefault_dirty_ok().
-function map_small_run(file: u32, pg: u64, last: u64, slot: usize, faultPg: u64, base: u64, dirtyOk: bool): u64 {
-  // Issue 17 (t17d): few values live across the loop (V8 keeps them in registers): the
-  // PTE slot from pg (slotBase + pg * 8, wrapping), the three counts in one word (mapped
-  // in bits 0..19, shmem 20..39, looked 40..59: a run is at most one PTE table), the
-  // dirty test as a flags mask, the struct page's address once per page.
-  const slotBase = slot - (<usize>pg << 3);
-  const dirtyMask: u32 = dirtyOk ? PG_dirty : 0;
+// PTE base and the RSS per run, no second lookup): from file page `pg` up to `last`, while
+// each cached page is small, uptodate, unlocked, not readahead-marked nor poisoned
+// (filemap_ready_page's rules on one flags word); absent pages are skipped. A none PTE
+// gets its page: a reference, a mapcount, the PTE young for the faulting page (old for the
+// others if prefaultOld), dirty for a writable shared PTE of a dirty folio (R2.6). Returns
+// the first page it did not take (or last + 1); the caller decides that one (prefault_begin
+// was called, the PTE lock is held). `slotBase`: page pg's PTE is at slotBase + pg * 8
+// (wrapping); `base`: prefault_base(); `dirtyMask`: PG_dirty if prefault_dirty_ok(), else 0.
+function map_small_run(file: u32, pg: u64, last: u64, slotBase: usize, faultPg: u64, base: u64, dirtyMask: u32): u64 {
+  // Issue 17 (t17d, t17e): few values live across the loop (V8 keeps them in registers),
+  // every loop constant a parameter (none recomputed per page): the three counts in one
+  // word (mapped in bits 0..19, shmem 20..39, looked 40..59: a run is at most one PTE
+  // table), the struct page's address once per page, the page-cache hash once per group
+  // of 16 indexes (at the group's first index), the PTE as the frame shifted into place
+  // (a frame number is below 2^32: no mask) or'ed with the base.
   let counts: u64 = 0;
-  let group = pg >> 4; // the 16-index group whose hash `home` holds: one hash per group
   let home = pc_group_home(file, pg);
   for (; pg <= last; pg++) {
-    if ((pg >> 4) != group) { group = pg >> 4; home = pc_group_home(file, pg); }
+    if ((<u32>pg & 15) == 0) home = pc_group_home(file, pg);
     const page = pc_lookup_home(home, file, pg);
     if (page == NO_PFN) continue;
     const a = page_addr(page);
     const f = load<u32>(a);
     if ((f & SMALL_READY_MASK) != PG_uptodate) break;
-    counts += <u64>((f & PG_workingset) == 0) << 40; // looked
+    counts += <u64>(~f & PG_workingset) << 23; // looked: PG_workingset (bit 17) clear, onto bit 40
     const ps = slotBase + (<usize>pg << 3);
     if (load<u64>(ps) != 0) continue; // already mapped, or a marker (R2.5)
     store<i32>(a, load<i32>(a, 4) + 1, 4); // get_page
     store<i32>(a, load<i32>(a, 8) + 1, 8); // page_dup_rmap
-    let entry = pfn_pte(page, 0) | base;
+    let entry = (<u64>page << PAGE_SHIFT) | base; // pfn_pte(page, 0) | base
     if (pg == faultPg) entry = pte_mkyoung(entry);
     if ((f & dirtyMask) != 0) entry = pte_mkdirty(entry);
-    counts += 1 | (<u64>((f & PG_swapbacked) != 0) << 20); // mapped; a shmem page
+    counts += 1 | (<u64>(f & PG_swapbacked) >> 2); // mapped; a shmem page: PG_swapbacked (bit 22) onto bit 20
     store<u64>(ps, entry);
   }
   runMapped += <u32>(counts & 0xfffff);

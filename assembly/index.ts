@@ -27,7 +27,7 @@ import { do_mprotect, clear_soft_dirty } from "./mprotect";
 import { do_madvise } from "./madvise";
 import { do_msync } from "./msync";
 import { dup_mm } from "./fork";
-import { user_access, touch, copy_user } from "./uaccess";
+import { user_access, touch, copy_user, set_run_walk } from "./uaccess";
 import { sigNo, sigCode, sigAddr, set_direct_faults, set_run_faults } from "./fault";
 import { pagemap_read, vma_smaps } from "./pagemap";
 import { mm_check, pagecache_check, lru_check, folio_check } from "./check";
@@ -101,6 +101,9 @@ export function mmu_set_fused_pages(on: i32): void { set_fused_pages(on != 0); }
 // Issue 17: a bulk touch takes its faults in its run (uaccess.ts touch_run, fault.ts
 // run_fault) on (default) or one do_user_addr_fault each (tests compare both).
 export function mmu_set_run_faults(on: i32): void { set_run_faults(on != 0); }
+// Issue 17 (t17e): touch_run's call-free loop for the pages it walks alone (uaccess.ts
+// run_walk) on (default) or the single loop (tests compare both).
+export function mmu_set_run_walk(on: i32): void { set_run_walk(on != 0); }
 export function mmu_set_readahead_pages(pages: i32): i32 {
   if (pages < 1 || pages > 65536) return -EINVAL;
   setRaPages(<u32>pages);
