@@ -191,30 +191,15 @@ function touch_run_walks(mm: u32, root: u32, table: u32, p: u64, stop: u64, acce
     // run's last leaf as the walk's result (and fills the TLB with the same root).
     run_walk_flush(mm, root);
     rwLastVa = 0;
-    let r: i64;
-    if (stuck) {
-      r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
-    } else if (e == 0 || wp) {
-      count(ST_TLB_MISS);
-      count(ST_WALK);
-      const s = do_user_addr_fault(mm, p, access, <u32>(e == 0 ? user_pf_not_present(access) : user_pf_prot(access)));
-      if (s > 0) return -<i64>s;
-      if (s < 0) return <i64>s - 100;
-      run_fault_drop(); // the general path may have changed the VMA: look it up again
-      if (psc_run_table(root, p) == table) {
-        allowUp = psc_run_allow();
-        nxUp = psc_run_nx();
-        need = leaf_need(allowUp, write);
-        retry = true;
-        continue;
-      }
-      r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
-    } else {
-      r = user_access_miss(mm, p, access);
-    }
+    const r = run_slow_page(mm, root, table, p, access, e, wp, stuck);
     if (r < 0) return r;
-    run_fault_drop();
-    touch_byte(r, access);
+    if (r == RUN_AGAIN) {
+      allowUp = psc_run_allow();
+      nxUp = psc_run_nx();
+      need = leaf_need(allowUp, write);
+      retry = true;
+      continue;
+    }
     p += PAGE_SIZE;
     // A fault may have changed or freed tables: the run goes on only while the
     // paging-structure cache still holds this table (the per-page path would use it).
@@ -415,34 +400,15 @@ function touch_run_plain(mm: u32, root: u32, table: u32, p: u64, stop: u64, acce
         misses = 0;
         walks = 0;
         lastSlot = 0;
-        let r: i64;
-        if (faulted) {
-          // The retry's walk after the fault is not the simple case: the walker decides it.
-          r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
-        } else if (e == 0 || wp) {
-          // A none leaf, or a user leaf without RW under a write (COW, write-protect reuse):
-          // walk_user_psc's not-present or write-protect fault (a miss and a walk counted),
-          // then the fault; the retry's walk runs here while the cache still holds the table.
-          count(ST_TLB_MISS);
-          count(ST_WALK);
-          const s = do_user_addr_fault(mm, p, access, <u32>(e == 0 ? user_pf_not_present(access) : user_pf_prot(access)));
-          if (s > 0) return -<i64>s;
-          if (s < 0) return <i64>s - 100;
-          run_fault_drop(); // the general path may have changed the VMA: look it up again
-          if (psc_run_table(root, p) == table) {
-            allowUp = psc_run_allow();
-            nxUp = psc_run_nx();
-            need = leaf_need(allowUp, write);
-            faulted = true;
-            continue;
-          }
-          r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
-        } else {
-          r = user_access_miss(mm, p, access);
-        }
+        const r = run_slow_page(mm, root, table, p, access, e, wp, faulted);
         if (r < 0) return r;
-        run_fault_drop();
-        touch_byte(r, access);
+        if (r == RUN_AGAIN) {
+          allowUp = psc_run_allow();
+          nxUp = psc_run_nx();
+          need = leaf_need(allowUp, write);
+          faulted = true;
+          continue;
+        }
         p += PAGE_SIZE; slot += 8; key += <f64>PAGE_SIZE;
         faulted = false;
         // A fault may have changed or freed tables: the run goes on only while the
@@ -470,6 +436,38 @@ function touch_run_plain(mm: u32, root: u32, table: u32, p: u64, stop: u64, acce
   }
   touch_run_end(mm, root, hits, misses, walks, lastVa, lastSlot, lastE, allowUp, nxUp);
   return <i64>p;
+}
+
+// A run's page `p` (leaf `e`; `wp`: a write to a user leaf without RW) that the run does
+// not decide alone, after the run's counts went in: `retried` (the retry's walk after a
+// fault is not the simple case) goes to the walker; a none or write-protected leaf is
+// walk_user_psc's not-present or write-protect fault (a miss and a walk counted), then
+// do_user_addr_fault; any other leaf is a TLB miss the walker and the fault path decide.
+// Returns a failure code (< 0), RUN_AGAIN when the fault left `table` in the
+// paging-structure cache (the caller re-reads the upper levels and walks p again in the
+// run), or RUN_DONE with the access made.
+const RUN_DONE: i64 = 0;
+const RUN_AGAIN: i64 = 1;
+function run_slow_page(mm: u32, root: u32, table: u32, p: u64, access: u32, e: u64, wp: bool, retried: bool): i64 {
+  let r: i64;
+  if (retried) {
+    r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
+  } else if (e == 0 || wp) {
+    count(ST_TLB_MISS);
+    count(ST_WALK);
+    const s = do_user_addr_fault(mm, p, access, <u32>(e == 0 ? user_pf_not_present(access) : user_pf_prot(access)));
+    if (s > 0) return -<i64>s;
+    if (s < 0) return <i64>s - 100;
+    run_fault_drop(); // the general path may have changed the VMA: look it up again
+    if (psc_run_table(root, p) == table) return RUN_AGAIN;
+    r = user_access_fault(mm, root, p, access, user_walk(root, p, access), 1);
+  } else {
+    r = user_access_miss(mm, p, access);
+  }
+  if (r < 0) return r;
+  run_fault_drop();
+  touch_byte(r, access);
+  return RUN_DONE;
 }
 
 // The leaf bits (of present, user, writable and the reserved bits) a run's page must show
