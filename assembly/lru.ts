@@ -82,17 +82,9 @@ export function lru_add(pfn: u32): void {
   const a = page_addr(pfn);
   const f = load<u32>(a);
   if ((f & PG_lru) == 0) return;
-  const l = lru_list_of(f);
-  if (l == LRU_UNEVICTABLE) { addSize(l, -1); store<u32>(a, f & ~PG_lru); return; }
-  const next = load<u32>(a, 24); // lru_next
-  const prev = load<u32>(a, 28); // lru_prev
-  const tailAt = tails + (<usize>l << 2);
-  if (load<u32>(tailAt) == pfn + 1) store<u32>(tailAt, prev);
-  if (prev != 0) set_page_lru_next(prev - 1, next);
-  else store<u32>(lru_head_at(l), next);
-  if (next != 0) set_page_lru_prev(next - 1, prev);
-  store<u64>(a, 0, 24); // its lru_next and lru_prev
-  addSize(l, -1);
+  lru_unlink(pfn, a, f);
+  // Its lru_next and lru_prev (an unevictable page keeps its mlock_count there).
+  if (lru_list_of(f) != LRU_UNEVICTABLE) store<u64>(a, 0, 24);
   store<u32>(a, f & ~PG_lru);
 }
 

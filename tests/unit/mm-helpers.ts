@@ -66,3 +66,24 @@ export function expectFilled(a: Uint8Array, v: number): void {
   const bad = a.findIndex((x) => x !== v);
   expect(bad, bad < 0 ? '' : `byte ${bad} is ${a[bad]}, not ${v}`).toBe(-1);
 }
+
+type WalkRecord = { hw_walk_pa(): number; hw_walk_level(): number; hw_walk_perms(): number };
+/**
+ * Two machines that ran one scenario with a switch on and off (issue 17's direct paths):
+ * what a program or the checker can see must agree: the counters, rusage, status, the
+ * walk's last-result record (`walk` true) and every byte of the core's linear memory.
+ */
+export function expectSameMachines(a: { mmu: Mmu; mm: AddressSpace }, b: { mmu: Mmu; mm: AddressSpace }, walk = true): void {
+  expect(a.mmu.stats()).toEqual(b.mmu.stats());
+  expect(a.mm.rusage()).toEqual(b.mm.rusage());
+  expect(a.mm.status()).toEqual(b.mm.status());
+  if (walk) {
+    const xa = a.mmu.core.x as unknown as WalkRecord, xb = b.mmu.core.x as unknown as WalkRecord;
+    expect([xa.hw_walk_pa(), xa.hw_walk_level(), xa.hw_walk_perms()]).toEqual([xb.hw_walk_pa(), xb.hw_walk_level(), xb.hw_walk_perms()]);
+  }
+  const ma = a.mmu.core.bytes(), mb = b.mmu.core.bytes();
+  expect(ma.length).toBe(mb.length);
+  const diff: number[] = [];
+  for (let i = 0; i < ma.length && diff.length < 8; i++) if (ma[i] !== mb[i]) diff.push(i);
+  expect(diff).toEqual([]);
+}

@@ -13,7 +13,7 @@ import {
   createMmu, MemoryFile, SegmentationFault, PROT_READ, PROT_WRITE, PROT_EXEC, PROT_NONE, MAP_PRIVATE, MAP_SHARED,
   MAP_FIXED, type Mmu, type AddressSpace,
 } from '../../src/index.js';
-import { anon, PG, RW } from './mm-helpers.js';
+import { anon, PG, RW, expectSameMachines } from './mm-helpers.js';
 
 type File = ReturnType<Mmu['openFile']>;
 type Side = { mmu: Mmu; mm: AddressSpace; file: File };
@@ -70,16 +70,7 @@ async function sameState(scenario: (s: Side, touch: Touch) => void,
   }
   const [a, b] = sides;
   expect(outcomes[0]).toEqual(outcomes[1]);
-  expect(a.mmu.stats()).toEqual(b.mmu.stats());
-  expect(a.mm.rusage()).toEqual(b.mm.rusage());
-  expect(a.mm.status()).toEqual(b.mm.status());
-  const xa = a.mmu.core.x as unknown as X, xb = b.mmu.core.x as unknown as X;
-  expect([xa.hw_walk_pa(), xa.hw_walk_level(), xa.hw_walk_perms()]).toEqual([xb.hw_walk_pa(), xb.hw_walk_level(), xb.hw_walk_perms()]);
-  const ma = a.mmu.core.bytes(), mb = b.mmu.core.bytes();
-  expect(ma.length).toBe(mb.length);
-  const diff: number[] = [];
-  for (let i = 0; i < ma.length && diff.length < 8; i++) if (ma[i] !== mb[i]) diff.push(i);
-  expect(diff).toEqual([]);
+  expectSameMachines(a, b);
   return a;
 }
 
