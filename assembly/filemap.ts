@@ -31,7 +31,7 @@ import { vmf_pmd, vmf_address, set_vmf_page, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM
 import { host_read_page, host_read_pages, host_write_page } from "./host";
 import { shmem_swap_slot, shmem_swapin, shmemSwapinMajor, shmemSwapinIoError, shmem_free_swap } from "./shmem_swap";
 import { count, count_n, ST_PGMAJFAULT, ST_PAGECACHE_READ, ST_WRITEBACK, ST_FAULT_AROUND } from "./stats";
-import { mlock_drain_local } from "./mlock_batch";
+import { lru_add_drain } from "./mlock_batch";
 
 const MMAP_LOTSAMISS: u32 = 100;
 
@@ -790,7 +790,7 @@ export function filemap_write_range(file: u32, first: u64, last: u64): i32 {
   // writeback_iter releases its batch of dirty folios with folio_batch_release, whose first
   // call drains this CPU's batches: fsync / msync(MS_SYNC) that wrote a page let queued
   // munlocks go (measured on 6.18: a clean range does not drain; R8.6).
-  if (wrote) mlock_drain_local();
+  if (wrote) lru_add_drain();
   return err;
 }
 import { mark_page_dirty, AS_DAX, AS_DIRTY_ACCOUNT, file_immap } from "./mapping";
@@ -895,7 +895,7 @@ export function truncate_setsize(file: u32, newSize: u64): void {
     // truncate_inode_pages_range's folio_batch_release drains when it found folios to drop
     // (measured on 6.18: a truncate that removes none, or only the tail of the last page,
     // leaves queued munlocks queued; R8.6).
-    if (file_nrpages(file) != before) mlock_drain_local();
+    if (file_nrpages(file) != before) lru_add_drain();
   }
   shmem_free_swap(file, firstGone, MAX_PGOFF); // shmem pages out on swap go too
   if ((newSize & 4095) != 0) zero_eof_tail(file, newSize);

@@ -1,7 +1,7 @@
 // get_user_pages and population (R8.3, R8.5, R9.3, R9.4): follow_page_pte, faulting in
 // what is missing through handle_mm_fault (counted against the address space, R11.5).
 
-import { mlock_drain_local } from "./mlock_batch";
+import { lru_add_drain } from "./mlock_batch";
 import { EFAULT, ENOMEM, EHWPOISON, EEXIST } from "./config";
 import { pte_present, pte_write, pte_dirty, pte_mkyoung, pte_mkdirty } from "./pte";
 import { PG_anon_exclusive, PG_referenced, PG_pinned, page_flags, page_set, get_page } from "./page";
@@ -129,7 +129,7 @@ export function get_user_pages(mm: u32, start: u64, n: u32, foll: u32, out: usiz
       if (e < 0) return done > 0 ? <i32>done : e;
       // A populate whose fault dropped mmap_lock (a major fault's retry) returns from
       // populate_vma_page_range, which drains, and __mm_populate resumes here (R8.6).
-      if (e == 1 && (foll & FOLL_POPULATE) != 0) mlock_drain_local();
+      if (e == 1 && (foll & FOLL_POPULATE) != 0) lru_add_drain();
       if (e == 1 && (foll & FOLL_POPULATE) == 0) tried = FOLL_TRIED; // see FOLL_UNLOCKABLE
     }
     if ((foll & FOLL_PIN) != 0 && gupPfn != gZeroPfn && gupPfn != 0xffff_ffff) {
@@ -187,7 +187,7 @@ function populate_vma_page_range(mm: u32, v: u32, va: u64, stop: u64, f: u32, un
     const done = get_user_pages(mm, va, n, foll, 0);
     r = done < 0 ? done : (<u32>done < n ? -EFAULT : 0);
   }
-  mlock_drain_local();
+  lru_add_drain();
   return r;
 }
 

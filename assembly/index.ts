@@ -9,7 +9,7 @@ import { MAX_RAM_BYTES, gRamBase, gNrFrames, gMemmapBase, gZeroPfn, gBooted, EIN
   PAGE_SHIFT } from "./config";
 import { boot, alloc_pages, free_pages, nr_free_frames, NO_PFN, phys_check, set_fused_pages } from "./phys";
 import { nr_pgtables } from "./pgtable";
-import { mlock_drain_local, set_mlock_batch, set_tlb_free_drains_mlock } from "./mlock_batch";
+import { lru_add_drain, set_mlock_batch, set_tlb_free_drains_mlock, set_lazyfree_batch } from "./mlock_batch";
 import { set_mlock_mapped_large } from "./mlock_folio";
 import { tlb_init, gTlbBase, gTlbEntries, tlb_flush_page, tlb_flush_range, tlb_flush_asid,
   tlb_flush_all, MAX_ASID } from "./tlb";
@@ -113,6 +113,7 @@ export function mmu_set_zero_page(on: i32): void { setUseZeroPage(on != 0); }
 export function mmu_set_exec_read_forward(on: i32): void { setExecReadForward(on != 0); }
 export function mmu_set_mlock_batch(on: i32): void { set_mlock_batch(on != 0); }
 export function mmu_set_tlb_free_drains_mlock(on: i32): void { set_tlb_free_drains_mlock(on != 0); }
+export function mmu_set_lazyfree_batch(on: i32): void { set_lazyfree_batch(on != 0); }
 export function mmu_set_mlock_mapped_large(on: i32): void { set_mlock_mapped_large(on != 0); }
 export function mmu_set_dax_folios(on: i32): void { setDaxFolios(on != 0); }
 export function mmu_set_merge_faulted_into_unfaulted(on: i32): void { setMergeFaultedIntoUnfaulted(on != 0); }
@@ -285,7 +286,7 @@ export function mm_destroy(mm: i32): i32 {
   // (what became of the pages is then not observable through any process).
   let any = false;
   for (let m: u32 = 1; m < MAX_MM && !any; m++) any = mm_alive(m);
-  if (!any) mlock_drain_local();
+  if (!any) lru_add_drain();
   return 0;
 }
 export function mm_fork(mm: i32): i32 {
@@ -417,7 +418,7 @@ export function file_open(size: f64, flags: i32): i32 {
 export function file_close(f: i32, discard: i32): i32 {
   if (!file_valid(<u32>f)) return -EINVAL;
   if (file_map_count(<u32>f) != 0) return -EBUSY;
-  mlock_drain_local(); // the emulator's close drops the cache: the batch must let go first (R8.6)
+  lru_add_drain(); // the emulator's close drops the cache: the batch must let go first (R8.6)
   drop_all_pages(<u32>f, discard == 0);
   if (file_nrpages(<u32>f) != 0) return -EIO;
   file_release(<u32>f);
@@ -466,7 +467,7 @@ export function file_prime_order(f: i32, index: f64, n: i32, order: i32): i32 {
 }
 export function file_evict(f: i32, first: f64, last: f64): i32 {
   if (!file_valid(<u32>f) || !(first >= 0) || !(last >= first)) return -EINVAL;
-  mlock_drain_local(); // POSIX_FADV_DONTNEED's lru_add_drain (R8.6)
+  lru_add_drain(); // POSIX_FADV_DONTNEED's lru_add_drain (R8.6)
   return <i32>invalidate_mapping_pages(<u32>f, <u64>first, <u64>last);
 }
 // pread / pwrite of up to `n` staging bytes inside one page at byte `pos` (filemap_rw).
@@ -587,7 +588,7 @@ export function mmu_reclaim(pages: i32): i32 {
   return <i32>reclaim_pages(<u32>pages);
 }
 // lru_add_drain on the one CPU: handles the queued entries of the mlock batch (R8.6).
-export function mmu_lru_add_drain(): void { mlock_drain_local(); }
+export function mmu_lru_add_drain(): void { lru_add_drain(); }
 
 // ---- guest page hinting (R12) ----
 export function page_hint_state(pfn: i32): i32 {

@@ -1,7 +1,7 @@
 // madvise (R9.1-R9.3, LTP madvise01/02/10): argument checks, per-VMA flag advice with
 // split and merge, DONTNEED's zap, WILLNEED's readahead, POPULATE_READ/WRITE.
 
-import { mlock_drain_local } from "./mlock_batch";
+import { lru_add_drain } from "./mlock_batch";
 import { EINVAL, ENOMEM, EFAULT, EAGAIN, EACCES, EOPNOTSUPP, gGuardRegions, gPopulateRetryTried } from "./config";
 import { VM_LOCKED, VM_PFNMAP, VM_IO, VM_HUGETLB, VM_DONTCOPY, VM_WIPEONFORK, VM_SEQ_READ,
   VM_RAND_READ, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTDUMP, VM_MERGEABLE, VM_SHARED, VM_READ,
@@ -98,7 +98,7 @@ export function do_madvise(mm: u32, start: u64, len: u64, advice: i32): i32 {
   // hole like any other (ENOMEM, after advising what is mapped).
   if (advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE) {
     const r = madvise_populate(mm, start, end, advice);
-    mlock_drain_local(); // a populate ends with the mlock batch drained (6.18 kpageflags, R8.6)
+    lru_add_drain(); // a populate ends with the mlock batch drained (6.18 kpageflags, R8.6)
     return r;
   }
   // madvise_walk_vmas (R9.1): the advice is applied VMA by VMA. A hole is skipped and
@@ -147,7 +147,7 @@ function madvise_vma_behavior(mm: u32, v: u32, s: u64, e: u64, advice: i32): i32
     if ((f & (VM_PFNMAP | VM_HUGETLB | (advice == MADV_DONTNEED_LOCKED ? 0 : VM_LOCKED))) != 0) return -EINVAL;
     if (advice == MADV_FREE) {
       if (!vma_is_anonymous(v)) return -EINVAL;
-      mlock_drain_local(); // lru_add_drain (R8.6)
+      lru_add_drain(); // lru_add_drain (R8.6)
       lazyfree_range(mm, v, s, e); // lazily freeable: reclaim discards what stays clean
       return 0;
     }
@@ -170,7 +170,7 @@ function madvise_vma_behavior(mm: u32, v: u32, s: u64, e: u64, advice: i32): i32
     const file = vma_file(v);
     if (file == 0 || (file_flags(file) & AS_SHMEM) != 0) {
       swapin_range(mm, v, s, e);
-      mlock_drain_local(); // anon and shmem WILLNEED end with lru_add_drain (R8.6)
+      lru_add_drain(); // anon and shmem WILLNEED end with lru_add_drain (R8.6)
     }
     else if ((file_flags(file) & AS_DAX) == 0) {
       const first = vma_pgoff(v) + ((s - vma_start(v)) >> 12);
@@ -178,7 +178,7 @@ function madvise_vma_behavior(mm: u32, v: u32, s: u64, e: u64, advice: i32): i32
     }
   } else if (advice == MADV_COLD || advice == MADV_PAGEOUT) {
     if ((f & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) != 0) return -EINVAL; // can_madv_lru_vma
-    mlock_drain_local(); // lru_add_drain (R8.6)
+    lru_add_drain(); // lru_add_drain (R8.6)
     if (advice == MADV_PAGEOUT) pageout_range(mm, v, s, e);
     else cold_range(mm, v, s, e);
   } else if (advice == MADV_GUARD_INSTALL || advice == MADV_GUARD_REMOVE) {
@@ -245,7 +245,7 @@ function shmem_punch_hole(file: u32, first: u64, last: u64): void {
   remove_range(file, first, last, REMOVE_SUBPAGE);
   // shmem_undo_range / truncate_inode_pages_range release their folio batch: a drain when
   // they dropped folios, as truncate's (fuzz seed 1200101973 case 2685, R8.6).
-  if (file_nrpages(file) != before) mlock_drain_local();
+  if (file_nrpages(file) != before) lru_add_drain();
   shmem_free_swap(file, first, last); // pages shmem wrote to swap go too (R11.3)
 }
 

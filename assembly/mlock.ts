@@ -16,7 +16,7 @@ import { split_for_flags, vma_merge_around } from "./mmap";
 import { mm_populate } from "./gup";
 import { mlock_vma_folio, munlock_vma_folio, mlock_large_folio } from "./mlock_folio";
 import { folio_test_large, folio_head, folio_nr_pages } from "./lru";
-import { mlock_drain_local } from "./mlock_batch";
+import { lru_add_drain } from "./mlock_batch";
 
 export const MLOCK_ONFAULT: u32 = 1;
 export const MCL_CURRENT: u32 = 1;
@@ -77,15 +77,15 @@ function mlock_fixup(mm: u32, v: u32, newLock: u32): u32 {
   // mlock_vma_pages_range drains before its walk too: queued munlocks (a child's exit) are
   // handled before the walk's mlocks, so a page they unlock is mlocked again (fuzz seed
   // 637177729 case 1102, R8.6).
-  if (was != now) mlock_drain_local();
+  if (was != now) lru_add_drain();
   if (was && !now) {
     mm_add_locked_vm(mm, -<i64>vma_pages(v));
     walk_present(mm, v, vma_start(v), vma_end(v), false);
-    mlock_drain_local(); // mlock_vma_pages_range ends with lru_add_drain (R8.6)
+    lru_add_drain(); // mlock_vma_pages_range ends with lru_add_drain (R8.6)
   } else if (!was && now) {
     mm_add_locked_vm(mm, <i64>vma_pages(v));
     walk_present(mm, v, vma_start(v), vma_end(v), true);
-    mlock_drain_local();
+    lru_add_drain();
   }
   if (now && vma_file(v) != 0) {
     // seed 003: a file that ever had an mlocked VMA keeps its pages stable for good.
@@ -189,7 +189,7 @@ export function do_mlockall(mm: u32, flags: u32): i32 {
     // A process has VMAs below its mappings too (its binary, its heap), fixed up and
     // populated first: the batch is drained before the first of these (fuzz seed 1849509426
     // case 2297: a queued munlock is handled before the populate mlocks the page again).
-    mlock_drain_local();
+    lru_add_drain();
     let v = mm_first_vma(mm);
     while (v != 0) v = vma_next(mlock_fixup(mm, v, lockFlags));
     // __mm_populate(ignore_errors): a VMA that cannot be populated is skipped (R8.7).
@@ -197,7 +197,7 @@ export function do_mlockall(mm: u32, flags: u32): i32 {
     // And VMAs above them (its stack is the highest): their
     // mlock_fixup and populate drain after everything here (fuzz seed 387238222 case 4525:
     // with only unmapped pages left, the child's mlockall still handles their munlocks).
-    mlock_drain_local();
+    lru_add_drain();
   }
   return 0;
 }

@@ -7,7 +7,7 @@ import { PG_swapcache, page_flags, page_mapcount, put_page_ref } from "./page";
 import { tlb_flush_range } from "./tlb";
 import { put_page_inline } from "./lru";
 import { folio_free_swap } from "./swap";
-import { mlock_drain_local, gTlbFreeDrainsMlock } from "./mlock_batch";
+import { lru_add_drain, gTlbFreeDrainsMlock } from "./mlock_batch";
 import { gFusedPages } from "./phys";
 import { count_n, ST_PGFREE } from "./stats";
 
@@ -79,7 +79,7 @@ export function tlb_finish_mmu(): void {
   if (gHi > gLo) tlb_flush_range(gMm, gLo, (gHi - gLo) >> PAGE_SHIFT);
   // Before 6.18 free_pages_and_swap_cache began with lru_add_drain: a zap that freed pages
   // (munmap, exit, MADV_DONTNEED) processed its own munlocks (R8.6).
-  if ((nBatch != 0 || nHeld != 0) && gTlbFreeDrainsMlock) mlock_drain_local();
+  if ((nBatch != 0 || nHeld != 0) && gTlbFreeDrainsMlock) lru_add_drain();
   if (swapMaybe || !gFusedPages) for (let i: u32 = 0; i < nBatch; i++) {
     const pfn = load<u32>(batch + (<usize>i << 2));
     // free_pages_and_swap_cache (R9.11): an anonymous page nobody maps any more leaves the

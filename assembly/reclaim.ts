@@ -28,7 +28,7 @@ import { writeback_page, remove_cached_page } from "./filemap";
 import { add_to_swap, make_swap_pte, swap_writepage, delete_from_swap_cache, swap_count,
   free_swap_and_cache, folio_free_swap } from "./swap";
 import { mlock_vma_folio } from "./mlock_folio";
-import { mlock_drain_local } from "./mlock_batch";
+import { lru_add_drain, folio_mark_lazyfree } from "./mlock_batch";
 import { shmem_writeout } from "./shmem_swap";
 import { page_residency, RES_DISCARDED } from "./pagestate";
 import { count, ST_PGSCAN, ST_PGSTEAL } from "./stats";
@@ -239,10 +239,7 @@ export function lazyfree_range(mm: u32, v: u32, start: u64, end: u64): void {
       store<u64>(slot, pte_mkold(pte_mkclean(pte)));
       tlb_flush_page(mm, va); // a cached dirty translation would skip setting D again
     }
-    const g = page_flags(page);
-    if ((g & (PG_swapbacked | PG_swapcache | PG_unevictable)) == PG_swapbacked) {
-      lru_move(page, 0, PG_swapbacked | PG_active | PG_referenced);
-    }
+    folio_mark_lazyfree(page);
   }
 }
 
@@ -296,7 +293,7 @@ function shrink_inactive(list: u32, n: u32, want: u32): u32 {
 // priorities, each pass looks at a larger share of the lists; the active lists are aged
 // whenever they outgrow the inactive ones, so pages that were young once get a second look.
 export function reclaim_pages(want: u32): u32 {
-  mlock_drain_local(); // shrink_inactive_list's lru_add_drain (R8.6)
+  lru_add_drain(); // shrink_inactive_list's lru_add_drain (R8.6)
   const start = nr_free_frames();
   for (let pass: u32 = 0; pass < 12 && nr_free_frames() - start < want; pass++) {
     const shift: u32 = pass < 6 ? 6 - pass : 0;

@@ -24,6 +24,7 @@ export interface CoreExports {
   mmu_set_exec_read_forward(on: number): void;
   mmu_set_mlock_batch(on: number): void;
   mmu_set_tlb_free_drains_mlock(on: number): void;
+  mmu_set_lazyfree_batch(on: number): void;
   mmu_set_mlock_mapped_large(on: number): void;
   mmu_set_merge_faulted_into_unfaulted(on: number): void;
   mmu_set_dax_folios(on: number): void;

@@ -74,6 +74,7 @@ export function emulatorOptions(profile, norm) {
     execReadForward: profile.execReadForward ?? releaseAtLeast(profile.release, 6, 16),
     // mlock batch (R8.6): 6.1 and 6.12 drain it when a zap frees pages, 6.18 and 7.3 do not.
     tlbFreeDrainsMlock: profile.tlbFreeDrainsMlock ?? !releaseAtLeast(profile.release, 6, 18),
+    lazyfreeBatch: profile.lazyfreeBatch ?? true,
     mergeFaultedIntoUnfaulted: profile.mergeFaultedIntoUnfaulted ?? releaseAtLeast(profile.release, 6, 16),
     // 6.18+: a large page-cache folio one fault maps whole into a VM_LOCKED VMA is mlocked.
     mlockMappedLargeFolio: profile.mlockMappedLargeFolio ?? releaseAtLeast(profile.release, 6, 18),

@@ -18,7 +18,7 @@ describe('createMmu: defaults (DESIGN: every option has a sane default)', () => 
       swapBytes: 4 * 64 * MiB, readaheadBytes: 128 * 1024, xipBytes: 32 * MiB,
       largeFolioReadahead: true, execReadForward: true, truncateCachesTail: true, guardRegions: true,
       populateAccounting: 'retry-major', readaheadEofNoMarker: true, execFolioOrder: 0,
-      userFaultAccounting: 'vma-lock', faultAroundIsize: true, truncateExtendZeroesTail: true, daxFolios: true, mlockBatch: true, tlbFreeDrainsMlock: false,
+      userFaultAccounting: 'vma-lock', faultAroundIsize: true, truncateExtendZeroesTail: true, daxFolios: true, mlockBatch: true, tlbFreeDrainsMlock: false, lazyfreeBatch: true,
       mergeFaultedIntoUnfaulted: true, mlockMappedLargeFolio: true,
     });
     expect(mmu.phys.size).toBe(64 * MiB);
