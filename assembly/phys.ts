@@ -182,17 +182,24 @@ function take_pcp(): u32 {
 // The hottest frame of the (non-empty) per-cpu list, made an allocated block with `flags`:
 // refcount 1, private 0, off every list, resident, counted.
 @inline function take_pcp_head(flags: u32): u32 {
-  const pfn = load<u32>(pcpHead) - 1;
+  const pfn = pcp_pop();
   const a = page_addr(pfn);
-  const next = load<u32>(a, 24); // lru_next
-  store<u32>(pcpHead, next);
-  if (next != 0) set_page_lru_prev(next - 1, 0);
-  else pcpTail = 0;
-  pcpCount--;
   store<u32>(a, flags); // flags
   store<i32>(a, 1, 4); // refcount
   store<u32>(a, 0, 20); // private
   store<u64>(a, 0, 24); // lru links
+  return pfn;
+}
+
+// The hottest frame off the (non-empty) per-cpu list: the list's head, tail and count,
+// the frame made resident, the allocation counted; its struct page is the caller's to write.
+@inline function pcp_pop(): u32 {
+  const pfn = load<u32>(pcpHead) - 1;
+  const next = load<u32>(page_addr(pfn), 24); // lru_next
+  store<u32>(pcpHead, next);
+  if (next != 0) set_page_lru_prev(next - 1, 0);
+  else pcpTail = 0;
+  pcpCount--;
   set_page_residency(pfn, RES_RESIDENT);
   count(ST_PGALLOC);
   return pfn;
@@ -231,17 +238,8 @@ export function set_fused_pages(on: bool): void { gFusedPages = on; }
 // of it (its record is the cleared one pcp_push_whole / pcp_push left, apart from the
 // list's flags and link). NO_PFN when the list is empty or the fused writers are off.
 @inline export function pcp_take_raw(): u32 {
-  const head = load<u32>(pcpHead);
-  if (head == 0 || !gFusedPages) return NO_PFN;
-  const pfn = head - 1;
-  const next = load<u32>(page_addr(pfn), 24); // lru_next
-  store<u32>(pcpHead, next);
-  if (next != 0) set_page_lru_prev(next - 1, 0);
-  else pcpTail = 0;
-  pcpCount--;
-  set_page_residency(pfn, RES_RESIDENT);
-  count(ST_PGALLOC);
-  return pfn;
+  if (load<u32>(pcpHead) == 0 || !gFusedPages) return NO_PFN;
+  return pcp_pop();
 }
 
 // The fused free (lru.ts put_page_inline) may write the record whole: a per-cpu list
@@ -259,9 +257,7 @@ export function set_fused_pages(on: bool): void { gFusedPages = on; }
   store<u64>(a, <u64>first, 24); // lru_next = the old head, lru_prev 0
   if (first != 0) set_page_lru_prev(first - 1, pfn + 1);
   store<u32>(pcpHead, pfn + 1);
-  if (pcpTail == 0) pcpTail = pfn + 1;
-  pcpCount++;
-  if (pcpCount > pcpHigh) drain_pcp(pcpHigh >> 1);
+  pcp_pushed(pfn);
 }
 
 // issue 17: the last put of an order-0 user page that is off the LRU (lru.ts put_page):
@@ -285,6 +281,11 @@ export function free_pcp_user(pfn: u32): void {
 @inline function pcp_push(pfn: u32): void {
   set_page_flags(pfn, PG_buddy | PG_pcp);
   plist_add(pcpHead, pfn);
+  pcp_pushed(pfn);
+}
+// After `pfn` went on the list's head: the tail if the list was empty, the count; past the
+// high mark the coldest half goes back to the buddy lists.
+@inline function pcp_pushed(pfn: u32): void {
   if (pcpTail == 0) pcpTail = pfn + 1;
   pcpCount++;
   if (pcpCount > pcpHigh) drain_pcp(pcpHigh >> 1);

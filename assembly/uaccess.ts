@@ -112,7 +112,7 @@ function touch_run(mm: u32, root: u32, table: u32, p: u64, end: u64, access: u32
   // take the direct paths, and writes (a fault per page without fault-around: a shared
   // file write), keep the single loop: a run_walk call per faulting page costs more than
   // it saves (callgrind: file_read_nofa 574 -> 664, file_shared_write 1,400 -> 1,502).
-  if (gRunWalk && !runs && access != ACCESS_WRITE) return touch_run_walks(mm, root, table, p, stop, access, false);
+  if (gRunWalk && !runs && access != ACCESS_WRITE) return touch_run_walks(mm, root, table, p, stop, access);
   return runs ? touch_run_faults(mm, root, table, p, stop, access) : touch_run_plain(mm, root, table, p, stop, access);
 }
 
@@ -144,15 +144,13 @@ function run_walk_flush(mm: u32, root: u32): void {
   if (rwLastVa != 0) tlb_note_root(mm, root);
 }
 
-// touch_run_loop with the fast pages in run_walk: the same TLB lookups, walks, A/D bits,
-// fills, faults and counts, in the same order. touch_run sends only reads and fetches of
-// runs without run faults here today; the write and run-fault branches mirror
-// touch_run_loop's so that either may be sent later.
-function touch_run_walks(mm: u32, root: u32, table: u32, p: u64, stop: u64, access: u32, runs: bool): i64 {
-  const write = access == ACCESS_WRITE;
+// touch_run_loop with the fast pages in run_walk, for a read or fetch run without run
+// faults (touch_run sends only those): the same TLB lookups, walks, A bits, fills, faults
+// and counts, in the same order.
+function touch_run_walks(mm: u32, root: u32, table: u32, p: u64, stop: u64, access: u32): i64 {
   let allowUp = psc_run_allow();
   let nxUp = psc_run_nx();
-  let need = leaf_need(allowUp, write);
+  let need = leaf_need(allowUp, false);
   rwCounts = 0;
   rwLastVa = 0;
   let retry = false; // page p was just faulted in: its retry walk comes first (no TLB lookup)
@@ -166,37 +164,23 @@ function touch_run_walks(mm: u32, root: u32, table: u32, p: u64, stop: u64, acce
       // The upper levels deny the access: every leaf goes to the walker below.
     } else if (access == ACCESS_READ) {
       p = up == _PAGE_RW ? run_walk_read(mm, p, stop, slot, frames, retry) : run_walk_read_up(mm, p, stop, slot, frames, up, retry);
-    } else if (write) {
-      p = run_walk_write(mm, p, stop, slot, frames, up, retry);
     } else {
       p = run_walk_exec(mm, p, stop, slot, frames, up, retry);
     }
     if (p >= stop) break;
     const stuck = retry && p == q; // the retry's walk is not the simple case: the walker decides it
     retry = false;
-    const ps = p == q ? slot : slot_addr(table, table_index(p, LEVEL_PTE));
-    const e = load<u64>(ps);
-    const wp = e != 0 && write && (e & (_PAGE_PRESENT | PHYS_RSVD_BITS)) == _PAGE_PRESENT &&
-      (allowUp & e & _PAGE_USER) != 0 && (allowUp & e & _PAGE_RW) == 0;
-    if (runs && !stuck && (e == 0 || wp)) {
-      // walk_user_psc's not-present or write-protect fault, taken in the run when its
-      // VMA's direct path takes it (see touch_run_loop); the retry walk is run_walk's.
-      if (run_fault(mm, p, ps, e, access) != 0) {
-        rwCounts += RC_MISS | RC_WALK; // the fault's walk
-        retry = true;
-        continue;
-      }
-    }
+    const e = load<u64>(p == q ? slot : slot_addr(table, table_index(p, LEVEL_PTE)));
     // The counters so far go in before the slow path; the walk it does replaces the
     // run's last leaf as the walk's result (and fills the TLB with the same root).
     run_walk_flush(mm, root);
     rwLastVa = 0;
-    const r = run_slow_page(mm, root, table, p, access, e, wp, stuck);
+    const r = run_slow_page(mm, root, table, p, access, e, false, stuck);
     if (r < 0) return r;
     if (r == RUN_AGAIN) {
       allowUp = psc_run_allow();
       nxUp = psc_run_nx();
-      need = leaf_need(allowUp, write);
+      need = leaf_need(allowUp, false);
       retry = true;
       continue;
     }
@@ -206,7 +190,7 @@ function touch_run_walks(mm: u32, root: u32, table: u32, p: u64, stop: u64, acce
     if (p >= stop || psc_run_table(root, p) != table) return <i64>p;
     allowUp = psc_run_allow();
     nxUp = psc_run_nx();
-    need = leaf_need(allowUp, write);
+    need = leaf_need(allowUp, false);
   }
   run_walk_flush(mm, root);
   if (rwLastVa != 0) {
@@ -223,9 +207,6 @@ function run_walk_read(mm: u32, p: u64, stop: u64, slot: usize, frames: u32, ret
 }
 function run_walk_read_up(mm: u32, p: u64, stop: u64, slot: usize, frames: u32, up: u64, retry: bool): u64 {
   return run_walk(mm, p, stop, slot, frames, up, retry, ACCESS_READ);
-}
-function run_walk_write(mm: u32, p: u64, stop: u64, slot: usize, frames: u32, up: u64, retry: bool): u64 {
-  return run_walk(mm, p, stop, slot, frames, up, retry, ACCESS_WRITE);
 }
 function run_walk_exec(mm: u32, p: u64, stop: u64, slot: usize, frames: u32, up: u64, retry: bool): u64 {
   return run_walk(mm, p, stop, slot, frames, up, retry, ACCESS_EXEC);
